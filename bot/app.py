@@ -1,0 +1,208 @@
+"""The application: start-up checks, the PTB Application, and serving until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes
+
+from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
+from bot.clock import Clock, SystemClock
+from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
+from bot.dispatcher import Dispatcher
+from bot.infusions import replan_patient
+from bot.settings import Settings
+from handlers import register_handlers
+from storage import audit
+from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
+from storage.engine import Database
+from storage.migrate import upgrade
+from storage.updates import forget_updates_before
+
+log = logging.getLogger(__name__)
+
+PATIENT_COMMANDS = [
+    BotCommand("checkin", "Start a check-in now"),
+    BotCommand("crisis", "Crisis resources"),
+    BotCommand("help", "Help and crisis resources"),
+    BotCommand("stop", "Stop check-ins"),
+]
+
+AftercareApplication = Application[Any, AftercareContext, Any, Any, Any, Any]
+PostInit = Callable[[AftercareApplication], Awaitable[None]]
+
+
+class StartupError(Exception):
+    """Start-up cannot continue; the message is one line for the operator; exit code attached."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def prepare(
+    settings: Settings,
+    *,
+    clinics: ClinicsConfig | None = None,
+    clock: Clock | None = None,
+    db: Database | None = None,
+) -> AppContext:
+    """Load the clinics, migrate the database and mirror the clinics into it."""
+    clinics = clinics or load_clinics(settings.config)
+    db = db or Database(settings.database_url)
+    clock = clock or SystemClock()
+    try:
+        await upgrade(db)
+        now = clock.now()
+        async with db.transaction() as session:
+            changed = await sync_clinics(
+                session,
+                clinics=[
+                    ClinicRow(c.id, c.name, c.timezone, c.plan_fingerprint())
+                    for c in clinics.clinics
+                ],
+                now=now,
+            )
+            await audit.append(
+                session,
+                at=now,
+                actor="system",
+                event="config.loaded",
+                detail={"source": clinics.source, "clinics": [c.id for c in clinics.clinics]},
+            )
+            for clinic_id in changed:
+                await replan_clinic(session, clinic=clinics.clinic(clinic_id), now=now)
+    except BaseException:
+        await db.dispose()
+        raise
+    return AppContext(
+        settings=settings,
+        clinics=clinics,
+        db=db,
+        clock=clock,
+        instance_id=settings.instance_id or default_instance_id(),
+    )
+
+
+async def replan_clinic(session: AsyncSession, *, clinic: ClinicConfig, now: datetime) -> int:
+    """A clinic's protocols or quiet hours changed: re-plan every check-in not yet sent."""
+    patients = await patients_with_active_infusions(session, clinic_id=clinic.id)
+    for patient in patients:
+        await replan_patient(session, patient=patient, clinic=clinic, now=now, actor="config")
+    log.info("plan.replanned clinic=%s patients=%d", clinic.id, len(patients))
+    return len(patients)
+
+
+def build_application(ctx: AppContext) -> AftercareApplication:
+    """The PTB Application against the configured Bot API server, with every handler."""
+    if ctx.settings.telegram_token is None:
+        raise StartupError("AFTERCARE_TELEGRAM_TOKEN is not set (see .env.example)", exit_code=2)
+    base = ctx.settings.telegram_api_url
+    application = (
+        ApplicationBuilder()
+        .token(ctx.settings.telegram_token.get_secret_value())
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .context_types(ContextTypes(context=AftercareContext))
+        .post_init(_post_init)
+        .build()
+    )
+    application.bot_data[CONTEXT_KEY] = ctx
+    register_handlers(application)
+    return application
+
+
+async def _post_init(application: AftercareApplication) -> None:
+    """Register the command menu, start the dispatcher and the housekeeping jobs."""
+    await application.bot.set_my_commands(PATIENT_COMMANDS)
+    ctx = application.bot_data[CONTEXT_KEY]
+    ctx.dispatcher = Dispatcher(ctx, application.bot)
+    assert application.job_queue is not None
+    application.job_queue.run_repeating(
+        _dispatch,
+        interval=ctx.settings.dispatch_interval_seconds,
+        first=0.0,
+        name="dispatch",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
+    application.job_queue.run_repeating(_housekeeping, interval=3600, first=60, name="housekeeping")
+
+
+async def _dispatch(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """One dispatcher tick; a failure is logged and the next tick tries again."""
+    ctx: AppContext = context.bot_data[CONTEXT_KEY]
+    assert ctx.dispatcher is not None
+    try:
+        await ctx.dispatcher.tick()
+    except Exception:
+        log.exception("dispatcher.tick_failed instance=%s", ctx.instance_id)
+
+
+async def _housekeeping(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """Forget update ids Telegram can no longer redeliver."""
+    ctx: AppContext = context.bot_data[CONTEXT_KEY]
+    try:
+        async with ctx.db.transaction() as session:
+            await forget_updates_before(session, before=ctx.clock.now() - timedelta(days=2))
+    except Exception:
+        log.exception("housekeeping.failed")
+
+
+async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
+    """Run the bot until `stop` is set: long polling, then a clean shutdown."""
+    application = build_application(ctx)
+    try:
+        await application.initialize()
+    except InvalidToken as exc:
+        raise StartupError(f"Telegram rejected the bot token: {exc}", exit_code=2) from None
+    except NetworkError as exc:
+        raise StartupError(
+            f"cannot reach the Telegram Bot API at {ctx.settings.telegram_api_url}: {exc}"
+        ) from None
+    try:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=10
+        )
+        log.info(
+            "bot.started instance=%s username=%s database=%s",
+            ctx.instance_id,
+            application.bot.username,
+            ctx.db.dialect,
+        )
+        await stop.wait()
+    finally:
+        log.info("bot.stopping instance=%s", ctx.instance_id)
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+
+async def run(settings: Settings) -> None:
+    """`aftercare run`: prepare, then serve until SIGINT or SIGTERM."""
+    if settings.telegram_token is None:
+        raise StartupError("AFTERCARE_TELEGRAM_TOKEN is not set (see .env.example)", exit_code=2)
+    ctx = await prepare(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(ctx, stop)
+    except TelegramError as exc:
+        raise StartupError(f"Telegram error at start-up: {exc}") from None
+    finally:
+        await ctx.db.dispose()

@@ -1,0 +1,290 @@
+"""Check-in bookkeeping: answers stored at once, triage, closing (no Telegram here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clinic_config import ClinicConfig
+from bot.domain import checkin_flow, instruments
+from bot.domain.levels import Level
+from bot.domain.triage import Triage, triage_checkin
+from bot.prompts import Tap
+from storage import audit
+from storage.checkins import add_answer, answers_of, get_for_update, open_checkins, previous_moods
+from storage.models import Answer, Checkin, CheckinStatus, Patient
+
+FREE_TEXT_ITEM = "message"  # a message typed outside any check-in
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What an accepted answer changed, for the handler to tell the patient."""
+
+    checkin: Checkin
+    item_id: str
+    value: str
+    next_item: str | None
+    positive: bool
+    triage: Triage
+
+    @property
+    def completed(self) -> bool:
+        return self.next_item is None
+
+
+async def _retriage(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    answers: dict[str, str],
+    closed: bool,
+) -> Triage:
+    """Recompute the check-in's level from its answers; never below the level already stored."""
+    assert patient.id is not None
+    moods = await previous_moods(
+        session,
+        patient_id=patient.id,
+        before=checkin.sent_at or checkin.due_at,
+        limit=clinic.thresholds.mood_drop_checkins,
+    )
+    result = triage_checkin(
+        answers,
+        closed=closed,
+        baseline=patient.baseline_mood,
+        previous_moods=moods,
+        mood_rule=clinic.thresholds.mood_rule(),
+        floor=Level(checkin.risk_level),
+    )
+    checkin.risk_level = result.level
+    return result
+
+
+async def record_tap(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    tap: Tap,
+    now: datetime,
+    update_id: int | None,
+) -> Answered | None:
+    """Store a button answer if it is this patient's open check-in's next question; else None."""
+    checkin = await get_for_update(session, checkin_id=tap.checkin_id)
+    if checkin is None or checkin.patient_id != patient.id:
+        return None
+    if checkin.status not in (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS):
+        return None
+    answers = await answers_of(session, checkin_id=tap.checkin_id)
+    expected = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
+    if tap.item_id != expected or not checkin_flow.accepts(tap.item_id, tap.value):
+        return None
+    return await _store(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        item_id=tap.item_id,
+        value=tap.value,
+        now=now,
+        update_id=update_id,
+    )
+
+
+async def awaiting_note(session: AsyncSession, *, patient: Patient) -> Checkin | None:
+    """The patient's open check-in whose next question is the free-text note, if any."""
+    assert patient.id is not None
+    for checkin in await open_checkins(session, patient_id=patient.id):
+        if checkin.current_item == checkin_flow.NOTE:
+            return checkin
+    return None
+
+
+async def record_note(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    checkin_id: int,
+    text: str,
+    now: datetime,
+    update_id: int | None,
+) -> Answered | None:
+    """Store typed text as the check-in's note, if the note is still its next question."""
+    checkin = await get_for_update(session, checkin_id=checkin_id)
+    if (
+        checkin is None
+        or checkin.patient_id != patient.id
+        or not CheckinStatus(checkin.status).is_open
+    ):
+        return None
+    answers = await answers_of(session, checkin_id=checkin_id)
+    if checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags) != checkin_flow.NOTE:
+        return None
+    return await _store(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        item_id=checkin_flow.NOTE,
+        value=text,
+        now=now,
+        update_id=update_id,
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    answers: dict[str, str],
+    item_id: str,
+    value: str,
+    now: datetime,
+    update_id: int | None,
+) -> Answered:
+    item = instruments.item(item_id)
+    assert patient.id is not None and checkin.id is not None
+    await add_answer(
+        session,
+        answer=Answer(
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            item_id=item_id,
+            value=value,
+            instrument_id=item.instrument_id,
+            instrument_version=item.instrument_version,
+            answered_at=now,
+            update_id=update_id,
+        ),
+    )
+    answers[item_id] = value
+    following = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
+    checkin.current_item = following
+    if following is None:
+        checkin.status, checkin.closed_at = CheckinStatus.COMPLETED, now
+    else:
+        checkin.status = CheckinStatus.IN_PROGRESS
+    before = checkin.risk_level
+    result = await _retriage(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        closed=following is None,
+    )
+    shown = value if item_id != checkin_flow.NOTE else f"<{len(value)} characters>"
+    await audit.append(
+        session,
+        at=now,
+        actor=f"patient:{patient.id}",
+        event="answer.recorded",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        detail={
+            "item": item_id,
+            "value": shown,
+            "instrument": item.instrument_id,
+            "version": item.instrument_version,
+        },
+    )
+    if result.level != before or following is None:
+        await audit.append(
+            session,
+            at=now,
+            actor="triage",
+            event="triage.scored",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            detail={
+                "level": result.level,
+                "findings": [f.reason for f in result.findings],
+                "instruments": {
+                    instruments.cssrs().id: instruments.cssrs().version,
+                    instruments.checkin_items().id: instruments.checkin_items().version,
+                },
+            },
+        )
+    return Answered(
+        checkin=checkin,
+        item_id=item_id,
+        value=value,
+        next_item=following,
+        positive=checkin_flow.is_positive(item_id, value),
+        triage=result,
+    )
+
+
+async def record_free_text(
+    session: AsyncSession, *, patient: Patient, text: str, now: datetime, update_id: int | None
+) -> Answer:
+    """Keep a message typed outside any check-in; every word a patient sends is kept."""
+    assert patient.id is not None
+    answer = await add_answer(
+        session,
+        answer=Answer(
+            patient_id=patient.id,
+            checkin_id=None,
+            item_id=FREE_TEXT_ITEM,
+            value=text,
+            instrument_id=instruments.checkin_items().id,
+            instrument_version=instruments.checkin_items().version,
+            answered_at=now,
+            update_id=update_id,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=f"patient:{patient.id}",
+        event="message.received",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail={"answer_id": answer.id, "length": len(text)},
+    )
+    return answer
+
+
+async def close_checkin(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    actor: str,
+) -> Triage:
+    """Close an open check-in: missed with no answer, abandoned with some (answers kept)."""
+    assert checkin.id is not None
+    answers = await answers_of(session, checkin_id=checkin.id)
+    checkin.status = CheckinStatus.ABANDONED if answers else CheckinStatus.MISSED
+    checkin.closed_at, checkin.lease_owner, checkin.lease_until = now, None, None
+    result = await _retriage(
+        session, checkin=checkin, patient=patient, clinic=clinic, answers=answers, closed=True
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event=f"checkin.{checkin.status}",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        detail={
+            "answered": sorted(answers),
+            "level": result.level,
+            "findings": [f.reason for f in result.findings],
+        },
+    )
+    return result

@@ -1,0 +1,221 @@
+"""CLI commands for clinics: clinician invites, patient enrollment, infusions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from bot.cli_support import CliError, parse_time, with_context
+from bot.context import AppContext
+from bot.enrollment import EnrollmentError, create_clinician_invite, deep_link, enroll_patient
+from bot.infusions import InfusionError, change_infusion, describe_plan, record_infusion
+from storage.infusions import get_infusion
+from storage.models import Patient
+from storage.patients import get_patient, patient_by_ref, patients_by_ref
+
+clinician_app = typer.Typer(help="Clinicians.", no_args_is_help=True)
+patient_app = typer.Typer(help="Patients.", no_args_is_help=True)
+infusion_app = typer.Typer(help="Infusions and their check-in plans.", no_args_is_help=True)
+
+ACTOR = "cli"
+
+
+async def _bot_username(ctx: AppContext) -> str | None:
+    """The bot's username for deep links: the setting, else ask the Bot API (best effort)."""
+    if ctx.settings.bot_username:
+        return ctx.settings.bot_username
+    if ctx.settings.telegram_token is None:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    bot = Bot(
+        ctx.settings.telegram_token.get_secret_value(),
+        base_url=f"{ctx.settings.telegram_api_url}/bot",
+    )
+    try:
+        async with bot:
+            return bot.username
+    except (TelegramError, OSError):
+        return None
+
+
+def _clinic(ctx: AppContext, clinic_id: str):  # type: ignore[no-untyped-def]
+    try:
+        return ctx.clinics.clinic(clinic_id)
+    except KeyError:
+        known = ", ".join(c.id for c in ctx.clinics.clinics)
+        raise CliError(
+            f"no clinic {clinic_id!r} in {ctx.clinics.source} (known: {known})", 2
+        ) from None
+
+
+@clinician_app.command("invite")
+def clinician_invite(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    name: Annotated[str, typer.Option(help="The clinician's name, shown to colleagues.")],
+    admin: Annotated[bool, typer.Option(help="May manage the clinic from the bot.")] = False,
+) -> None:
+    """Print a single-use invite that registers a clinician's Telegram account."""
+
+    async def work(ctx: AppContext) -> tuple[str, str | None]:
+        config = _clinic(ctx, clinic)
+        try:
+            async with ctx.db.transaction() as session:
+                token = await create_clinician_invite(
+                    session,
+                    clinic=config,
+                    name=name,
+                    is_admin=admin,
+                    now=ctx.clock.now(),
+                    actor=ACTOR,
+                )
+        except EnrollmentError as exc:
+            raise CliError(str(exc), 2) from None
+        return token, await _bot_username(ctx)
+
+    token, username = with_context(work)
+    typer.echo(deep_link(username, token))
+    typer.echo(f"token: {token}")
+
+
+@patient_app.command("enroll")
+def patient_enroll(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    ref: Annotated[str, typer.Option(help="The clinic's pseudonymous reference (no names).")],
+    timezone: Annotated[str | None, typer.Option(help="IANA zone; default the clinic's.")] = None,
+    baseline_mood: Annotated[int | None, typer.Option(min=0, max=10)] = None,
+    emergency_contact: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Enroll a patient and print their single-use invite link."""
+
+    async def work(ctx: AppContext) -> tuple[Patient, str, str | None]:
+        config = _clinic(ctx, clinic)
+        try:
+            async with ctx.db.transaction() as session:
+                patient, token = await enroll_patient(
+                    session,
+                    clinic=config,
+                    ref=ref,
+                    timezone=timezone,
+                    baseline_mood=baseline_mood,
+                    emergency_contact=emergency_contact,
+                    now=ctx.clock.now(),
+                    actor=ACTOR,
+                )
+        except EnrollmentError as exc:
+            raise CliError(str(exc), 2) from None
+        return patient, token, await _bot_username(ctx)
+
+    patient, token, username = with_context(work)
+    typer.echo(f"patient {patient.ref} ({patient.timezone}) enrolled; invite:")
+    typer.echo(deep_link(username, token))
+    typer.echo(f"token: {token}")
+
+
+async def _find_patient(ctx: AppContext, ref: str, clinic: str | None) -> Patient:
+    async with ctx.db.transaction() as session:
+        if clinic is not None:
+            found = await patient_by_ref(session, clinic_id=clinic, ref=ref)
+            matches = [found] if found else []
+        else:
+            matches = await patients_by_ref(session, ref=ref)
+    if not matches:
+        raise CliError(f"no patient {ref!r}", 1)
+    if len(matches) > 1:
+        raise CliError(f"patient {ref!r} exists in several clinics; add --clinic", 2)
+    return matches[0]
+
+
+@infusion_app.command("record")
+def infusion_record(
+    patient: Annotated[str, typer.Option(help="The patient's reference.")],
+    at: Annotated[str | None, typer.Option(help="When it ended (ISO-8601); default now.")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="Protocol name; default the clinic's.")
+    ] = None,
+    clinic: Annotated[
+        str | None, typer.Option(help="Clinic id, if the reference is ambiguous.")
+    ] = None,
+) -> None:
+    """Record an infusion and print its planned check-ins in the patient's local time."""
+
+    async def work(ctx: AppContext) -> list[str]:
+        found = await _find_patient(ctx, patient, clinic)
+        now = ctx.clock.now()
+        ended = parse_time(at, default=now)
+        config = ctx.clinic(found.clinic_id)
+        try:
+            async with ctx.db.transaction() as session:
+                row = await get_patient(session, patient_id=found.id or 0)
+                assert row is not None
+                infusion, planned = await record_infusion(
+                    session,
+                    patient=row,
+                    clinic=config,
+                    ended_at=ended,
+                    protocol=protocol,
+                    now=now,
+                    actor=ACTOR,
+                )
+        except InfusionError as exc:
+            raise CliError(str(exc), 2) from None
+        zone = ZoneInfo(found.timezone)
+        head = (
+            f"infusion {infusion.id} for {found.ref} ended "
+            f"{ended.astimezone(zone):%a %d %b %Y %H:%M %Z}; planned check-ins:"
+        )
+        return [head, *(f"  {line}" for line in describe_plan(planned, zone))]
+
+    for line in with_context(work):
+        typer.echo(line)
+
+
+def _change(infusion_id: int, *, cancel: bool, at: str | None) -> list[str]:
+    async def work(ctx: AppContext) -> list[str]:
+        now = ctx.clock.now()
+        try:
+            async with ctx.db.transaction() as session:
+                infusion = await get_infusion(session, infusion_id=infusion_id)
+                if infusion is None:
+                    raise CliError(f"no infusion {infusion_id}", 1)
+                patient = await get_patient(session, patient_id=infusion.patient_id)
+                assert patient is not None
+                result = await change_infusion(
+                    session,
+                    infusion=infusion,
+                    patient=patient,
+                    clinic=ctx.clinic(patient.clinic_id),
+                    now=now,
+                    actor=ACTOR,
+                    cancel=cancel,
+                    ended_at=None if cancel else parse_time(at, default=now),
+                )
+        except InfusionError as exc:
+            raise CliError(str(exc), 2) from None
+        return [
+            f"infusion {infusion_id} {'cancelled' if cancel else 'moved'}: "
+            f"{result.added} check-ins planned, {result.moved} moved, "
+            f"{result.cancelled} cancelled, {result.superseded} superseded"
+        ]
+
+    return with_context(work)
+
+
+@infusion_app.command("cancel")
+def infusion_cancel(infusion_id: Annotated[int, typer.Argument(help="Infusion id.")]) -> None:
+    """Cancel an infusion and its check-ins not yet sent."""
+    for line in _change(infusion_id, cancel=True, at=None):
+        typer.echo(line)
+
+
+@infusion_app.command("move")
+def infusion_move(
+    infusion_id: Annotated[int, typer.Argument(help="Infusion id.")],
+    at: Annotated[str, typer.Option(help="When it really ended (ISO-8601).")],
+) -> None:
+    """Move an infusion's end time and re-plan its check-ins not yet sent."""
+    for line in _change(infusion_id, cancel=False, at=at):
+        typer.echo(line)

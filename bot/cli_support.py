@@ -1,0 +1,68 @@
+"""What every CLI command shares: settings, the prepared app context, one-line failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from bot.context import AppContext
+from bot.logs import configure_logging
+from bot.settings import Settings
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit code attached."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "AFTERCARE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise CliError(f"setting {key}: {first['msg']}", exit_code=2) from None
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        secrets=[settings.telegram_token.get_secret_value()] if settings.telegram_token else [],
+    )
+    return settings
+
+
+def with_context(work: Callable[[AppContext], Awaitable[T]]) -> T:
+    """Load settings and clinics, migrate, run `work`, and always close the database."""
+    from bot.app import prepare
+
+    settings = load_settings()
+
+    async def go() -> T:
+        ctx = await prepare(settings)
+        try:
+            return await work(ctx)
+        finally:
+            await ctx.db.dispose()
+
+    return asyncio.run(go())
+
+
+def parse_time(value: str | None, *, default: datetime) -> datetime:
+    """An ISO-8601 time; one without an offset is taken as UTC."""
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"not an ISO-8601 time: {value!r} (e.g. 2026-11-26T09:30+01:00)", exit_code=2
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

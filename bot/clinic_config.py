@@ -1,0 +1,369 @@
+"""The clinic configuration file (TOML): clinics, protocols, thresholds and escalation.
+
+Every default here is a default of ../shared/CLINICAL.md; a clinic overrides any of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.domain.levels import Level
+from bot.domain.schedule import Protocol, QuietHours
+from bot.domain.triage import MoodRule
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CRISIS_CARD = (
+    "If you are in crisis or thinking about suicide, please reach out now:\n"
+    "• Call or text 988 (Suicide & Crisis Lifeline), or chat at 988lifeline.org\n"
+    "• Veterans: call 988 and press 1, or text 838255\n"
+    "• Crisis Text Line: text HOME to 741741\n"
+    "• In immediate danger: call 911 or go to the nearest emergency department\n\n"
+    "This chat is not an emergency service and is not watched around the clock. "
+    "You deserve support, and help is available right now."
+)
+
+DEFAULT_CRISIS_TERMS = (
+    "suicide",
+    "suicidal",
+    "kill myself",
+    "killing myself",
+    "end my life",
+    "end it all",
+    "want to die",
+    "wanna die",
+    "better off dead",
+    "no reason to live",
+    "self harm",
+    "self-harm",
+    "hurt myself",
+    "cut myself",
+    "cutting",
+    "overdose",
+    "od",
+    "pills",
+    "sleeping pills",
+    "ibuprofen",
+    "acetaminophen",
+    "paracetamol",
+    "tylenol",
+    "800mg",
+    "hang myself",
+    "noose",
+    "jump off",
+    "gun",
+    "💊",
+    "🔪",
+    "⚰️",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProtocolConfig(_Strict):
+    """A named check-in schedule (CLINICAL.md §1: +4 h, +24 h, then daily)."""
+
+    offsets: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(hours=4), timedelta(hours=24)], min_length=0
+    )
+    daily_time: time = time(10, 0)
+    daily_days: int = Field(default=7, ge=0, le=90)
+    red_flags_at: timedelta | None = Field(
+        default=timedelta(hours=4), description="The offset check-in that asks the red flags."
+    )
+
+    @field_validator("offsets")
+    @classmethod
+    def _positive(cls, value: list[timedelta]) -> list[timedelta]:
+        if any(offset <= timedelta(0) for offset in value):
+            raise ValueError("offsets must be positive durations such as PT4H or PT30S")
+        return value
+
+    def to_domain(self, name: str) -> Protocol:
+        return Protocol(
+            name=name,
+            offsets=tuple(self.offsets),
+            daily_time=self.daily_time,
+            daily_days=self.daily_days,
+        )
+
+
+class QuietHoursConfig(_Strict):
+    """Local hours when routine prompts wait (safety messages never wait)."""
+
+    start: time = time(22, 0)
+    end: time = time(8, 0)
+
+    def to_domain(self) -> QuietHours:
+        return QuietHours(start=self.start, end=self.end)
+
+
+class CheckinWindows(_Strict):
+    """Non-response windows (CLINICAL.md §6)."""
+
+    reminder_after: timedelta = timedelta(hours=1)
+    missed_after: timedelta = timedelta(hours=4)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CheckinWindows:
+        if not timedelta(0) < self.reminder_after < self.missed_after:
+            raise ValueError("need 0 < reminder_after < missed_after")
+        return self
+
+
+class Thresholds(_Strict):
+    """Mood flags (CLINICAL.md §3)."""
+
+    mood_floor: int = Field(default=2, ge=0, le=10)
+    mood_drop: int = Field(default=3, ge=1, le=10)
+    mood_drop_checkins: int = Field(default=2, ge=1, le=10)
+    mood_flag_level: Level = Field(
+        default=Level.MODERATE, description="Level of a mood flag: on-call review within hours."
+    )
+
+    def mood_rule(self) -> MoodRule:
+        return MoodRule(
+            floor=self.mood_floor,
+            drop=self.mood_drop,
+            consecutive=self.mood_drop_checkins,
+            level=self.mood_flag_level,
+        )
+
+
+PageTarget = Literal["queue", "primary", "backup", "everyone"]
+
+
+class EscalationStep(_Strict):
+    """One rung of a ladder: when unacknowledged this long after opening, notify these."""
+
+    after: timedelta | Literal["next_business_day"]
+    notify: list[PageTarget]
+
+
+class BusinessHours(_Strict):
+    start: time = time(9, 0)
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays, Monday = 1."
+    )
+
+
+def _ladder(
+    *steps: tuple[timedelta | Literal["next_business_day"], list[PageTarget]],
+) -> list[EscalationStep]:
+    return [EscalationStep(after=after, notify=notify) for after, notify in steps]
+
+
+class EscalationConfig(_Strict):
+    """Who is told, and when, per level (CLINICAL.md §8)."""
+
+    high: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder(
+            (timedelta(0), ["primary"]),
+            (timedelta(minutes=5), ["primary", "backup"]),
+            (timedelta(minutes=10), ["everyone"]),
+        )
+    )
+    moderate: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder(
+            (timedelta(0), ["primary"]), (timedelta(hours=4), ["backup"])
+        )
+    )
+    low: list[EscalationStep] = Field(
+        default_factory=lambda: _ladder(
+            (timedelta(0), ["queue"]), ("next_business_day", ["primary"])
+        )
+    )
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    human_contact_within: timedelta = Field(
+        default=timedelta(hours=12), description="A human should reach a high-risk patient by then."
+    )
+
+    @field_validator("high", "moderate", "low")
+    @classmethod
+    def _starts_now(cls, value: list[EscalationStep]) -> list[EscalationStep]:
+        if not value or value[0].after != timedelta(0):
+            raise ValueError('a ladder\'s first step must have after = "PT0S"')
+        return value
+
+
+class NonResponseConfig(_Strict):
+    """Which silences alert the care team, and at what level (CLINICAL.md §6)."""
+
+    missed_24h: Level = Level.MODERATE
+    missed_after_risk: Level = Level.MODERATE
+    risk_lookback: timedelta = timedelta(days=7)
+    consecutive_missed: int = Field(default=2, ge=1)
+    consecutive_missed_level: Level = Level.MODERATE
+    unreachable: Level = Level.HIGH
+    opted_out: Level = Level.LOW
+
+
+class CrisisConfig(_Strict):
+    """The crisis card and the crisis words (CLINICAL.md §5, §7)."""
+
+    card: str = DEFAULT_CRISIS_CARD
+    emergency_number: str = Field(default="911", min_length=2, max_length=16)
+    terms: list[str] = Field(default_factory=lambda: list(DEFAULT_CRISIS_TERMS))
+
+    @field_validator("card")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the crisis card cannot be empty")
+        if len(value) > 3500:
+            raise ValueError("the crisis card must fit in one Telegram message (3500 characters)")
+        return value
+
+
+class ClinicConfig(_Strict):
+    """One clinic."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: str = Field(min_length=1, max_length=120)
+    timezone: str
+    contact_phone: str = Field(min_length=3, max_length=40)
+    default_protocol: str = "standard"
+    protocols: dict[str, ProtocolConfig] = Field(
+        default_factory=lambda: {"standard": ProtocolConfig()}
+    )
+    quiet_hours: QuietHoursConfig | None = Field(default_factory=QuietHoursConfig)
+    checkins: CheckinWindows = Field(default_factory=CheckinWindows)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    non_response: NonResponseConfig = Field(default_factory=NonResponseConfig)
+    crisis: CrisisConfig = Field(default_factory=CrisisConfig)
+    alerts_include_name: bool = False
+    invite_valid_for: timedelta = Field(default=timedelta(days=7))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _default_protocol_exists(self) -> ClinicConfig:
+        if self.default_protocol not in self.protocols:
+            raise ValueError(
+                f"default_protocol {self.default_protocol!r} is not one of the protocols "
+                f"({', '.join(sorted(self.protocols)) or 'none defined'})"
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def protocol(self, name: str | None = None) -> Protocol:
+        key = name or self.default_protocol
+        if key not in self.protocols:
+            raise KeyError(f"clinic {self.id!r} has no protocol {key!r}")
+        return self.protocols[key].to_domain(key)
+
+    def plan_fingerprint(self) -> str:
+        """A hash of everything that shapes a check-in plan; a change triggers re-planning."""
+        shape = {
+            "protocols": {k: v.model_dump(mode="json") for k, v in self.protocols.items()},
+            "quiet_hours": self.quiet_hours.model_dump(mode="json") if self.quiet_hours else None,
+            "windows": self.checkins.model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+    def quiet(self) -> QuietHours | None:
+        return self.quiet_hours.to_domain() if self.quiet_hours else None
+
+
+class ClinicsConfig(_Strict):
+    """The whole file: one or more clinics."""
+
+    clinics: list[ClinicConfig] = Field(min_length=1)
+    source: str = Field(default="built-in defaults", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ClinicsConfig:
+        ids = [clinic.id for clinic in self.clinics]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"clinic ids must be unique; repeated: {', '.join(duplicated)}")
+        return self
+
+    def clinic(self, clinic_id: str) -> ClinicConfig:
+        for clinic in self.clinics:
+            if clinic.id == clinic_id:
+                return clinic
+        raise KeyError(clinic_id)
+
+
+class ConfigError(Exception):
+    """The clinic file cannot be used; the message names the file, the key and the problem."""
+
+
+def default_clinics() -> ClinicsConfig:
+    """The built-in clinic used when no file exists: CLINICAL.md defaults, US resources."""
+    return ClinicsConfig(
+        clinics=[
+            ClinicConfig(
+                id="default",
+                name="Aftercare clinic",
+                timezone="America/New_York",
+                contact_phone="(set contact_phone in clinic.toml)",
+            )
+        ]
+    )
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in {"function-after", "function-before"} or "[" in str(part):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def parse_clinics(text: str, *, source: str) -> ClinicsConfig:
+    """Parse and validate a clinic file's text; raise ConfigError naming source and key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = ClinicsConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {_key_path(first['loc'])}: {message}{more}") from None
+    return config.model_copy(update={"source": source})
+
+
+def load_clinics(path: Path) -> ClinicsConfig:
+    """Read the clinic file, or fall back to the built-in defaults with a warning if absent."""
+    if not path.exists():
+        log.warning(
+            "config.default_clinic path=%s: no clinic file, using the built-in default clinic",
+            path,
+        )
+        return default_clinics()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return parse_clinics(text, source=str(path))

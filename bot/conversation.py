@@ -1,0 +1,110 @@
+"""Talking a patient through a check-in: ask a question, acknowledge an answer, say thanks."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, Message
+
+from bot import prompts, texts
+from bot.checkins import Answered
+from bot.clinic_config import ClinicConfig
+from bot.context import AppContext
+from bot.delivery import Delivery, Outcome, deliver
+from bot.domain import checkin_flow
+from storage import audit
+from storage.checkins import get_checkin
+from storage.models import Patient
+
+log = logging.getLogger(__name__)
+
+
+async def ask(
+    ctx: AppContext,
+    bot: Bot,
+    *,
+    patient: Patient,
+    checkin_id: int,
+    item_id: str,
+    prefix: str | None = None,
+) -> Delivery:
+    """Send one question with its buttons and remember it as the check-in's current message."""
+    assert patient.chat_id is not None
+    body = prompts.question_text(item_id)
+    delivery = await deliver(
+        bot.send_message(
+            patient.chat_id,
+            f"{prefix}\n\n{body}" if prefix else body,
+            reply_markup=prompts.keyboard(checkin_id, item_id),
+        ),
+        what=f"question checkin={checkin_id} item={item_id}",
+    )
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = await get_checkin(session, checkin_id=checkin_id)
+        if row is not None and delivery.message is not None:
+            row.message_id = delivery.message.message_id
+        await audit.append(
+            session,
+            at=now,
+            actor="bot",
+            event=f"prompt.{delivery.outcome}",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin_id,
+            detail={"item": item_id, **({"error": delivery.error} if delivery.error else {})},
+        )
+    return delivery
+
+
+async def acknowledge(
+    ctx: AppContext,
+    bot: Bot,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    answered: Answered,
+    question: Message | None,
+) -> None:
+    """After a stored answer: crisis card first if positive, then the edit, then what's next."""
+    assert patient.chat_id is not None and answered.checkin.id is not None
+    if answered.positive:
+        if answered.item_id == checkin_flow.RED_FLAGS:
+            await deliver(
+                bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
+                what="red_flag_advice",
+            )
+        card = await deliver(
+            bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
+        )
+        async with ctx.db.transaction() as session:
+            await audit.append(
+                session,
+                at=ctx.clock.now(),
+                actor="bot",
+                event=f"crisis_card.{card.outcome}",
+                clinic_id=patient.clinic_id,
+                patient_id=patient.id,
+                checkin_id=answered.checkin.id,
+                detail={"trigger": answered.item_id},
+            )
+    if question is not None and question.text and answered.item_id != checkin_flow.NOTE:
+        await deliver(
+            question.edit_text(
+                prompts.answered_text(question.text, answered.item_id, answered.value),
+                reply_markup=None,
+            ),
+            what="edit_answered",
+        )
+    if answered.next_item is not None:
+        delivery = await ask(
+            ctx,
+            bot,
+            patient=patient,
+            checkin_id=answered.checkin.id,
+            item_id=answered.next_item,
+        )
+        if delivery.outcome is not Outcome.SENT:
+            log.warning("checkin.next_question_undelivered checkin=%s", answered.checkin.id)
+    else:
+        await deliver(bot.send_message(patient.chat_id, texts.THANKS), what="thanks")

@@ -1,0 +1,99 @@
+"""Versioned instrument data (bot/instruments/*.toml), loaded once into frozen objects."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "instruments"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    text: str
+    instrument_id: str
+    instrument_version: str
+    number: int = 0
+    loinc: str = ""
+
+
+@dataclass(frozen=True)
+class Cssrs:
+    """The C-SSRS screener, since-last-contact wording (CLINICAL.md §2)."""
+
+    id: str
+    version: str
+    attribution: str
+    preamble: str
+    items: tuple[Item, ...]
+
+    def item(self, item_id: str) -> Item:
+        return next(i for i in self.items if i.id == item_id)
+
+
+@dataclass(frozen=True)
+class CheckinItems:
+    """Aftercare's own items: mood, red flags, the free-text note."""
+
+    id: str
+    version: str
+    mood: Item
+    red_flags: Item
+    note: Item
+
+
+def _read(name: str) -> dict[str, object]:
+    return tomllib.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+@cache
+def cssrs() -> Cssrs:
+    data = _read("cssrs_screener_slc.toml")
+    ident, version = str(data["id"]), str(data["version"])
+    raw_items = data["items"]
+    assert isinstance(raw_items, list)
+    items = tuple(
+        Item(
+            id=raw["id"],
+            text=raw["text"],
+            number=int(raw["number"]),
+            loinc=raw["loinc"],
+            instrument_id=ident,
+            instrument_version=version,
+        )
+        for raw in raw_items
+    )
+    return Cssrs(
+        id=ident,
+        version=version,
+        attribution=str(data["attribution"]),
+        preamble=str(data["preamble"]),
+        items=items,
+    )
+
+
+@cache
+def checkin_items() -> CheckinItems:
+    data = _read("aftercare_checkin.toml")
+    ident, version = str(data["id"]), str(data["version"])
+
+    def item(key: str) -> Item:
+        raw = data[key]
+        assert isinstance(raw, dict)
+        return Item(id=raw["id"], text=raw["text"], instrument_id=ident, instrument_version=version)
+
+    return CheckinItems(
+        id=ident, version=version, mood=item("mood"), red_flags=item("red_flags"), note=item("note")
+    )
+
+
+def item(item_id: str) -> Item:
+    """Any check-in item by id."""
+    own = checkin_items()
+    for candidate in (own.mood, own.red_flags, own.note):
+        if candidate.id == item_id:
+            return candidate
+    return cssrs().item(item_id)

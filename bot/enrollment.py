@@ -1,0 +1,275 @@
+"""Enrollment: single-use expiring invites, consent, and opting out (CLINICAL.md §9)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.checkins import close_checkin
+from bot.clinic_config import ClinicConfig
+from storage import audit
+from storage.checkins import cancel_scheduled, open_checkins
+from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash
+from storage.models import CheckinStatus, Clinician, Invite, Patient, PatientStatus
+from storage.patients import add_patient, get_patient, patient_by_ref
+from storage.people import patient_by_chat
+
+TOKEN_BYTES = 16  # 128 random bits
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+REF_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class EnrollmentError(Exception):
+    """A request that cannot be carried out; the message is safe to show the requester."""
+
+
+class InviteProblem(StrEnum):
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+    TAKEN = "taken"  # the patient is already linked to another chat
+    CHAT_TAKEN = "chat_taken"  # this chat is already linked to another patient
+
+
+@dataclass(frozen=True)
+class InviteCheck:
+    invite: Invite | None
+    problem: InviteProblem | None = None
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh invite token and the hash that is all we store."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def deep_link(bot_username: str | None, token: str) -> str:
+    return f"https://t.me/{bot_username or '<bot username>'}?start={token}"
+
+
+async def create_clinician_invite(
+    session: AsyncSession,
+    *,
+    clinic: ClinicConfig,
+    name: str,
+    is_admin: bool,
+    now: datetime,
+    actor: str,
+) -> str:
+    """A single-use invite that registers whoever opens it as a clinician of the clinic."""
+    if not name.strip():
+        raise EnrollmentError("a clinician needs a name")
+    token, hashed = new_token()
+    invite = await add_invite(
+        session,
+        invite=Invite(
+            clinic_id=clinic.id,
+            kind="clinician",
+            token_hash=hashed,
+            clinician_name=name.strip(),
+            is_admin=is_admin,
+            created_at=now,
+            expires_at=now + clinic.invite_valid_for,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="invite.created",
+        clinic_id=clinic.id,
+        detail={"invite_id": invite.id, "kind": "clinician", "admin": is_admin},
+    )
+    return token
+
+
+async def enroll_patient(
+    session: AsyncSession,
+    *,
+    clinic: ClinicConfig,
+    ref: str,
+    timezone: str | None,
+    baseline_mood: int | None,
+    emergency_contact: str | None,
+    now: datetime,
+    actor: str,
+) -> tuple[Patient, str]:
+    """Create the patient (or re-invite one not yet linked) and a single-use invite."""
+    if not REF_SHAPE.match(ref):
+        raise EnrollmentError(
+            f"reference {ref!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
+        )
+    zone = timezone or clinic.timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise EnrollmentError(f"unknown IANA time zone {zone!r}, e.g. Europe/London") from None
+    if baseline_mood is not None and not 0 <= baseline_mood <= 10:
+        raise EnrollmentError("baseline mood must be 0 to 10")
+    patient = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)
+    if patient is not None and patient.status != PatientStatus.INVITED:
+        raise EnrollmentError(f"patient {ref} is already enrolled ({patient.status})")
+    if patient is None:
+        patient = await add_patient(
+            session,
+            patient=Patient(
+                clinic_id=clinic.id,
+                ref=ref,
+                timezone=zone,
+                baseline_mood=baseline_mood,
+                emergency_contact=emergency_contact,
+                created_at=now,
+            ),
+        )
+    else:
+        patient.timezone = zone
+        patient.baseline_mood = (
+            baseline_mood if baseline_mood is not None else patient.baseline_mood
+        )
+        patient.emergency_contact = emergency_contact or patient.emergency_contact
+    token, hashed = new_token()
+    invite = await add_invite(
+        session,
+        invite=Invite(
+            clinic_id=clinic.id,
+            kind="patient",
+            token_hash=hashed,
+            patient_id=patient.id,
+            created_at=now,
+            expires_at=now + clinic.invite_valid_for,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="patient.enrolled",
+        clinic_id=clinic.id,
+        patient_id=patient.id,
+        detail={"invite_id": invite.id, "timezone": zone},
+    )
+    return patient, token
+
+
+async def check_invite(
+    session: AsyncSession, *, token: str, chat_id: int, now: datetime
+) -> InviteCheck:
+    """Whether a token may be used from this chat, and if not, why."""
+    if not TOKEN_SHAPE.match(token):
+        return InviteCheck(None, InviteProblem.MALFORMED)
+    invite = await invite_by_hash(session, token_hash=token_hash(token))
+    if invite is None:
+        return InviteCheck(None, InviteProblem.UNKNOWN)
+    if invite.used_at is not None:
+        return InviteCheck(invite, InviteProblem.USED)
+    if invite.expires_at <= now:
+        return InviteCheck(invite, InviteProblem.EXPIRED)
+    if invite.kind == "patient":
+        assert invite.patient_id is not None
+        patient = await get_patient(session, patient_id=invite.patient_id)
+        assert patient is not None
+        if patient.chat_id is not None and patient.chat_id != chat_id:
+            return InviteCheck(invite, InviteProblem.TAKEN)
+        linked = await patient_by_chat(session, chat_id=chat_id)
+        if linked is not None and linked.id != patient.id:
+            return InviteCheck(invite, InviteProblem.CHAT_TAKEN)
+    return InviteCheck(invite)
+
+
+async def redeem_clinician_invite(
+    session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
+) -> Clinician:
+    """Register this Telegram account as a clinician (or reactivate it); the invite is spent."""
+    assert invite.kind == "clinician" and invite.clinician_name is not None
+    clinician = await clinician_of(session, clinic_id=invite.clinic_id, telegram_user_id=user_id)
+    if clinician is None:
+        clinician = await add_clinician(
+            session,
+            clinician=Clinician(
+                clinic_id=invite.clinic_id,
+                name=invite.clinician_name,
+                telegram_user_id=user_id,
+                chat_id=chat_id,
+                is_admin=invite.is_admin,
+                created_at=now,
+            ),
+        )
+    else:
+        clinician.active, clinician.chat_id = True, chat_id
+        clinician.is_admin = clinician.is_admin or invite.is_admin
+    invite.used_at, invite.used_by_user_id = now, user_id
+    await audit.append(
+        session,
+        at=now,
+        actor=f"clinician:{clinician.id}",
+        event="clinician.joined",
+        clinic_id=invite.clinic_id,
+        detail={"invite_id": invite.id, "clinician_id": clinician.id},
+    )
+    return clinician
+
+
+async def accept_consent(
+    session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
+) -> Patient:
+    """Link the chat to the patient after consent; the invite is spent."""
+    assert invite.kind == "patient" and invite.patient_id is not None
+    patient = await get_patient(session, patient_id=invite.patient_id)
+    assert patient is not None
+    patient.chat_id, patient.telegram_user_id = chat_id, user_id
+    patient.status, patient.consented_at = PatientStatus.ACTIVE, now
+    invite.used_at, invite.used_by_user_id = now, user_id
+    await audit.append(
+        session,
+        at=now,
+        actor=f"patient:{patient.id}",
+        event="patient.consented",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail={"invite_id": invite.id},
+    )
+    return patient
+
+
+async def opt_out(
+    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
+) -> int:
+    """Stop all check-ins for a patient who asked to; returns how many planned ones stopped."""
+    assert patient.id is not None
+    row = await get_patient(session, patient_id=patient.id)
+    assert row is not None
+    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
+    cancelled = await cancel_scheduled(
+        session, patient_id=patient.id, now=now, status=CheckinStatus.CANCELLED
+    )
+    for checkin in await open_checkins(session, patient_id=patient.id):
+        await close_checkin(
+            session,
+            checkin=checkin,
+            patient=row,
+            clinic=clinic,
+            now=now,
+            actor=f"patient:{patient.id}",
+        )
+    await audit.append(
+        session,
+        at=now,
+        actor=f"patient:{patient.id}",
+        event="patient.opted_out",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail={"cancelled_checkins": cancelled},
+    )
+    return cancelled

@@ -1,0 +1,246 @@
+"""Recording infusions and keeping each patient's planned check-ins in step with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clinic_config import ClinicConfig
+from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
+from storage import audit
+from storage.checkins import add_checkins, checkins_of_patient, scheduled_for_patient
+from storage.infusions import active_infusions_of, add_infusion
+from storage.models import Checkin, CheckinStatus, Infusion, Patient
+
+PlanKey = tuple[int, str, int | None, int | None]
+
+
+class InfusionError(Exception):
+    """A request about an infusion that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReplanResult:
+    added: int
+    moved: int
+    cancelled: int
+    superseded: int
+
+
+def _key(infusion_id: int, item: PlannedCheckin) -> PlanKey:
+    seconds = int(item.offset.total_seconds()) if item.offset is not None else None
+    return (infusion_id, item.kind, seconds, item.day)
+
+
+def _row_key(row: Checkin) -> PlanKey:
+    assert row.infusion_id is not None
+    return (row.infusion_id, row.kind, row.offset_seconds, row.day)
+
+
+def desired_plan(
+    infusions: list[Infusion], *, clinic: ClinicConfig, zone: ZoneInfo
+) -> tuple[dict[PlanKey, tuple[Infusion, PlannedCheckin]], set[PlanKey]]:
+    """Every check-in the active infusions call for, and the dailies a later infusion replaced.
+
+    A new infusion replaces the previous infusion's remaining daily check-ins.
+    """
+    wanted: dict[PlanKey, tuple[Infusion, PlannedCheckin]] = {}
+    replaced: set[PlanKey] = set()
+    ordered = sorted(infusions, key=lambda i: i.ended_at)
+    for index, infusion in enumerate(ordered):
+        assert infusion.id is not None
+        later = ordered[index + 1].ended_at if index + 1 < len(ordered) else None
+        for item in plan_checkins(
+            infusion_at=infusion.ended_at,
+            protocol=clinic.protocol(infusion.protocol),
+            zone=zone,
+            quiet=clinic.quiet(),
+        ):
+            key = _key(infusion.id, item)
+            if item.kind == "daily" and later is not None and item.due_at >= later:
+                replaced.add(key)
+            else:
+                wanted[key] = (infusion, item)
+    return wanted, replaced
+
+
+async def replan_patient(
+    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime, actor: str
+) -> ReplanResult:
+    """Bring the patient's not-yet-sent check-ins in line with their active infusions."""
+    assert patient.id is not None
+    infusions = await active_infusions_of(session, patient_id=patient.id)
+    wanted, replaced = desired_plan(infusions, clinic=clinic, zone=ZoneInfo(patient.timezone))
+    existing = {
+        _row_key(row): row
+        for row in await scheduled_for_patient(session, patient_id=patient.id)
+        if row.infusion_id is not None
+    }
+    done = await _planned_keys_already_used(session, patient_id=patient.id)
+    window = clinic.checkins.missed_after
+    moved = cancelled = superseded = 0
+    for key, row in existing.items():
+        if key in wanted:
+            _, item = wanted[key]
+            if (row.due_at, row.nominal_at) != (item.due_at, item.nominal_at):
+                row.due_at, row.nominal_at = item.due_at, item.nominal_at
+                moved += 1
+            continue
+        row.status = CheckinStatus.SUPERSEDED if key in replaced else CheckinStatus.CANCELLED
+        row.closed_at = now
+        superseded += key in replaced
+        cancelled += key not in replaced
+    new_rows = [
+        _new_checkin(patient, infusion, item, clinic=clinic, now=now)
+        for key, (infusion, item) in wanted.items()
+        if key not in existing and key not in done and item.due_at + window > now
+    ]
+    await add_checkins(session, checkins=new_rows)
+    result = ReplanResult(len(new_rows), moved, cancelled, superseded)
+    if any((result.added, result.moved, result.cancelled, result.superseded)):
+        await audit.append(
+            session,
+            at=now,
+            actor=actor,
+            event="plan.updated",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            detail=result.__dict__,
+        )
+    return result
+
+
+async def _planned_keys_already_used(session: AsyncSession, *, patient_id: int) -> set[PlanKey]:
+    """Plan slots that already produced a check-in (sent, answered, closed): never planned again."""
+    return {
+        _row_key(row)
+        for row in await checkins_of_patient(session, patient_id=patient_id)
+        if row.infusion_id is not None
+        and row.status != CheckinStatus.SCHEDULED
+        and row.status not in (CheckinStatus.CANCELLED, CheckinStatus.SUPERSEDED)
+    }
+
+
+def _new_checkin(
+    patient: Patient,
+    infusion: Infusion,
+    item: PlannedCheckin,
+    *,
+    clinic: ClinicConfig,
+    now: datetime,
+) -> Checkin:
+    assert patient.id is not None and infusion.id is not None
+    red_flags_at = clinic.protocols[infusion.protocol].red_flags_at
+    return Checkin(
+        patient_id=patient.id,
+        infusion_id=infusion.id,
+        kind=item.kind,
+        offset_seconds=int(item.offset.total_seconds()) if item.offset is not None else None,
+        day=item.day,
+        asks_red_flags=item.kind == "offset" and item.offset == red_flags_at,
+        nominal_at=item.nominal_at,
+        due_at=item.due_at,
+        created_at=now,
+    )
+
+
+async def record_infusion(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    ended_at: datetime,
+    protocol: str | None,
+    now: datetime,
+    actor: str,
+) -> tuple[Infusion, list[Checkin]]:
+    """Record an infusion and plan its check-ins; returns the infusion and its planned rows."""
+    name = protocol or patient.protocol or clinic.default_protocol
+    if name not in clinic.protocols:
+        raise InfusionError(
+            f"clinic {clinic.id} has no protocol {name!r} "
+            f"(known: {', '.join(sorted(clinic.protocols))})"
+        )
+    if ended_at > now + timedelta(minutes=5):
+        raise InfusionError("an infusion is recorded when it has ended, not in the future")
+    if patient.status in ("opted_out", "unreachable"):
+        raise InfusionError(f"patient {patient.ref} is {patient.status}: no check-ins can be sent")
+    assert patient.id is not None
+    infusion = await add_infusion(
+        session,
+        infusion=Infusion(
+            patient_id=patient.id,
+            ended_at=ended_at,
+            protocol=name,
+            recorded_at=now,
+            recorded_by=actor,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="infusion.recorded",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail={"infusion_id": infusion.id, "ended_at": ended_at, "protocol": name},
+    )
+    await replan_patient(session, patient=patient, clinic=clinic, now=now, actor=actor)
+    assert infusion.id is not None
+    planned = [
+        row
+        for row in await scheduled_for_patient(session, patient_id=patient.id)
+        if row.infusion_id == infusion.id
+    ]
+    return infusion, planned
+
+
+async def change_infusion(
+    session: AsyncSession,
+    *,
+    infusion: Infusion,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    actor: str,
+    ended_at: datetime | None = None,
+    cancel: bool = False,
+) -> ReplanResult:
+    """Cancel or move an infusion and re-plan the check-ins not yet sent."""
+    if infusion.status != "active":
+        raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
+    if cancel:
+        infusion.status = "cancelled"
+        event = "infusion.cancelled"
+        detail: dict[str, object] = {"infusion_id": infusion.id}
+    else:
+        assert ended_at is not None
+        if ended_at > now + timedelta(minutes=5):
+            raise InfusionError("an infusion is recorded when it has ended, not in the future")
+        detail = {"infusion_id": infusion.id, "from": infusion.ended_at, "to": ended_at}
+        infusion.ended_at, event = ended_at, "infusion.moved"
+    await session.flush()
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event=event,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail=detail,
+    )
+    return await replan_patient(session, patient=patient, clinic=clinic, now=now, actor=actor)
+
+
+def describe_plan(rows: list[Checkin], zone: ZoneInfo) -> list[str]:
+    """One line per planned check-in, in the patient's local time."""
+    lines = []
+    for row in rows:
+        offset = timedelta(seconds=row.offset_seconds) if row.offset_seconds is not None else None
+        label = checkin_label(row.kind, offset, row.day)  # type: ignore[arg-type]
+        moved = " (after quiet hours)" if row.due_at != row.nominal_at else ""
+        lines.append(f"{row.due_at.astimezone(zone):%a %d %b %H:%M:%S %Z}  {label}{moved}")
+    return lines

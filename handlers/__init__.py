@@ -1,0 +1,51 @@
+"""Thin Telegram handlers: parse an update, call the domain and the store, reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from handlers import checkin, clinician, common, enrollment
+
+# Handler groups run in this order; within a group the first matching handler wins.
+GUARD, PRIVATE_ONLY, IDENTIFY, PUBLIC, MEMBERS = -30, -20, -10, 0, 10
+
+
+def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Wire every handler; the order of groups is the order of concerns."""
+    application.add_handler(TypeHandler(Update, common.drop_duplicate), group=GUARD)
+    application.add_handler(TypeHandler(Update, common.ignore_non_private), group=PRIVATE_ONLY)
+    application.add_handler(TypeHandler(Update, common.identify), group=IDENTIFY)
+    application.add_handlers(
+        [
+            CommandHandler(["help", "crisis"], common.crisis),
+            CommandHandler("start", enrollment.start),
+            CallbackQueryHandler(enrollment.consent, pattern=r"^consent:"),
+            MessageHandler(filters.ALL, common.stranger),
+            CallbackQueryHandler(common.stranger),
+        ],
+        group=PUBLIC,
+    )
+    application.add_handlers(
+        [
+            CommandHandler("enroll", clinician.enroll),
+            CommandHandler("infusion", clinician.infusion),
+            CommandHandler("checkin", checkin.checkin_now),
+            CommandHandler("stop", enrollment.stop),
+            CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),
+            CallbackQueryHandler(checkin.tap),
+            MessageHandler(filters.COMMAND, common.unknown_command),
+            MessageHandler(filters.ALL & ~filters.UpdateType.EDITED, checkin.text),
+        ],
+        group=MEMBERS,
+    )
+    application.add_error_handler(common.on_error)

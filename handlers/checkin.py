@@ -1,0 +1,149 @@
+"""Patient handlers: button answers, typed text, /checkin."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+
+from bot import prompts, texts
+from bot.checkins import awaiting_note, record_free_text, record_note, record_tap
+from bot.context import AftercareContext
+from bot.conversation import acknowledge, ask
+from bot.domain import checkin_flow
+from storage.checkins import add_checkins, answers_of, open_checkins
+from storage.models import Checkin, CheckinKind, PatientStatus
+
+log = logging.getLogger(__name__)
+
+
+async def tap(update: Update, context: AftercareContext) -> None:
+    """A check-in button: store the answer if it is the patient's next question, else refuse."""
+    query, patient = update.callback_query, context.identity.patient
+    assert query is not None
+    parsed = prompts.parse_tap(query.data)
+    if patient is None or parsed is None:
+        await query.answer(texts.CLOSED)
+        return
+    ctx = context.app
+    clinic = ctx.clinic(patient.clinic_id)
+    async with ctx.db.transaction() as session:
+        answered = await record_tap(
+            session,
+            patient=patient,
+            clinic=clinic,
+            tap=parsed,
+            now=ctx.clock.now(),
+            update_id=update.update_id,
+        )
+    if answered is None:
+        log.info("checkin.tap_refused update_id=%s", update.update_id)
+        await query.answer(texts.CLOSED)
+        return
+    await query.answer()
+    message = query.message if isinstance(query.message, Message) else None
+    await acknowledge(
+        ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=message
+    )
+
+
+async def text(update: Update, context: AftercareContext) -> None:
+    """Typed text: the note if asked, a hint if a button is expected, else kept as a message."""
+    message, patient = update.effective_message, context.identity.patient
+    if patient is None or message is None:
+        return
+    ctx = context.app
+    clinic = ctx.clinic(patient.clinic_id)
+    body = message.text or message.caption or ""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        note_for = await awaiting_note(session, patient=patient)
+        answered = None
+        if note_for is not None and note_for.id is not None and body:
+            answered = await record_note(
+                session,
+                patient=patient,
+                clinic=clinic,
+                checkin_id=note_for.id,
+                text=body,
+                now=now,
+                update_id=update.update_id,
+            )
+        pending = None
+        if answered is None:
+            assert patient.id is not None
+            await record_free_text(
+                session,
+                patient=patient,
+                text=body or f"<{_kind(message)}>",
+                now=now,
+                update_id=update.update_id,
+            )
+            opened = await open_checkins(session, patient_id=patient.id)
+            if opened and opened[0].id is not None:
+                answers = await answers_of(session, checkin_id=opened[0].id)
+                pending = (
+                    opened[0].id,
+                    checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
+                )
+    if answered is not None:
+        await message.reply_text(texts.NOTE_SAVED)
+        await acknowledge(
+            ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=None
+        )
+    elif pending is not None and pending[1] is not None:
+        await ask(
+            ctx,
+            context.bot,
+            patient=patient,
+            checkin_id=pending[0],
+            item_id=pending[1],
+            prefix=texts.HINT_USE_BUTTONS,
+        )
+    else:
+        await message.reply_text(texts.MESSAGE_SAVED)
+
+
+def _kind(message: Message) -> str:
+    for kind in ("sticker", "photo", "voice", "video", "document", "audio", "location"):
+        if getattr(message, kind, None):
+            return kind
+    return "message"
+
+
+async def checkin_now(update: Update, context: AftercareContext) -> None:
+    """/checkin: continue the open check-in, or start an unscheduled one now."""
+    message, patient = update.effective_message, context.identity.patient
+    if patient is None or message is None:
+        return
+    if patient.status != PatientStatus.ACTIVE:
+        await message.reply_text(texts.PAUSED)
+        return
+    ctx = context.app
+    now = ctx.clock.now()
+    assert patient.id is not None
+    async with ctx.db.transaction() as session:
+        opened = await open_checkins(session, patient_id=patient.id)
+        if opened and opened[0].id is not None:
+            answers = await answers_of(session, checkin_id=opened[0].id)
+            resume = (
+                opened[0].id,
+                checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
+            )
+        else:
+            resume = None
+            adhoc = Checkin(
+                patient_id=patient.id,
+                kind=CheckinKind.ADHOC,
+                nominal_at=now,
+                due_at=now,
+                created_at=now,
+                lease_owner=ctx.instance_id,
+                lease_until=now + ctx.dispatcher.lease if ctx.dispatcher else None,
+            )
+            await add_checkins(session, checkins=[adhoc])
+    if resume is not None and resume[1] is not None:
+        await ask(ctx, context.bot, patient=patient, checkin_id=resume[0], item_id=resume[1])
+        return
+    assert ctx.dispatcher is not None
+    await ctx.dispatcher.send_checkin(adhoc, patient)

@@ -1,0 +1,106 @@
+"""Clinician commands in the bot: /enroll and /infusion (more come with the Safety issue)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+
+from bot.context import AftercareContext
+from bot.enrollment import EnrollmentError, deep_link, enroll_patient
+from bot.infusions import InfusionError, describe_plan, record_infusion
+from storage.models import Clinician
+from storage.patients import patient_by_ref
+
+NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
+
+
+def _clinician(context: AftercareContext) -> Clinician | None:
+    return context.identity.clinicians[0] if context.identity.clinicians else None
+
+
+async def enroll(update: Update, context: AftercareContext) -> None:
+    """/enroll REF [ZONE]: create the patient and print a single-use invite link."""
+    message, clinician = update.effective_message, _clinician(context)
+    assert message is not None
+    if clinician is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    args = context.args or []
+    if not 1 <= len(args) <= 2:
+        await message.reply_text("Usage: /enroll REF [ZONE], e.g. /enroll P-0042 Europe/London")
+        return
+    ctx = context.app
+    clinic = ctx.clinic(clinician.clinic_id)
+    try:
+        async with ctx.db.transaction() as session:
+            patient, token = await enroll_patient(
+                session,
+                clinic=clinic,
+                ref=args[0],
+                timezone=args[1] if len(args) > 1 else None,
+                baseline_mood=None,
+                emergency_contact=None,
+                now=ctx.clock.now(),
+                actor=f"clinician:{clinician.id}",
+            )
+    except EnrollmentError as exc:
+        await message.reply_text(f"Not enrolled: {exc}")
+        return
+    await message.reply_text(
+        f"Patient {patient.ref} ({patient.timezone}) invited. Give them this single-use link "
+        f"(valid {clinic.invite_valid_for.days} days):\n{deep_link(context.bot.username, token)}"
+    )
+
+
+async def infusion(update: Update, context: AftercareContext) -> None:
+    """/infusion REF [HH:MM]: an infusion that ended now, or at HH:MM today (patient's time)."""
+    message, clinician = update.effective_message, _clinician(context)
+    assert message is not None
+    if clinician is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    args = context.args or []
+    if not 1 <= len(args) <= 2:
+        await message.reply_text("Usage: /infusion REF [HH:MM]")
+        return
+    ctx = context.app
+    clinic = ctx.clinic(clinician.clinic_id)
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        patient = await patient_by_ref(session, clinic_id=clinic.id, ref=args[0])
+        if patient is None:
+            await message.reply_text(f"No patient {args[0]} in {clinic.name}.")
+            return
+        zone = ZoneInfo(patient.timezone)
+        try:
+            ended = _today_at(args[1], zone, now) if len(args) > 1 else now
+            recorded, planned = await record_infusion(
+                session,
+                patient=patient,
+                clinic=clinic,
+                ended_at=ended,
+                protocol=None,
+                now=now,
+                actor=f"clinician:{clinician.id}",
+            )
+        except (InfusionError, ValueError) as exc:
+            await message.reply_text(f"Not recorded: {exc}")
+            return
+    lines = "\n".join(describe_plan(planned, zone)) or "(none: every window has passed)"
+    await message.reply_text(
+        f"Infusion {recorded.id} for {patient.ref} recorded, ended "
+        f"{recorded.ended_at.astimezone(zone):%a %d %b %H:%M %Z}. Planned check-ins:\n{lines}"
+    )
+
+
+def _today_at(hhmm: str, zone: ZoneInfo, now: datetime) -> datetime:
+    try:
+        clock = datetime.strptime(hhmm, "%H:%M").time()
+    except ValueError:
+        raise ValueError(f"{hhmm!r} is not a time like 14:30") from None
+    local = datetime.combine(now.astimezone(zone).date(), clock, tzinfo=zone)
+    if local > now + timedelta(minutes=5):
+        raise ValueError(f"{hhmm} today is in the future")
+    return local

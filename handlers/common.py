@@ -1,0 +1,114 @@
+"""Handlers every user may reach: the duplicate guard, identity, /help and /crisis, strangers."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from bot import texts
+from bot.context import AftercareContext, Identity
+from storage.people import clinicians_by_user, patient_by_chat
+from storage.updates import claim_update
+
+log = logging.getLogger(__name__)
+
+
+async def drop_duplicate(update: Update, context: AftercareContext) -> None:
+    """Stop a redelivered update here; fail open if the database is down (see README)."""
+    ctx = context.app
+    try:
+        async with ctx.db.transaction() as session:
+            first = await claim_update(session, update_id=update.update_id, now=ctx.clock.now())
+    except SQLAlchemyError:
+        log.error("update.dedupe_unavailable update_id=%s", update.update_id, exc_info=True)
+        return
+    if not first:
+        log.info("update.duplicate update_id=%s", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def ignore_non_private(update: Update, context: AftercareContext) -> None:
+    """Groups and channels are never served: nothing there is read, stored or answered."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+        log.info("update.ignored update_id=%s", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def identify(update: Update, context: AftercareContext) -> None:
+    """Look the sender up once; every later handler reads `context.identity`."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None  # ignore_non_private ran first
+    try:
+        async with context.app.db.transaction() as session:
+            patient = await patient_by_chat(session, chat_id=chat.id)
+            clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
+    except SQLAlchemyError:
+        log.error("update.identify_failed update_id=%s", update.update_id, exc_info=True)
+        context.identity = Identity(lookup_failed=True)
+        return
+    context.identity = Identity(patient=patient, clinicians=tuple(clinicians))
+
+
+async def crisis(update: Update, context: AftercareContext) -> None:
+    """Answer /help and /crisis with the crisis card of the sender's clinic."""
+    patient = context.identity.patient
+    clinic = context.app.clinic(patient.clinic_id if patient else None)
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(texts.crisis_card(clinic))
+    raise ApplicationHandlerStop
+
+
+async def stranger(update: Update, context: AftercareContext) -> None:
+    """Someone neither enrolled nor a clinician: explain how to join, store nothing about them."""
+    if context.identity.lookup_failed:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(
+                texts.something_went_wrong(context.app.clinic(None))
+            )
+        raise ApplicationHandlerStop
+    if not context.identity.is_stranger:
+        return  # the next handler group serves patients and clinicians
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.NOT_ENROLLED_ALERT, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(texts.join_explanation())
+    raise ApplicationHandlerStop
+
+
+async def on_error(update: object, context: AftercareContext) -> None:
+    """Log any handler failure with its update id and keep serving; tell the user plainly."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error(
+        "handler.failed update_id=%s error=%s",
+        update_id,
+        type(context.error).__name__,
+        exc_info=context.error,
+    )
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != ChatType.PRIVATE or isinstance(context.error, TelegramError):
+        return
+    patient = context.identity.patient
+    try:
+        await context.bot.send_message(
+            update.effective_chat.id,
+            texts.something_went_wrong(context.app.clinic(patient.clinic_id if patient else None)),
+        )
+    except TelegramError:
+        log.warning("handler.error_reply_failed update_id=%s", update_id, exc_info=True)
+
+
+async def unknown_command(update: Update, context: AftercareContext) -> None:
+    """A command nobody serves: say which ones exist."""
+    if update.effective_message is not None and not context.identity.is_stranger:
+        await update.effective_message.reply_text(
+            texts.CLINICIAN_HELP
+            if context.identity.clinicians and not context.identity.patient
+            else texts.PATIENT_HELP
+        )

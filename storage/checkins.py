@@ -1,0 +1,213 @@
+"""Every query on check-ins and their answers, including the leased claims of the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Answer, Checkin, CheckinKind, CheckinStatus
+
+OPEN = (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS)
+
+
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    return or_(col(Checkin.lease_until).is_(None), col(Checkin.lease_until) < now)
+
+
+async def _claim(
+    session: AsyncSession,
+    condition: ColumnElement[bool],
+    order: Any,
+    *,
+    now: datetime,
+    owner: str,
+    lease_until: datetime,
+    limit: int,
+) -> list[Checkin]:
+    """Take a lease on up to `limit` rows; PostgreSQL skips rows another instance holds."""
+    query = select(col(Checkin.id)).where(condition, _lease_free(now)).order_by(order).limit(limit)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await session.scalars(query)).all())
+    if not ids:
+        return []
+    await session.execute(
+        update(Checkin)
+        .where(col(Checkin.id).in_(ids))
+        .values(lease_owner=owner, lease_until=lease_until)
+    )
+    rows = await session.scalars(
+        select(Checkin)
+        .where(col(Checkin.id).in_(ids))
+        .order_by(order)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
+) -> list[Checkin]:
+    """Scheduled check-ins whose due time has come, oldest first."""
+    condition = and_(col(Checkin.status) == CheckinStatus.SCHEDULED, col(Checkin.due_at) <= now)
+    return await _claim(
+        session,
+        condition,
+        col(Checkin.due_at),
+        now=now,
+        owner=owner,
+        lease_until=lease_until,
+        limit=limit,
+    )
+
+
+async def claim_reminders(
+    session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
+) -> list[Checkin]:
+    """Open check-ins whose one reminder is due and not yet sent."""
+    condition = and_(
+        col(Checkin.status).in_(OPEN),
+        col(Checkin.reminder_due_at) <= now,
+        col(Checkin.reminded_at).is_(None),
+    )
+    return await _claim(
+        session,
+        condition,
+        col(Checkin.reminder_due_at),
+        now=now,
+        owner=owner,
+        lease_until=lease_until,
+        limit=limit,
+    )
+
+
+async def claim_closing(
+    session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
+) -> list[Checkin]:
+    """Open check-ins whose answer window has closed."""
+    condition = and_(col(Checkin.status).in_(OPEN), col(Checkin.closes_at) <= now)
+    return await _claim(
+        session,
+        condition,
+        col(Checkin.closes_at),
+        now=now,
+        owner=owner,
+        lease_until=lease_until,
+        limit=limit,
+    )
+
+
+async def release(
+    session: AsyncSession, *, checkin: Checkin, retry_at: datetime | None = None
+) -> None:
+    """Give a lease back; `retry_at` keeps others off the row until then (backoff)."""
+    checkin.lease_owner = None
+    checkin.lease_until = retry_at
+
+
+async def get_for_update(session: AsyncSession, *, checkin_id: int) -> Checkin | None:
+    """One check-in, row-locked on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises)."""
+    query = select(Checkin).where(col(Checkin.id) == checkin_id)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def answers_of(session: AsyncSession, *, checkin_id: int) -> dict[str, str]:
+    rows = await session.execute(
+        select(col(Answer.item_id), col(Answer.value)).where(col(Answer.checkin_id) == checkin_id)
+    )
+    return {item: value for item, value in rows.tuples()}
+
+
+async def add_answer(session: AsyncSession, *, answer: Answer) -> Answer:
+    session.add(answer)
+    await session.flush()
+    return answer
+
+
+async def previous_moods(
+    session: AsyncSession, *, patient_id: int, before: datetime, limit: int
+) -> list[int]:
+    """Moods of the patient's earlier check-ins, newest first."""
+    rows = await session.scalars(
+        select(col(Answer.value))
+        .where(
+            col(Answer.patient_id) == patient_id,
+            col(Answer.item_id) == "mood",
+            col(Answer.checkin_id).is_not(None),
+            col(Answer.answered_at) < before,
+        )
+        .order_by(col(Answer.answered_at).desc())
+        .limit(limit)
+    )
+    return [int(v) for v in rows.all()]
+
+
+async def open_checkins(session: AsyncSession, *, patient_id: int) -> list[Checkin]:
+    """The patient's sent and unanswered or part-answered check-ins, newest first."""
+    rows = await session.scalars(
+        select(Checkin)
+        .where(col(Checkin.patient_id) == patient_id, col(Checkin.status).in_(OPEN))
+        .order_by(col(Checkin.sent_at).desc())
+    )
+    return list(rows.all())
+
+
+async def add_checkins(session: AsyncSession, *, checkins: Sequence[Checkin]) -> None:
+    session.add_all(checkins)
+    await session.flush()
+
+
+async def scheduled_for_patient(
+    session: AsyncSession, *, patient_id: int, kind: CheckinKind | None = None
+) -> list[Checkin]:
+    conditions = [
+        col(Checkin.patient_id) == patient_id,
+        col(Checkin.status) == CheckinStatus.SCHEDULED,
+    ]
+    if kind is not None:
+        conditions.append(col(Checkin.kind) == kind)
+    rows = await session.scalars(select(Checkin).where(*conditions).order_by(col(Checkin.due_at)))
+    return list(rows.all())
+
+
+async def scheduled_for_infusion(session: AsyncSession, *, infusion_id: int) -> list[Checkin]:
+    rows = await session.scalars(
+        select(Checkin)
+        .where(
+            col(Checkin.infusion_id) == infusion_id, col(Checkin.status) == CheckinStatus.SCHEDULED
+        )
+        .order_by(col(Checkin.due_at))
+    )
+    return list(rows.all())
+
+
+async def checkins_of_patient(session: AsyncSession, *, patient_id: int) -> list[Checkin]:
+    rows = await session.scalars(
+        select(Checkin).where(col(Checkin.patient_id) == patient_id).order_by(col(Checkin.due_at))
+    )
+    return list(rows.all())
+
+
+async def get_checkin(session: AsyncSession, *, checkin_id: int) -> Checkin | None:
+    return await session.get(Checkin, checkin_id, populate_existing=True)
+
+
+async def cancel_scheduled(
+    session: AsyncSession, *, patient_id: int, now: datetime, status: CheckinStatus
+) -> int:
+    """Stop every not-yet-sent check-in of a patient (opt-out, unreachable)."""
+    result = await session.execute(
+        update(Checkin)
+        .where(
+            col(Checkin.patient_id) == patient_id, col(Checkin.status) == CheckinStatus.SCHEDULED
+        )
+        .values(status=status, closed_at=now, lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

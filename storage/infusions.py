@@ -1,0 +1,46 @@
+"""Queries on infusions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Infusion
+
+
+async def add_infusion(session: AsyncSession, *, infusion: Infusion) -> Infusion:
+    session.add(infusion)
+    await session.flush()
+    return infusion
+
+
+async def get_infusion(session: AsyncSession, *, infusion_id: int) -> Infusion | None:
+    return await session.get(Infusion, infusion_id)
+
+
+async def active_infusions_with_plans(session: AsyncSession) -> list[Infusion]:
+    """Active infusions, for re-planning after a protocol change."""
+    rows = await session.scalars(
+        select(Infusion).where(col(Infusion.status) == "active").order_by(col(Infusion.ended_at))
+    )
+    return list(rows.all())
+
+
+async def latest_infusion(session: AsyncSession, *, patient_id: int) -> Infusion | None:
+    rows = await session.scalars(
+        select(Infusion)
+        .where(col(Infusion.patient_id) == patient_id, col(Infusion.status) == "active")
+        .order_by(col(Infusion.ended_at).desc())
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def active_infusions_of(session: AsyncSession, *, patient_id: int) -> list[Infusion]:
+    rows = await session.scalars(
+        select(Infusion)
+        .where(col(Infusion.patient_id) == patient_id, col(Infusion.status) == "active")
+        .order_by(col(Infusion.ended_at))
+    )
+    return list(rows.all())

@@ -1,0 +1,49 @@
+"""Queries on invites and clinicians."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Clinician, Invite
+
+
+async def add_invite(session: AsyncSession, *, invite: Invite) -> Invite:
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def invite_by_hash(session: AsyncSession, *, token_hash: str) -> Invite | None:
+    query = select(Invite).where(col(Invite.token_hash) == token_hash)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def add_clinician(session: AsyncSession, *, clinician: Clinician) -> Clinician:
+    session.add(clinician)
+    await session.flush()
+    return clinician
+
+
+async def clinician_of(
+    session: AsyncSession, *, clinic_id: str, telegram_user_id: int
+) -> Clinician | None:
+    rows = await session.scalars(
+        select(Clinician).where(
+            col(Clinician.clinic_id) == clinic_id,
+            col(Clinician.telegram_user_id) == telegram_user_id,
+        )
+    )
+    return rows.first()
+
+
+async def clinicians_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
+    rows = await session.scalars(
+        select(Clinician)
+        .where(col(Clinician.clinic_id) == clinic_id, col(Clinician.active).is_(True))
+        .order_by(col(Clinician.id))
+    )
+    return list(rows.all())

@@ -1,0 +1,30 @@
+"""Alembic environment: runs on a connection handed in by storage.migrate (async engines)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def run_on(connection: Connection) -> None:
+    """Migrate on the given connection; batch mode lets SQLite alter tables."""
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `aftercare db upgrade` (storage.migrate)")
+run_on(connection)

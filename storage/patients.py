@@ -1,0 +1,32 @@
+"""Queries on patients."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Patient
+
+
+async def patient_by_ref(session: AsyncSession, *, clinic_id: str, ref: str) -> Patient | None:
+    rows = await session.scalars(
+        select(Patient).where(col(Patient.clinic_id) == clinic_id, col(Patient.ref) == ref)
+    )
+    return rows.first()
+
+
+async def patients_by_ref(session: AsyncSession, *, ref: str) -> list[Patient]:
+    """Every patient with this reference, across clinics (the CLI without --clinic)."""
+    rows = await session.scalars(select(Patient).where(col(Patient.ref) == ref))
+    return list(rows.all())
+
+
+async def get_patient(session: AsyncSession, *, patient_id: int) -> Patient | None:
+    return await session.get(Patient, patient_id)
+
+
+async def add_patient(session: AsyncSession, *, patient: Patient) -> Patient:
+    session.add(patient)
+    await session.flush()
+    return patient

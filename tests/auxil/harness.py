@@ -1,0 +1,81 @@
+"""Run the real application in-process against the sandbox Bot API, as `aftercare run` does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from bot.app import prepare, serve
+from bot.clinic_config import ClinicsConfig, parse_clinics
+from bot.clock import Clock
+from bot.context import AppContext
+from bot.sandbox import BotApiSandbox
+from bot.settings import Settings
+from tests.auxil.databases import IsolatedDatabase
+
+TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
+
+TEST_CLINIC_TOML = """
+[[clinics]]
+id = "north"
+name = "North Clinic"
+timezone = "America/New_York"
+contact_phone = "+1 555 0100"
+"""
+
+
+def make_clinics(toml: str = TEST_CLINIC_TOML) -> ClinicsConfig:
+    return parse_clinics(toml, source="test.toml")
+
+
+def make_settings(sandbox: BotApiSandbox, database_url: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        telegram_token=TOKEN,
+        telegram_api_url=sandbox.url,
+        database_url=database_url,
+        dispatch_interval_seconds=0.2,
+    )
+
+
+@dataclass
+class RunningBot:
+    sandbox: BotApiSandbox
+    ctx: AppContext
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=15)
+
+
+@asynccontextmanager
+async def running_bot(
+    sandbox: BotApiSandbox,
+    database: IsolatedDatabase,
+    *,
+    clinics: ClinicsConfig | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[RunningBot]:
+    """Prepare and serve the bot in a task; stop it cleanly afterwards."""
+    settings = make_settings(sandbox, database.url)
+    ctx = await prepare(
+        settings, clinics=clinics or make_clinics(), clock=clock, db=database.open()
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(ctx, stop))
+    running = RunningBot(sandbox=sandbox, ctx=ctx, stop=stop, task=task)
+    try:
+        before = len(sandbox.calls_to("deleteWebhook"))
+        await sandbox.wait_for_call(
+            "deleteWebhook", lambda c: len(sandbox.calls_to("deleteWebhook")) > before, timeout=10
+        )
+        yield running
+    finally:
+        stop.set()
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=15)
+        await ctx.db.dispose()

@@ -1,0 +1,90 @@
+"""Steps of a patient journey against the sandbox, shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from bot.enrollment import create_clinician_invite
+from bot.sandbox import BotApiSandbox
+from tests.auxil.harness import RunningBot
+
+TOKEN_IN_LINK = re.compile(r"start=([A-Za-z0-9_-]+)")
+
+
+def noon_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is about midday now, so seconds-apart times stay on one day."""
+    shift = 12 - now.hour
+    return "Etc/GMT" if shift == 0 else f"Etc/GMT{'-' if shift > 0 else '+'}{abs(shift)}"
+
+
+def local_time_in(seconds: float, now: datetime, zone: str) -> time:
+    from zoneinfo import ZoneInfo
+
+    return (
+        (now + timedelta(seconds=seconds)).astimezone(ZoneInfo(zone)).time().replace(microsecond=0)
+    )
+
+
+async def join_clinician(bot: RunningBot, user_id: int, name: str = "Dr Ada") -> None:
+    ctx = bot.ctx
+    async with ctx.db.transaction() as session:
+        token = await create_clinician_invite(
+            session,
+            clinic=ctx.clinics.clinics[0],
+            name=name,
+            is_admin=False,
+            now=ctx.clock.now(),
+            actor="test",
+        )
+    bot.sandbox.add_user(user_id, name)
+    bot.sandbox.send_text(user_id, f"/start {token}")
+    await bot.sandbox.wait_for_message(user_id, "registered as a clinician")
+
+
+async def enroll_and_consent(
+    bot: RunningBot, clinician_id: int, patient_id: int, ref: str, zone: str
+) -> None:
+    sandbox = bot.sandbox
+    after = _last_id(sandbox, clinician_id)
+    sandbox.send_text(clinician_id, f"/enroll {ref} {zone}")
+    reply = await sandbox.wait_for_message(clinician_id, "invited", after=after)
+    match = TOKEN_IN_LINK.search(reply["text"])
+    assert match, reply["text"]
+    sandbox.add_user(patient_id, "Pat")
+    sandbox.send_text(patient_id, f"/start {match.group(1)}")
+    screen = await sandbox.wait_for_message(patient_id, "Do you agree?")
+    sandbox.tap(patient_id, screen["message_id"], button_text="I agree")
+    await sandbox.wait_for_message(patient_id, "you're enrolled")
+
+
+def _last_id(sandbox: BotApiSandbox, chat_id: int) -> int:
+    last = sandbox.last_message(chat_id)
+    return int(last["message_id"]) if last else 0
+
+
+async def answer(
+    sandbox: BotApiSandbox, chat_id: int, contains: str, button: str, *, wait: float = 5.0
+) -> dict[str, Any]:
+    """Wait for an unanswered question (buttons still on) containing `contains`; tap `button`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        open_questions = [
+            m
+            for m in sandbox.chat(chat_id)
+            if contains in (m.get("text") or "")
+            and (m.get("reply_markup") or {}).get("inline_keyboard")
+        ]
+        if open_questions:
+            question = open_questions[-1]
+            sandbox.tap(chat_id, question["message_id"], button_text=button)
+            return question
+        if loop.time() > deadline:
+            raise TimeoutError(
+                f"no open question {contains!r}; chat: "
+                f"{[m.get('text', '')[:40] for m in sandbox.chat(chat_id)]}"
+            )
+        await asyncio.sleep(0.05)

@@ -1,0 +1,114 @@
+"""Storage on both backends: migrations, UTC round trips, the update guard, start-up checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from storage.clinics import ClinicRow, sync_clinics
+from storage.engine import Database, DatabaseUnavailable
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import Clinic, Patient, ProcessedUpdate
+from storage.updates import claim_update, forget_updates_before
+from tests.auxil.databases import IsolatedDatabase
+
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
+
+async def test_upgrade_reaches_head_and_is_idempotent(db: Database) -> None:
+    assert await current_revision(db) == head_revision()
+    assert await upgrade(db) == head_revision()
+
+
+async def test_timestamps_come_back_aware_utc(db: Database) -> None:
+    plus_five = timezone(timedelta(hours=5))
+    async with db.transaction() as session:
+        await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "fp")], now=NOW)
+        session.add(
+            Patient(
+                clinic_id="north",
+                ref="P-1",
+                timezone="UTC",
+                created_at=datetime(2026, 11, 26, 20, 0, tzinfo=plus_five),
+            )
+        )
+    async with db.transaction() as session:
+        patient = (await session.scalars(select(Patient))).one()
+    assert patient.created_at == NOW
+    assert patient.created_at.tzinfo is not None and patient.created_at.utcoffset() == timedelta(0)
+
+
+async def test_naive_timestamps_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with db.transaction() as session:
+            session.add(Clinic(id="x", name="X", timezone="UTC", updated_at=datetime(2026, 1, 1)))
+
+
+async def test_claim_update_is_once_only(db: Database) -> None:
+    async with db.transaction() as session:
+        assert await claim_update(session, update_id=41, now=NOW) is True
+    async with db.transaction() as session:
+        assert await claim_update(session, update_id=41, now=NOW) is False
+        assert await claim_update(session, update_id=42, now=NOW + timedelta(days=2)) is True
+    async with db.transaction() as session:
+        assert await forget_updates_before(session, before=NOW + timedelta(days=1)) == 1
+        ids = (await session.scalars(select(ProcessedUpdate.update_id))).all()
+    assert list(ids) == [42]
+
+
+async def test_failed_transaction_rolls_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "fp")], now=NOW)
+            raise RuntimeError("boom")
+    async with db.transaction() as session:
+        assert (await session.scalars(select(Clinic))).all() == []
+
+
+async def test_sync_clinics_reports_plan_changes(db: Database) -> None:
+    async with db.transaction() as session:
+        first = [ClinicRow("a", "A", "UTC", "fp"), ClinicRow("b", "B", "UTC", "fp")]
+        assert await sync_clinics(session, clinics=first, now=NOW) == []
+    async with db.transaction() as session:
+        changed = await sync_clinics(
+            session,
+            clinics=[ClinicRow("a", "A", "UTC", "fp2"), ClinicRow("b", "B2", "Europe/Paris", "fp")],
+            now=NOW,
+        )
+        assert changed == ["a"]  # only a plan change asks for re-planning
+        row = await session.get(Clinic, "b")
+        assert row is not None and (row.name, row.timezone) == ("B2", "Europe/Paris")
+
+
+async def test_sqlite_pragmas(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only")
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 10_000
+
+
+async def test_schema_newer_than_code_is_refused(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+    with pytest.raises(DatabaseUnavailable, match="newer than this Aftercare"):
+        await upgrade(db)
+
+
+async def test_unreachable_database_is_one_clear_error(test_db: IsolatedDatabase) -> None:
+    if test_db.url.startswith("sqlite"):
+        bad = Database("sqlite+aiosqlite:////nonexistent-dir/x/aftercare.db")
+    else:
+        bad = Database("postgresql+asyncpg://postgres@127.0.0.1:1/test")
+    with pytest.raises(DatabaseUnavailable, match="cannot be reached") as caught:
+        await upgrade(bad)
+    assert "\n" not in str(caught.value)
+    await bad.dispose()
+
+
+def test_unsupported_url_is_refused() -> None:
+    with pytest.raises(DatabaseUnavailable, match="unsupported database URL"):
+        Database("mysql+aiomysql://x/y")

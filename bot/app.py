@@ -22,6 +22,7 @@ from bot.infusions import replan_patient
 from bot.settings import Settings
 from handlers import register_handlers
 from storage import audit
+from storage.checkins import release_leases
 from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
 from storage.migrate import upgrade
@@ -189,6 +190,17 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
         if application.running:
             await application.stop()
         await application.shutdown()
+        await _release_claims(ctx)
+
+
+async def _release_claims(ctx: AppContext) -> None:
+    """After the last send has finished, hand back any claim still held."""
+    try:
+        async with ctx.db.transaction() as session:
+            released = await release_leases(session, owner=ctx.instance_id)
+        log.info("bot.released_claims instance=%s count=%d", ctx.instance_id, released)
+    except Exception:
+        log.exception("bot.release_claims_failed instance=%s", ctx.instance_id)
 
 
 async def run(settings: Settings) -> None:

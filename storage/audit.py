@@ -56,7 +56,9 @@ async def append(
         await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
     last = (
         await session.execute(
-            select(col(AuditEvent.id), col(AuditEvent.hash)).order_by(col(AuditEvent.id).desc()).limit(1)
+            select(col(AuditEvent.id), col(AuditEvent.hash))
+            .order_by(col(AuditEvent.id).desc())
+            .limit(1)
         )
     ).first()
     row = AuditEvent(

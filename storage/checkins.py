@@ -211,3 +211,13 @@ async def cancel_scheduled(
         .values(status=status, closed_at=now, lease_owner=None, lease_until=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_leases(session: AsyncSession, *, owner: str) -> int:
+    """Hand back every claim this instance holds (clean shutdown), so others need not wait."""
+    result = await session.execute(
+        update(Checkin)
+        .where(col(Checkin.lease_owner) == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

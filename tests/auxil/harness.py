@@ -30,14 +30,15 @@ def make_clinics(toml: str = TEST_CLINIC_TOML) -> ClinicsConfig:
     return parse_clinics(toml, source="test.toml")
 
 
-def make_settings(sandbox: BotApiSandbox, database_url: str) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        telegram_token=TOKEN,
-        telegram_api_url=sandbox.url,
-        database_url=database_url,
-        dispatch_interval_seconds=0.2,
-    )
+def make_settings(sandbox: BotApiSandbox, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "telegram_token": TOKEN,
+        "telegram_api_url": sandbox.url,
+        "database_url": database_url,
+        "dispatch_interval_seconds": 0.2,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 
 
 @dataclass
@@ -59,11 +60,12 @@ async def running_bot(
     *,
     clinics: ClinicsConfig | None = None,
     clock: Clock | None = None,
+    **settings: object,
 ) -> AsyncIterator[RunningBot]:
     """Prepare and serve the bot in a task; stop it cleanly afterwards."""
-    settings = make_settings(sandbox, database.url)
+    settings_ = make_settings(sandbox, database.url, **settings)
     ctx = await prepare(
-        settings, clinics=clinics or make_clinics(), clock=clock, db=database.open()
+        settings_, clinics=clinics or make_clinics(), clock=clock, db=database.open()
     )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(ctx, stop))

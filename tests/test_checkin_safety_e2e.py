@@ -1,0 +1,144 @@
+"""Forged, stale and cross-patient buttons change nothing; a restart mid-burst loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from bot.enrollment import accept_consent, check_invite, enroll_patient
+from bot.infusions import record_infusion
+from bot.sandbox import BotApiSandbox
+from storage.models import Answer, Checkin
+from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.journey import noon_zone
+
+FAST = """
+[[clinics]]
+id = "north"
+name = "North Clinic"
+timezone = "UTC"
+contact_phone = "+1 555 0100"
+quiet_hours = { start = "00:00", end = "00:00" }
+
+[clinics.protocols.standard]
+offsets = ["PT1S"]
+red_flags_at = "PT1S"
+daily_days = 0
+"""
+
+
+async def _patient(bot: RunningBot, user_id: int, ref: str, *, infusion: bool = True) -> int:
+    """Enroll, consent and (optionally) record an infusion whose check-in is due in a second."""
+    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
+    now = ctx.clock.now()
+    bot.sandbox.add_user(user_id, ref)
+    async with ctx.db.transaction() as session:
+        patient, token = await enroll_patient(
+            session,
+            clinic=clinic,
+            ref=ref,
+            timezone=noon_zone(datetime.now(UTC)),
+            baseline_mood=None,
+            emergency_contact=None,
+            now=now,
+            actor="test",
+        )
+        checked = await check_invite(session, token=token, chat_id=user_id, now=now)
+        assert checked.invite is not None and checked.problem is None
+        await accept_consent(
+            session, invite=checked.invite, user_id=user_id, chat_id=user_id, now=now
+        )
+        if infusion:
+            await record_infusion(
+                session,
+                patient=patient,
+                clinic=clinic,
+                ended_at=now,
+                protocol=None,
+                now=now,
+                actor="test",
+            )
+    assert patient.id is not None
+    return patient.id
+
+
+async def _answers(bot: RunningBot) -> list[tuple[int | None, str, str]]:
+    async with bot.ctx.db.transaction() as session:
+        rows = (await session.scalars(select(Answer).order_by(Answer.id))).all()
+    return [(a.checkin_id, a.item_id, a.value) for a in rows if a.checkin_id is not None]
+
+
+async def test_forged_stale_and_cross_patient_buttons_change_nothing(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    alice, bob = 9101, 9102
+    async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
+        await _patient(bot, alice, "A-1")
+        await _patient(bot, bob, "B-1", infusion=False)
+        question = await sandbox.wait_for_message(alice, "mood", timeout=6)
+        data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
+        checkin_id = int(data.split(":")[1])
+
+        async def refused(user: int, message_id: int, forged: str) -> None:
+            query = sandbox.tap(user, message_id, data=forged, forge=True)
+            await sandbox.wait_for_call(
+                "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query
+            )
+            assert (sandbox.callback_answer(query) or {}).get("text") == "This check-in is closed."
+
+        bob_says = sandbox.send_text(bob, "/help")
+        assert bob_says
+        bob_msg = await sandbox.wait_for_message(bob, "988")
+        # Bob forges a tap on Alice's check-in from his own chat.
+        await refused(bob, bob_msg["message_id"], f"c:{checkin_id}:mood:5")
+        # Alice: an item out of order, an illegal value, malformed data, an unknown check-in.
+        await refused(alice, question["message_id"], f"c:{checkin_id}:s4:yes")
+        await refused(alice, question["message_id"], f"c:{checkin_id}:mood:11")
+        await refused(alice, question["message_id"], "c:not-a-number:mood:5")
+        await refused(alice, question["message_id"], "x" * 40)
+        await refused(alice, question["message_id"], f"c:{checkin_id + 999}:mood:5")
+        assert await _answers(bot) == []
+
+        # A real answer is taken once; the same (now stale) data again is refused.
+        sandbox.tap(alice, question["message_id"], data=data)
+        await sandbox.wait_for_message(alice, "wished you were dead")
+        await refused(alice, question["message_id"], data)
+        assert await _answers(bot) == [(checkin_id, "mood", "5")]
+        # Bob's chat never saw anything of Alice's.
+        assert all("mood" not in (m.get("text") or "") for m in sandbox.chat(bob))
+
+
+async def test_a_restart_in_the_middle_of_a_due_burst_loses_no_checkin(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    users = list(range(9200, 9240))
+    clinics = make_clinics(FAST)
+    # First run: short leases, as after a crash; each send is slowed so the burst is cut short.
+    async with running_bot(sandbox, test_db, clinics=clinics, lease_seconds=2.0) as bot:
+        for user in users:
+            await _patient(bot, user, f"R-{user}")
+        sandbox.delay_next("sendMessage", 0.3, times=len(users))
+        await sandbox.wait_for_message(users[0], "mood", timeout=10)
+        bot.task.cancel()  # die abruptly: no clean release of claims
+        await asyncio.gather(bot.task, return_exceptions=True)
+    first_run = {u for u in users if any("mood" in (m.get("text") or "") for m in sandbox.chat(u))}
+    assert 0 < len(first_run) < len(users), "the restart must fall in the middle of the burst"
+
+    async with running_bot(sandbox, test_db, clinics=clinics, lease_seconds=2.0) as bot:
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            async with bot.ctx.db.transaction() as session:
+                pending = await session.scalar(
+                    select(func.count()).select_from(Checkin).where(Checkin.status == "scheduled")
+                )
+            if pending == 0:
+                break
+            await asyncio.sleep(0.2)
+        async with bot.ctx.db.transaction() as session:
+            statuses = (await session.scalars(select(Checkin.status))).all()
+    assert sorted(set(statuses)) == ["sent"] and len(statuses) == len(users)
+    for user in users:
+        assert any("mood" in (m.get("text") or "") for m in sandbox.chat(user)), user

@@ -44,9 +44,7 @@ def _unreachable(error: TelegramError) -> bool:
     return isinstance(error, Forbidden) or "chat not found" in text or "user not found" in text
 
 
-async def deliver(
-    send: Awaitable[Message | bool], *, what: str, attempt: int = 0
-) -> Delivery:
+async def deliver(send: Awaitable[Message | bool], *, what: str, attempt: int = 0) -> Delivery:
     """Await one Bot API send and classify what happened; never raises a TelegramError."""
     try:
         sent = await send

@@ -12,7 +12,7 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
 from storage import audit
 from storage.checkins import add_checkins, checkins_of_patient, scheduled_for_patient
-from storage.infusions import active_infusions_of, add_infusion
+from storage.infusions import active_infusions_of, add_infusion, get_infusion
 from storage.models import Checkin, CheckinStatus, Infusion, Patient
 
 PlanKey = tuple[int, str, int | None, int | None]
@@ -210,6 +210,10 @@ async def change_infusion(
     cancel: bool = False,
 ) -> ReplanResult:
     """Cancel or move an infusion and re-plan the check-ins not yet sent."""
+    assert infusion.id is not None
+    loaded = await get_infusion(session, infusion_id=infusion.id)  # this session's own copy
+    assert loaded is not None
+    infusion = loaded
     if infusion.status != "active":
         raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
     if cancel:

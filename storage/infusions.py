@@ -16,7 +16,7 @@ async def add_infusion(session: AsyncSession, *, infusion: Infusion) -> Infusion
 
 
 async def get_infusion(session: AsyncSession, *, infusion_id: int) -> Infusion | None:
-    return await session.get(Infusion, infusion_id)
+    return await session.get(Infusion, infusion_id, populate_existing=True)
 
 
 async def active_infusions_with_plans(session: AsyncSession) -> list[Infusion]:

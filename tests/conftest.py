@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,18 @@ BACKENDS = [
         ],
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+async def settle_background_threads() -> AsyncIterator[None]:
+    """Let aiosqlite worker threads finish resolving futures while this test's loop is alive.
+
+    A connection abandoned by a cancelled task or a failed connect is stopped from its
+    finaliser; without this its thread may report back after the loop has closed.
+    """
+    yield
+    gc.collect()
+    await asyncio.sleep(0.02)
 
 
 @pytest.fixture(params=BACKENDS)

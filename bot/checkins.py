@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain import checkin_flow, instruments
-from bot.domain.levels import Level
-from bot.domain.triage import Triage, triage_checkin
+from bot.domain.crisis_terms import CrisisMatcher
+from bot.domain.escalation import NonResponseRule, non_response_findings
+from bot.domain.levels import Level, highest
+from bot.domain.triage import Finding, Triage, triage_checkin
+from bot.escalations import Concern, raise_concern
 from bot.prompts import Tap
 from storage import audit
-from storage.checkins import add_answer, answers_of, get_for_update, open_checkins, previous_moods
+from storage.checkins import (
+    add_answer,
+    answers_of,
+    get_for_update,
+    open_checkins,
+    previous_moods,
+    recent_closed,
+)
 from storage.models import Answer, Checkin, CheckinStatus, Patient
 
 FREE_TEXT_ITEM = "message"  # a message typed outside any check-in
@@ -29,6 +39,8 @@ class Answered:
     next_item: str | None
     positive: bool
     triage: Triage
+    concern: Concern | None = None
+    words: tuple[str, ...] = ()  # crisis words found in a typed note
 
     @property
     def completed(self) -> bool:
@@ -216,20 +228,97 @@ async def _store(
                 },
             },
         )
+    positive = checkin_flow.is_positive(item_id, value)
+    concern = None
+    if positive or Level(result.level).rank > Level(before).rank:
+        concern = await raise_concern(
+            session,
+            patient=patient,
+            level=Level(result.level),
+            findings=result.findings,
+            trigger="checkin",
+            now=now,
+            checkin_id=checkin.id,
+        )
+    words: list[str] = []
+    if item_id == checkin_flow.NOTE:
+        words, worded = await _scan(
+            session, patient=patient, clinic=clinic, text=value, now=now, checkin_id=checkin.id
+        )
+        concern = worded or concern
     return Answered(
         checkin=checkin,
         item_id=item_id,
         value=value,
         next_item=following,
-        positive=checkin_flow.is_positive(item_id, value),
+        positive=positive or bool(words),
         triage=result,
+        concern=concern,
+        words=tuple(words),
     )
 
 
+_MATCHERS: dict[tuple[str, ...], CrisisMatcher] = {}
+
+
+def crisis_words(clinic: ClinicConfig, text: str) -> list[str]:
+    """The clinic's crisis terms found in a message (CLINICAL.md §5); a miss proves nothing."""
+    key = tuple(clinic.crisis.terms)
+    if key not in _MATCHERS:
+        _MATCHERS[key] = CrisisMatcher(key)
+    return _MATCHERS[key].find(text)
+
+
+async def _scan(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    text: str,
+    now: datetime,
+    checkin_id: int | None,
+) -> tuple[list[str], Concern | None]:
+    """Crisis words raise at least moderate and ask a human to read the message (§5)."""
+    words = crisis_words(clinic, text)
+    if not words:
+        return [], None
+    finding = Finding(
+        Level.MODERATE,
+        f"crisis words in a message: {', '.join(words)} — please read the patient's words",
+    )
+    concern = await raise_concern(
+        session,
+        patient=patient,
+        level=Level.MODERATE,
+        findings=[finding],
+        trigger="message",
+        now=now,
+        checkin_id=checkin_id,
+        quote=text,
+    )
+    return words, concern
+
+
+@dataclass(frozen=True)
+class Message:
+    """A kept free-text message and what it raised."""
+
+    answer: Answer
+    words: tuple[str, ...]
+    concern: Concern | None
+
+
 async def record_free_text(
-    session: AsyncSession, *, patient: Patient, text: str, now: datetime, update_id: int | None
-) -> Answer:
-    """Keep a message typed outside any check-in; every word a patient sends is kept."""
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    text: str,
+    now: datetime,
+    update_id: int | None,
+    scan: bool = True,
+) -> Message:
+    """Keep a message typed outside any question; every word a patient sends is kept."""
     assert patient.id is not None
     answer = await add_answer(
         session,
@@ -253,7 +342,13 @@ async def record_free_text(
         patient_id=patient.id,
         detail={"answer_id": answer.id, "length": len(text)},
     )
-    return answer
+    words: list[str] = []
+    concern = None
+    if scan:
+        words, concern = await _scan(
+            session, patient=patient, clinic=clinic, text=text, now=now, checkin_id=None
+        )
+    return Message(answer=answer, words=tuple(words), concern=concern)
 
 
 async def close_checkin(
@@ -264,11 +359,17 @@ async def close_checkin(
     clinic: ClinicConfig,
     now: datetime,
     actor: str,
-) -> Triage:
-    """Close an open check-in: missed with no answer, abandoned with some (answers kept)."""
-    assert checkin.id is not None
+    status: CheckinStatus | None = None,
+) -> Concern | None:
+    """Close a check-in: missed with no answer, abandoned with some (answers kept).
+
+    What the closing reveals — the abandoned-screener rule, and silence (CLINICAL.md §6) —
+    opens or raises the patient's escalation in this same transaction.
+    """
+    assert checkin.id is not None and patient.id is not None
     answers = await answers_of(session, checkin_id=checkin.id)
-    checkin.status = CheckinStatus.ABANDONED if answers else CheckinStatus.MISSED
+    before = Level(checkin.risk_level)
+    checkin.status = status or (CheckinStatus.ABANDONED if answers else CheckinStatus.MISSED)
     checkin.closed_at, checkin.lease_owner, checkin.lease_until = now, None, None
     result = await _retriage(
         session, checkin=checkin, patient=patient, clinic=clinic, answers=answers, closed=True
@@ -287,4 +388,47 @@ async def close_checkin(
             "findings": [f.reason for f in result.findings],
         },
     )
-    return result
+    findings = list(result.findings) if Level(result.level).rank > before.rank else []
+    if not answers and patient.status == "active":
+        findings += await silence_findings(
+            session, checkin=checkin, patient=patient, clinic=clinic, now=now
+        )
+    if not findings:
+        return None
+    return await raise_concern(
+        session,
+        patient=patient,
+        level=highest(*(f.level for f in findings)),
+        findings=findings,
+        trigger="checkin" if answers else "non_response",
+        now=now,
+        checkin_id=checkin.id,
+    )
+
+
+async def silence_findings(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+) -> list[Finding]:
+    """CLINICAL.md §6 for a check-in closed with no answer."""
+    assert patient.id is not None and checkin.id is not None
+    earlier = await recent_closed(session, patient_id=patient.id, excluding=checkin.id)
+    rules = clinic.non_response
+    offset = timedelta(seconds=checkin.offset_seconds) if checkin.offset_seconds else None
+    return non_response_findings(
+        offset=offset,
+        missed=True,
+        now=now,
+        rule=NonResponseRule(
+            missed_24h=rules.missed_24h,
+            missed_after_risk=rules.missed_after_risk,
+            risk_lookback=rules.risk_lookback,
+            consecutive_missed=rules.consecutive_missed,
+            consecutive_missed_level=rules.consecutive_missed_level,
+        ),
+        recent=[(c.due_at, c.status, Level(c.risk_level)) for c in earlier],
+    )

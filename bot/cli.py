@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_audit import audit_app
+from bot.cli_oncall import oncall_app
 from bot.cli_people import clinician_app, infusion_app, patient_app
 from bot.cli_support import CliError, load_settings, parse_time
 from bot.clinic_config import ConfigError, parse_clinics
@@ -29,6 +31,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(clinician_app, name="clinician")
 app.add_typer(patient_app, name="patient")
 app.add_typer(infusion_app, name="infusion")
+app.add_typer(oncall_app, name="oncall")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()

@@ -226,6 +226,27 @@ class CrisisConfig(_Strict):
         return value
 
 
+class RotationSlot(_Strict):
+    """A weekly on-call slot in the clinic's time zone; [start, end) may cross midnight."""
+
+    clinician: str = Field(min_length=1, description="The clinician's registered name.")
+    role: Literal["primary", "backup"] = "primary"
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        min_length=1, description="ISO weekdays the slot starts on, Monday = 1."
+    )
+    start: time
+    end: time
+
+
+class OnCallConfig(_Strict):
+    """The on-call roster: a weekly rotation; shifts added by command take precedence."""
+
+    rotation: list[RotationSlot] = Field(default_factory=list)
+    bot_shift_hours: int = Field(
+        default=24, ge=1, le=168, description="How long /oncall lasts unless /offcall ends it."
+    )
+
+
 class ClinicConfig(_Strict):
     """One clinic."""
 
@@ -243,6 +264,7 @@ class ClinicConfig(_Strict):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     non_response: NonResponseConfig = Field(default_factory=NonResponseConfig)
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
+    oncall: OnCallConfig = Field(default_factory=OnCallConfig)
     alerts_include_name: bool = False
     invite_valid_for: timedelta = Field(default=timedelta(days=7))
 

@@ -69,25 +69,18 @@ async def acknowledge(
     """After a stored answer: crisis card first if positive, then the edit, then what's next."""
     assert patient.chat_id is not None and answered.checkin.id is not None
     if answered.positive:
-        if answered.item_id == checkin_flow.RED_FLAGS:
-            await deliver(
-                bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
-                what="red_flag_advice",
-            )
-        card = await deliver(
-            bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
+        await show_crisis_card(
+            ctx,
+            bot,
+            patient=patient,
+            clinic=clinic,
+            checkin_id=answered.checkin.id,
+            trigger=answered.item_id,
+            red_flag=answered.item_id == checkin_flow.RED_FLAGS,
         )
-        async with ctx.db.transaction() as session:
-            await audit.append(
-                session,
-                at=ctx.clock.now(),
-                actor="bot",
-                event=f"crisis_card.{card.outcome}",
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
-                checkin_id=answered.checkin.id,
-                detail={"trigger": answered.item_id},
-            )
+    if answered.concern is not None and answered.concern.page_now and ctx.dispatcher:
+        assert answered.concern.escalation.id is not None
+        await ctx.dispatcher.page_now(answered.concern.escalation.id)
     if question is not None and question.text and answered.item_id != checkin_flow.NOTE:
         await deliver(
             question.edit_text(
@@ -108,3 +101,35 @@ async def acknowledge(
             log.warning("checkin.next_question_undelivered checkin=%s", answered.checkin.id)
     else:
         await deliver(bot.send_message(patient.chat_id, texts.THANKS), what="thanks")
+
+
+async def show_crisis_card(
+    ctx: AppContext,
+    bot: Bot,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    checkin_id: int | None,
+    trigger: str,
+    red_flag: bool = False,
+) -> None:
+    """The crisis card at once (CLINICAL.md §7); red flags first get the emergency advice."""
+    assert patient.chat_id is not None
+    if red_flag:
+        await deliver(
+            bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)), what="red_flag_advice"
+        )
+    card = await deliver(
+        bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
+    )
+    async with ctx.db.transaction() as session:
+        await audit.append(
+            session,
+            at=ctx.clock.now(),
+            actor="bot",
+            event=f"crisis_card.{card.outcome}",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin_id,
+            detail={"trigger": trigger},
+        )

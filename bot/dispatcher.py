@@ -23,6 +23,9 @@ from bot.context import AppContext
 from bot.delivery import Delivery, Outcome, deliver
 from bot.domain import checkin_flow
 from bot.domain.schedule import defer_past_quiet_hours
+from bot.domain.triage import Finding
+from bot.escalations import raise_concern
+from bot.paging import Pager
 from storage import audit
 from storage.checkins import (
     cancel_scheduled,
@@ -48,6 +51,7 @@ class TickReport:
     missed_unsent: int = 0
     retried: int = 0
     failed: int = 0
+    paged: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -60,16 +64,18 @@ class Dispatcher:
         self.batch = batch
         self._sending = asyncio.Semaphore(concurrency)
         self.last_tick_at: datetime | None = None
+        self.pager = Pager(ctx, bot, lease=self.lease)
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.ctx.settings.lease_seconds)
 
     async def tick(self) -> TickReport:
-        """Close what has expired, send reminders, then send what is due."""
+        """Close what has expired, page, send reminders, then send routine check-ins."""
         report = TickReport()
         now = self.ctx.clock.now()
         await self._close_expired(now, report)
+        report.paged += await self.pager.run_due()
         await self._remind(now, report)
         await self._send_due(now, report)
         self.last_tick_at = now
@@ -185,9 +191,17 @@ class Dispatcher:
                     checkin.lease_owner = checkin.lease_until = None
                     report.notes.append(f"checkin {checkin.id}: patient {patient.status}")
                 elif now >= checkin.due_at + clinic.checkins.missed_after:
-                    checkin.status, checkin.closed_at = CheckinStatus.MISSED, now
-                    checkin.lease_owner = checkin.lease_until = None
+                    # Never delivered in its window: for the patient's safety it counts as missed.
                     checkin.last_error = checkin.last_error or "answer window closed before sending"
+                    await close_checkin(
+                        session,
+                        checkin=checkin,
+                        patient=patient,
+                        clinic=clinic,
+                        now=now,
+                        actor="dispatcher",
+                        status=CheckinStatus.MISSED,
+                    )
                     await audit.append(
                         session,
                         at=now,
@@ -317,3 +331,20 @@ class Dispatcher:
             patient_id=patient_id,
             detail={"error": delivery.error, "cancelled_checkins": cancelled},
         )
+        level = self.ctx.clinic(patient.clinic_id).non_response.unreachable
+        reason = f"patient unreachable on Telegram ({delivery.error}); no more check-ins sent"
+        await raise_concern(
+            session,
+            patient=patient,
+            level=level,
+            trigger="non_response",
+            now=now,
+            findings=[Finding(level, reason)],
+        )
+
+    async def page_now(self, escalation_id: int) -> None:
+        """The fast path: page for a just-committed escalation without waiting for a tick."""
+        try:
+            await self.pager.run_due(only_id=escalation_id)
+        except Exception:
+            log.exception("pager.fast_path_failed case=%s (the next tick retries)", escalation_id)

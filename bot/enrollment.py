@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checkins import close_checkin
 from bot.clinic_config import ClinicConfig
+from bot.domain.triage import Finding
+from bot.escalations import Concern, raise_concern
 from storage import audit
 from storage.checkins import cancel_scheduled, open_checkins
 from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash
@@ -245,8 +247,8 @@ async def accept_consent(
 
 async def opt_out(
     session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
-) -> int:
-    """Stop all check-ins for a patient who asked to; returns how many planned ones stopped."""
+) -> Concern | None:
+    """Stop all check-ins for a patient who asked to, and tell the care team (CLINICAL.md §6)."""
     assert patient.id is not None
     row = await get_patient(session, patient_id=patient.id)
     assert row is not None
@@ -272,4 +274,12 @@ async def opt_out(
         patient_id=patient.id,
         detail={"cancelled_checkins": cancelled},
     )
-    return cancelled
+    level = clinic.non_response.opted_out
+    return await raise_concern(
+        session,
+        patient=row,
+        level=level,
+        trigger="non_response",
+        now=now,
+        findings=[Finding(level, "patient stopped their check-ins (/stop)")],
+    )

@@ -98,11 +98,17 @@ CONSENT_DECLINED = (
 )
 STOP_CONFIRM = (
     "Do you want to stop your check-ins? No more check-ins will be sent, and your clinic's "
-    "records will show that you stopped."
+    "care team will be told that you stopped."
 )
 STOP_KEPT = "OK — your check-ins continue."
 CLINICIAN_HELP = (
     "Clinician commands:\n"
+    "/open — open cases, oldest first\n"
+    "/ack CASE — acknowledge a case (stops re-paging)\n"
+    "/resolve CASE note — resolve a case with what was done\n"
+    "/patients — patients with last check-in, mood and risk\n"
+    "/history REF — a patient's recent check-ins and mood trend\n"
+    "/oncall — take the primary on-call shift now; /offcall — end it\n"
     "/enroll REF [ZONE] — invite a patient (REF is the clinic's pseudonymous reference)\n"
     "/infusion REF [HH:MM] — record an infusion that ended now or at HH:MM today\n"
     "/help — the crisis card"
@@ -111,7 +117,7 @@ CLINICIAN_HELP = (
 
 def stopped(clinic: ClinicConfig) -> str:
     return (
-        f"Your check-ins are stopped and this is recorded for {clinic.name}. "
+        f"Your check-ins are stopped, and this has been passed to {clinic.name}'s care team. "
         f"If you want them back, contact your clinic at {clinic.contact_phone}.\n\n"
         + crisis_card(clinic)
     )
@@ -121,3 +127,21 @@ PATIENT_HELP = (
     "Commands: /checkin to start a check-in, /crisis for crisis resources, /stop to stop "
     "check-ins. You can also type a message for your care team at any time."
 )
+
+
+def paged_notice(clinic: ClinicConfig, level: object) -> str:
+    """After a page was delivered: say exactly that, and keep the crisis card in front."""
+    return (
+        f"Your answers have been sent to the on-call clinician at {clinic.name}, who has been "
+        "paged now and will try to contact you. If you feel in danger, don't wait for them — "
+        "use the crisis resources above, or call "
+        f"{clinic.crisis.emergency_number}."
+    )
+
+
+def nobody_notice(clinic: ClinicConfig) -> str:
+    """Nobody on call, or no page could be delivered: never imply that someone is watching."""
+    return (
+        f"Your answers have been saved and {clinic.name}'s team has been alerted, but nobody "
+        "may see this soon. Please don't wait for us — reach out now:\n\n" + crisis_card(clinic)
+    )

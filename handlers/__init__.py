@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import checkin, clinician, common, enrollment
+from handlers import cases, checkin, clinician, common, enrollment, oncall
 
 # Handler groups run in this order; within a group the first matching handler wins.
 GUARD, PRIVATE_ONLY, IDENTIFY, PUBLIC, MEMBERS = -30, -20, -10, 0, 10
@@ -39,6 +39,14 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
         [
             CommandHandler("enroll", clinician.enroll),
             CommandHandler("infusion", clinician.infusion),
+            CommandHandler("oncall", oncall.oncall),
+            CommandHandler("offcall", oncall.offcall),
+            CommandHandler("ack", cases.ack_command),
+            CommandHandler("resolve", cases.resolve_command),
+            CommandHandler("open", cases.open_cases),
+            CommandHandler("patients", cases.patients),
+            CommandHandler("history", cases.patient_history),
+            CallbackQueryHandler(cases.case_button, pattern=r"^esc:"),
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),
             CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),

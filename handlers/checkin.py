@@ -9,8 +9,9 @@ from telegram import Message, Update
 from bot import prompts, texts
 from bot.checkins import awaiting_note, record_free_text, record_note, record_tap
 from bot.context import AftercareContext
-from bot.conversation import acknowledge, ask
+from bot.conversation import acknowledge, ask, show_crisis_card
 from bot.domain import checkin_flow
+from handlers import cases
 from storage.checkins import add_checkins, answers_of, open_checkins
 from storage.models import Checkin, CheckinKind, PatientStatus
 
@@ -50,12 +51,18 @@ async def tap(update: Update, context: AftercareContext) -> None:
 async def text(update: Update, context: AftercareContext) -> None:
     """Typed text: the note if asked, a hint if a button is expected, else kept as a message."""
     message, patient = update.effective_message, context.identity.patient
-    if patient is None or message is None:
+    if message is None:
+        return
+    if patient is None:
+        if context.identity.clinicians and not await cases.resolution_reply(update, context):
+            await message.reply_text(texts.CLINICIAN_HELP)
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     body = message.text or message.caption or ""
     now = ctx.clock.now()
+    kept = None
+    pending: tuple[int, str | None] | None = None
     async with ctx.db.transaction() as session:
         note_for = await awaiting_note(session, patient=patient)
         answered = None
@@ -69,15 +76,16 @@ async def text(update: Update, context: AftercareContext) -> None:
                 now=now,
                 update_id=update.update_id,
             )
-        pending = None
         if answered is None:
             assert patient.id is not None
-            await record_free_text(
+            kept = await record_free_text(
                 session,
                 patient=patient,
+                clinic=clinic,
                 text=body or f"<{_kind(message)}>",
                 now=now,
                 update_id=update.update_id,
+                scan=bool(body),
             )
             opened = await open_checkins(session, patient_id=patient.id)
             if opened and opened[0].id is not None:
@@ -91,7 +99,21 @@ async def text(update: Update, context: AftercareContext) -> None:
         await acknowledge(
             ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=None
         )
-    elif pending is not None and pending[1] is not None:
+        return
+    assert kept is not None
+    if kept.words:
+        await show_crisis_card(
+            ctx,
+            context.bot,
+            patient=patient,
+            clinic=clinic,
+            checkin_id=None,
+            trigger="crisis_words",
+        )
+    if kept.concern is not None and kept.concern.page_now and ctx.dispatcher:
+        assert kept.concern.escalation.id is not None
+        await ctx.dispatcher.page_now(kept.concern.escalation.id)
+    if pending is not None and pending[1] is not None:
         await ask(
             ctx,
             context.bot,
@@ -100,7 +122,7 @@ async def text(update: Update, context: AftercareContext) -> None:
             item_id=pending[1],
             prefix=texts.HINT_USE_BUTTONS,
         )
-    else:
+    elif not kept.words:
         await message.reply_text(texts.MESSAGE_SAVED)
 
 

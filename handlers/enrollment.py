@@ -130,5 +130,8 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     async with ctx.db.transaction() as session:
-        await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
+        concern = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
     await query.edit_message_text(texts.stopped(clinic))
+    if concern is not None and concern.page_now and ctx.dispatcher:
+        assert concern.escalation.id is not None
+        await ctx.dispatcher.page_now(concern.escalation.id)

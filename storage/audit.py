@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.engine import Database
 from storage.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -78,3 +80,158 @@ async def append(
     session.add(row)
     await session.flush()
     return row
+
+
+VERIFY_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of walking the chain; `checked` counts rows read, the bad one included."""
+
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+
+class _ChainWalk:
+    """The chain's state between batches: the last good row's id and hash."""
+
+    def __init__(self) -> None:
+        self.last_id = 0
+        self.last_hash = GENESIS
+        self.checked = 0
+
+    def check(self, row: AuditEvent) -> VerifyResult | None:
+        """None if `row` continues the chain; else the failure, naming the first bad row id."""
+        row_id = row.id or 0
+        self.checked += 1
+        expected = self.last_id + 1
+        if row_id != expected:
+            missing = (
+                f"row {expected} is missing"
+                if row_id == expected + 1
+                else f"rows {expected}-{row_id - 1} are missing"
+            )
+            return self._fail(expected, f"{missing} (deleted?)")
+        if row.prev_hash != self.last_hash:
+            before = f"row {self.last_id}'s hash" if self.last_id else "the genesis hash"
+            return self._fail(
+                row_id,
+                f"row {row_id} prev_hash does not match {before} "
+                "(this row's link was altered, or the row before it was rewritten)",
+            )
+        if row.hash != row_hash(row):
+            return self._fail(row_id, f"row {row_id} was altered (its hash does not match)")
+        self.last_id = row_id
+        self.last_hash = row.hash
+        return None
+
+    def _fail(self, bad_id: int, problem: str) -> VerifyResult:
+        return VerifyResult(ok=False, checked=self.checked, first_bad_id=bad_id, problem=problem)
+
+    def done(self) -> VerifyResult:
+        return VerifyResult(ok=True, checked=self.checked)
+
+
+_COLUMNS = (
+    col(AuditEvent.id),
+    col(AuditEvent.at),
+    col(AuditEvent.actor),
+    col(AuditEvent.event),
+    col(AuditEvent.clinic_id),
+    col(AuditEvent.patient_id),
+    col(AuditEvent.checkin_id),
+    col(AuditEvent.escalation_id),
+    col(AuditEvent.detail),
+    col(AuditEvent.prev_hash),
+    col(AuditEvent.hash),
+)
+
+
+async def _batch(session: AsyncSession, *, after_id: int, size: int) -> list[AuditEvent]:
+    """Up to `size` rows with id > `after_id`, as detached objects (nothing kept in the session)."""
+    result = await session.execute(
+        select(*_COLUMNS)
+        .where(col(AuditEvent.id) > after_id)
+        .order_by(col(AuditEvent.id))
+        .limit(size)
+    )
+    return [AuditEvent(**dict(r._mapping)) for r in result.all()]
+
+
+async def _walk_batch(
+    walk: _ChainWalk, session: AsyncSession, *, after_id: int, size: int
+) -> tuple[VerifyResult | None, int | None]:
+    """Check one batch: (failure or None, the last id read or None when there were no rows)."""
+    rows = await _batch(session, after_id=after_id, size=size)
+    for row in rows:
+        failure = walk.check(row)
+        if failure is not None:
+            return failure, row.id
+    return None, (rows[-1].id if rows else None)
+
+
+async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> VerifyResult:
+    """Walk the whole log by id, `batch_size` rows a query, and report the first break.
+
+    Checked for every row: ids run 1, 2, 3, ... with no gap (a gap is a deleted row);
+    `prev_hash` equals the previous row's `hash` (GENESIS for row 1); and `hash` equals
+    `row_hash(row)` (a mismatch is an edited row).
+
+    Limitations: the chain alone cannot reveal that the *last* rows were deleted (the log
+    is then a shorter, still valid chain), nor a log rewritten wholesale with every hash
+    recomputed. Catching those needs the last hash (or the row count) kept somewhere the
+    database's writers cannot change, e.g. noted from `verify` output and compared later.
+
+    Runs in the caller's transaction. On SQLite every transaction holds the write lock,
+    so for a large log on a live database prefer `verify_database`, which reads each
+    batch in its own short transaction.
+    """
+    walk = _ChainWalk()
+    after = 0
+    while True:
+        failure, last = await _walk_batch(walk, session, after_id=after, size=batch_size)
+        if failure is not None:
+            return failure
+        if last is None:
+            return walk.done()
+        after = last
+
+
+async def verify_database(db: Database, *, batch_size: int = VERIFY_BATCH) -> VerifyResult:
+    """`verify`, one short transaction per batch so writers are never blocked for long.
+
+    Rows are only ever appended, so rows already checked cannot legitimately change
+    between batches; rows appended meanwhile are checked when the walk reaches them.
+    Same checks and limitations as `verify`.
+    """
+    walk = _ChainWalk()
+    after = 0
+    while True:
+        async with db.transaction() as session:
+            failure, last = await _walk_batch(walk, session, after_id=after, size=batch_size)
+        if failure is not None:
+            return failure
+        if last is None:
+            return walk.done()
+        after = last
+
+
+async def events(
+    session: AsyncSession,
+    *,
+    patient_id: int | None = None,
+    clinic_id: str | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    """Events in id order, optionally for one patient and/or clinic; the first `limit` of them."""
+    query = select(AuditEvent).order_by(col(AuditEvent.id))
+    if patient_id is not None:
+        query = query.where(col(AuditEvent.patient_id) == patient_id)
+    if clinic_id is not None:
+        query = query.where(col(AuditEvent.clinic_id) == clinic_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.scalars(query)).all())

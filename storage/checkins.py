@@ -221,3 +221,23 @@ async def release_leases(session: AsyncSession, *, owner: str) -> int:
         .values(lease_owner=None, lease_until=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+CLOSED = (CheckinStatus.COMPLETED, CheckinStatus.ABANDONED, CheckinStatus.MISSED)
+
+
+async def recent_closed(
+    session: AsyncSession, *, patient_id: int, excluding: int, limit: int = 20
+) -> list[Checkin]:
+    """The patient's other closed check-ins, newest due first (for non-response rules)."""
+    rows = await session.scalars(
+        select(Checkin)
+        .where(
+            col(Checkin.patient_id) == patient_id,
+            col(Checkin.id) != excluding,
+            col(Checkin.status).in_(CLOSED),
+        )
+        .order_by(col(Checkin.due_at).desc())
+        .limit(limit)
+    )
+    return list(rows.all())

@@ -198,9 +198,12 @@ class Escalation(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id")
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
     level: str = Field(max_length=16)
+    trigger: str = Field(max_length=16)  # checkin | message | non_response
     reason: str = Field(sa_type=Text)
+    quote: str | None = Field(default=None, sa_type=Text)  # the patient's words, for the page
     status: str = Field(default=EscalationStatus.OPEN, max_length=16)
     opened_at: datetime = Field(sa_column=_utc())
+    ladder_started_at: datetime = Field(sa_column=_utc())  # reset when the level rises
     step: int = 0
     next_step_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     acknowledged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:19:55.014160
+Create Date: 2026-11-26 16:46:32.093275
 """
 
 from __future__ import annotations
@@ -251,9 +251,12 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("checkin_id", sa.Integer(), nullable=True),
         sa.Column("level", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("trigger", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("quote", sa.Text(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("opened_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ladder_started_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("next_step_at", storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_at", storage.types.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,179 @@
+"""Escalations: opened in the same transaction as the answer that triggers them (no Telegram)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clinic_config import ClinicConfig
+from bot.domain.escalation import BusinessHours, Step
+from bot.domain.levels import Level
+from bot.domain.triage import Finding
+from storage import audit
+from storage.escalations import add_escalation, current_for_patient, get_escalation
+from storage.models import Clinician, Escalation, EscalationStatus, Patient
+
+
+class CaseError(Exception):
+    """A clinician's request about a case that cannot be carried out; safe to show them."""
+
+
+def ladder(clinic: ClinicConfig, level: Level) -> list[Step]:
+    """The clinic's ladder for a level, as domain steps."""
+    steps = getattr(clinic.escalation, level.value, clinic.escalation.low)
+    return [Step(after=s.after, notify=tuple(s.notify)) for s in steps]
+
+
+def business_hours(clinic: ClinicConfig) -> BusinessHours:
+    hours = clinic.escalation.business_hours
+    return BusinessHours(start=hours.start, days=tuple(hours.days))
+
+
+@dataclass(frozen=True)
+class Concern:
+    """The result of raising a concern: the case, and whether someone must be paged now."""
+
+    escalation: Escalation
+    page_now: bool
+
+
+async def raise_concern(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    level: Level,
+    findings: Sequence[Finding],
+    trigger: str,
+    now: datetime,
+    checkin_id: int | None = None,
+    quote: str | None = None,
+) -> Concern | None:
+    """Open the patient's escalation, or add to the open one; a higher level pages again.
+
+    One unresolved escalation per patient episode (CLINICAL.md §8); its level never falls.
+    """
+    if level is Level.NONE:
+        return None
+    assert patient.id is not None
+    stamp = f"[{now:%Y-%m-%d %H:%M} UTC] "
+    lines = "\n".join(stamp + f.reason for f in findings if f.level is not Level.NONE)
+    current = await current_for_patient(session, patient_id=patient.id)
+    if current is None:
+        current = await add_escalation(
+            session,
+            escalation=Escalation(
+                clinic_id=patient.clinic_id,
+                patient_id=patient.id,
+                checkin_id=checkin_id,
+                level=level,
+                trigger=trigger,
+                reason=lines,
+                quote=quote,
+                opened_at=now,
+                ladder_started_at=now,
+                step=0,
+                next_step_at=now,
+            ),
+        )
+        await audit.append(
+            session,
+            at=now,
+            actor="triage",
+            event="escalation.opened",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin_id,
+            escalation_id=current.id,
+            detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
+        )
+        return Concern(current, page_now=True)
+    if lines and lines not in current.reason:
+        current.reason = f"{current.reason}\n{lines}".strip()
+    if quote:
+        current.quote = f"{current.quote}\n---\n{quote}" if current.quote else quote
+    raised = level.rank > Level(current.level).rank
+    if raised:
+        current.level, current.status, current.step = level, EscalationStatus.OPEN, 0
+        current.ladder_started_at = current.next_step_at = now
+        current.acknowledged_at = current.acknowledged_by = None
+        current.trigger = trigger
+        current.checkin_id = checkin_id or current.checkin_id
+    await audit.append(
+        session,
+        at=now,
+        actor="triage",
+        event="escalation.raised" if raised else "escalation.appended",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin_id,
+        escalation_id=current.id,
+        detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
+    )
+    return Concern(current, page_now=raised)
+
+
+async def _case_for(
+    session: AsyncSession, *, escalation_id: int, clinician: Clinician
+) -> Escalation:
+    case = await get_escalation(session, escalation_id=escalation_id, lock=True)
+    if case is None or case.clinic_id != clinician.clinic_id:
+        raise CaseError(f"No case #{escalation_id} in your clinic.")
+    return case
+
+
+async def acknowledge(
+    session: AsyncSession, *, escalation_id: int, clinician: Clinician, now: datetime
+) -> tuple[Escalation, bool]:
+    """Take a case: re-paging stops. Returns the case and whether this call acknowledged it."""
+    case = await _case_for(session, escalation_id=escalation_id, clinician=clinician)
+    if case.status != EscalationStatus.OPEN:
+        return case, False
+    case.status, case.acknowledged_at, case.acknowledged_by = (
+        EscalationStatus.ACKNOWLEDGED,
+        now,
+        clinician.id,
+    )
+    case.next_step_at = None
+    await audit.append(
+        session,
+        at=now,
+        actor=f"clinician:{clinician.id}",
+        event="escalation.acknowledged",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        escalation_id=case.id,
+        detail={
+            "level": case.level,
+            "after_seconds": int((now - case.ladder_started_at).total_seconds()),
+        },
+    )
+    return case, True
+
+
+async def resolve(
+    session: AsyncSession, *, escalation_id: int, clinician: Clinician, note: str, now: datetime
+) -> Escalation:
+    """Close a case with a note (required); an unacknowledged case is acknowledged too."""
+    if not note.strip():
+        raise CaseError("A resolution needs a note: /resolve CASE what was done.")
+    case = await _case_for(session, escalation_id=escalation_id, clinician=clinician)
+    if case.status == EscalationStatus.RESOLVED:
+        raise CaseError(f"Case #{case.id} is already resolved.")
+    if case.acknowledged_at is None:
+        case.acknowledged_at, case.acknowledged_by = now, clinician.id
+    case.status, case.resolved_at, case.resolved_by = EscalationStatus.RESOLVED, now, clinician.id
+    case.resolution_note, case.next_step_at = note.strip(), None
+    await audit.append(
+        session,
+        at=now,
+        actor=f"clinician:{clinician.id}",
+        event="escalation.resolved",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        escalation_id=case.id,
+        detail={"level": case.level, "note_length": len(note.strip())},
+    )
+    return case

@@ -1,0 +1,235 @@
+"""Clinician case handlers: acknowledge, resolve, /open, /patients, /history."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from telegram import ForceReply, Message, Update
+from telegram.error import TelegramError
+
+from bot.context import AftercareContext
+from bot.escalations import CaseError, acknowledge, resolve
+from storage.escalations import pages_of, unresolved_for_clinic
+from storage.models import Clinician
+from storage.patients import patient_by_ref
+from storage.reports import clinicians_by_ids, history, patients_of_clinic
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
+RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with what was done."
+RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #(\d+):")
+
+
+def _clinician(context: AftercareContext) -> Clinician | None:
+    return context.identity.clinicians[0] if context.identity.clinicians else None
+
+
+async def _tell_others(
+    context: AftercareContext, escalation_id: int, me: Clinician, text: str
+) -> None:
+    """Everyone else paged for this case learns who took it."""
+    async with context.app.db.transaction() as session:
+        pages = await pages_of(session, escalation_id=escalation_id)
+        others = await clinicians_by_ids(
+            session, ids=sorted({p.clinician_id for p in pages if p.clinician_id != me.id})
+        )
+    for other in others:
+        try:
+            await context.bot.send_message(other.chat_id, text)
+        except TelegramError as exc:
+            log.warning(
+                "case.notify_failed case=%s clinician=%s error=%s",
+                escalation_id,
+                other.id,
+                exc.message,
+            )
+
+
+async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
+    ctx = context.app
+    async with ctx.db.transaction() as session:
+        case, took = await acknowledge(
+            session, escalation_id=case_id, clinician=me, now=ctx.clock.now()
+        )
+    if not took:
+        return f"Case #{case_id} is already {case.status}."
+    await _tell_others(context, case_id, me, f"Case #{case_id} was acknowledged by {me.name}.")
+    return (
+        f"✓ You acknowledged case #{case_id}. Re-paging has stopped. Resolve it with "
+        f"/resolve {case_id} <note> when done."
+    )
+
+
+async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note: str) -> str:
+    ctx = context.app
+    async with ctx.db.transaction() as session:
+        await resolve(session, escalation_id=case_id, clinician=me, note=note, now=ctx.clock.now())
+    await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")
+    return f"✓ Case #{case_id} resolved."
+
+
+async def case_button(update: Update, context: AftercareContext) -> None:
+    """Acknowledge / Resolve buttons on a page."""
+    query, me = update.callback_query, _clinician(context)
+    assert query is not None
+    parts = (query.data or "").split(":")
+    if me is None or len(parts) != 3 or not parts[2].isdigit():
+        await query.answer(NOT_AUTHORISED if me is None else "Unknown case.", show_alert=True)
+        return
+    case_id = int(parts[2])
+    try:
+        if parts[1] == "ack":
+            reply = await _ack(context, me, case_id)
+            await query.answer("Acknowledged")
+        else:
+            await query.answer()
+            await context.bot.send_message(
+                me.chat_id, RESOLVE_PROMPT.format(id=case_id), reply_markup=ForceReply()
+            )
+            return
+    except CaseError as exc:
+        await query.answer(str(exc), show_alert=True)
+        return
+    await context.bot.send_message(me.chat_id, reply)
+
+
+async def ack_command(update: Update, context: AftercareContext) -> None:
+    """/ack CASE."""
+    message, me = update.effective_message, _clinician(context)
+    assert message is not None
+    if me is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    args = context.args or []
+    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
+        return
+    try:
+        await message.reply_text(await _ack(context, me, int(args[0].lstrip("#"))))
+    except CaseError as exc:
+        await message.reply_text(str(exc))
+
+
+async def resolve_command(update: Update, context: AftercareContext) -> None:
+    """/resolve CASE note."""
+    message, me = update.effective_message, _clinician(context)
+    assert message is not None
+    if me is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    args = context.args or []
+    if len(args) < 2 or not args[0].lstrip("#").isdigit():
+        await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
+        return
+    try:
+        await message.reply_text(
+            await _resolve(context, me, int(args[0].lstrip("#")), " ".join(args[1:]))
+        )
+    except CaseError as exc:
+        await message.reply_text(str(exc))
+
+
+async def resolution_reply(update: Update, context: AftercareContext) -> bool:
+    """A clinician's reply to a resolution prompt; False if the message is not one."""
+    message, me = update.effective_message, _clinician(context)
+    if message is None or me is None or not isinstance(message.reply_to_message, Message):
+        return False
+    match = RESOLVE_PROMPT_SHAPE.match(message.reply_to_message.text or "")
+    if match is None:
+        return False
+    try:
+        await message.reply_text(
+            await _resolve(context, me, int(match.group(1)), message.text or "")
+        )
+    except CaseError as exc:
+        await message.reply_text(str(exc))
+    return True
+
+
+async def open_cases(update: Update, context: AftercareContext) -> None:
+    """/open: the clinic's unresolved cases, oldest first."""
+    message, me = update.effective_message, _clinician(context)
+    assert message is not None
+    if me is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    ctx = context.app
+    zone = ctx.clinic(me.clinic_id).zone
+    async with ctx.db.transaction() as session:
+        cases = await unresolved_for_clinic(session, clinic_id=me.clinic_id)
+    if not cases:
+        await message.reply_text("No open cases.")
+        return
+    lines = [
+        f"#{c.id} {c.level.upper()} {c.status} since "
+        f"{c.opened_at.astimezone(zone):%a %d %b %H:%M} — {c.reason.splitlines()[-1][:80]}"
+        for c in cases
+    ]
+    await message.reply_text("\n".join(lines)[:4000])
+
+
+async def patients(update: Update, context: AftercareContext) -> None:
+    """/patients: each patient with last check-in, last mood and current risk."""
+    message, me = update.effective_message, _clinician(context)
+    assert message is not None
+    if me is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    ctx = context.app
+    async with ctx.db.transaction() as session:
+        lines = await patients_of_clinic(session, clinic_id=me.clinic_id)
+    if not lines:
+        await message.reply_text("No patients yet.")
+        return
+    out = []
+    for line in lines:
+        zone = ZoneInfo(line.patient.timezone)
+        last = (
+            f"{line.last_checkin.sent_at.astimezone(zone):%d %b %H:%M} {line.last_checkin.status}"
+            if line.last_checkin and line.last_checkin.sent_at
+            else "no check-in yet"
+        )
+        mood = f"mood {line.last_mood}/10" if line.last_mood is not None else "no mood yet"
+        risk = f"open {line.open_level}" if line.open_level else "no open case"
+        out.append(f"{line.patient.ref} ({line.patient.status}): {last}; {mood}; {risk}")
+    await message.reply_text("\n".join(out)[:4000])
+
+
+async def patient_history(update: Update, context: AftercareContext) -> None:
+    """/history REF: recent check-ins and answers, with the mood trend."""
+    message, me = update.effective_message, _clinician(context)
+    assert message is not None
+    if me is None:
+        await message.reply_text(NOT_AUTHORISED)
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_text("Usage: /history REF")
+        return
+    ctx = context.app
+    async with ctx.db.transaction() as session:
+        patient = await patient_by_ref(session, clinic_id=me.clinic_id, ref=args[0])
+        if patient is None or patient.id is None:
+            await message.reply_text(f"No patient {args[0]} in your clinic.")
+            return
+        rows = await history(
+            session, patient_id=patient.id, since=ctx.clock.now() - timedelta(days=30)
+        )
+    zone = ZoneInfo(patient.timezone)
+    moods = [a["mood"] for _, a in reversed(rows) if "mood" in a]
+    baseline = patient.baseline_mood if patient.baseline_mood is not None else "unset"
+    out = [
+        f"{patient.ref}: baseline {baseline}; mood trend (oldest→newest): "
+        f"{' → '.join(moods) or 'none'}"
+    ]
+    for checkin, answers in rows:
+        shown = ", ".join(f"{k}={v}" for k, v in answers.items())
+        out.append(
+            f"{checkin.due_at.astimezone(zone):%d %b %H:%M} {checkin.kind} "
+            f"{checkin.status} risk {checkin.risk_level}: {shown or 'no answers'}"
+        )
+    await message.reply_text("\n".join(out)[:4000])

@@ -1,0 +1,184 @@
+"""The escalation ladder end to end with compressed timeouts, plus the blocked and nobody paths."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.oncall import add_shift
+from bot.sandbox import BotApiSandbox
+from storage.models import Escalation, Page
+from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.journey import answer, join_clinician
+from tests.test_checkin_safety_e2e import _patient
+
+ADA, BEN, CAL = 7101, 7102, 7103
+PAT = 8101
+
+LADDER = """
+[[clinics]]
+id = "north"
+name = "North Clinic"
+timezone = "UTC"
+contact_phone = "+1 555 0100"
+quiet_hours = { start = "00:00", end = "00:00" }
+
+[clinics.protocols.standard]
+offsets = ["PT1S"]
+red_flags_at = "PT1S"
+daily_days = 0
+
+[clinics.escalation]
+high = [
+  { after = "PT0S", notify = ["primary"] },
+  { after = "PT2S", notify = ["primary", "backup"] },
+  { after = "PT6S", notify = ["everyone"] },
+]
+"""
+
+
+async def _staff(bot: RunningBot, *, roster: bool) -> None:
+    for user, name in ((ADA, "Dr Ada"), (BEN, "Dr Ben"), (CAL, "Dr Cal")):
+        await join_clinician(bot, user, name)
+    if not roster:
+        return
+    ctx = bot.ctx
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        for name, role in (("Dr Ada", "primary"), ("Dr Ben", "backup")):
+            await add_shift(
+                session,
+                clinic=ctx.clinics.clinics[0],
+                clinician_name=name,
+                starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(hours=1),
+                now=now,
+                actor="test",
+                role=role,
+            )
+
+
+def _pages(sandbox: BotApiSandbox, chat: int) -> list[dict[str, Any]]:
+    return [m for m in sandbox.chat(chat) if "priority — case #" in (m.get("text") or "")]
+
+
+async def _report_intent(sandbox: BotApiSandbox) -> None:
+    await answer(sandbox, PAT, "mood", "3", wait=8)
+    await answer(sandbox, PAT, "wished you were dead", "Yes")
+    await answer(sandbox, PAT, "thoughts of killing yourself", "Yes")
+    await answer(sandbox, PAT, "how you might do this", "No")
+    await answer(sandbox, PAT, "intention of acting on them", "Yes")  # C-SSRS item 4: high
+
+
+async def test_page_backup_acknowledge_resolve(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=True)
+        await _patient(bot, PAT, "P-77")
+        await _report_intent(sandbox)
+        page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=5)
+        assert "P-77" in page["text"] and "C-SSRS item 4 = Yes" in page["text"]
+        assert "Mood: 3/10" in page["text"] and "infusion #" in page["text"]
+        assert [b["text"] for b in page["reply_markup"]["inline_keyboard"][0]] == [
+            "Acknowledge",
+            "Resolve",
+        ]
+        notice = await sandbox.wait_for_message(PAT, "has been paged now")
+        card_ids = [m["message_id"] for m in sandbox.chat(PAT) if "988" in (m.get("text") or "")]
+        assert card_ids and min(card_ids) < notice["message_id"], "crisis card comes first"
+        assert not _pages(sandbox, BEN)
+
+        # Nobody acknowledges: at +2 s the primary is paged again and the backup too.
+        ben_page = await sandbox.wait_for_message(BEN, "HIGH priority", timeout=6)
+        assert len(_pages(sandbox, ADA)) == 2 and "Re-page" in ben_page["text"]
+        sandbox.tap(BEN, ben_page["message_id"], button_text="Acknowledge")
+        await sandbox.wait_for_message(ADA, "acknowledged by Dr Ben")
+        await sandbox.wait_for_message(BEN, "You acknowledged case")
+
+        # Acknowledged: the +6 s "everyone" step never fires.
+        await asyncio.sleep(6.5)
+        assert not _pages(sandbox, CAL)
+
+        sandbox.tap(BEN, ben_page["message_id"], button_text="Resolve")
+        prompt = await sandbox.wait_for_message(BEN, "Resolution note for case")
+        sandbox.enqueue_update(
+            {
+                "message": {
+                    "message_id": 9999,
+                    "date": 0,
+                    "text": "Called her; safe with family; seen tomorrow",
+                    "chat": {"id": BEN, "type": "private", "first_name": "Ben"},
+                    "from": {"id": BEN, "is_bot": False, "first_name": "Ben"},
+                    "reply_to_message": prompt,
+                }
+            }
+        )
+        await sandbox.wait_for_message(BEN, "resolved.")
+        await sandbox.wait_for_message(ADA, "resolved by Dr Ben")
+        async with bot.ctx.db.transaction() as session:
+            case = (await session.scalars(select(Escalation))).one()
+            pages = (await session.scalars(select(Page).order_by(Page.id))).all()
+    assert (case.level, case.status) == ("high", "resolved")
+    assert case.resolution_note == "Called her; safe with family; seen tomorrow"
+    assert case.acknowledged_by is not None and case.next_step_at is None
+    assert [(p.step, p.status) for p in pages] == [(0, "sent"), (1, "sent"), (1, "sent")]
+
+
+async def test_nobody_on_call_pages_everyone_and_tells_the_patient_the_truth(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=False)
+        await _patient(bot, PAT, "P-78")
+        await _report_intent(sandbox)
+        for chat in (ADA, BEN, CAL):
+            await sandbox.wait_for_message(chat, "HIGH priority", timeout=5)
+        notice = await sandbox.wait_for_message(PAT, "nobody may see this soon")
+        assert "988" in notice["text"]
+        assert not any("has been paged" in (m.get("text") or "") for m in sandbox.chat(PAT))
+    _ = bot
+
+
+async def test_an_undeliverable_page_moves_on_at_once(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=True)
+        sandbox.block(ADA)  # the primary blocked the bot: the page cannot be delivered
+        await _patient(bot, PAT, "P-79")
+        await _report_intent(sandbox)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await sandbox.wait_for_message(BEN, "HIGH priority", timeout=3)
+        assert loop.time() - started < 2, "the backup must not wait for the 2 s rung"
+        notice = await sandbox.wait_for_message(PAT, "nobody may see this soon")
+        assert notice
+    _ = bot
+
+
+async def test_a_patient_who_blocks_the_bot_is_escalated_and_not_messaged_again(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=True)
+        sandbox.add_user(PAT)
+        sandbox.block(PAT)
+        await _patient(bot, PAT, "P-80")
+        page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=6)
+        assert "unreachable" in page["text"]
+        sends_before = len(
+            [c for c in sandbox.calls_to("sendMessage") if c.params.get("chat_id") == PAT]
+        )
+        await asyncio.sleep(1.5)
+        sends_after = len(
+            [c for c in sandbox.calls_to("sendMessage") if c.params.get("chat_id") == PAT]
+        )
+        assert sends_after == sends_before
+        async with bot.ctx.db.transaction() as session:
+            case = (await session.scalars(select(Escalation))).one()
+        assert (case.trigger, case.level) == ("non_response", "high")

@@ -52,7 +52,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),
             CallbackQueryHandler(checkin.tap),
             MessageHandler(filters.COMMAND, common.unknown_command),
-            MessageHandler(filters.ALL & ~filters.UpdateType.EDITED, checkin.text),
+            MessageHandler(filters.ALL, checkin.text),  # edited messages are read too
         ],
         group=MEMBERS,
     )

@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
+from bot.checkins import crisis_words
 from bot.context import AftercareContext, Identity
 from storage.people import clinicians_by_user, patient_by_chat
 from storage.updates import claim_update
@@ -77,7 +78,11 @@ async def stranger(update: Update, context: AftercareContext) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer(texts.NOT_ENROLLED_ALERT, show_alert=True)
     elif update.effective_message is not None:
-        await update.effective_message.reply_text(texts.join_explanation())
+        message = update.effective_message
+        clinic = context.app.clinic(None)
+        if crisis_words(clinic, message.text or message.caption or ""):
+            await message.reply_text(texts.crisis_card(clinic))  # help first, even for strangers
+        await message.reply_text(texts.join_explanation())
     raise ApplicationHandlerStop
 
 

@@ -52,6 +52,8 @@ async def test_a_stranger_gets_the_join_explanation_and_leaves_no_row(
         sandbox.send_text(STRANGER, "hello, I want to die")
         reply = await sandbox.wait_for_message(STRANGER, "invite")
         assert "not an emergency service" in reply["text"] and "/crisis" in reply["text"]
+        first = sandbox.chat(STRANGER)[0]
+        assert "988" in first["text"] and first["message_id"] < reply["message_id"]
         sandbox.send_text(STRANGER, "/checkin")
         await sandbox.wait_for_message(STRANGER, "invite", after=reply["message_id"])
         async with bot.ctx.db.transaction() as session:

@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 
 from bot.context import AftercareContext
 from bot.escalations import CaseError, acknowledge, resolve
+from handlers.auth import NOT_AUTHORISED, clinicians_only
 from storage.escalations import pages_of, unresolved_for_clinic
 from storage.models import Clinician
 from storage.patients import patient_by_ref
@@ -19,13 +20,8 @@ from storage.reports import clinicians_by_ids, history, patients_of_clinic
 
 log = logging.getLogger(__name__)
 
-NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
 RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with what was done."
 RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #(\d+):")
-
-
-def _clinician(context: AftercareContext) -> Clinician | None:
-    return context.identity.clinicians[0] if context.identity.clinicians else None
 
 
 async def _tell_others(
@@ -74,7 +70,10 @@ async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note:
 
 async def case_button(update: Update, context: AftercareContext) -> None:
     """Acknowledge / Resolve buttons on a page."""
-    query, me = update.callback_query, _clinician(context)
+    query, me = (
+        update.callback_query,
+        (context.identity.clinicians[0] if context.identity.clinicians else None),
+    )
     assert query is not None
     parts = (query.data or "").split(":")
     if me is None or len(parts) != 3 or not parts[2].isdigit():
@@ -97,13 +96,11 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     await context.bot.send_message(me.chat_id, reply)
 
 
-async def ack_command(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def ack_command(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
     """/ack CASE."""
-    message, me = update.effective_message, _clinician(context)
-    assert message is not None
-    if me is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     args = context.args or []
     if len(args) != 1 or not args[0].lstrip("#").isdigit():
         await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
@@ -114,13 +111,11 @@ async def ack_command(update: Update, context: AftercareContext) -> None:
         await message.reply_text(str(exc))
 
 
-async def resolve_command(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def resolve_command(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
     """/resolve CASE note."""
-    message, me = update.effective_message, _clinician(context)
-    assert message is not None
-    if me is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     args = context.args or []
     if len(args) < 2 or not args[0].lstrip("#").isdigit():
         await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
@@ -135,7 +130,10 @@ async def resolve_command(update: Update, context: AftercareContext) -> None:
 
 async def resolution_reply(update: Update, context: AftercareContext) -> bool:
     """A clinician's reply to a resolution prompt; False if the message is not one."""
-    message, me = update.effective_message, _clinician(context)
+    message, me = (
+        update.effective_message,
+        (context.identity.clinicians[0] if context.identity.clinicians else None),
+    )
     if message is None or me is None or not isinstance(message.reply_to_message, Message):
         return False
     match = RESOLVE_PROMPT_SHAPE.match(message.reply_to_message.text or "")
@@ -150,13 +148,11 @@ async def resolution_reply(update: Update, context: AftercareContext) -> bool:
     return True
 
 
-async def open_cases(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def open_cases(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
     """/open: the clinic's unresolved cases, oldest first."""
-    message, me = update.effective_message, _clinician(context)
-    assert message is not None
-    if me is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     ctx = context.app
     zone = ctx.clinic(me.clinic_id).zone
     async with ctx.db.transaction() as session:
@@ -172,13 +168,11 @@ async def open_cases(update: Update, context: AftercareContext) -> None:
     await message.reply_text("\n".join(lines)[:4000])
 
 
-async def patients(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def patients(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
     """/patients: each patient with last check-in, last mood and current risk."""
-    message, me = update.effective_message, _clinician(context)
-    assert message is not None
-    if me is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     ctx = context.app
     async with ctx.db.transaction() as session:
         lines = await patients_of_clinic(session, clinic_id=me.clinic_id)
@@ -199,13 +193,11 @@ async def patients(update: Update, context: AftercareContext) -> None:
     await message.reply_text("\n".join(out)[:4000])
 
 
-async def patient_history(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def patient_history(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
     """/history REF: recent check-ins and answers, with the mood trend."""
-    message, me = update.effective_message, _clinician(context)
-    assert message is not None
-    if me is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     args = context.args or []
     if len(args) != 1:
         await message.reply_text("Usage: /history REF")

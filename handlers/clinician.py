@@ -5,28 +5,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import Message, Update
 
 from bot.context import AftercareContext
 from bot.enrollment import EnrollmentError, deep_link, enroll_patient
 from bot.infusions import InfusionError, describe_plan, record_infusion
+from handlers.auth import clinicians_only
 from storage.models import Clinician
 from storage.patients import patient_by_ref
 
-NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
 
-
-def _clinician(context: AftercareContext) -> Clinician | None:
-    return context.identity.clinicians[0] if context.identity.clinicians else None
-
-
-async def enroll(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def enroll(
+    update: Update, context: AftercareContext, message: Message, clinician: Clinician
+) -> None:
     """/enroll REF [ZONE]: create the patient and print a single-use invite link."""
-    message, clinician = update.effective_message, _clinician(context)
-    assert message is not None
-    if clinician is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     args = context.args or []
     if not 1 <= len(args) <= 2:
         await message.reply_text("Usage: /enroll REF [ZONE], e.g. /enroll P-0042 Europe/London")
@@ -54,13 +47,11 @@ async def enroll(update: Update, context: AftercareContext) -> None:
     )
 
 
-async def infusion(update: Update, context: AftercareContext) -> None:
+@clinicians_only
+async def infusion(
+    update: Update, context: AftercareContext, message: Message, clinician: Clinician
+) -> None:
     """/infusion REF [HH:MM]: an infusion that ended now, or at HH:MM today (patient's time)."""
-    message, clinician = update.effective_message, _clinician(context)
-    assert message is not None
-    if clinician is None:
-        await message.reply_text(NOT_AUTHORISED)
-        return
     args = context.args or []
     if not 1 <= len(args) <= 2:
         await message.reply_text("Usage: /infusion REF [HH:MM]")

@@ -9,7 +9,7 @@ from telegram import Update
 from bot.clinic_config import ClinicConfig
 from bot.context import AftercareContext
 from bot.oncall import OnCallError, go_off_call, take_primary_now, who_is_on_call
-from handlers.clinician import NOT_AUTHORISED
+from handlers.auth import NOT_AUTHORISED
 
 
 def _local(moment: datetime, clinic: ClinicConfig) -> str:

@@ -190,11 +190,18 @@ async def test_crisis_words_in_an_edited_message_show_the_card_and_page(
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
         await _patient(bot, PAT, "P-81", infusion=False)
-        sandbox.enqueue_update({"edited_message": {
-            "message_id": 4242, "date": 0, "edit_date": 1, "text": "actually I have the pills ready",
-            "chat": {"id": PAT, "type": "private", "first_name": "Pat"},
-            "from": {"id": PAT, "is_bot": False, "first_name": "Pat"},
-        }})
+        sandbox.enqueue_update(
+            {
+                "edited_message": {
+                    "message_id": 4242,
+                    "date": 0,
+                    "edit_date": 1,
+                    "text": "actually I have the pills ready",
+                    "chat": {"id": PAT, "type": "private", "first_name": "Pat"},
+                    "from": {"id": PAT, "is_bot": False, "first_name": "Pat"},
+                }
+            }
+        )
         card = await sandbox.wait_for_message(PAT, "988")
         page = await sandbox.wait_for_message(ADA, "MODERATE priority", timeout=5)
         assert "pills ready" in page["text"] and "crisis words" in page["text"]

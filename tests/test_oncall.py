@@ -31,7 +31,7 @@ from bot.oncall import (
     who_is_on_call,
 )
 from bot.sandbox import BotApiSandbox
-from handlers.clinician import NOT_AUTHORISED
+from handlers.auth import NOT_AUTHORISED
 from storage import oncall as store
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database

@@ -1,0 +1,1 @@
+"""Benchmarks of the running application (not part of the test suite)."""

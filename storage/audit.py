@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.engine import Database
+from storage.leases import is_postgres
 from storage.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -54,7 +55,7 @@ async def append(
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction, chained to the last one."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
     last = (
         await session.execute(

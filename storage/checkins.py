@@ -4,50 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.leases import claim, is_postgres, release_all
 from storage.models import Answer, Checkin, CheckinKind, CheckinStatus
 
 OPEN = (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS)
-
-
-def _lease_free(now: datetime) -> ColumnElement[bool]:
-    return or_(col(Checkin.lease_until).is_(None), col(Checkin.lease_until) < now)
-
-
-async def _claim(
-    session: AsyncSession,
-    condition: ColumnElement[bool],
-    order: Any,
-    *,
-    now: datetime,
-    owner: str,
-    lease_until: datetime,
-    limit: int,
-) -> list[Checkin]:
-    """Take a lease on up to `limit` rows; PostgreSQL skips rows another instance holds."""
-    query = select(col(Checkin.id)).where(condition, _lease_free(now)).order_by(order).limit(limit)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list((await session.scalars(query)).all())
-    if not ids:
-        return []
-    await session.execute(
-        update(Checkin)
-        .where(col(Checkin.id).in_(ids))
-        .values(lease_owner=owner, lease_until=lease_until)
-    )
-    rows = await session.scalars(
-        select(Checkin)
-        .where(col(Checkin.id).in_(ids))
-        .order_by(order)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.all())
 
 
 async def claim_due(
@@ -55,8 +20,9 @@ async def claim_due(
 ) -> list[Checkin]:
     """Scheduled check-ins whose due time has come, oldest first."""
     condition = and_(col(Checkin.status) == CheckinStatus.SCHEDULED, col(Checkin.due_at) <= now)
-    return await _claim(
+    return await claim(
         session,
+        Checkin,
         condition,
         col(Checkin.due_at),
         now=now,
@@ -75,8 +41,9 @@ async def claim_reminders(
         col(Checkin.reminder_due_at) <= now,
         col(Checkin.reminded_at).is_(None),
     )
-    return await _claim(
+    return await claim(
         session,
+        Checkin,
         condition,
         col(Checkin.reminder_due_at),
         now=now,
@@ -91,8 +58,9 @@ async def claim_closing(
 ) -> list[Checkin]:
     """Open check-ins whose answer window has closed."""
     condition = and_(col(Checkin.status).in_(OPEN), col(Checkin.closes_at) <= now)
-    return await _claim(
+    return await claim(
         session,
+        Checkin,
         condition,
         col(Checkin.closes_at),
         now=now,
@@ -113,7 +81,7 @@ async def release(
 async def get_for_update(session: AsyncSession, *, checkin_id: int) -> Checkin | None:
     """One check-in, row-locked on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises)."""
     query = select(Checkin).where(col(Checkin.id) == checkin_id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
@@ -214,13 +182,8 @@ async def cancel_scheduled(
 
 
 async def release_leases(session: AsyncSession, *, owner: str) -> int:
-    """Hand back every claim this instance holds (clean shutdown), so others need not wait."""
-    result = await session.execute(
-        update(Checkin)
-        .where(col(Checkin.lease_owner) == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """Hand back every check-in claim this instance holds (clean shutdown)."""
+    return await release_all(session, Checkin, owner=owner)
 
 
 CLOSED = (CheckinStatus.COMPLETED, CheckinStatus.ABANDONED, CheckinStatus.MISSED)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.leases import claim, is_postgres, release_all
 from storage.models import Escalation, EscalationStatus, Page
 
 UNRESOLVED = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
@@ -21,7 +22,7 @@ async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Esca
         .order_by(col(Escalation.id).desc())
         .limit(1)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 
@@ -36,7 +37,7 @@ async def get_escalation(
     session: AsyncSession, *, escalation_id: int, lock: bool = False
 ) -> Escalation | None:
     query = select(Escalation).where(col(Escalation.id) == escalation_id)
-    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+    if lock and is_postgres(session):
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
@@ -54,32 +55,19 @@ async def claim_due_escalations(
     conditions = [
         col(Escalation.status) == EscalationStatus.OPEN,
         col(Escalation.next_step_at) <= now,
-        or_(col(Escalation.lease_until).is_(None), col(Escalation.lease_until) < now),
     ]
     if only_id is not None:
         conditions.append(col(Escalation.id) == only_id)
-    query = (
-        select(col(Escalation.id))
-        .where(and_(*conditions))
-        .order_by(col(Escalation.next_step_at))
-        .limit(limit)
+    return await claim(
+        session,
+        Escalation,
+        and_(*conditions),
+        col(Escalation.next_step_at),
+        now=now,
+        owner=owner,
+        lease_until=lease_until,
+        limit=limit,
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list((await session.scalars(query)).all())
-    if not ids:
-        return []
-    await session.execute(
-        update(Escalation)
-        .where(col(Escalation.id).in_(ids))
-        .values(lease_owner=owner, lease_until=lease_until)
-    )
-    rows = await session.scalars(
-        select(Escalation)
-        .where(col(Escalation.id).in_(ids))
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.all())
 
 
 async def add_page(session: AsyncSession, *, page: Page) -> Page:
@@ -106,9 +94,5 @@ async def unresolved_for_clinic(session: AsyncSession, *, clinic_id: str) -> lis
 
 
 async def release_escalation_leases(session: AsyncSession, *, owner: str) -> int:
-    result = await session.execute(
-        update(Escalation)
-        .where(col(Escalation.lease_owner) == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """Hand back every escalation claim this instance holds (clean shutdown)."""
+    return await release_all(session, Escalation, owner=owner)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.leases import is_postgres
 from storage.models import Clinician, Invite
 
 
@@ -17,7 +18,7 @@ async def add_invite(session: AsyncSession, *, invite: Invite) -> Invite:
 
 async def invite_by_hash(session: AsyncSession, *, token_hash: str) -> Invite | None:
     query = select(Invite).where(col(Invite.token_hash) == token_hash)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 

@@ -1,4 +1,4 @@
-"""Page latency: a patient's escalating tap reaching the Bot API -> the clinician's page reaching it.
+"""Page latency: an escalating tap reaching the Bot API -> the clinician's page reaching it.
 
 Runs the real application in-process against the sandbox Bot API (as tests/auxil/harness.py
 does), one clinician on call as primary, and walks N patients one after another through a
@@ -211,7 +211,12 @@ async def add_patient(ctx: AppContext, sandbox: BotApiSandbox, user_id: int) -> 
             session, invite=checked.invite, user_id=user_id, chat_id=user_id, now=now
         )
         await record_infusion(
-            session, patient=patient, clinic=clinic, ended_at=now, protocol=None, now=now,
+            session,
+            patient=patient,
+            clinic=clinic,
+            ended_at=now,
+            protocol=None,
+            now=now,
             actor="bench",
         )
 
@@ -229,10 +234,10 @@ def _open_question(sandbox: BotApiSandbox, chat: int, contains: str) -> dict[str
 
 
 async def wait_question(
-    sandbox: BotApiSandbox, chat: int, contains: str, timeout: float = 10.0
+    sandbox: BotApiSandbox, chat: int, contains: str, wait: float = 10.0
 ) -> dict[str, Any]:
     """Poll (cheaply, every 2 ms) for an open question; no scans of the whole call log."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait
     while (question := _open_question(sandbox, chat, contains)) is None:
         if time.monotonic() > deadline:
             texts = [(m.get("text") or "")[:40] for m in sandbox.chat(chat)]
@@ -241,9 +246,7 @@ async def wait_question(
     return question
 
 
-async def escalate(
-    sandbox: BotApiSandbox, patient: int, *, settle: float, timeout: float
-) -> Sample:
+async def escalate(sandbox: BotApiSandbox, patient: int, *, settle: float, wait: float) -> Sample:
     """Lead-in answers, a quiet moment, then the measured tap and its page."""
     for contains, button in LEAD_IN:
         question = await wait_question(sandbox, patient, contains)
@@ -256,7 +259,7 @@ async def escalate(
     start = len(calls)
     tapped = time.monotonic()
     query_id = sandbox.tap(patient, question["message_id"], button_text=FINAL[1])
-    deadline = tapped + timeout
+    deadline = tapped + wait
     page = ack_at = card_at = None
     seen = start
     while page is None and time.monotonic() < deadline:
@@ -278,7 +281,7 @@ async def escalate(
     if page is not None:
         # The patient is told after the page; wait for it so the next case starts idle.
         with suppress(TimeoutError):
-            await sandbox.wait_for_message(patient, "has been paged", timeout=timeout)
+            await sandbox.wait_for_message(patient, "has been paged", timeout=wait)
     return Sample(patient, tapped, page, ack_at, card_at)
 
 
@@ -305,6 +308,7 @@ def _ms(samples: list[Sample], a: str, b: str) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     total = args.warmup + args.escalations
+    load_before = os.getloadavg()
     patients = [FIRST_PATIENT + i for i in range(total)]
     async with (
         database_url(args.database_url) as url,
@@ -313,15 +317,17 @@ async def run(args: argparse.Namespace) -> int:
     ):
         backend = ctx.db.dialect
         async with ctx.db.engine.connect() as conn:
-            server = (await conn.exec_driver_sql(
-                "select sqlite_version()" if backend == "sqlite" else "show server_version"
-            )).scalar()
+            server = (
+                await conn.exec_driver_sql(
+                    "select sqlite_version()" if backend == "sqlite" else "show server_version"
+                )
+            ).scalar()
         await add_clinician_on_call(ctx, sandbox)
         started = time.monotonic()
         for patient in patients:
             await add_patient(ctx, sandbox, patient)
         for patient in patients:
-            await wait_question(sandbox, patient, "mood", timeout=120)
+            await wait_question(sandbox, patient, "mood", wait=120)
         print(
             f"set up {total} patients, check-ins delivered in "
             f"{time.monotonic() - started:.1f}s; measuring...",
@@ -330,7 +336,7 @@ async def run(args: argparse.Namespace) -> int:
         samples: list[Sample] = []
         run_started = time.monotonic()
         for i, patient in enumerate(patients):
-            sample = await escalate(sandbox, patient, settle=args.settle, timeout=args.timeout)
+            sample = await escalate(sandbox, patient, settle=args.settle, wait=args.timeout)
             if i >= args.warmup:
                 samples.append(sample)
             if sample.page is None:
@@ -347,6 +353,10 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"machine:        python {platform.python_version()} ({platform.python_implementation()})"
         f", {os.cpu_count()} cpu, {platform.system()} {platform.release()} {platform.machine()}"
+    )
+    print(
+        f"load average:   {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after "
+        "(1 min; other work on the machine skews the tail)"
     )
     print(
         f"escalations:    {len(samples)} measured ({args.warmup} warm-up excluded), "

@@ -25,6 +25,7 @@ from storage import audit
 from storage.checkins import release_leases
 from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
+from storage.escalations import release_escalation_leases
 from storage.migrate import upgrade
 from storage.updates import forget_updates_before
 
@@ -198,6 +199,7 @@ async def _release_claims(ctx: AppContext) -> None:
     try:
         async with ctx.db.transaction() as session:
             released = await release_leases(session, owner=ctx.instance_id)
+            released += await release_escalation_leases(session, owner=ctx.instance_id)
         log.info("bot.released_claims instance=%s count=%d", ctx.instance_id, released)
     except Exception:
         log.exception("bot.release_claims_failed instance=%s", ctx.instance_id)

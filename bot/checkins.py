@@ -246,6 +246,8 @@ async def _store(
             session, patient=patient, clinic=clinic, text=value, now=now, checkin_id=checkin.id
         )
         concern = worded or concern
+        if words:  # the note's words are part of this check-in's result (CLINICAL.md §5, §6)
+            checkin.risk_level = highest(Level(checkin.risk_level), Level.MODERATE)
     return Answered(
         checkin=checkin,
         item_id=item_id,

@@ -15,6 +15,7 @@ from bot.cli_oncall import oncall_app
 from bot.cli_people import clinician_app, infusion_app, patient_app
 from bot.cli_support import CliError, load_settings, parse_time
 from bot.clinic_config import ConfigError, parse_clinics
+from bot.demo import demo_command
 from bot.domain.schedule import checkin_label, plan_checkins
 from storage.engine import Database, DatabaseUnavailable
 
@@ -33,6 +34,7 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(infusion_app, name="infusion")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(audit_app, name="audit")
+app.command("demo")(demo_command)
 
 
 @app.command()

@@ -81,7 +81,7 @@ async def acknowledge(
     if answered.concern is not None and answered.concern.page_now and ctx.dispatcher:
         assert answered.concern.escalation.id is not None
         await ctx.dispatcher.page_now(answered.concern.escalation.id)
-    if question is not None and question.text and answered.item_id != checkin_flow.NOTE:
+    if question is not None and question.text:
         await deliver(
             question.edit_text(
                 prompts.answered_text(question.text, answered.item_id, answered.value),
@@ -133,3 +133,15 @@ async def show_crisis_card(
             checkin_id=checkin_id,
             detail={"trigger": trigger},
         )
+
+
+async def retire_buttons(bot: Bot, patient: Patient, message_id: int | None) -> None:
+    """Best effort: take the buttons off a question that no longer takes an answer."""
+    if patient.chat_id is None or message_id is None:
+        return
+    await deliver(
+        bot.edit_message_reply_markup(
+            chat_id=patient.chat_id, message_id=message_id, reply_markup=None
+        ),
+        what="retire_buttons",
+    )

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
-from telegram.error import TelegramError
 
 from bot import prompts, texts
 from bot.checkins import close_checkin
 from bot.context import AppContext
+from bot.conversation import retire_buttons
 from bot.delivery import Delivery, Outcome, deliver
 from bot.domain import checkin_flow
 from bot.domain.schedule import defer_past_quiet_hours
@@ -105,18 +105,7 @@ class Dispatcher:
                 closed.append((checkin, patient))
         report.closed += len(closed)
         for checkin, patient in closed:
-            await self._retire_buttons(patient, checkin)
-
-    async def _retire_buttons(self, patient: Patient, checkin: Checkin) -> None:
-        """Best effort: take the buttons off a closed check-in's last question."""
-        if patient.chat_id is None or checkin.message_id is None:
-            return
-        try:
-            await self.bot.edit_message_reply_markup(
-                chat_id=patient.chat_id, message_id=checkin.message_id, reply_markup=None
-            )
-        except TelegramError as exc:
-            log.info("checkin.retire_buttons_failed checkin=%s error=%s", checkin.id, exc.message)
+            await retire_buttons(self.bot, patient, checkin.message_id)
 
     async def _remind(self, now: datetime, report: TickReport) -> None:
         async with self.ctx.db.transaction() as session:

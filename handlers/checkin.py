@@ -9,7 +9,7 @@ from telegram import Message, Update
 from bot import prompts, texts
 from bot.checkins import awaiting_note, record_free_text, record_note, record_tap
 from bot.context import AftercareContext
-from bot.conversation import acknowledge, ask, show_crisis_card
+from bot.conversation import acknowledge, ask, retire_buttons, show_crisis_card
 from bot.domain import checkin_flow
 from handlers import cases
 from storage.checkins import add_checkins, answers_of, open_checkins
@@ -95,6 +95,7 @@ async def text(update: Update, context: AftercareContext) -> None:
                     checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
                 )
     if answered is not None:
+        await retire_buttons(context.bot, patient, answered.checkin.message_id)  # Skip is moot
         await message.reply_text(texts.NOTE_SAVED)
         await acknowledge(
             ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=None

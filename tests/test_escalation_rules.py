@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.checkins import close_checkin, record_free_text
+from bot.checkins import close_checkin, record_free_text, record_note, record_tap
 from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain.escalation import (
     MIN_REPEAT,
@@ -29,6 +29,7 @@ from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.enrollment import opt_out
 from bot.escalations import CaseError, acknowledge, raise_concern, resolve
+from bot.prompts import Tap
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
@@ -665,6 +666,56 @@ async def test_miss_after_a_recent_moderate_result_opens_an_escalation(db: Datab
     await _close(db, patient, missed, NOW)
     (row,) = await _escalations(db)
     assert row.level == Level.MODERATE and row.checkin_id == missed
+
+
+async def test_miss_after_a_checkin_whose_note_raised_moderate_opens_an_escalation(
+    db: Database,
+) -> None:
+    """§5 + §6: crisis words in a check-in's note are a moderate result of that check-in, so a
+    check-in missed within 7 days of it must alert the care team again."""
+    patient, ada, _ = await _setup(db)
+    day_before = NOW - timedelta(days=1)
+    answered = await _checkin(db, patient, offset_seconds=None, due_at=day_before)
+    async with db.transaction() as session:
+        for item, value in (("mood", "6"), ("s1", "no"), ("s2", "no"), ("s6", "no")):
+            stored = await record_tap(
+                session,
+                patient=patient,
+                clinic=_clinic(),
+                tap=Tap(answered, item, value),
+                now=day_before + timedelta(minutes=5),
+                update_id=None,
+            )
+            assert stored is not None, item
+        noted = await record_note(
+            session,
+            patient=patient,
+            clinic=_clinic(),
+            checkin_id=answered,
+            text="I have been saving up my sleeping pills",
+            now=day_before + timedelta(minutes=6),
+            update_id=None,
+        )
+        assert noted is not None and noted.completed and noted.words
+        assert noted.concern is not None
+    (first,) = await _escalations(db)
+    assert first.level == Level.MODERATE and first.checkin_id == answered
+    async with db.transaction() as session:  # the clinician called; the case is closed
+        await resolve(
+            session,
+            escalation_id=first.id or 0,
+            clinician=ada,
+            note="called",
+            now=day_before + timedelta(hours=1),
+        )
+    missed = await _checkin(db, patient, offset_seconds=None, due_at=NOW - timedelta(hours=4))
+    await _close(db, patient, missed, NOW)
+    rows = await _escalations(db)
+    assert len(rows) == 2, (
+        "a check-in missed 1 day after a check-in whose note raised a moderate escalation "
+        "opened no escalation (CLINICAL.md §6: missed after a moderate-or-higher result)"
+    )
+    assert rows[1].status == EscalationStatus.OPEN and rows[1].checkin_id == missed
 
 
 async def test_free_text_with_crisis_words_raises_moderate_with_the_quote(db: Database) -> None:

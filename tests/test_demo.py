@@ -1,0 +1,55 @@
+"""`aftercare demo`, run in-process: every step happens and the output shows it."""
+
+from __future__ import annotations
+
+import time
+
+from bot.clinic_config import parse_clinics
+from bot.demo import demo_clinic_toml, run_demo
+
+
+def _section(output: str, title: str) -> str:
+    """The text of one `=== title ===` section, up to the next section."""
+    return output.split(f"=== {title} ===\n", 1)[1].split("\n=== ", 1)[0]
+
+
+def test_the_demo_clinic_is_valid_and_compressed() -> None:
+    clinic = parse_clinics(demo_clinic_toml(), source="demo").clinics[0]
+    assert clinic.protocols["standard"].offsets[0].total_seconds() == 2
+    assert [s.after.total_seconds() for s in clinic.escalation.high] == [0, 3, 8]  # type: ignore[union-attr]
+    faster = parse_clinics(demo_clinic_toml(2.0), source="demo").clinics[0]
+    assert faster.protocols["standard"].offsets[0].total_seconds() == 1
+
+
+async def test_the_demo_runs_the_whole_escalation_and_exits_0() -> None:
+    lines: list[str] = []
+    started = time.monotonic()
+    code = await run_demo(out=lines.append)
+    elapsed = time.monotonic() - started
+    output = "\n".join(lines)
+    assert code == 0, output
+    assert elapsed < 60, elapsed
+    assert "demo finished in" in output and "FAILED" not in output
+
+    patient = _section(output, "Patient chat")
+    assert "988" in patient  # the crisis card
+    assert "has been paged now" in patient
+    assert "patient: [taps “I agree”]" in patient
+    assert patient.index("patient: [taps “Yes”]") < patient.index("has been paged now")
+
+    primary = _section(output, "Dr Primary")
+    assert primary.count("HIGH priority") == 2  # paged, then re-paged with the backup
+    assert "acknowledged by Dr Backup" in primary
+    assert "resolved by Dr Backup" in primary
+
+    backup = _section(output, "Dr Backup")
+    assert backup.count("HIGH priority") == 1
+    assert "Dr Backup: [taps “Acknowledge”]" in backup
+    assert "Resolution note for case" in backup and "resolved." in backup
+
+    trail = _section(output, "Audit trail")
+    for event in ("escalation.opened", "page.sent", "escalation.acknowledged"):
+        assert f" {event} " in trail, event
+    assert " escalation.resolved " in trail
+    assert trail.count(" page.sent ") == 3
+    assert "audit log intact:" in output

@@ -12,6 +12,7 @@ from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.delivery import Delivery, Outcome, deliver
 from bot.domain import checkin_flow
+from bot.escalations import Concern
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient
@@ -66,21 +67,75 @@ async def acknowledge(
     answered: Answered,
     question: Message | None,
 ) -> None:
-    """After a stored answer: crisis card first if positive, then the edit, then what's next."""
-    assert patient.chat_id is not None and answered.checkin.id is not None
-    if answered.positive:
-        await show_crisis_card(
-            ctx,
-            bot,
-            patient=patient,
-            clinic=clinic,
-            checkin_id=answered.checkin.id,
-            trigger=answered.item_id,
-            red_flag=answered.item_id == checkin_flow.RED_FLAGS,
+    """After a stored answer: what is urgent first, then the edit, then what's next."""
+    await act_on_answer(ctx, bot, patient=patient, clinic=clinic, answered=answered)
+    await continue_checkin(ctx, bot, patient=patient, answered=answered, question=question)
+
+
+async def act_on_answer(
+    ctx: AppContext, bot: Bot, *, patient: Patient, clinic: ClinicConfig, answered: Answered
+) -> None:
+    """The crisis card at once if positive, then the page; nothing else goes before them."""
+    assert answered.checkin.id is not None
+    await urgent(
+        ctx,
+        bot,
+        patient=patient,
+        clinic=clinic,
+        checkin_id=answered.checkin.id,
+        card=answered.positive,
+        trigger=answered.item_id,
+        red_flag=answered.positive and answered.item_id == checkin_flow.RED_FLAGS,
+        concern=answered.concern,
+    )
+
+
+async def urgent(
+    ctx: AppContext,
+    bot: Bot,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    checkin_id: int | None,
+    card: bool,
+    trigger: str,
+    red_flag: bool = False,
+    concern: Concern | None = None,
+) -> None:
+    """Crisis card (CLINICAL.md §7), then the page (§8); the card is recorded after both."""
+    assert patient.chat_id is not None
+    shown = None
+    if card:
+        if red_flag:
+            await deliver(
+                bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
+                what="red_flag_advice",
+            )
+        shown = await deliver(
+            bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
         )
-    if answered.concern is not None and answered.concern.page_now and ctx.dispatcher:
-        assert answered.concern.escalation.id is not None
-        await ctx.dispatcher.page_now(answered.concern.escalation.id)
+    if concern is not None and concern.page_now and ctx.dispatcher:
+        assert concern.escalation.id is not None
+        await ctx.dispatcher.page_now(concern.escalation.id)
+    if shown is not None:
+        async with ctx.db.transaction() as session:
+            await audit.append(
+                session,
+                at=ctx.clock.now(),
+                actor="bot",
+                event=f"crisis_card.{shown.outcome}",
+                clinic_id=patient.clinic_id,
+                patient_id=patient.id,
+                checkin_id=checkin_id,
+                detail={"trigger": trigger},
+            )
+
+
+async def continue_checkin(
+    ctx: AppContext, bot: Bot, *, patient: Patient, answered: Answered, question: Message | None
+) -> None:
+    """Show the chosen answer on its question, then ask the next one or say thank you."""
+    assert patient.chat_id is not None and answered.checkin.id is not None
     if question is not None and question.text:
         await deliver(
             question.edit_text(
@@ -101,38 +156,6 @@ async def acknowledge(
             log.warning("checkin.next_question_undelivered checkin=%s", answered.checkin.id)
     else:
         await deliver(bot.send_message(patient.chat_id, texts.THANKS), what="thanks")
-
-
-async def show_crisis_card(
-    ctx: AppContext,
-    bot: Bot,
-    *,
-    patient: Patient,
-    clinic: ClinicConfig,
-    checkin_id: int | None,
-    trigger: str,
-    red_flag: bool = False,
-) -> None:
-    """The crisis card at once (CLINICAL.md §7); red flags first get the emergency advice."""
-    assert patient.chat_id is not None
-    if red_flag:
-        await deliver(
-            bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)), what="red_flag_advice"
-        )
-    card = await deliver(
-        bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
-    )
-    async with ctx.db.transaction() as session:
-        await audit.append(
-            session,
-            at=ctx.clock.now(),
-            actor="bot",
-            event=f"crisis_card.{card.outcome}",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
-            checkin_id=checkin_id,
-            detail={"trigger": trigger},
-        )
 
 
 async def retire_buttons(bot: Bot, patient: Patient, message_id: int | None) -> None:

@@ -17,14 +17,13 @@ from telegram.ext import (
 from handlers import cases, checkin, clinician, common, enrollment, oncall
 
 # Handler groups run in this order; within a group the first matching handler wins.
-GUARD, PRIVATE_ONLY, IDENTIFY, PUBLIC, MEMBERS = -30, -20, -10, 0, 10
+PRIVATE_ONLY, ADMIT, PUBLIC, MEMBERS = -20, -10, 0, 10
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Wire every handler; the order of groups is the order of concerns."""
-    application.add_handler(TypeHandler(Update, common.drop_duplicate), group=GUARD)
     application.add_handler(TypeHandler(Update, common.ignore_non_private), group=PRIVATE_ONLY)
-    application.add_handler(TypeHandler(Update, common.identify), group=IDENTIFY)
+    application.add_handler(TypeHandler(Update, common.admit), group=ADMIT)
     application.add_handlers(
         [
             CommandHandler(["help", "crisis"], common.crisis),

@@ -9,7 +9,14 @@ from telegram import Message, Update
 from bot import prompts, texts
 from bot.checkins import awaiting_note, record_free_text, record_note, record_tap
 from bot.context import AftercareContext
-from bot.conversation import acknowledge, ask, retire_buttons, show_crisis_card
+from bot.conversation import (
+    acknowledge,
+    act_on_answer,
+    ask,
+    continue_checkin,
+    retire_buttons,
+    urgent,
+)
 from bot.domain import checkin_flow
 from handlers import cases
 from storage.checkins import add_checkins, answers_of, open_checkins
@@ -41,11 +48,10 @@ async def tap(update: Update, context: AftercareContext) -> None:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
         await query.answer(texts.CLOSED)
         return
+    await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
     await query.answer()
     message = query.message if isinstance(query.message, Message) else None
-    await acknowledge(
-        ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=message
-    )
+    await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=message)
 
 
 async def text(update: Update, context: AftercareContext) -> None:
@@ -102,18 +108,16 @@ async def text(update: Update, context: AftercareContext) -> None:
         )
         return
     assert kept is not None
-    if kept.words:
-        await show_crisis_card(
-            ctx,
-            context.bot,
-            patient=patient,
-            clinic=clinic,
-            checkin_id=None,
-            trigger="crisis_words",
-        )
-    if kept.concern is not None and kept.concern.page_now and ctx.dispatcher:
-        assert kept.concern.escalation.id is not None
-        await ctx.dispatcher.page_now(kept.concern.escalation.id)
+    await urgent(
+        ctx,
+        context.bot,
+        patient=patient,
+        clinic=clinic,
+        checkin_id=None,
+        card=bool(kept.words),
+        trigger="crisis_words",
+        concern=kept.concern,
+    )
     if pending is not None and pending[1] is not None:
         await ask(
             ctx,

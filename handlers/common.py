@@ -19,20 +19,6 @@ from storage.updates import claim_update
 log = logging.getLogger(__name__)
 
 
-async def drop_duplicate(update: Update, context: AftercareContext) -> None:
-    """Stop a redelivered update here; fail open if the database is down (see README)."""
-    ctx = context.app
-    try:
-        async with ctx.db.transaction() as session:
-            first = await claim_update(session, update_id=update.update_id, now=ctx.clock.now())
-    except SQLAlchemyError:
-        log.error("update.dedupe_unavailable update_id=%s", update.update_id, exc_info=True)
-        return
-    if not first:
-        log.info("update.duplicate update_id=%s", update.update_id)
-        raise ApplicationHandlerStop
-
-
 async def ignore_non_private(update: Update, context: AftercareContext) -> None:
     """Groups and channels are never served: nothing there is read, stored or answered."""
     chat = update.effective_chat
@@ -41,18 +27,28 @@ async def ignore_non_private(update: Update, context: AftercareContext) -> None:
         raise ApplicationHandlerStop
 
 
-async def identify(update: Update, context: AftercareContext) -> None:
-    """Look the sender up once; every later handler reads `context.identity`."""
+async def admit(update: Update, context: AftercareContext) -> None:
+    """Drop a redelivered update, and look the sender up once, in one transaction.
+
+    Every later handler reads `context.identity`. If the database is down the guard fails
+    open (a /crisis must still be answered) and the identity is marked unknown (see README).
+    """
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # ignore_non_private ran first
+    ctx = context.app
     try:
-        async with context.app.db.transaction() as session:
-            patient = await patient_by_chat(session, chat_id=chat.id)
-            clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
+        async with ctx.db.transaction() as session:
+            first = await claim_update(session, update_id=update.update_id, now=ctx.clock.now())
+            if first:
+                patient = await patient_by_chat(session, chat_id=chat.id)
+                clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
     except SQLAlchemyError:
-        log.error("update.identify_failed update_id=%s", update.update_id, exc_info=True)
+        log.error("update.admit_failed update_id=%s", update.update_id, exc_info=True)
         context.identity = Identity(lookup_failed=True)
         return
+    if not first:
+        log.info("update.duplicate update_id=%s", update.update_id)
+        raise ApplicationHandlerStop
     context.identity = Identity(patient=patient, clinicians=tuple(clinicians))
 
 

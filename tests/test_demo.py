@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from bot.clinic_config import parse_clinics
 from bot.demo import demo_clinic_toml, run_demo
@@ -53,3 +57,22 @@ async def test_the_demo_runs_the_whole_escalation_and_exits_0() -> None:
     assert " escalation.resolved " in trail
     assert trail.count(" page.sent ") == 3
     assert "audit log intact:" in output
+
+
+def test_the_readme_first_command_runs_the_demo_as_a_process(tmp_path: Path) -> None:
+    """`aftercare demo` as a user runs it: exit 0, under 60 s, no secrets needed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "aftercare"), "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert time.monotonic() - started < 60
+    assert "audit log intact" in result.stdout and "demo finished" in result.stdout
+    assert "Traceback" not in result.stderr

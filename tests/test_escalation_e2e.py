@@ -207,3 +207,23 @@ async def test_crisis_words_in_an_edited_message_show_the_card_and_page(
         assert "pills ready" in page["text"] and "crisis words" in page["text"]
         notice = await sandbox.wait_for_message(PAT, "has been paged now")
         assert card["message_id"] < notice["message_id"]
+
+
+async def test_a_red_flag_at_four_hours_gets_emergency_advice_the_card_and_a_high_page(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=True)
+        await _patient(bot, PAT, "P-82")
+        await answer(sandbox, PAT, "mood", "6", wait=8)
+        await answer(sandbox, PAT, "wished you were dead", "No")
+        await answer(sandbox, PAT, "thoughts of killing yourself", "No")
+        await answer(sandbox, PAT, "prepared to do anything", "No")
+        await answer(sandbox, PAT, "chest pain", "Yes")
+        advice = await sandbox.wait_for_message(PAT, "call 911 or go to the nearest emergency")
+        card = await sandbox.wait_for_message(PAT, "988", after=advice["message_id"])
+        page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=5)
+        assert "red flag" in page["text"] and "RF=yes" in page["text"]
+        note = await sandbox.wait_for_message(PAT, "Anything else")
+        assert advice["message_id"] < card["message_id"] < note["message_id"]
+    _ = bot

@@ -11,10 +11,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot
+from telegram.ext import ExtBot
 
 from bot import prompts, texts
 from bot.checkins import close_checkin
@@ -26,6 +27,7 @@ from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import Finding
 from bot.escalations import raise_concern
 from bot.paging import Pager
+from bot.ratelimit import ROUTINE
 from storage import audit
 from storage.checkins import (
     cancel_scheduled,
@@ -58,7 +60,9 @@ class TickReport:
 class Dispatcher:
     """Sends what is due. One per instance; several instances share the work via leases."""
 
-    def __init__(self, ctx: AppContext, bot: Bot, *, batch: int = 200, concurrency: int = 16):
+    def __init__(
+        self, ctx: AppContext, bot: ExtBot[Any], *, batch: int = 200, concurrency: int = 16
+    ) -> None:
         self.ctx = ctx
         self.bot = bot
         self.batch = batch
@@ -133,6 +137,7 @@ class Dispatcher:
                     patient.chat_id,
                     f"{texts.REMINDER}\n\n{prompts.question_text(item)}",
                     reply_markup=prompts.keyboard(checkin.id, item),
+                    rate_limit_args=ROUTINE,
                 ),
                 what=f"reminder checkin={checkin.id}",
             )
@@ -210,7 +215,9 @@ class Dispatcher:
             report.retried += outcome is Outcome.RETRY
             report.failed += outcome in (Outcome.FAILED, Outcome.UNREACHABLE)
 
-    async def send_checkin(self, checkin: Checkin, patient: Patient) -> Outcome:
+    async def send_checkin(
+        self, checkin: Checkin, patient: Patient, *, routine: bool = True
+    ) -> Outcome:
         """Send a claimed check-in's first question and record what happened."""
         assert checkin.id is not None and patient.chat_id is not None and patient.id is not None
         zone = ZoneInfo(patient.timezone)
@@ -221,6 +228,7 @@ class Dispatcher:
                     patient.chat_id,
                     prompts.question_text(checkin_flow.MOOD, title=title),
                     reply_markup=prompts.keyboard(checkin.id, checkin_flow.MOOD),
+                    rate_limit_args=ROUTINE if routine else None,
                 ),
                 what=f"checkin={checkin.id}",
                 attempt=checkin.attempts,

@@ -173,4 +173,4 @@ async def checkin_now(update: Update, context: AftercareContext) -> None:
         await ask(ctx, context.bot, patient=patient, checkin_id=resume[0], item_id=resume[1])
         return
     assert ctx.dispatcher is not None
-    await ctx.dispatcher.send_checkin(adhoc, patient)
+    await ctx.dispatcher.send_checkin(adhoc, patient, routine=False)  # the patient asked

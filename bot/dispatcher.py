@@ -70,6 +70,10 @@ class Dispatcher:
         self.last_tick_at: datetime | None = None
         self.pager = Pager(ctx, bot, lease=self.lease)
 
+    def _routine(self, routine: bool) -> dict[str, Any] | None:
+        """Limiter arguments for a send: routine check-ins yield to safety messages."""
+        return ROUTINE if routine and self.bot.rate_limiter is not None else None
+
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.ctx.settings.lease_seconds)
@@ -137,7 +141,7 @@ class Dispatcher:
                     patient.chat_id,
                     f"{texts.REMINDER}\n\n{prompts.question_text(item)}",
                     reply_markup=prompts.keyboard(checkin.id, item),
-                    rate_limit_args=ROUTINE,
+                    rate_limit_args=self._routine(True),
                 ),
                 what=f"reminder checkin={checkin.id}",
             )
@@ -228,7 +232,7 @@ class Dispatcher:
                     patient.chat_id,
                     prompts.question_text(checkin_flow.MOOD, title=title),
                     reply_markup=prompts.keyboard(checkin.id, checkin_flow.MOOD),
-                    rate_limit_args=ROUTINE if routine else None,
+                    rate_limit_args=self._routine(routine),
                 ),
                 what=f"checkin={checkin.id}",
                 attempt=checkin.attempts,

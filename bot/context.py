@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clinic_config import ClinicConfig, ClinicsConfig
 from bot.clock import Clock, SystemClock
+from bot.metrics import Metrics
 from bot.settings import Settings
 from storage.engine import Database
 from storage.models import Clinician, Patient
@@ -35,6 +36,7 @@ class AppContext:
     clock: Clock = field(default_factory=SystemClock)
     instance_id: str = field(default_factory=default_instance_id)
     dispatcher: Dispatcher | None = None  # set once the bot is initialised
+    metrics: Metrics = field(default_factory=Metrics)
 
     def clinic(self, clinic_id: str | None) -> ClinicConfig:
         """A clinic by id; the first configured clinic for someone not in one."""

@@ -77,6 +77,7 @@ async def act_on_answer(
 ) -> None:
     """The crisis card at once if positive, then the page; nothing else goes before them."""
     assert answered.checkin.id is not None
+    ctx.metrics.checkins_answered.inc()
     await urgent(
         ctx,
         bot,

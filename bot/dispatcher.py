@@ -70,6 +70,12 @@ class Dispatcher:
         self.last_tick_at: datetime | None = None
         self.pager = Pager(ctx, bot, lease=self.lease)
 
+    def _count(self, delivery: Delivery) -> None:
+        if delivery.outcome is Outcome.SENT:
+            self.ctx.metrics.checkins_sent.inc()
+        else:
+            self.ctx.metrics.send_errors.labels(kind=delivery.outcome.value).inc()
+
     def _routine(self, routine: bool) -> dict[str, Any] | None:
         """Limiter arguments for a send: routine check-ins yield to safety messages."""
         return ROUTINE if routine and self.bot.rate_limiter is not None else None
@@ -112,6 +118,9 @@ class Dispatcher:
                 )
                 closed.append((checkin, patient))
         report.closed += len(closed)
+        self.ctx.metrics.checkins_missed.inc(
+            sum(c.status == CheckinStatus.MISSED for c, _ in closed)
+        )
         for checkin, patient in closed:
             await retire_buttons(self.bot, patient, checkin.message_id)
 
@@ -237,6 +246,7 @@ class Dispatcher:
                 what=f"checkin={checkin.id}",
                 attempt=checkin.attempts,
             )
+        self._count(delivery)
         now = self.ctx.clock.now()
         clinic = self.ctx.clinic(patient.clinic_id)
         async with self.ctx.db.transaction() as session:

@@ -175,6 +175,8 @@ class Pager:
                 )
             )
             deliveries = list(zip(plan.recipients, results, strict=True))
+            for result in results:
+                self.ctx.metrics.pages.labels(outcome=result.outcome.value).inc()
         delivered = plan.queue_only or any(d.outcome is Outcome.SENT for _, d in deliveries)
         now = self.ctx.clock.now()
         clinic = self.ctx.clinic(case.clinic_id)

@@ -1,0 +1,62 @@
+"""Prometheus metrics: counters kept in-process, queue gauges read from the database on scrape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from bot.domain.levels import Level
+from storage.engine import Database
+from storage.stats import due_checkins, oldest_unacknowledged, open_escalations
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """One registry per running bot (so tests and several apps in one process stay apart)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.checkins_sent = Counter(
+            "aftercare_checkins_sent", "Check-in prompts delivered", registry=r
+        )
+        self.checkins_answered = Counter(
+            "aftercare_answers_recorded", "Check-in answers stored", registry=r
+        )
+        self.checkins_missed = Counter(
+            "aftercare_checkins_missed", "Check-ins closed with no answer", registry=r
+        )
+        self.send_errors = Counter(
+            "aftercare_send_errors", "Bot API sends that failed, by kind", ["kind"], registry=r
+        )
+        self.pages = Counter("aftercare_pages", "Pages by outcome", ["outcome"], registry=r)
+        self.checkins_due = Gauge(
+            "aftercare_checkins_due", "Check-ins due and not yet sent", registry=r
+        )
+        self.escalations_open = Gauge(
+            "aftercare_escalations_open", "Unacknowledged escalations", ["level"], registry=r
+        )
+        self.oldest_unacknowledged = Gauge(
+            "aftercare_oldest_unacknowledged_seconds",
+            "Age of the oldest unacknowledged escalation (0 when none)",
+            registry=r,
+        )
+        self.dispatcher_lag = Gauge(
+            "aftercare_dispatcher_lag_seconds", "Time since the dispatcher last ticked", registry=r
+        )
+
+    async def render(self, db: Database, *, now: datetime, last_tick_at: datetime | None) -> bytes:
+        """Refresh the gauges from the database and return the exposition text."""
+        async with db.transaction() as session:
+            due = await due_checkins(session, now=now)
+            by_level = await open_escalations(session)
+            oldest = await oldest_unacknowledged(session)
+        self.checkins_due.set(due)
+        for level in (Level.LOW, Level.MODERATE, Level.HIGH):
+            self.escalations_open.labels(level=level.value).set(by_level.get(level.value, 0))
+        self.oldest_unacknowledged.set((now - oldest).total_seconds() if oldest else 0)
+        lag = (now - last_tick_at).total_seconds() if last_tick_at else float("inf")
+        self.dispatcher_lag.set(lag)
+        return generate_latest(self.registry)

@@ -38,11 +38,61 @@ app.command("demo")(demo_command)
 
 
 @app.command()
-def run() -> None:
-    """Run the bot: migrate the database, then long-poll Telegram until SIGINT/SIGTERM."""
+def run(
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            help="Receive updates by webhook at this public URL instead of long polling "
+            "(needs AFTERCARE_WEBHOOK_SECRET). Default AFTERCARE_WEBHOOK_URL.",
+        ),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            help="Address the webhook/health server binds. Default AFTERCARE_WEBHOOK_LISTEN.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Port of the webhook server. Default AFTERCARE_WEBHOOK_PORT.",
+        ),
+    ] = None,
+) -> None:
+    """Run the bot: migrate the database, then long-poll Telegram (or take webhook posts)
+    until SIGINT/SIGTERM."""
+    from pydantic import ValidationError
+
     from bot.app import run as run_bot
+    from bot.logs import configure_logging
+    from bot.settings import Settings
 
     settings = load_settings()
+    options = {"webhook_url": webhook_url, "webhook_listen": listen, "webhook_port": port}
+    overrides = {key: value for key, value in options.items() if value is not None}
+    if overrides:
+        try:
+            settings = Settings.model_validate(settings.model_dump() | overrides)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            flag = {"webhook_url": "--webhook-url", "webhook_listen": "--listen"}.get(
+                str(first["loc"][0]), "--port"
+            )
+            raise CliError(f"{flag}: {first['msg']}", exit_code=2) from None
+    configure_logging(  # redact the webhook secret too, as well as the token
+        settings.log_level,
+        settings.log_format,
+        secrets=[
+            secret.get_secret_value()
+            for secret in (settings.telegram_token, settings.webhook_secret)
+            if secret is not None
+        ],
+    )
     asyncio.run(run_bot(settings))
 
 
@@ -116,13 +166,15 @@ def main() -> None:
         _fail("aborted", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: unknown option, missing value...
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            typer.echo(context.get_help())
+            sys.exit(0)
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        command = f" (see `{context.command_path} --help`)" if context is not None else ""
+        _fail(f"{message}{command}", int(getattr(exc, "exit_code", 2)))
 
 
 def _fail(message: str, code: int) -> None:

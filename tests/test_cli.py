@@ -254,3 +254,35 @@ def test_clinic_flow(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
         ]
         assert checkins
         assert set(checkins) == {"cancelled"}, checkins
+
+
+BAD_ARGUMENTS = [
+    ("nosuch",),
+    ("run", "--bogus"),
+    ("db", "upgrade", "extra"),
+    ("config", "check", "a", "b"),
+    ("config", "check", "--at", "yesterday", str(EXAMPLE)),
+    ("clinician", "invite", "--clinic", "north"),
+    ("patient", "enroll", "--clinic", "north", "--ref", "P-1", "--baseline-mood", "11"),
+    ("patient", "enroll", "--clinic", "north", "--ref", "P-1", "--timezone", "Mars/Base"),
+    ("infusion", "record"),
+    ("infusion", "record", "--patient", "P-1", "--at", "soon"),
+    ("infusion", "cancel", "not-a-number"),
+    ("infusion", "move", "1"),
+    ("oncall", "add", "--clinic", "north"),
+    ("oncall", "show"),
+    ("oncall", "show", "--clinic", "north", "--at", "noon"),
+    ("audit", "show", "--limit", "many"),
+    ("demo", "--speed", "100"),
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS, ids=lambda a: " ".join(a))
+def test_every_command_refuses_bad_arguments_in_one_line(
+    cli, tmp_path: Path, args: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "clinic.toml").write_text(MINIMAL_CLINIC)
+    result = cli(*args)
+    assert result.returncode != 0
+    line = _error_line(result)
+    assert len(line) < 300

@@ -18,8 +18,10 @@ from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
 from bot.dispatcher import Dispatcher
+from bot.health import HealthMonitor, heartbeat
 from bot.infusions import replan_patient
 from bot.settings import Settings
+from bot.webhook import BotHttpServer
 from handlers import register_handlers
 from storage import audit
 from storage.checkins import release_leases
@@ -37,6 +39,8 @@ PATIENT_COMMANDS = [
     BotCommand("help", "Help and crisis resources"),
     BotCommand("stop", "Stop check-ins"),
 ]
+
+HEARTBEAT_MONITOR_KEY = "aftercare.heartbeat_monitor"
 
 AftercareApplication = Application[Any, AftercareContext, Any, Any, Any, Any]
 PostInit = Callable[[AftercareApplication], Awaitable[None]]
@@ -103,20 +107,38 @@ async def replan_clinic(session: AsyncSession, *, clinic: ClinicConfig, now: dat
     return len(patients)
 
 
-def build_application(ctx: AppContext) -> AftercareApplication:
-    """The PTB Application against the configured Bot API server, with every handler."""
+def webhook_secret(settings: Settings) -> str | None:
+    """The webhook secret in webhook mode (required there); None when long polling."""
+    if settings.webhook_url is None:
+        return None
+    if settings.webhook_secret is None:
+        raise StartupError(
+            "a webhook needs AFTERCARE_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -), "
+            "which Telegram sends back with every update",
+            exit_code=2,
+        )
+    return settings.webhook_secret.get_secret_value()
+
+
+def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareApplication:
+    """The PTB Application against the configured Bot API server, with every handler.
+
+    Without `polling` there is no Updater: updates arrive through our own webhook server.
+    """
     if ctx.settings.telegram_token is None:
         raise StartupError("AFTERCARE_TELEGRAM_TOKEN is not set (see .env.example)", exit_code=2)
     base = ctx.settings.telegram_api_url
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(ctx.settings.telegram_token.get_secret_value())
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .context_types(ContextTypes(context=AftercareContext))
         .post_init(_post_init)
-        .build()
     )
+    if not polling:
+        builder = builder.updater(None)
+    application = builder.build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
     return application
@@ -136,6 +158,16 @@ async def _post_init(application: AftercareApplication) -> None:
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     application.job_queue.run_repeating(_housekeeping, interval=3600, first=60, name="housekeeping")
+    if ctx.settings.heartbeat_url is not None:
+        interval = ctx.settings.heartbeat_interval_seconds
+        application.bot_data[HEARTBEAT_MONITOR_KEY] = HealthMonitor()
+        application.job_queue.run_repeating(
+            _heartbeat,
+            interval=interval,
+            first=interval,
+            name="heartbeat",
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
 
 
 async def _dispatch(context: CallbackContext[Any, Any, Any, Any]) -> None:
@@ -146,6 +178,12 @@ async def _dispatch(context: CallbackContext[Any, Any, Any, Any]) -> None:
         await ctx.dispatcher.tick()
     except Exception:
         log.exception("dispatcher.tick_failed instance=%s", ctx.instance_id)
+
+
+async def _heartbeat(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """The dead-man's heartbeat: request AFTERCARE_HEARTBEAT_URL while healthy; never raises."""
+    ctx: AppContext = context.bot_data[CONTEXT_KEY]
+    await heartbeat(ctx, context.bot_data.get(HEARTBEAT_MONITOR_KEY))
 
 
 async def _housekeeping(context: CallbackContext[Any, Any, Any, Any]) -> None:
@@ -159,33 +197,72 @@ async def _housekeeping(context: CallbackContext[Any, Any, Any, Any]) -> None:
 
 
 async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
-    """Run the bot until `stop` is set: long polling, then a clean shutdown."""
-    application = build_application(ctx)
+    """Run the bot until `stop` is set, then shut down cleanly.
+
+    Long polling by default; with AFTERCARE_WEBHOOK_URL, our own HTTP server takes
+    Telegram's webhook posts (and serves /healthz) and no polling happens. The webhook is
+    left set on shutdown: other instances behind the same URL keep receiving.
+    """
+    settings = ctx.settings
+    secret = webhook_secret(settings)
+    webhook = secret is not None
+    application = build_application(ctx, polling=not webhook)
     try:
         await application.initialize()
     except InvalidToken as exc:
         raise StartupError(f"Telegram rejected the bot token: {exc}", exit_code=2) from None
     except NetworkError as exc:
         raise StartupError(
-            f"cannot reach the Telegram Bot API at {ctx.settings.telegram_api_url}: {exc}"
+            f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}"
         ) from None
+    server: BotHttpServer | None = None
     try:
         if application.post_init:
             await application.post_init(application)
+        if webhook:
+            server = BotHttpServer(
+                ctx,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                application=application,
+                webhook_path=settings.webhook_path,
+                secret=secret,
+            )
+        elif settings.health_port is not None:
+            server = BotHttpServer(ctx, listen=settings.webhook_listen, port=settings.health_port)
+        if server is not None:
+            try:
+                await server.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {server.listen}:{server.port}: {exc.strerror or exc}"
+                ) from None
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=10
-        )
+        if webhook:
+            assert settings.webhook_url is not None
+            await application.bot.set_webhook(
+                url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+            )
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=10
+            )
         log.info(
-            "bot.started instance=%s username=%s database=%s",
+            "bot.started instance=%s username=%s database=%s mode=%s",
             ctx.instance_id,
             application.bot.username,
             ctx.db.dialect,
+            "webhook" if webhook else "polling",
         )
         await stop.wait()
     finally:
         log.info("bot.stopping instance=%s", ctx.instance_id)
+        if server is not None:
+            await server.stop()  # no new updates; those already queued are handled by stop()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:
@@ -206,9 +283,10 @@ async def _release_claims(ctx: AppContext) -> None:
 
 
 async def run(settings: Settings) -> None:
-    """`aftercare run`: prepare, then serve until SIGINT or SIGTERM."""
+    """`aftercare run`: prepare, then serve (polling or webhook) until SIGINT or SIGTERM."""
     if settings.telegram_token is None:
         raise StartupError("AFTERCARE_TELEGRAM_TOKEN is not set (see .env.example)", exit_code=2)
+    webhook_secret(settings)  # before touching the database: a missing secret is a usage error
     ctx = await prepare(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

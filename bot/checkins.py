@@ -12,7 +12,7 @@ from bot.domain import checkin_flow, instruments
 from bot.domain.crisis_terms import CrisisMatcher
 from bot.domain.escalation import NonResponseRule, non_response_findings
 from bot.domain.levels import Level, highest
-from bot.domain.triage import Finding, Triage, triage_checkin
+from bot.domain.triage import CSSRS_LEVEL, Finding, Triage, triage_checkin
 from bot.escalations import Concern, raise_concern
 from bot.prompts import Tap
 from storage import audit
@@ -23,6 +23,7 @@ from storage.checkins import (
     open_checkins,
     previous_moods,
     recent_closed,
+    screened_checkins,
 )
 from storage.models import Answer, Checkin, CheckinStatus, Patient
 
@@ -105,6 +106,52 @@ async def record_tap(
         value=tap.value,
         now=now,
         update_id=update_id,
+    )
+
+
+async def record_late_yes(
+    session: AsyncSession, *, patient: Patient, tap: Tap, now: datetime, update_id: int | None
+) -> Concern | None:
+    """A Yes tapped on an old question of the patient's closed check-in is never thrown away.
+
+    It cannot change the closed check-in, so it is kept as its own answer and escalated at
+    the level the item carries (C-SSRS table, or high for a red flag).
+    """
+    checkin = await get_for_update(session, checkin_id=tap.checkin_id)
+    if checkin is None or checkin.patient_id != patient.id or patient.id is None:
+        return None
+    if CheckinStatus(checkin.status).is_open or not checkin_flow.is_positive(
+        tap.item_id, tap.value
+    ):
+        return None
+    if tap.item_id in await answers_of(session, checkin_id=tap.checkin_id):
+        return None  # that question was answered in its check-in; this is a stale repeat
+    item = instruments.item(tap.item_id)
+    await add_answer(
+        session,
+        answer=Answer(
+            patient_id=patient.id,
+            checkin_id=None,
+            item_id=tap.item_id,
+            value=tap.value,
+            instrument_id=item.instrument_id,
+            instrument_version=item.instrument_version,
+            answered_at=now,
+            update_id=update_id,
+        ),
+    )
+    level = CSSRS_LEVEL.get(tap.item_id, Level.HIGH)
+    label = (
+        "red flag" if tap.item_id == checkin_flow.RED_FLAGS else f"C-SSRS item {tap.item_id[1:]}"
+    )
+    return await raise_concern(
+        session,
+        patient=patient,
+        level=level,
+        trigger="checkin",
+        now=now,
+        checkin_id=checkin.id,
+        findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
     )
 
 
@@ -245,7 +292,8 @@ async def _store(
         words, worded = await _scan(
             session, patient=patient, clinic=clinic, text=value, now=now, checkin_id=checkin.id
         )
-        concern = worded or concern
+        if worded is not None and (concern is None or worded.page_now):
+            concern = worded
         if words:  # the note's words are part of this check-in's result (CLINICAL.md §5, §6)
             checkin.risk_level = highest(Level(checkin.risk_level), Level.MODERATE)
     return Answered(
@@ -391,7 +439,9 @@ async def close_checkin(
         },
     )
     findings = list(result.findings) if Level(result.level).rank > before.rank else []
-    if not answers and patient.status == "active":
+    screened = any(item in answers for item in checkin_flow.CSSRS_ITEMS)
+    if not screened and patient.status == "active":
+        # No screener answer (a mood alone tells nothing of safety): silence rules (§6).
         findings += await silence_findings(
             session, checkin=checkin, patient=patient, clinic=clinic, now=now
         )
@@ -402,10 +452,17 @@ async def close_checkin(
         patient=patient,
         level=highest(*(f.level for f in findings)),
         findings=findings,
-        trigger="checkin" if answers else "non_response",
+        trigger="checkin" if screened else "non_response",
         now=now,
         checkin_id=checkin.id,
     )
+
+
+def _silent(checkin: Checkin, screened: set[int]) -> bool:
+    """Missed, or abandoned before any screener question was answered."""
+    if checkin.status == CheckinStatus.MISSED:
+        return True
+    return checkin.status == CheckinStatus.ABANDONED and checkin.id not in screened
 
 
 async def silence_findings(
@@ -419,6 +476,7 @@ async def silence_findings(
     """CLINICAL.md §6 for a check-in closed with no answer."""
     assert patient.id is not None and checkin.id is not None
     earlier = await recent_closed(session, patient_id=patient.id, excluding=checkin.id)
+    screened = await screened_checkins(session, checkin_ids=[c.id for c in earlier if c.id])
     rules = clinic.non_response
     offset = timedelta(seconds=checkin.offset_seconds) if checkin.offset_seconds else None
     return non_response_findings(
@@ -432,5 +490,8 @@ async def silence_findings(
             consecutive_missed=rules.consecutive_missed,
             consecutive_missed_level=rules.consecutive_missed_level,
         ),
-        recent=[(c.due_at, c.status, Level(c.risk_level)) for c in earlier],
+        recent=[
+            (c.due_at, "missed" if _silent(c, screened) else "answered", Level(c.risk_level))
+            for c in earlier
+        ],
     )

@@ -54,6 +54,7 @@ class TickReport:
     retried: int = 0
     failed: int = 0
     paged: int = 0
+    failed_phases: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,12 +89,27 @@ class Dispatcher:
         """Close what has expired, page, send reminders, then send routine check-ins."""
         report = TickReport()
         now = self.ctx.clock.now()
-        await self._close_expired(now, report)
-        report.paged += await self.pager.run_due()
-        await self._remind(now, report)
-        await self._send_due(now, report)
-        self.last_tick_at = now
+        # Each phase on its own: one poisoned row must not stop the pages of every clinic.
+        for name, phase in (
+            ("page", self._page),
+            ("close", self._close_expired),
+            ("page", self._page),  # again, for what closing just raised
+            ("remind", self._remind),
+            ("send", self._send_due),
+        ):
+            try:
+                await phase(now, report)
+            except Exception:
+                report.failed_phases.append(name)
+                log.exception(
+                    "dispatcher.phase_failed phase=%s instance=%s", name, self.ctx.instance_id
+                )
+        if not report.failed_phases:
+            self.last_tick_at = now  # liveness means every phase ran
         return report
+
+    async def _page(self, now: datetime, report: TickReport) -> None:
+        report.paged += await self.pager.run_due()
 
     async def _close_expired(self, now: datetime, report: TickReport) -> None:
         async with self.ctx.db.transaction() as session:

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import BusinessHours, Step
-from bot.domain.levels import Level
+from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
 from storage import audit
 from storage.escalations import add_escalation, current_for_patient, get_escalation
 from storage.models import Clinician, Escalation, EscalationStatus, Patient
+from storage.patients import lock_patient
 
 
 class CaseError(Exception):
@@ -60,6 +61,7 @@ async def raise_concern(
     assert patient.id is not None
     stamp = f"[{now:%Y-%m-%d %H:%M} UTC] "
     lines = "\n".join(stamp + f.reason for f in findings if f.level is not Level.NONE)
+    await lock_patient(session, patient_id=patient.id)  # one episode, even with two writers
     current = await current_for_patient(session, patient_id=patient.id)
     if current is None:
         current = await add_escalation(
@@ -95,7 +97,15 @@ async def raise_concern(
     if quote:
         current.quote = f"{current.quote}\n---\n{quote}" if current.quote else quote
     raised = level.rank > Level(current.level).rank
-    if raised:
+    # Something new and concerning after a clinician took the case: it is theirs to hear now,
+    # so the case re-opens and pages again rather than waiting silently in its reason text.
+    reopened = (
+        current.status == EscalationStatus.ACKNOWLEDGED
+        and level.rank >= Level.MODERATE.rank
+        and bool(lines)
+    )
+    if raised or reopened:
+        level = highest(level, Level(current.level))
         current.level, current.status, current.step = level, EscalationStatus.OPEN, 0
         current.ladder_started_at = current.next_step_at = now
         current.acknowledged_at = current.acknowledged_by = None
@@ -105,14 +115,18 @@ async def raise_concern(
         session,
         at=now,
         actor="triage",
-        event="escalation.raised" if raised else "escalation.appended",
+        event="escalation.raised"
+        if raised
+        else "escalation.reopened"
+        if reopened
+        else "escalation.appended",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         checkin_id=checkin_id,
         escalation_id=current.id,
         detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
     )
-    return Concern(current, page_now=raised)
+    return Concern(current, page_now=raised or reopened)
 
 
 async def _case_for(

@@ -20,7 +20,7 @@ from bot.escalations import business_hours, ladder
 from bot.oncall import who_is_on_call
 from storage import audit
 from storage.checkins import answers_of, get_checkin
-from storage.escalations import claim_due_escalations, get_escalation
+from storage.escalations import any_page_sent, claim_due_escalations, get_escalation
 from storage.infusions import get_infusion
 from storage.invites import clinicians_of_clinic
 from storage.models import Clinician, Escalation, EscalationStatus, Page, Patient, PatientStatus
@@ -50,6 +50,10 @@ class StepPlan:
     nobody_on_call: bool
     queue_only: bool
     text: str
+    step: int  # the rung this plan fires; the row must still be there when it is recorded
+    level: str
+    ladder_started_at: datetime
+    last_resort: bool  # everyone, because nothing earlier could be delivered
 
 
 class Pager:
@@ -79,19 +83,37 @@ class Pager:
         assert patient is not None
         clinic = self.ctx.clinic(case.clinic_id)
         steps = ladder(clinic, Level(case.level))
-        step = steps[min(case.step, len(steps) - 1)]
+        notify = steps[min(case.step, len(steps) - 1)].notify
+        # Past the last rung with nothing delivered before: a page that cannot be delivered
+        # counts as unacknowledged (CLINICAL.md §8), so the ladder ends with everyone.
+        last_resort = case.step >= len(steps) and not await any_page_sent(
+            session, escalation_id=case.id or 0, step=case.step - 1
+        )
+        if last_resort:
+            notify = ("everyone",)
         on_call = await who_is_on_call(session, clinic=clinic, at=now)
         staff = await clinicians_of_clinic(session, clinic_id=case.clinic_id)
-        chosen = targets(
-            step.notify,
-            primary=on_call.primary,
-            backup=on_call.backup,
+        by_id = {c.id: c for c in staff}
+        chosen = targets(  # a rostered clinician no longer active counts as nobody
+            notify,
+            primary=on_call.primary if on_call.primary in by_id else None,
+            backup=on_call.backup if on_call.backup in by_id else None,
             everyone=[c.id for c in staff if c.id is not None],
         )
-        by_id = {c.id: c for c in staff}
         recipients = tuple(by_id[i] for i in chosen.clinician_ids if i in by_id)
         text = await self._page_text(session, case, patient, clinic_ack=steps, now=now)
-        return StepPlan(case, patient, recipients, chosen.nobody_on_call, chosen.queue_only, text)
+        return StepPlan(
+            case,
+            patient,
+            recipients,
+            chosen.nobody_on_call,
+            chosen.queue_only,
+            text,
+            step=case.step,
+            level=case.level,
+            ladder_started_at=case.ladder_started_at,
+            last_resort=last_resort,
+        )
 
     async def _page_text(
         self,
@@ -183,8 +205,17 @@ class Pager:
         async with self.ctx.db.transaction() as session:
             row = await get_escalation(session, escalation_id=case.id, lock=True)
             assert row is not None
-            row.lease_owner = row.lease_until = None
-            fired = row.step
+            mine = row.lease_owner == self.ctx.instance_id
+            if mine:
+                row.lease_owner = row.lease_until = None
+            fired = plan.step
+            # Raised, acknowledged or taken over while the pages were out: record the pages,
+            # but leave the ladder to its new state (a raised level fires its own first rung).
+            unchanged = mine and (row.step, row.level, row.ladder_started_at) == (
+                plan.step,
+                plan.level,
+                plan.ladder_started_at,
+            )
             for clinician, delivery in deliveries:
                 assert clinician.id is not None
                 session.add(
@@ -223,7 +254,7 @@ class Pager:
                     escalation_id=row.id,
                     detail={"step": fired},
                 )
-            if row.status == EscalationStatus.OPEN:
+            if row.status == EscalationStatus.OPEN and unchanged:
                 steps = ladder(clinic, Level(row.level))
                 row.step = fired + 1
                 row.next_step_at = next_step_time(
@@ -235,9 +266,20 @@ class Pager:
                     hours=business_hours(clinic),
                     delivered=delivered,
                 )
-                if not plan.recipients and not plan.queue_only:
-                    log.critical("page.nobody_to_page case=%s clinic=%s", row.id, row.clinic_id)
+                if not delivered and (plan.last_resort or not plan.recipients):
+                    # Even the last resort reached nobody: try again each minute, loudly.
+                    log.critical("page.nobody_reached case=%s clinic=%s", row.id, row.clinic_id)
                     row.next_step_at = now + timedelta(minutes=1)
+                    await audit.append(
+                        session,
+                        at=now,
+                        actor="pager",
+                        event="escalation.nobody_reached",
+                        clinic_id=row.clinic_id,
+                        patient_id=row.patient_id,
+                        escalation_id=row.id,
+                        detail={"step": fired, "recipients": len(plan.recipients)},
+                    )
         if fired == 0 and case.trigger in ("checkin", "message"):
             await self._tell_patient(
                 plan, delivered=any(d.outcome is Outcome.SENT for _, d in deliveries)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class LogFormat(StrEnum):
@@ -40,11 +43,61 @@ class Settings(BaseSettings):
     )
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to; set, `aftercare run` uses a "
+        "webhook instead of long polling.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; required with "
+        "a webhook (1-256 of A-Z a-z 0-9 _ -).",
+    )
+    webhook_listen: str = Field(default="0.0.0.0", description="Address the webhook server binds.")
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_path: str = Field(default="/telegram", description="Path Telegram posts updates to.")
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="In polling mode, serve GET /healthz on this port (webhook mode serves it "
+        "on the webhook port).",
+    )
+    heartbeat_url: str | None = Field(
+        default=None, description="Requested while healthy, for a dead-man's-switch monitor."
+    )
+    heartbeat_interval_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("webhook_url", "heartbeat_url", "webhook_secret", "health_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("webhook_url", "heartbeat_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in "?# "):
+            raise ValueError("must be a URL path starting with /")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -145,3 +145,6 @@ def nobody_notice(clinic: ClinicConfig) -> str:
         f"Your answers have been saved and {clinic.name}'s team has been alerted, but nobody "
         "may see this soon. Please don't wait for us — reach out now:\n\n" + crisis_card(clinic)
     )
+
+
+LATE_YES = "This check-in had closed, but your answer has been passed to your care team."

@@ -7,7 +7,13 @@ import logging
 from telegram import Message, Update
 
 from bot import prompts, texts
-from bot.checkins import awaiting_note, record_free_text, record_note, record_tap
+from bot.checkins import (
+    awaiting_note,
+    record_free_text,
+    record_late_yes,
+    record_note,
+    record_tap,
+)
 from bot.context import AftercareContext
 from bot.conversation import (
     acknowledge,
@@ -35,15 +41,36 @@ async def tap(update: Update, context: AftercareContext) -> None:
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
+    now = ctx.clock.now()
+    late = None
     async with ctx.db.transaction() as session:
         answered = await record_tap(
             session,
             patient=patient,
             clinic=clinic,
             tap=parsed,
-            now=ctx.clock.now(),
+            now=now,
             update_id=update.update_id,
         )
+        if answered is None:
+            late = await record_late_yes(
+                session, patient=patient, tap=parsed, now=now, update_id=update.update_id
+            )
+    if late is not None:
+        log.info("checkin.late_yes update_id=%s", update.update_id)
+        await urgent(
+            ctx,
+            context.bot,
+            patient=patient,
+            clinic=clinic,
+            checkin_id=parsed.checkin_id,
+            card=True,
+            trigger=parsed.item_id,
+            concern=late,
+            red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
+        )
+        await query.answer(texts.LATE_YES)
+        return
     if answered is None:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
         await query.answer(texts.CLOSED)

@@ -204,3 +204,15 @@ async def recent_closed(
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def screened_checkins(session: AsyncSession, *, checkin_ids: Sequence[int]) -> set[int]:
+    """Which of these check-ins have at least one C-SSRS answer."""
+    if not checkin_ids:
+        return set()
+    rows = await session.scalars(
+        select(col(Answer.checkin_id))
+        .where(col(Answer.checkin_id).in_(checkin_ids), col(Answer.item_id).like("s_"))
+        .distinct()
+    )
+    return {row for row in rows.all() if row is not None}

@@ -96,3 +96,17 @@ async def unresolved_for_clinic(session: AsyncSession, *, clinic_id: str) -> lis
 async def release_escalation_leases(session: AsyncSession, *, owner: str) -> int:
     """Hand back every escalation claim this instance holds (clean shutdown)."""
     return await release_all(session, Escalation, owner=owner)
+
+
+async def any_page_sent(session: AsyncSession, *, escalation_id: int, step: int) -> bool:
+    """Whether any page of that rung reached its clinician."""
+    found = await session.scalar(
+        select(col(Page.id))
+        .where(
+            col(Page.escalation_id) == escalation_id,
+            col(Page.step) == step,
+            col(Page.status) == "sent",
+        )
+        .limit(1)
+    )
+    return found is not None

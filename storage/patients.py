@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.leases import is_postgres
 from storage.models import Patient
 
 
@@ -30,3 +31,11 @@ async def add_patient(session: AsyncSession, *, patient: Patient) -> Patient:
     session.add(patient)
     await session.flush()
     return patient
+
+
+async def lock_patient(session: AsyncSession, *, patient_id: int) -> None:
+    """Serialise writers of one patient's episode (PostgreSQL; SQLite's BEGIN IMMEDIATE does)."""
+    if is_postgres(session):
+        await session.execute(
+            select(col(Patient.id)).where(col(Patient.id) == patient_id).with_for_update()
+        )

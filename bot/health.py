@@ -1,0 +1,164 @@
+"""Health: is the database answering and is the dispatcher ticking? Served as `GET /healthz`,
+and used by the dead-man's heartbeat, which only calls out while both are fine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import tornado.web
+from sqlalchemy import text
+
+from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+DB_CHECK_TIMEOUT = 5.0
+HEARTBEAT_TIMEOUT = 10.0
+STALL_GRACE_SECONDS = 5.0
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """One look at the instance; `healthy` only when every part says "ok"."""
+
+    database: str
+    dispatcher: str
+    last_tick_age_s: float | None
+    instance: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.database == OK and self.dispatcher == OK
+
+    @property
+    def failing(self) -> list[str]:
+        return [
+            name
+            for name, state in (("database", self.database), ("dispatcher", self.dispatcher))
+            if state != OK
+        ]
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": OK if self.healthy else "failing",
+            "database": self.database,
+            "dispatcher": self.dispatcher,
+            "last_tick_age_s": self.last_tick_age_s,
+            "instance": self.instance,
+        }
+        if not self.healthy:
+            body["failing"] = self.failing
+        return body
+
+
+def stall_after_seconds(ctx: AppContext) -> float:
+    """A dispatcher that has not finished a tick for this long is stalled (or dead)."""
+    return 3 * ctx.settings.dispatch_interval_seconds + STALL_GRACE_SECONDS
+
+
+async def database_state(ctx: AppContext) -> str:
+    """ "ok" when `SELECT 1` answers within a few seconds, else "unreachable"."""
+    try:
+        async with asyncio.timeout(DB_CHECK_TIMEOUT), ctx.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not reachable"; details stay in the log
+        log.debug("health.database_failed error=%s", type(exc).__name__)
+        return "unreachable"
+    return OK
+
+
+def dispatcher_state(ctx: AppContext) -> tuple[str, float | None]:
+    """ "ok" when the last tick finished recently; its age in seconds (None: never ticked)."""
+    dispatcher = ctx.dispatcher
+    if dispatcher is None or dispatcher.last_tick_at is None:
+        return "not started", None
+    age = max(0.0, (ctx.clock.now() - dispatcher.last_tick_at).total_seconds())
+    return (OK if age <= stall_after_seconds(ctx) else "stalled"), round(age, 3)
+
+
+async def check_health(ctx: AppContext) -> HealthReport:
+    """The database and the dispatcher, as `/healthz` and the heartbeat see them."""
+    dispatcher, age = dispatcher_state(ctx)
+    database = await database_state(ctx)
+    return HealthReport(
+        database=database, dispatcher=dispatcher, last_tick_age_s=age, instance=ctx.instance_id
+    )
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    """`GET /healthz`: 200 and the report when healthy, else 503 naming the failing part."""
+
+    def initialize(self, ctx: AppContext, monitor: HealthMonitor) -> None:
+        self.ctx = ctx
+        self.monitor = monitor
+
+    async def get(self) -> None:
+        report = await check_health(self.ctx)
+        self.monitor.observe(report)
+        self.set_status(200 if report.healthy else 503)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(report.as_json()))
+
+
+class HealthMonitor:
+    """Logs when health changes (not on every probe), so a failing part is in the log once."""
+
+    def __init__(self) -> None:
+        self._failing: list[str] | None = None
+
+    def observe(self, report: HealthReport) -> None:
+        failing = report.failing
+        if failing == self._failing:
+            return
+        if failing:
+            log.warning(
+                "health.failing instance=%s database=%s dispatcher=%s last_tick_age_s=%s",
+                report.instance,
+                report.database,
+                report.dispatcher,
+                report.last_tick_age_s,
+            )
+        elif self._failing is not None:
+            log.info("health.recovered instance=%s", report.instance)
+        self._failing = failing
+
+
+async def heartbeat(ctx: AppContext, monitor: HealthMonitor | None = None) -> bool:
+    """GET the heartbeat URL if this instance is healthy; True if the monitor said 2xx.
+
+    Never raises: a missed heartbeat is the monitor's business, not a reason to stop.
+    The URL itself is never logged (monitoring URLs often embed a secret check id).
+    """
+    url = ctx.settings.heartbeat_url
+    if url is None:
+        return False
+    try:
+        report = await check_health(ctx)
+        if monitor is not None:
+            monitor.observe(report)
+        if not report.healthy:
+            log.warning(
+                "heartbeat.skipped instance=%s failing=%s",
+                ctx.instance_id,
+                ",".join(report.failing),
+            )
+            return False
+        async with httpx.AsyncClient(timeout=HEARTBEAT_TIMEOUT) as client:
+            response = await client.get(url)
+        if not response.is_success:
+            log.warning(
+                "heartbeat.failed instance=%s status=%d", ctx.instance_id, response.status_code
+            )
+            return False
+        log.debug("heartbeat.sent instance=%s", ctx.instance_id)
+        return True
+    except Exception as exc:
+        log.warning("heartbeat.failed instance=%s error=%s", ctx.instance_id, type(exc).__name__)
+        return False

@@ -1,0 +1,126 @@
+"""The bot's own HTTP server (tornado, in the bot's event loop).
+
+Webhook mode: `POST {webhook_path}` takes updates from Telegram, checked against the secret
+token Telegram was given in setWebhook, and `GET /healthz` reports health. Polling mode may
+run the same server with `/healthz` alone. This is PTB's documented custom-webhook pattern:
+the handler decodes the update and puts it on `application.update_queue`; PTB does the rest.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from telegram import Update
+
+from bot.context import AppContext
+from bot.health import HealthHandler, HealthMonitor
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY_BYTES = 1024 * 1024  # an update is a few KB; Telegram caps a message at 4096 chars
+HEALTH_PATH = "/healthz"
+
+
+class TelegramWebhookHandler(tornado.web.RequestHandler):
+    """`POST {webhook_path}`: 403 without the right secret, 400 if not an update, else 200."""
+
+    def initialize(self, bot_app: Any, secret: str) -> None:
+        self.bot_app = bot_app
+        self.secret = secret.encode("utf-8")
+
+    async def post(self) -> None:
+        supplied = self.request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(supplied, self.secret):
+            # Not from Telegram: the body is not even looked at.
+            log.warning("webhook.forbidden remote=%s", self.request.remote_ip)
+            self._answer(403, "Forbidden")
+            return
+        try:
+            data = json.loads(self.request.body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.de_json(data, self.bot_app.bot)
+        except Exception as exc:  # malformed JSON or not an update
+            log.warning("webhook.bad_request error=%s", type(exc).__name__)
+            self._answer(400, "Bad Request")
+            return
+        await self.bot_app.update_queue.put(update)
+        self._answer(200, "OK")
+
+    def _answer(self, status: int, text: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text)
+
+
+def _access_log(handler: tornado.web.RequestHandler) -> None:
+    """Access log at DEBUG (health probes would drown everything else at INFO)."""
+    request = handler.request
+    log.debug("http %s %s -> %s", request.method, request.path, handler.get_status())
+
+
+class BotHttpServer:
+    """`/healthz`, plus the Telegram webhook when given an application and a secret."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        listen: str,
+        port: int,
+        application: Any = None,
+        webhook_path: str | None = None,
+        secret: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.listen = listen
+        self.port = port
+        self.monitor = HealthMonitor()
+        routes: list[Any] = [
+            (HEALTH_PATH, HealthHandler, {"ctx": ctx, "monitor": self.monitor}),
+        ]
+        if application is not None:
+            if not webhook_path or not secret:
+                raise ValueError("a webhook needs a path and a secret")
+            routes.append(
+                (
+                    re.escape(webhook_path),
+                    TelegramWebhookHandler,
+                    {"bot_app": application, "secret": secret},
+                )
+            )
+        self.webhook = application is not None
+        self._app = tornado.web.Application(routes, log_function=_access_log)
+        self._server: tornado.httpserver.HTTPServer | None = None
+
+    async def start(self) -> None:
+        """Bind and serve in the running loop; OSError if the address cannot be bound."""
+        sockets = tornado.netutil.bind_sockets(self.port, self.listen or None)
+        server = tornado.httpserver.HTTPServer(
+            self._app, max_body_size=MAX_BODY_BYTES, idle_connection_timeout=75
+        )
+        server.add_sockets(sockets)
+        self._server = server
+        self.port = int(sockets[0].getsockname()[1])
+        log.info(
+            "http.listening address=%s port=%d webhook=%s",
+            self.listen,
+            self.port,
+            "yes" if self.webhook else "no",
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, then close every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        await server.close_all_connections()

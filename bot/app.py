@@ -20,6 +20,7 @@ from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_insta
 from bot.dispatcher import Dispatcher
 from bot.health import HealthMonitor, heartbeat
 from bot.infusions import replan_patient
+from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
 from bot.webhook import BotHttpServer
 from handlers import register_handlers
@@ -136,6 +137,13 @@ def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareAppl
         .context_types(ContextTypes(context=AftercareContext))
         .post_init(_post_init)
     )
+    if ctx.settings.send_rate_per_second > 0:
+        builder = builder.rate_limiter(
+            PriorityRateLimiter(  # type: ignore[arg-type]  # PTB types the builder for one RLARGS
+                per_second=ctx.settings.send_rate_per_second,
+                chat_interval=ctx.settings.routine_chat_interval_seconds,
+            )
+        )
     if not polling:
         builder = builder.updater(None)
     application = builder.build()

@@ -255,6 +255,10 @@ async def run_demo(*, out: Callable[[str], None] = print, speed: float = 1.0) ->
                 database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}",
                 dispatch_interval_seconds=0.2,
                 instance_id="demo",
+                # Offline means offline: whatever the operator's environment says.
+                webhook_url=None,
+                health_port=None,
+                heartbeat_url=None,
             )
             clinics = parse_clinics(demo_clinic_toml(speed), source="embedded demo clinic")
             ctx = await prepare(settings, clinics=clinics)

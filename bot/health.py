@@ -14,6 +14,7 @@ import tornado.web
 from sqlalchemy import text
 
 from bot.context import AppContext
+from bot.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,29 @@ async def check_health(ctx: AppContext) -> HealthReport:
     return HealthReport(
         database=database, dispatcher=dispatcher, last_tick_age_s=age, instance=ctx.instance_id
     )
+
+
+class MetricsHandler(tornado.web.RequestHandler):
+    """`GET /metrics`: Prometheus exposition, queue gauges read from the database."""
+
+    def initialize(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    async def get(self) -> None:
+        dispatcher = self.ctx.dispatcher
+        try:
+            body = await self.ctx.metrics.render(
+                self.ctx.db,
+                now=self.ctx.clock.now(),
+                last_tick_at=dispatcher.last_tick_at if dispatcher else None,
+            )
+        except Exception:
+            log.exception("metrics.render_failed")
+            self.set_status(503)
+            self.finish("database unavailable\n")
+            return
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(body)
 
 
 class HealthHandler(tornado.web.RequestHandler):

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(
         default=None, description="Name of this instance in leases and logs; hostname-pid if unset."
     )
+    send_rate_per_second: float = Field(
+        default=30.0,
+        ge=0,
+        description="Sends per second for this instance (0 = no limiter); "
+        "Telegram allows about 30 per bot, so divide by the number of instances.",
+    )
+    routine_chat_interval_seconds: float = Field(default=1.0, ge=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=60.0, gt=0)
     webhook_url: str | None = Field(

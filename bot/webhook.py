@@ -20,13 +20,14 @@ import tornado.web
 from telegram import Update
 
 from bot.context import AppContext
-from bot.health import HealthHandler, HealthMonitor
+from bot.health import HealthHandler, HealthMonitor, MetricsHandler
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY_BYTES = 1024 * 1024  # an update is a few KB; Telegram caps a message at 4096 chars
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 
 class TelegramWebhookHandler(tornado.web.RequestHandler):
@@ -86,6 +87,7 @@ class BotHttpServer:
         self.monitor = HealthMonitor()
         routes: list[Any] = [
             (HEALTH_PATH, HealthHandler, {"ctx": ctx, "monitor": self.monitor}),
+            (METRICS_PATH, MetricsHandler, {"ctx": ctx}),
         ]
         if application is not None:
             if not webhook_path or not secret:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 
 from telegram.ext import ExtBot
@@ -25,9 +24,11 @@ async def test_sends_keep_the_configured_pace(sandbox: BotApiSandbox) -> None:
         await asyncio.gather(*(bot.send_message(1, f"m{i}") for i in range(21)))
         elapsed = time.monotonic() - started
     assert elapsed >= 0.95, elapsed  # 21 sends at 20/s: 20 intervals
-    arrivals = [c.at for c in sandbox.calls_to("sendMessage")]
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) > 0.03
+    # The pace holds over any window (single gaps vary with HTTP jitter, not with the pace):
+    # 11 sends at 20/s need 10 slots, 0.5 s.
+    arrivals = sorted(c.at for c in sandbox.calls_to("sendMessage"))
+    windows = zip(arrivals, arrivals[10:], strict=False)
+    assert all(later - earlier >= 0.45 for earlier, later in windows)
 
 
 async def test_a_safety_message_overtakes_a_routine_burst(sandbox: BotApiSandbox) -> None:

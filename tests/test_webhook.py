@@ -263,6 +263,17 @@ async def test_polling_mode_serves_healthz_on_the_health_port(
         sandbox.send_text(STRANGER, "/help")
         await sandbox.wait_for_message(STRANGER, "988")
         assert not sandbox.calls_to("setWebhook")
+        async with client() as http:
+            metrics = await http.get(f"{base}/metrics")
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        for name in (
+            "aftercare_checkins_due",
+            "aftercare_escalations_open",
+            "aftercare_dispatcher_lag_seconds",
+            "aftercare_send_errors",
+        ):
+            assert name in metrics.text
 
 
 # ---------------------------------------------------------------- heartbeat

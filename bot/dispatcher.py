@@ -23,6 +23,7 @@ from bot.context import AppContext
 from bot.conversation import retire_buttons
 from bot.delivery import Delivery, Outcome, deliver
 from bot.domain import checkin_flow
+from bot.domain.levels import Level
 from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import Finding
 from bot.escalations import raise_concern
@@ -296,6 +297,21 @@ class Dispatcher:
                 await release(session, checkin=row)
                 if delivery.outcome is Outcome.UNREACHABLE:
                     await self._mark_unreachable(session, patient.id, now, delivery)
+                else:  # refused for good: the patient was not contacted, so a human looks
+                    await raise_concern(
+                        session,
+                        patient=patient,
+                        level=Level.LOW,
+                        trigger="non_response",
+                        now=now,
+                        checkin_id=row.id,
+                        findings=[
+                            Finding(
+                                Level.LOW,
+                                f"check-in #{row.id} could not be delivered: {delivery.error}",
+                            )
+                        ],
+                    )
             await audit.append(
                 session,
                 at=now,

@@ -31,12 +31,15 @@ log = logging.getLogger(__name__)
 ICON = {Level.HIGH: "🔴", Level.MODERATE: "🟠", Level.LOW: "🟡", Level.NONE: "⚪"}
 
 
-def case_buttons(escalation_id: int) -> InlineKeyboardMarkup:
+def case_buttons(escalation_id: int, level: str) -> InlineKeyboardMarkup:
+    """The page's buttons carry the level they were sent for: a raised case needs a new look."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{escalation_id}"),
-                InlineKeyboardButton("Resolve", callback_data=f"esc:res:{escalation_id}"),
+                InlineKeyboardButton(
+                    "Acknowledge", callback_data=f"esc:ack:{escalation_id}:{level}"
+                ),
+                InlineKeyboardButton("Resolve", callback_data=f"esc:res:{escalation_id}:{level}"),
             ]
         ]
     )
@@ -189,7 +192,7 @@ class Pager:
                 *(
                     deliver(
                         self.bot.send_message(
-                            c.chat_id, plan.text, reply_markup=case_buttons(case.id)
+                            c.chat_id, plan.text, reply_markup=case_buttons(case.id, plan.level)
                         ),
                         what=f"page case={case.id} clinician={c.id}",
                     )

@@ -6,6 +6,7 @@ it names the check-in and item, and is checked against the chat's patient on eve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from bot.domain.schedule import checkin_label
 from storage.models import Checkin, CheckinKind
 
 PREFIX = "c"
+_ID = re.compile(r"^[0-9]{1,9}$")  # ASCII digits that fit a database integer
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ def parse_tap(data: str | None) -> Tap | None:
     if not data:
         return None
     parts = data.split(":")
-    if len(parts) != 4 or parts[0] != PREFIX or not parts[1].isdigit() or len(parts[1]) > 18:
+    if len(parts) != 4 or parts[0] != PREFIX or not _ID.match(parts[1]):
         return None
     if parts[2] not in checkin_flow.ALL_ITEMS:
         return None

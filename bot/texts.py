@@ -39,11 +39,17 @@ THANKS = (
     "hours.\n\nThis chat is not watched around the clock. If you need help now, send /crisis."
 )
 NOTE_SAVED = "Thank you, your note is saved."
-MESSAGE_SAVED = (
-    "Thank you — your message is saved for your care team, who read messages during clinic "
-    "hours. This chat is not watched around the clock: if you need help now, send /crisis."
-)
-NO_OPEN_CHECKIN_STARTING = "Starting a check-in now."
+
+
+def message_saved(clinic: ClinicConfig) -> str:
+    """Honest about who reads free text: it is in the record, nobody is alerted by it."""
+    return (
+        "Thank you — your message is saved in your record, where your care team can see it. "
+        "Nobody is alerted by it and this chat is not watched: to talk to someone, call "
+        f"{clinic.name} at {clinic.contact_phone}. If you need help now, send /crisis."
+    )
+
+
 PAUSED = "Your check-ins are stopped. To restart them, please contact your clinic."
 
 

@@ -13,15 +13,22 @@ from telegram.error import TelegramError
 from bot.context import AftercareContext
 from bot.escalations import CaseError, acknowledge, resolve
 from handlers.auth import NOT_AUTHORISED, clinicians_only
-from storage.escalations import pages_of, unresolved_for_clinic
+from storage.escalations import get_escalation, pages_of, unresolved_for_clinic
 from storage.models import Clinician
 from storage.patients import patient_by_ref
-from storage.reports import clinicians_by_ids, history, patients_of_clinic
+from storage.reports import clinicians_by_ids, history, messages_of, patients_of_clinic
 
 log = logging.getLogger(__name__)
 
 RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with what was done."
-RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #(\d+):")
+RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #([0-9]{1,9}):")
+CASE_ID = re.compile(r"^#?([0-9]{1,9})$")  # ASCII digits that fit a database integer
+
+
+def case_id(text: str) -> int | None:
+    """A case number as typed or carried in button data; None for anything else."""
+    match = CASE_ID.match(text)
+    return int(match.group(1)) if match else None
 
 
 async def _tell_others(
@@ -45,8 +52,21 @@ async def _tell_others(
             )
 
 
+async def _registration_for(context: AftercareContext, me: Clinician, case_id: int) -> Clinician:
+    """A clinician of several clinics acts on a case as a clinician of the case's clinic."""
+    if len(context.identity.clinicians) < 2:
+        return me
+    async with context.app.db.transaction() as session:
+        case = await get_escalation(session, escalation_id=case_id)
+    for registration in context.identity.clinicians:
+        if case is not None and registration.clinic_id == case.clinic_id:
+            return registration
+    return me
+
+
 async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
     ctx = context.app
+    me = await _registration_for(context, me, case_id)
     async with ctx.db.transaction() as session:
         case, took = await acknowledge(
             session, escalation_id=case_id, clinician=me, now=ctx.clock.now()
@@ -62,6 +82,7 @@ async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
 
 async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note: str) -> str:
     ctx = context.app
+    me = await _registration_for(context, me, case_id)
     async with ctx.db.transaction() as session:
         await resolve(session, escalation_id=case_id, clinician=me, note=note, now=ctx.clock.now())
     await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")
@@ -76,18 +97,27 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     )
     assert query is not None
     parts = (query.data or "").split(":")
-    if me is None or len(parts) != 3 or not parts[2].isdigit():
+    number = case_id(parts[2]) if len(parts) in (3, 4) else None
+    if me is None or number is None:
         await query.answer(NOT_AUTHORISED if me is None else "Unknown case.", show_alert=True)
         return
-    case_id = int(parts[2])
+    async with context.app.db.transaction() as session:
+        case = await get_escalation(session, escalation_id=number)
+    if len(parts) == 4 and case is not None and case.level != parts[3] and case.status == "open":
+        await query.answer(
+            f"Case #{number} was raised to {case.level.upper()} after this page was sent. "
+            "Please read the newest page before acknowledging.",
+            show_alert=True,
+        )
+        return
     try:
         if parts[1] == "ack":
-            reply = await _ack(context, me, case_id)
+            reply = await _ack(context, me, number)
             await query.answer("Acknowledged")
         else:
             await query.answer()
             await context.bot.send_message(
-                me.chat_id, RESOLVE_PROMPT.format(id=case_id), reply_markup=ForceReply()
+                me.chat_id, RESOLVE_PROMPT.format(id=number), reply_markup=ForceReply()
             )
             return
     except CaseError as exc:
@@ -102,11 +132,11 @@ async def ack_command(
 ) -> None:
     """/ack CASE."""
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+    if len(args) != 1 or case_id(args[0]) is None:
         await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
         return
     try:
-        await message.reply_text(await _ack(context, me, int(args[0].lstrip("#"))))
+        await message.reply_text(await _ack(context, me, case_id(args[0]) or 0))
     except CaseError as exc:
         await message.reply_text(str(exc))
 
@@ -117,12 +147,12 @@ async def resolve_command(
 ) -> None:
     """/resolve CASE note."""
     args = context.args or []
-    if len(args) < 2 or not args[0].lstrip("#").isdigit():
+    if len(args) < 2 or case_id(args[0]) is None:
         await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
         return
     try:
         await message.reply_text(
-            await _resolve(context, me, int(args[0].lstrip("#")), " ".join(args[1:]))
+            await _resolve(context, me, case_id(args[0]) or 0, " ".join(args[1:]))
         )
     except CaseError as exc:
         await message.reply_text(str(exc))
@@ -208,9 +238,9 @@ async def patient_history(
         if patient is None or patient.id is None:
             await message.reply_text(f"No patient {args[0]} in your clinic.")
             return
-        rows = await history(
-            session, patient_id=patient.id, since=ctx.clock.now() - timedelta(days=30)
-        )
+        since = ctx.clock.now() - timedelta(days=30)
+        rows = await history(session, patient_id=patient.id, since=since)
+        typed = await messages_of(session, patient_id=patient.id, since=since)
     zone = ZoneInfo(patient.timezone)
     moods = [a["mood"] for _, a in reversed(rows) if "mood" in a]
     baseline = patient.baseline_mood if patient.baseline_mood is not None else "unset"
@@ -223,5 +253,13 @@ async def patient_history(
         out.append(
             f"{checkin.due_at.astimezone(zone):%d %b %H:%M} {checkin.kind} "
             f"{checkin.status} risk {checkin.risk_level}: {shown or 'no answers'}"
+        )
+    if typed:
+        out.append("Messages (newest first):")
+        out.extend(
+            f"{m.answered_at.astimezone(zone):%d %b %H:%M} «{m.value[:300]}»"
+            if m.item_id == "message"
+            else f"{m.answered_at.astimezone(zone):%d %b %H:%M} late {m.item_id}={m.value}"
+            for m in typed
         )
     await message.reply_text("\n".join(out)[:4000])

@@ -155,7 +155,7 @@ async def text(update: Update, context: AftercareContext) -> None:
             prefix=texts.HINT_USE_BUTTONS,
         )
     elif not kept.words:
-        await message.reply_text(texts.MESSAGE_SAVED)
+        await message.reply_text(texts.message_saved(clinic))
 
 
 def _kind(message: Message) -> str:

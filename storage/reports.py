@@ -92,3 +92,20 @@ async def clinicians_by_ids(session: AsyncSession, *, ids: list[int]) -> list[Cl
         return []
     rows = await session.scalars(select(Clinician).where(col(Clinician.id).in_(ids)))
     return list(rows.all())
+
+
+async def messages_of(
+    session: AsyncSession, *, patient_id: int, since: datetime, limit: int = 10
+) -> list[Answer]:
+    """Words the patient typed outside check-ins (and late answers), newest first."""
+    rows = await session.scalars(
+        select(Answer)
+        .where(
+            col(Answer.patient_id) == patient_id,
+            col(Answer.checkin_id).is_(None),
+            col(Answer.answered_at) >= since,
+        )
+        .order_by(col(Answer.answered_at).desc())
+        .limit(limit)
+    )
+    return list(rows.all())

@@ -32,18 +32,58 @@ from bot.ratelimit import ROUTINE
 from storage import audit
 from storage.checkins import (
     cancel_scheduled,
+    checkins_by_ids,
     claim_closing,
     claim_due,
     claim_reminders,
     get_checkin,
-    open_checkins,
+    open_checkins_of,
     release,
 )
-from storage.infusions import get_infusion
-from storage.models import Checkin, CheckinStatus, Patient, PatientStatus
-from storage.patients import get_patient
+from storage.infusions import infusions_by_ids
+from storage.models import Checkin, CheckinStatus, Infusion, Patient, PatientStatus
+from storage.patients import get_patient, patients_by_ids
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A claimed check-in ready to send: the row, its patient and its title."""
+
+    checkin: Checkin
+    patient: Patient
+    title: str
+
+
+def _one_per_patient(batch: list[Prompt], *, now: datetime) -> list[Prompt]:
+    """Two check-ins due together for one patient (e.g. both held by quiet hours) become one.
+
+    The one that asks the red flags is kept, else the latest; the other is marked superseded.
+    """
+    kept: dict[int, Prompt] = {}
+    for prompt in batch:
+        other = kept.get(prompt.patient.id or 0)
+        if other is None:
+            kept[prompt.patient.id or 0] = prompt
+            continue
+        winner, loser = sorted(
+            (other, prompt),
+            key=lambda p: (p.checkin.asks_red_flags, p.checkin.due_at),
+            reverse=True,
+        )
+        loser.checkin.status, loser.checkin.closed_at = CheckinStatus.SUPERSEDED, now
+        loser.checkin.lease_owner = loser.checkin.lease_until = None
+        loser.checkin.last_error = f"due with check-in #{winner.checkin.id}; sent as one"
+        kept[prompt.patient.id or 0] = winner
+    return list(kept.values())
+
+
+def _title(checkin: Checkin, patient: Patient, infusions: dict[int, Infusion]) -> str:
+    """'4-hour check-in after your infusion on Tue 25 Nov' in the patient's time zone."""
+    infusion = infusions.get(checkin.infusion_id) if checkin.infusion_id is not None else None
+    ended = prompts.local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
+    return prompts.checkin_title(checkin, infusion_ended_at_local=ended)
 
 
 @dataclass
@@ -205,10 +245,13 @@ class Dispatcher:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
-            to_send: list[tuple[Checkin, Patient]] = []
+            patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
+            infusions = await infusions_by_ids(
+                session, ids=[c.infusion_id for c in rows if c.infusion_id is not None]
+            )
+            to_send: list[Prompt] = []
             for checkin in rows:
-                patient = await get_patient(session, patient_id=checkin.patient_id)
-                assert patient is not None
+                patient = patients[checkin.patient_id]
                 clinic = self.ctx.clinic(patient.clinic_id)
                 if patient.status != PatientStatus.ACTIVE or patient.chat_id is None:
                     checkin.status, checkin.closed_at = CheckinStatus.CANCELLED, now
@@ -238,9 +281,9 @@ class Dispatcher:
                     )
                     report.missed_unsent += 1
                 else:
-                    to_send.append((checkin, patient))
-        outcomes = await asyncio.gather(*(self.send_checkin(c, p) for c, p in to_send))
-        for outcome in outcomes:
+                    to_send.append(Prompt(checkin, patient, _title(checkin, patient, infusions)))
+            to_send = _one_per_patient(to_send, now=now)
+        for outcome in await self._deliver(to_send, routine=True):
             report.sent += outcome is Outcome.SENT
             report.retried += outcome is Outcome.RETRY
             report.failed += outcome in (Outcome.FAILED, Outcome.UNREACHABLE)
@@ -248,108 +291,123 @@ class Dispatcher:
     async def send_checkin(
         self, checkin: Checkin, patient: Patient, *, routine: bool = True
     ) -> Outcome:
-        """Send a claimed check-in's first question and record what happened."""
-        assert checkin.id is not None and patient.chat_id is not None and patient.id is not None
-        zone = ZoneInfo(patient.timezone)
-        title = await self._title(checkin, zone)
-        async with self._sending:
-            delivery = await deliver(
-                self.bot.send_message(
-                    patient.chat_id,
-                    prompts.question_text(checkin_flow.MOOD, title=title),
-                    reply_markup=prompts.keyboard(checkin.id, checkin_flow.MOOD),
-                    rate_limit_args=self._routine(routine),
-                ),
-                what=f"checkin={checkin.id}",
-                attempt=checkin.attempts,
-            )
-        self._count(delivery)
-        now = self.ctx.clock.now()
-        clinic = self.ctx.clinic(patient.clinic_id)
+        """Send one claimed check-in's first question and record what happened."""
         async with self.ctx.db.transaction() as session:
-            row = await get_checkin(session, checkin_id=checkin.id)
-            assert row is not None
-            row.attempts += 1
-            if delivery.outcome is Outcome.SENT:
-                assert delivery.message is not None
-                await self._close_older(session, patient, row, now)
-                row.status, row.sent_at = CheckinStatus.SENT, now
-                row.message_id = delivery.message.message_id
-                row.current_item = checkin_flow.MOOD
-                row.reminder_due_at = defer_past_quiet_hours(
-                    now + clinic.checkins.reminder_after, zone, clinic.quiet()
-                )
-                row.closes_at = now + clinic.checkins.missed_after
-                await release(session, checkin=row)
-            elif delivery.outcome is Outcome.RETRY:
-                row.last_error = delivery.error
-                await release(
-                    session,
-                    checkin=row,
-                    retry_at=now + (delivery.retry_after or timedelta(seconds=5)),
-                )
-            else:
-                row.status, row.closed_at, row.last_error = (
-                    CheckinStatus.FAILED,
-                    now,
-                    delivery.error,
-                )
-                await release(session, checkin=row)
-                if delivery.outcome is Outcome.UNREACHABLE:
-                    await self._mark_unreachable(session, patient.id, now, delivery)
-                else:  # refused for good: the patient was not contacted, so a human looks
-                    await raise_concern(
-                        session,
-                        patient=patient,
-                        level=Level.LOW,
-                        trigger="non_response",
-                        now=now,
-                        checkin_id=row.id,
-                        findings=[
-                            Finding(
-                                Level.LOW,
-                                f"check-in #{row.id} could not be delivered: {delivery.error}",
-                            )
-                        ],
-                    )
-            await audit.append(
-                session,
-                at=now,
-                actor="dispatcher",
-                event=f"prompt.{delivery.outcome}",
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
-                checkin_id=checkin.id,
-                detail={"item": checkin_flow.MOOD, "error": delivery.error}
-                if delivery.error
-                else {"item": checkin_flow.MOOD},
+            infusions = await infusions_by_ids(
+                session, ids=[checkin.infusion_id] if checkin.infusion_id is not None else []
             )
-        return delivery.outcome
-
-    async def _title(self, checkin: Checkin, zone: ZoneInfo) -> str:
-        if checkin.infusion_id is None:
-            return prompts.checkin_title(checkin, infusion_ended_at_local=None)
-        async with self.ctx.db.transaction() as session:
-            infusion = await get_infusion(session, infusion_id=checkin.infusion_id)
-        assert infusion is not None
-        return prompts.checkin_title(
-            checkin, infusion_ended_at_local=prompts.local_day(infusion.ended_at, zone)
+        (outcome,) = await self._deliver(
+            [Prompt(checkin, patient, _title(checkin, patient, infusions))], routine=routine
         )
+        return outcome
 
-    async def _close_older(
-        self, session: AsyncSession, patient: Patient, newer: Checkin, now: datetime
+    async def _deliver(self, batch: list[Prompt], *, routine: bool) -> list[Outcome]:
+        """Send first questions (bounded concurrency), then record every outcome at once."""
+        if not batch:
+            return []
+
+        async def send(prompt: Prompt) -> Delivery:
+            checkin, patient = prompt.checkin, prompt.patient
+            assert checkin.id is not None and patient.chat_id is not None
+            async with self._sending:
+                return await deliver(
+                    self.bot.send_message(
+                        patient.chat_id,
+                        prompts.question_text(checkin_flow.MOOD, title=prompt.title),
+                        reply_markup=prompts.keyboard(checkin.id, checkin_flow.MOOD),
+                        rate_limit_args=self._routine(routine),
+                    ),
+                    what=f"checkin={checkin.id}",
+                    attempt=checkin.attempts,
+                )
+
+        deliveries = await asyncio.gather(*(send(prompt) for prompt in batch))
+        for delivery in deliveries:
+            self._count(delivery)
+        now = self.ctx.clock.now()
+        async with self.ctx.db.transaction() as session:
+            rows = await checkins_by_ids(session, ids=[p.checkin.id or 0 for p in batch])
+            sent_patients = [
+                p.patient.id or 0
+                for p, d in zip(batch, deliveries, strict=True)
+                if d.outcome is Outcome.SENT
+            ]
+            older = await open_checkins_of(session, patient_ids=sent_patients)
+            entries: list[audit.Entry] = []
+            for prompt, delivery in zip(batch, deliveries, strict=True):
+                row = rows[prompt.checkin.id or 0]
+                await self._record(session, row, prompt.patient, delivery, now, older)
+                entries.append(
+                    audit.Entry(
+                        at=now,
+                        actor="dispatcher",
+                        event=f"prompt.{delivery.outcome}",
+                        clinic_id=prompt.patient.clinic_id,
+                        patient_id=prompt.patient.id,
+                        checkin_id=row.id,
+                        detail={"item": checkin_flow.MOOD, "error": delivery.error}
+                        if delivery.error
+                        else {"item": checkin_flow.MOOD},
+                    )
+                )
+            await audit.append_many(session, entries)
+        return [delivery.outcome for delivery in deliveries]
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        row: Checkin,
+        patient: Patient,
+        delivery: Delivery,
+        now: datetime,
+        older: list[Checkin],
     ) -> None:
-        """A new check-in closes any older one still open: one conversation at a time."""
-        assert patient.id is not None
-        for older in await open_checkins(session, patient_id=patient.id):
-            if older.id != newer.id:
-                await close_checkin(
+        """One check-in's send outcome, in the batch's recording transaction."""
+        clinic = self.ctx.clinic(patient.clinic_id)
+        row.attempts += 1
+        if delivery.outcome is Outcome.SENT:
+            assert delivery.message is not None and patient.id is not None
+            for previous in older:  # one conversation at a time: a new check-in closes old ones
+                same_patient = previous.patient_id == patient.id and previous.id != row.id
+                if same_patient and CheckinStatus(previous.status).is_open:
+                    await close_checkin(
+                        session,
+                        checkin=previous,
+                        patient=patient,
+                        clinic=clinic,
+                        now=now,
+                        actor="dispatcher",
+                    )
+            row.status, row.sent_at = CheckinStatus.SENT, now
+            row.message_id = delivery.message.message_id
+            row.current_item = checkin_flow.MOOD
+            row.reminder_due_at = defer_past_quiet_hours(
+                now + clinic.checkins.reminder_after, ZoneInfo(patient.timezone), clinic.quiet()
+            )
+            row.closes_at = now + clinic.checkins.missed_after
+            await release(session, checkin=row)
+        elif delivery.outcome is Outcome.RETRY:
+            row.last_error = delivery.error
+            await release(
+                session,
+                checkin=row,
+                retry_at=now + (delivery.retry_after or timedelta(seconds=5)),
+            )
+        else:
+            row.status, row.closed_at, row.last_error = CheckinStatus.FAILED, now, delivery.error
+            await release(session, checkin=row)
+            if delivery.outcome is Outcome.UNREACHABLE:
+                await self._mark_unreachable(session, patient.id, now, delivery)
+            else:  # refused for good: the patient was not contacted, so a human looks
+                reason = f"check-in #{row.id} could not be delivered: {delivery.error}"
+                await raise_concern(
                     session,
-                    checkin=older,
                     patient=patient,
-                    clinic=self.ctx.clinic(patient.clinic_id),
+                    level=Level.LOW,
+                    trigger="non_response",
                     now=now,
-                    actor="dispatcher",
+                    checkin_id=row.id,
+                    findings=[Finding(Level.LOW, reason)],
                 )
 
     async def _mark_unreachable(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,59 @@ def row_hash(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append; `append_many` chains a batch of them with one lock and one read."""
+
+    at: datetime
+    actor: str
+    event: str
+    clinic_id: str | None = None
+    patient_id: int | None = None
+    checkin_id: int | None = None
+    escalation_id: int | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[AuditEvent]:
+    """Append events in the caller's transaction, in order, chained to the last one."""
+    if not entries:
+        return []
+    if is_postgres(session):
+        await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    last = (
+        await session.execute(
+            select(col(AuditEvent.id), col(AuditEvent.hash))
+            .order_by(col(AuditEvent.id).desc())
+            .limit(1)
+        )
+    ).first()
+    next_id, prev_hash = ((last[0] + 1), last[1]) if last else (1, GENESIS)
+    rows = []
+    for entry in entries:
+        row = AuditEvent(
+            id=next_id,
+            at=entry.at.astimezone(UTC),
+            actor=entry.actor,
+            event=entry.event,
+            clinic_id=entry.clinic_id,
+            patient_id=entry.patient_id,
+            checkin_id=entry.checkin_id,
+            escalation_id=entry.escalation_id,
+            detail=json.dumps(
+                dict(entry.detail or {}), sort_keys=True, default=str, ensure_ascii=False
+            ),
+            prev_hash=prev_hash,
+            hash="",
+        )
+        row.hash = row_hash(row)
+        rows.append(row)
+        next_id, prev_hash = next_id + 1, row.hash
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -55,32 +108,8 @@ async def append(
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction, chained to the last one."""
-    if is_postgres(session):
-        await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
-    last = (
-        await session.execute(
-            select(col(AuditEvent.id), col(AuditEvent.hash))
-            .order_by(col(AuditEvent.id).desc())
-            .limit(1)
-        )
-    ).first()
-    row = AuditEvent(
-        id=(last[0] + 1) if last else 1,
-        at=at.astimezone(UTC),
-        actor=actor,
-        event=event,
-        clinic_id=clinic_id,
-        patient_id=patient_id,
-        checkin_id=checkin_id,
-        escalation_id=escalation_id,
-        detail=json.dumps(dict(detail or {}), sort_keys=True, default=str, ensure_ascii=False),
-        prev_hash=last[1] if last else GENESIS,
-        hash="",
-    )
-    row.hash = row_hash(row)
-    session.add(row)
-    await session.flush()
-    return row
+    entry = Entry(at, actor, event, clinic_id, patient_id, checkin_id, escalation_id, detail)
+    return (await append_many(session, [entry]))[0]
 
 
 VERIFY_BATCH = 5_000

@@ -216,3 +216,26 @@ async def screened_checkins(session: AsyncSession, *, checkin_ids: Sequence[int]
         .distinct()
     )
     return {row for row in rows.all() if row is not None}
+
+
+async def checkins_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Checkin]:
+    """Fresh copies of these check-ins (row-locked on PostgreSQL)."""
+    if not ids:
+        return {}
+    query = select(Checkin).where(col(Checkin.id).in_(set(ids)))
+    if is_postgres(session):
+        query = query.with_for_update()
+    rows = await session.scalars(query.execution_options(populate_existing=True))
+    return {c.id: c for c in rows.all() if c.id is not None}
+
+
+async def open_checkins_of(session: AsyncSession, *, patient_ids: Sequence[int]) -> list[Checkin]:
+    """Sent and unanswered or part-answered check-ins of these patients."""
+    if not patient_ids:
+        return []
+    rows = await session.scalars(
+        select(Checkin).where(
+            col(Checkin.patient_id).in_(set(patient_ids)), col(Checkin.status).in_(OPEN)
+        )
+    )
+    return list(rows.all())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -44,3 +46,10 @@ async def active_infusions_of(session: AsyncSession, *, patient_id: int) -> list
         .order_by(col(Infusion.ended_at))
     )
     return list(rows.all())
+
+
+async def infusions_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Infusion]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Infusion).where(col(Infusion.id).in_(set(ids))))
+    return {i.id: i for i in rows.all() if i.id is not None}

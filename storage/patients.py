@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -39,3 +41,10 @@ async def lock_patient(session: AsyncSession, *, patient_id: int) -> None:
         await session.execute(
             select(col(Patient.id)).where(col(Patient.id) == patient_id).with_for_update()
         )
+
+
+async def patients_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Patient]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Patient).where(col(Patient.id).in_(set(ids))))
+    return {p.id: p for p in rows.all() if p.id is not None}

@@ -111,13 +111,13 @@ async def enroll_patient(
     """Create the patient (or re-invite one not yet linked) and a single-use invite."""
     if not REF_SHAPE.match(ref):
         raise EnrollmentError(
-            f"reference {ref!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
+            f"reference {ref[:64]!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
         )
     zone = timezone or clinic.timezone
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise EnrollmentError(f"unknown IANA time zone {zone!r}, e.g. Europe/London") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        raise EnrollmentError(f"unknown IANA time zone {zone[:64]!r}, e.g. Europe/London") from None
     if baseline_mood is not None and not 0 <= baseline_mood <= 10:
         raise EnrollmentError("baseline mood must be 0 to 10")
     patient = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
+from telegram.error import BadRequest
 
 from bot.context import AftercareContext
 from storage.models import Clinician
+
+log = logging.getLogger(__name__)
 
 NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
 
@@ -31,3 +35,17 @@ def clinicians_only(handler: ClinicianHandler) -> Handler:
         await handler(update, context, message, context.identity.clinicians[0])
 
     return guarded
+
+
+async def answer_query(
+    query: CallbackQuery, text: str | None = None, *, alert: bool = False
+) -> None:
+    """Answer a button press; a query Telegram no longer knows (too old) is not an error."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        if "query is too old" not in exc.message.lower() and "query id is invalid" not in (
+            exc.message.lower()
+        ):
+            raise
+        log.info("callback.too_old query=%s", query.id)

@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 
 from bot.context import AftercareContext
 from bot.escalations import CaseError, acknowledge, resolve
-from handlers.auth import NOT_AUTHORISED, clinicians_only
+from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
 from storage.escalations import get_escalation, pages_of, unresolved_for_clinic
 from storage.models import Clinician
 from storage.patients import patient_by_ref
@@ -99,29 +99,30 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     parts = (query.data or "").split(":")
     number = case_id(parts[2]) if len(parts) in (3, 4) else None
     if me is None or number is None:
-        await query.answer(NOT_AUTHORISED if me is None else "Unknown case.", show_alert=True)
+        await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
         return
     async with context.app.db.transaction() as session:
         case = await get_escalation(session, escalation_id=number)
     if len(parts) == 4 and case is not None and case.level != parts[3] and case.status == "open":
-        await query.answer(
+        await answer_query(
+            query,
             f"Case #{number} was raised to {case.level.upper()} after this page was sent. "
             "Please read the newest page before acknowledging.",
-            show_alert=True,
+            alert=True,
         )
         return
     try:
         if parts[1] == "ack":
             reply = await _ack(context, me, number)
-            await query.answer("Acknowledged")
+            await answer_query(query, "Acknowledged")
         else:
-            await query.answer()
+            await answer_query(query)
             await context.bot.send_message(
                 me.chat_id, RESOLVE_PROMPT.format(id=number), reply_markup=ForceReply()
             )
             return
     except CaseError as exc:
-        await query.answer(str(exc), show_alert=True)
+        await answer_query(query, str(exc), alert=True)
         return
     await context.bot.send_message(me.chat_id, reply)
 
@@ -236,7 +237,7 @@ async def patient_history(
     async with ctx.db.transaction() as session:
         patient = await patient_by_ref(session, clinic_id=me.clinic_id, ref=args[0])
         if patient is None or patient.id is None:
-            await message.reply_text(f"No patient {args[0]} in your clinic.")
+            await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
             return
         since = ctx.clock.now() - timedelta(days=30)
         rows = await history(session, patient_id=patient.id, since=since)

@@ -25,6 +25,7 @@ from bot.conversation import (
 )
 from bot.domain import checkin_flow
 from handlers import cases
+from handlers.auth import answer_query
 from storage.checkins import add_checkins, answers_of, open_checkins
 from storage.models import Checkin, CheckinKind, PatientStatus
 
@@ -37,7 +38,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
     assert query is not None
     parsed = prompts.parse_tap(query.data)
     if patient is None or parsed is None:
-        await query.answer(texts.CLOSED)
+        await answer_query(query, texts.CLOSED)
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
@@ -69,14 +70,14 @@ async def tap(update: Update, context: AftercareContext) -> None:
             concern=late,
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
-        await query.answer(texts.LATE_YES)
+        await answer_query(query, texts.LATE_YES)
         return
     if answered is None:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
-        await query.answer(texts.CLOSED)
+        await answer_query(query, texts.CLOSED)
         return
     await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
-    await query.answer()
+    await answer_query(query)
     message = query.message if isinstance(query.message, Message) else None
     await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=message)
 

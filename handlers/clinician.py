@@ -39,7 +39,7 @@ async def enroll(
                 actor=f"clinician:{clinician.id}",
             )
     except EnrollmentError as exc:
-        await message.reply_text(f"Not enrolled: {exc}")
+        await message.reply_text(f"Not enrolled: {str(exc)[:500]}")
         return
     await message.reply_text(
         f"Patient {patient.ref} ({patient.timezone}) invited. Give them this single-use link "
@@ -62,7 +62,7 @@ async def infusion(
     async with ctx.db.transaction() as session:
         patient = await patient_by_ref(session, clinic_id=clinic.id, ref=args[0])
         if patient is None:
-            await message.reply_text(f"No patient {args[0]} in {clinic.name}.")
+            await message.reply_text(f"No patient {args[0][:64]} in {clinic.name}.")
             return
         zone = ZoneInfo(patient.timezone)
         try:
@@ -77,7 +77,7 @@ async def infusion(
                 actor=f"clinician:{clinician.id}",
             )
         except (InfusionError, ValueError) as exc:
-            await message.reply_text(f"Not recorded: {exc}")
+            await message.reply_text(f"Not recorded: {str(exc)[:500]}")
             return
     lines = "\n".join(describe_plan(planned, zone)) or "(none: every window has passed)"
     await message.reply_text(

@@ -13,6 +13,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot import texts
 from bot.checkins import crisis_words
 from bot.context import AftercareContext, Identity
+from handlers.auth import answer_query
 from storage.people import clinicians_by_user, patient_by_chat
 from storage.updates import claim_update
 
@@ -50,6 +51,10 @@ async def admit(update: Update, context: AftercareContext) -> None:
         log.info("update.duplicate update_id=%s", update.update_id)
         raise ApplicationHandlerStop
     context.identity = Identity(patient=patient, clinicians=tuple(clinicians))
+    if update.callback_query is not None and not update.callback_query.data:
+        # PTB lets a button without data match every pattern: nothing of ours sends one.
+        await answer_query(update.callback_query, texts.CLOSED)
+        raise ApplicationHandlerStop
 
 
 async def crisis(update: Update, context: AftercareContext) -> None:
@@ -72,7 +77,7 @@ async def stranger(update: Update, context: AftercareContext) -> None:
     if not context.identity.is_stranger:
         return  # the next handler group serves patients and clinicians
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.NOT_ENROLLED_ALERT, show_alert=True)
+        await answer_query(update.callback_query, texts.NOT_ENROLLED_ALERT, alert=True)
     elif update.effective_message is not None:
         message = update.effective_message
         clinic = context.app.clinic(None)

@@ -16,6 +16,7 @@ from bot.enrollment import (
     opt_out,
     redeem_clinician_invite,
 )
+from handlers.auth import answer_query
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,14 @@ async def consent(update: Update, context: AftercareContext) -> None:
     """The consent buttons: only "I agree" links the chat, and only with a still-valid invite."""
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
     assert query is not None and user is not None and chat is not None
-    _, choice, token = (query.data or "::").split(":", 2)
+    parts = (query.data or "").split(":", 2)
+    if len(parts) != 3 or not parts[2]:
+        await answer_query(query, texts.INVITE_PROBLEMS["malformed"], alert=True)
+        raise ApplicationHandlerStop
+    _, choice, token = parts
     ctx = context.app
     if choice != "yes":
-        await query.answer()
+        await answer_query(query)
         await query.edit_message_text(texts.CONSENT_DECLINED)
         raise ApplicationHandlerStop
     now = ctx.clock.now()
@@ -89,7 +94,7 @@ async def consent(update: Update, context: AftercareContext) -> None:
             patient = await accept_consent(
                 session, invite=checked.invite, user_id=user.id, chat_id=chat.id, now=now
             )
-    await query.answer()
+    await answer_query(query)
     if patient is None:
         problem = checked.problem or InviteProblem.UNKNOWN
         await query.edit_message_text(texts.INVITE_PROBLEMS[problem])
@@ -123,7 +128,7 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     """The /stop confirmation buttons."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
-    await query.answer()
+    await answer_query(query)
     if patient is None or query.data != STOP_YES:
         await query.edit_message_text(texts.STOP_KEPT)
         return

@@ -32,7 +32,7 @@ async def oncall(update: Update, context: AftercareContext) -> None:
                 session, clinic=clinic, clinician=clinician, now=ctx.clock.now()
             )
     except OnCallError as exc:
-        await message.reply_text(f"Not on call: {exc}")
+        await message.reply_text(f"Not on call: {str(exc)[:500]}")
         return
     await message.reply_text(
         f"You're the primary on-call for {clinic.name} until "

@@ -35,24 +35,21 @@ async def claim(
 ) -> list[Leased]:
     """Lease up to `limit` matching rows; PostgreSQL skips rows another instance has locked."""
     lease_free = or_(col(model.lease_until).is_(None), col(model.lease_until) < now)
-    query = select(col(model.id)).where(condition, lease_free).order_by(order).limit(limit)
+    chosen = select(col(model.id)).where(condition, lease_free).order_by(order).limit(limit)
     if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    ids = list((await session.scalars(query)).all())
-    if not ids:
-        return []
-    await session.execute(
-        update(model)
-        .where(col(model.id).in_(ids))
-        .values(lease_owner=owner, lease_until=lease_until)
-    )
+        chosen = chosen.with_for_update(skip_locked=True)
+    # One statement: choose, lease and read back the rows (UPDATE ... RETURNING).
     rows = await session.scalars(
-        select(model)
-        .where(col(model.id).in_(ids))
-        .order_by(order)
-        .execution_options(populate_existing=True)
+        update(model)
+        .where(col(model.id).in_(chosen.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=lease_until)
+        .returning(model),
+        execution_options={"populate_existing": True},
     )
-    return list(rows.all())
+    claimed = list(rows.all())
+    key = order.key
+    claimed.sort(key=lambda row: getattr(row, key))
+    return claimed
 
 
 async def release_all(session: AsyncSession, model: type[Leased], *, owner: str) -> int:

@@ -162,9 +162,9 @@ class Dispatcher:
                 limit=self.batch,
             )
             closed: list[tuple[Checkin, Patient]] = []
+            patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             for checkin in rows:
-                patient = await get_patient(session, patient_id=checkin.patient_id)
-                assert patient is not None
+                patient = patients[checkin.patient_id]
                 await close_checkin(
                     session,
                     checkin=checkin,
@@ -191,9 +191,9 @@ class Dispatcher:
                 limit=self.batch,
             )
             work = []
+            patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             for checkin in rows:
-                patient = await get_patient(session, patient_id=checkin.patient_id)
-                assert patient is not None
+                patient = patients[checkin.patient_id]
                 work.append((checkin, patient))
         results = await asyncio.gather(*(self._send_reminder(c, p, now) for c, p in work))
         report.reminded += sum(results)

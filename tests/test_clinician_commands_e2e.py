@@ -19,7 +19,7 @@ from bot.enrollment import accept_consent, check_invite, create_clinician_invite
 from bot.sandbox import BotApiSandbox
 from storage.models import Escalation, EscalationStatus
 from tests.auxil.databases import IsolatedDatabase
-from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import noon_zone
 
 pytestmark = pytest.mark.slow
@@ -31,29 +31,9 @@ STRANGER = 8399
 REF = "P-4242"
 CRISIS_TEXT = "i want to kill myself"
 
-TWO_CLINICS = """
-[[clinics]]
-id = "north"
-name = "North Clinic"
-timezone = "UTC"
-contact_phone = "+1 555 0100"
-quiet_hours = { start = "00:00", end = "00:00" }
-
-[clinics.protocols.standard]
-offsets = ["PT1H"]
-daily_days = 0
-
-[[clinics]]
-id = "south"
-name = "South Clinic"
-timezone = "UTC"
-contact_phone = "+1 555 0200"
-quiet_hours = { start = "00:00", end = "00:00" }
-
-[clinics.protocols.standard]
-offsets = ["PT1H"]
-daily_days = 0
-"""
+TWO_CLINICS = rehearsal_clinic(offset="PT1H", red_flags=False) + rehearsal_clinic(
+    clinic_id="south", name="South Clinic", phone="+1 555 0200", offset="PT1H", red_flags=False
+)
 
 
 def _last_id(sandbox: BotApiSandbox, chat_id: int) -> int:

@@ -12,26 +12,15 @@ from bot.oncall import add_shift
 from bot.sandbox import BotApiSandbox
 from storage.models import Escalation, Page
 from tests.auxil.databases import IsolatedDatabase
-from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, join_clinician
 from tests.test_checkin_safety_e2e import _patient
 
 ADA, BEN, CAL = 7101, 7102, 7103
 PAT = 8101
 
-LADDER = """
-[[clinics]]
-id = "north"
-name = "North Clinic"
-timezone = "UTC"
-contact_phone = "+1 555 0100"
-quiet_hours = { start = "00:00", end = "00:00" }
-
-[clinics.protocols.standard]
-offsets = ["PT1S"]
-red_flags_at = "PT1S"
-daily_days = 0
-
+LADDER = rehearsal_clinic(
+    extra="""
 [clinics.escalation]
 high = [
   { after = "PT0S", notify = ["primary"] },
@@ -39,6 +28,7 @@ high = [
   { after = "PT6S", notify = ["everyone"] },
 ]
 """
+)
 
 
 async def _staff(bot: RunningBot, *, roster: bool) -> None:

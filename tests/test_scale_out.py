@@ -46,7 +46,7 @@ from storage.audit import verify_database
 from storage.engine import Database
 from storage.models import Checkin, Clinician, Escalation, Infusion, Page, Patient
 from tests.auxil.databases import IsolatedDatabase, postgres_url, standalone
-from tests.auxil.harness import TOKEN, make_clinics, running_bot
+from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, join_clinician
 from tests.test_checkin_safety_e2e import _patient
 
@@ -60,19 +60,8 @@ ADA, BEN, CAL = 7201, 7202, 7203  # primary, backup, and a third clinician ("eve
 
 # Quiet hours off, one check-in a second after the infusion, no daily ones; reminders an hour
 # after sending (none fire on their own); a fast high ladder for the escalation test.
-CLINIC_TOML = """
-[[clinics]]
-id = "north"
-name = "North Clinic"
-timezone = "UTC"
-contact_phone = "+1 555 0100"
-quiet_hours = { start = "00:00", end = "00:00" }
-
-[clinics.protocols.standard]
-offsets = ["PT1S"]
-red_flags_at = "PT1S"
-daily_days = 0
-
+CLINIC_TOML = rehearsal_clinic(
+    extra="""
 [clinics.checkins]
 reminder_after = "PT1H"
 
@@ -83,6 +72,7 @@ high = [
   { after = "PT60S", notify = ["everyone"] },
 ]
 """
+)
 
 postgres_only = pytest.mark.skipif(
     postgres_url() is None, reason="AFTERCARE_TEST_DATABASE_URL is not set"

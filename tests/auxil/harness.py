@@ -81,3 +81,29 @@ async def running_bot(
         with suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=15)
         await ctx.db.dispose()
+
+
+def rehearsal_clinic(
+    *,
+    clinic_id: str = "north",
+    name: str = "North Clinic",
+    phone: str = "+1 555 0100",
+    offset: str = "PT1S",
+    red_flags: bool = True,
+    extra: str = "",
+) -> str:
+    """One clinic block for end-to-end tests: UTC, quiet hours off, one offset check-in, no
+    dailies; `extra` appends that clinic's own sections (ladders, windows)."""
+    return f"""
+[[clinics]]
+id = "{clinic_id}"
+name = "{name}"
+timezone = "UTC"
+contact_phone = "{phone}"
+quiet_hours = {{ start = "00:00", end = "00:00" }}
+
+[clinics.protocols.standard]
+offsets = ["{offset}"]
+red_flags_at = {f'"{offset}"' if red_flags else '"PT4H"'}
+daily_days = 0
+{extra}"""

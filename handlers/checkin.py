@@ -93,7 +93,8 @@ async def text(update: Update, context: AftercareContext) -> None:
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
-    body = message.text or message.caption or ""
+    # PostgreSQL text cannot hold NUL; every other character the patient typed is kept.
+    body = (message.text or message.caption or "").replace("\x00", "\ufffd")
     now = ctx.clock.now()
     kept = None
     pending: tuple[int, str | None] | None = None

@@ -12,22 +12,10 @@ from bot.infusions import record_infusion
 from bot.sandbox import BotApiSandbox
 from storage.models import Answer, Checkin
 from tests.auxil.databases import IsolatedDatabase
-from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import noon_zone
 
-FAST = """
-[[clinics]]
-id = "north"
-name = "North Clinic"
-timezone = "UTC"
-contact_phone = "+1 555 0100"
-quiet_hours = { start = "00:00", end = "00:00" }
-
-[clinics.protocols.standard]
-offsets = ["PT1S"]
-red_flags_at = "PT1S"
-daily_days = 0
-"""
+FAST = rehearsal_clinic()
 
 
 async def _patient(bot: RunningBot, user_id: int, ref: str, *, infusion: bool = True) -> int:
@@ -142,3 +130,15 @@ async def test_a_restart_in_the_middle_of_a_due_burst_loses_no_checkin(
     assert sorted(set(statuses)) == ["sent"] and len(statuses) == len(users)
     for user in users:
         assert any("mood" in (m.get("text") or "") for m in sandbox.chat(user)), user
+
+
+async def test_a_message_with_a_nul_byte_is_kept_on_every_backend(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
+        await _patient(bot, 9301, "N-1", infusion=False)
+        sandbox.send_text(9301, "hello\x00world")
+        await sandbox.wait_for_message(9301, "saved in your record")
+        async with bot.ctx.db.transaction() as session:
+            values = (await session.scalars(select(Answer.value))).all()
+    assert values == ["hello\ufffdworld"]

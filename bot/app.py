@@ -22,6 +22,7 @@ from bot.health import HealthMonitor, heartbeat
 from bot.infusions import replan_patient
 from bot.ratelimit import PriorityRateLimiter
 from bot.settings import Settings
+from bot.transport import AiohttpRequest
 from bot.webhook import BotHttpServer
 from handlers import register_handlers
 from storage import audit
@@ -136,6 +137,7 @@ def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareAppl
         .base_file_url(f"{base}/file/bot")
         .context_types(ContextTypes(context=AftercareContext))
         .post_init(_post_init)
+        .request(AiohttpRequest())
     )
     if ctx.settings.send_rate_per_second > 0:
         builder = builder.rate_limiter(
@@ -269,6 +271,8 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("bot.stopping instance=%s", ctx.instance_id)
+        if ctx.dispatcher is not None:
+            ctx.dispatcher.stop()  # a running tick ends after its round, before the job queue
         if server is not None:
             await server.stop()  # no new updates; those already queued are handled by stop()
         if application.updater is not None and application.updater.running:

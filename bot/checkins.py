@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from bot.domain import checkin_flow, instruments
 from bot.domain.crisis_terms import CrisisMatcher
 from bot.domain.escalation import NonResponseRule, non_response_findings
 from bot.domain.levels import Level, highest
+from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import CSSRS_LEVEL, Finding, Triage, triage_checkin
 from bot.escalations import Concern, raise_concern
 from bot.prompts import Tap
@@ -77,6 +79,40 @@ async def _retriage(
     return result
 
 
+def mark_sent(
+    checkin: Checkin,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    message_id: int | None,
+) -> None:
+    """The first question is with the patient: open the answer window and its reminder."""
+    checkin.status, checkin.sent_at = CheckinStatus.SENT, now
+    checkin.message_id = message_id if message_id is not None else checkin.message_id
+    checkin.current_item = checkin_flow.MOOD
+    checkin.reminder_due_at = defer_past_quiet_hours(
+        now + clinic.checkins.reminder_after, ZoneInfo(patient.timezone), clinic.quiet()
+    )
+    checkin.closes_at = now + clinic.checkins.missed_after
+
+
+def delivered_before_recorded(checkin: Checkin, tap: Tap) -> bool:
+    """A tap on the first question of a check-in whose send is not yet written down.
+
+    The dispatcher records a batch's outcomes after the batch's sends, and under the rate
+    limiter a batch takes seconds to go out: a quick patient can answer before the check-in
+    says 'sent'. The button proves the question arrived, so the answer counts. Only for a
+    check-in being sent or sent before (leased, or attempted): a forged tap cannot open a
+    check-in that is not due.
+    """
+    return (
+        checkin.status == CheckinStatus.SCHEDULED
+        and tap.item_id == checkin_flow.MOOD
+        and (checkin.lease_owner is not None or checkin.attempts > 0)
+    )
+
+
 async def record_tap(
     session: AsyncSession,
     *,
@@ -90,6 +126,18 @@ async def record_tap(
     checkin = await get_for_update(session, checkin_id=tap.checkin_id)
     if checkin is None or checkin.patient_id != patient.id:
         return None
+    if delivered_before_recorded(checkin, tap):
+        mark_sent(checkin, patient=patient, clinic=clinic, now=now, message_id=None)
+        await audit.append(
+            session,
+            at=now,
+            actor="patient",
+            event="checkin.sent_by_answer",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            detail={"reason": "answered before the send was recorded"},
+        )
     if checkin.status not in (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS):
         return None
     answers = await answers_of(session, checkin_id=tap.checkin_id)

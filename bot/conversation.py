@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from telegram import Bot, Message
+from telegram import Message
+from telegram.ext import ExtBot
 
 from bot import prompts, texts
 from bot.checkins import Answered
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.delivery import Delivery, Outcome, deliver
+from bot.delivery import Delivery, Outcome, deliver, send_question
 from bot.domain import checkin_flow
 from bot.escalations import Concern
 from storage import audit
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 async def ask(
     ctx: AppContext,
-    bot: Bot,
+    bot: ExtBot[Any],
     *,
     patient: Patient,
     checkin_id: int,
@@ -33,18 +35,20 @@ async def ask(
     assert patient.chat_id is not None
     body = prompts.question_text(item_id)
     delivery = await deliver(
-        bot.send_message(
+        send_question(
+            bot,
             patient.chat_id,
             f"{prefix}\n\n{body}" if prefix else body,
-            reply_markup=prompts.keyboard(checkin_id, item_id),
+            checkin_id=checkin_id,
+            item_id=item_id,
         ),
         what=f"question checkin={checkin_id} item={item_id}",
     )
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         row = await get_checkin(session, checkin_id=checkin_id)
-        if row is not None and delivery.message is not None:
-            row.message_id = delivery.message.message_id
+        if row is not None and delivery.message_id is not None:
+            row.message_id = delivery.message_id
         await audit.append(
             session,
             at=now,
@@ -60,7 +64,7 @@ async def ask(
 
 async def acknowledge(
     ctx: AppContext,
-    bot: Bot,
+    bot: ExtBot[Any],
     *,
     patient: Patient,
     clinic: ClinicConfig,
@@ -73,7 +77,7 @@ async def acknowledge(
 
 
 async def act_on_answer(
-    ctx: AppContext, bot: Bot, *, patient: Patient, clinic: ClinicConfig, answered: Answered
+    ctx: AppContext, bot: ExtBot[Any], *, patient: Patient, clinic: ClinicConfig, answered: Answered
 ) -> None:
     """The crisis card at once if positive, then the page; nothing else goes before them."""
     assert answered.checkin.id is not None
@@ -93,7 +97,7 @@ async def act_on_answer(
 
 async def urgent(
     ctx: AppContext,
-    bot: Bot,
+    bot: ExtBot[Any],
     *,
     patient: Patient,
     clinic: ClinicConfig,
@@ -133,7 +137,12 @@ async def urgent(
 
 
 async def continue_checkin(
-    ctx: AppContext, bot: Bot, *, patient: Patient, answered: Answered, question: Message | None
+    ctx: AppContext,
+    bot: ExtBot[Any],
+    *,
+    patient: Patient,
+    answered: Answered,
+    question: Message | None,
 ) -> None:
     """Show the chosen answer on its question, then ask the next one or say thank you."""
     assert patient.chat_id is not None and answered.checkin.id is not None
@@ -159,7 +168,7 @@ async def continue_checkin(
         await deliver(bot.send_message(patient.chat_id, texts.THANKS), what="thanks")
 
 
-async def retire_buttons(bot: Bot, patient: Patient, message_id: int | None) -> None:
+async def retire_buttons(bot: ExtBot[Any], patient: Patient, message_id: int | None) -> None:
     """Best effort: take the buttons off a question that no longer takes an answer."""
     if patient.chat_id is None or message_id is None:
         return

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
 from bot import prompts, texts
-from bot.checkins import close_checkin
+from bot.checkins import close_checkin, mark_sent
+from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.conversation import retire_buttons
-from bot.delivery import Delivery, Outcome, deliver
+from bot.delivery import Delivery, Outcome, deliver, send_question
 from bot.domain import checkin_flow
 from bot.domain.levels import Level
-from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import Finding
 from bot.escalations import raise_concern
 from bot.paging import Pager
@@ -95,6 +96,8 @@ class TickReport:
     retried: int = 0
     failed: int = 0
     paged: int = 0
+    rounds: int = 0
+    claimed: int = 0  # check-ins claimed by the last round's send phase (all its batches)
     failed_phases: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -103,14 +106,26 @@ class Dispatcher:
     """Sends what is due. One per instance; several instances share the work via leases."""
 
     def __init__(
-        self, ctx: AppContext, bot: ExtBot[Any], *, batch: int = 200, concurrency: int = 16
+        self,
+        ctx: AppContext,
+        bot: ExtBot[Any],
+        *,
+        batch: int = 200,
+        workers: int = 2,
+        concurrency: int = 16,
     ) -> None:
         self.ctx = ctx
         self.bot = bot
         self.batch = batch
+        self.workers = workers
         self._sending = asyncio.Semaphore(concurrency)
         self.last_tick_at: datetime | None = None
         self.pager = Pager(ctx, bot, lease=self.lease)
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Shutting down: a running tick ends after its current round."""
+        self._stopping = True
 
     def _count(self, delivery: Delivery) -> None:
         if delivery.outcome is Outcome.SENT:
@@ -126,17 +141,36 @@ class Dispatcher:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.ctx.settings.lease_seconds)
 
-    async def tick(self) -> TickReport:
-        """Close what has expired, page, send reminders, then send routine check-ins."""
+    async def tick(self, *, budget: timedelta = timedelta(seconds=5)) -> TickReport:
+        """Rounds of: close what has expired, page, send reminders, send routine check-ins.
+
+        A round that claimed a full batch of check-ins is followed at once by another (within
+        `budget`), rather than waiting for the next tick: a backlog drains at the rate the
+        sends allow. Every round pages first, so a backlog never holds a page back.
+        """
         report = TickReport()
-        now = self.ctx.clock.now()
+        started = monotonic()
+        while True:
+            now = self.ctx.clock.now()
+            report.claimed = 0
+            failed = len(report.failed_phases)
+            await self._round(now, report)
+            report.rounds += 1
+            if len(report.failed_phases) == failed:
+                self.last_tick_at = now  # liveness means every phase ran
+            full = report.claimed >= self.batch * self.workers
+            backlog = full and len(report.failed_phases) == failed
+            if not backlog or self._stopping or monotonic() - started >= budget.total_seconds():
+                return report
+
+    async def _round(self, now: datetime, report: TickReport) -> None:
         # Each phase on its own: one poisoned row must not stop the pages of every clinic.
         for name, phase in (
             ("page", self._page),
             ("close", self._close_expired),
             ("page", self._page),  # again, for what closing just raised
             ("remind", self._remind),
-            ("send", self._send_due),
+            ("send", self._send),
         ):
             try:
                 await phase(now, report)
@@ -145,9 +179,6 @@ class Dispatcher:
                 log.exception(
                     "dispatcher.phase_failed phase=%s instance=%s", name, self.ctx.instance_id
                 )
-        if not report.failed_phases:
-            self.last_tick_at = now  # liveness means every phase ran
-        return report
 
     async def _page(self, now: datetime, report: TickReport) -> None:
         report.paged += await self.pager.run_due()
@@ -203,10 +234,12 @@ class Dispatcher:
         assert patient.chat_id is not None and checkin.id is not None
         async with self._sending:
             delivery = await deliver(
-                self.bot.send_message(
+                send_question(
+                    self.bot,
                     patient.chat_id,
                     f"{texts.REMINDER}\n\n{prompts.question_text(item)}",
-                    reply_markup=prompts.keyboard(checkin.id, item),
+                    checkin_id=checkin.id,
+                    item_id=item,
                     rate_limit_args=self._routine(True),
                 ),
                 what=f"reminder checkin={checkin.id}",
@@ -220,8 +253,8 @@ class Dispatcher:
                 return False
             row.lease_until = None
             row.reminded_at = now  # sent, or refused for good: one reminder only either way
-            if delivery.message is not None:
-                row.message_id = delivery.message.message_id
+            if delivery.message_id is not None:
+                row.message_id = delivery.message_id
             await audit.append(
                 session,
                 at=now,
@@ -236,6 +269,21 @@ class Dispatcher:
                 await self._mark_unreachable(session, patient.id, now, delivery)
         return delivery.outcome is Outcome.SENT
 
+    async def _send(self, now: datetime, report: TickReport) -> None:
+        """Several batches at once, each claimed, sent and recorded on its own.
+
+        While one batch's outcomes are being written, another's sends are on the wire, so
+        neither the database nor the network waits for the other (bench/README.md).
+        """
+        results = await asyncio.gather(
+            *(self._send_due(now, report) for _ in range(self.workers)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures[1:]:
+            log.error("dispatcher.batch_failed instance=%s", self.ctx.instance_id, exc_info=failure)
+        if failures:
+            raise failures[0]
+
     async def _send_due(self, now: datetime, report: TickReport) -> None:
         async with self.ctx.db.transaction() as session:
             rows = await claim_due(
@@ -245,6 +293,7 @@ class Dispatcher:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
+            report.claimed += len(rows)
             patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             infusions = await infusions_by_ids(
                 session, ids=[c.infusion_id for c in rows if c.infusion_id is not None]
@@ -311,10 +360,12 @@ class Dispatcher:
             assert checkin.id is not None and patient.chat_id is not None
             async with self._sending:
                 return await deliver(
-                    self.bot.send_message(
+                    send_question(
+                        self.bot,
                         patient.chat_id,
                         prompts.question_text(checkin_flow.MOOD, title=prompt.title),
-                        reply_markup=prompts.keyboard(checkin.id, checkin_flow.MOOD),
+                        checkin_id=checkin.id,
+                        item_id=checkin_flow.MOOD,
                         rate_limit_args=self._routine(routine),
                     ),
                     what=f"checkin={checkin.id}",
@@ -365,26 +416,18 @@ class Dispatcher:
         """One check-in's send outcome, in the batch's recording transaction."""
         clinic = self.ctx.clinic(patient.clinic_id)
         row.attempts += 1
+        if row.status != CheckinStatus.SCHEDULED:
+            # Moved on while the batch was out: the patient answered first (the tap proved the
+            # question arrived, whatever this call said) or the check-in was cancelled.
+            if row.message_id is None and delivery.message_id is not None:
+                row.message_id = delivery.message_id
+            if delivery.outcome is Outcome.SENT and CheckinStatus(row.status).is_open:
+                await self._close_older(session, row, patient, clinic, now, older)
+            await release(session, checkin=row)
+            return
         if delivery.outcome is Outcome.SENT:
-            assert delivery.message is not None and patient.id is not None
-            for previous in older:  # one conversation at a time: a new check-in closes old ones
-                same_patient = previous.patient_id == patient.id and previous.id != row.id
-                if same_patient and CheckinStatus(previous.status).is_open:
-                    await close_checkin(
-                        session,
-                        checkin=previous,
-                        patient=patient,
-                        clinic=clinic,
-                        now=now,
-                        actor="dispatcher",
-                    )
-            row.status, row.sent_at = CheckinStatus.SENT, now
-            row.message_id = delivery.message.message_id
-            row.current_item = checkin_flow.MOOD
-            row.reminder_due_at = defer_past_quiet_hours(
-                now + clinic.checkins.reminder_after, ZoneInfo(patient.timezone), clinic.quiet()
-            )
-            row.closes_at = now + clinic.checkins.missed_after
+            await self._close_older(session, row, patient, clinic, now, older)
+            mark_sent(row, patient=patient, clinic=clinic, now=now, message_id=delivery.message_id)
             await release(session, checkin=row)
         elif delivery.outcome is Outcome.RETRY:
             row.last_error = delivery.error
@@ -408,6 +451,28 @@ class Dispatcher:
                     now=now,
                     checkin_id=row.id,
                     findings=[Finding(Level.LOW, reason)],
+                )
+
+    async def _close_older(
+        self,
+        session: AsyncSession,
+        row: Checkin,
+        patient: Patient,
+        clinic: ClinicConfig,
+        now: datetime,
+        older: list[Checkin],
+    ) -> None:
+        """One conversation at a time: a check-in that reached the patient closes older ones."""
+        for previous in older:
+            same_patient = previous.patient_id == patient.id and previous.id != row.id
+            if same_patient and CheckinStatus(previous.status).is_open:
+                await close_checkin(
+                    session,
+                    checkin=previous,
+                    patient=patient,
+                    clinic=clinic,
+                    now=now,
+                    actor="dispatcher",
                 )
 
     async def _mark_unreachable(

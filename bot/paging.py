@@ -227,7 +227,7 @@ class Pager:
                         clinician_id=clinician.id,
                         step=fired,
                         status="sent" if delivery.outcome is Outcome.SENT else "failed",
-                        message_id=delivery.message.message_id if delivery.message else None,
+                        message_id=delivery.message_id,
                         error=delivery.error,
                         sent_at=now,
                     )

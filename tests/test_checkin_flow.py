@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.checkins import delivered_before_recorded
 from bot.domain.checkin_flow import (
     ALL_ITEMS,
     CSSRS_ITEMS,
@@ -25,6 +26,8 @@ from bot.domain.checkin_flow import (
     is_positive,
     next_item,
 )
+from bot.prompts import Tap
+from storage.models import Checkin
 
 MOOD_VALUES = [str(n) for n in range(11)]
 IDEATION = ["mood", "s1", "s2", "s3", "s4", "s5", "s6"]
@@ -260,3 +263,24 @@ def test_mood_and_note_are_never_positive(value: str) -> None:
 def test_positive_iff_yes_to_cssrs_or_red_flags(item_id: str, value: str) -> None:
     expected = value == YES and (item_id in CSSRS_ITEMS or item_id == RED_FLAGS)
     assert is_positive(item_id, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "item", "lease_owner", "attempts", "counts"),
+    [
+        ("scheduled", MOOD, "instance-1", 0, True),  # its send is out, not yet recorded
+        ("scheduled", MOOD, None, 1, True),  # a send timed out yet arrived; retry pending
+        ("scheduled", MOOD, None, 0, False),  # never sent: a forged tap opens nothing
+        ("scheduled", "s1", "instance-1", 0, False),  # only the first question was sent
+        ("sent", MOOD, None, 1, False),  # already recorded: the normal path takes it
+        ("cancelled", MOOD, "instance-1", 0, False),
+    ],
+)
+def test_a_tap_proves_delivery_only_for_a_checkin_being_sent(
+    status: str, item: str, lease_owner: str | None, attempts: int, counts: bool
+) -> None:
+    checkin = Checkin(
+        id=7, patient_id=1, kind="offset", status=status, lease_owner=lease_owner, attempts=attempts
+    )
+    tap = Tap(checkin_id=7, item_id=item, value="5" if item == MOOD else NO)
+    assert delivered_before_recorded(checkin, tap) is counts

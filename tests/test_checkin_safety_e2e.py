@@ -11,6 +11,7 @@ from bot.enrollment import accept_consent, check_invite, enroll_patient
 from bot.infusions import record_infusion
 from bot.sandbox import BotApiSandbox
 from storage.models import Answer, Checkin
+from storage.patients import get_patient
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import noon_zone
@@ -97,6 +98,78 @@ async def test_forged_stale_and_cross_patient_buttons_change_nothing(
         assert await _answers(bot) == [(checkin_id, "mood", "5")]
         # Bob's chat never saw anything of Alice's.
         assert all("mood" not in (m.get("text") or "") for m in sandbox.chat(bob))
+
+
+async def test_an_answer_before_its_send_is_recorded_is_kept(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """A batch's outcomes are written after all its sends (seconds, under the rate limiter).
+
+    A patient who answers in between is not told the check-in is closed: the button proves
+    the question arrived. The late recording then changes nothing the answer set.
+    """
+    slow, quick = 9401, 9402
+    async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
+        ids = [await _patient(bot, user, f"T-{user}", infusion=False) for user in (slow, quick)]
+        sandbox.delay_next("sendMessage", 4.0, chat_id=slow)
+        ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
+        now = ctx.clock.now()
+        async with ctx.db.transaction() as session:  # both check-ins fall due together
+            for patient_id in ids:
+                patient = await get_patient(session, patient_id=patient_id)
+                assert patient is not None
+                await record_infusion(
+                    session,
+                    patient=patient,
+                    clinic=clinic,
+                    ended_at=now,
+                    protocol=None,
+                    now=now,
+                    actor="test",
+                )
+        question = await sandbox.wait_for_message(quick, "mood", timeout=6)
+        data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
+        checkin_id = int(data.split(":")[1])
+
+        async def row() -> Checkin:
+            async with ctx.db.transaction() as session:
+                found = await session.get(Checkin, checkin_id, populate_existing=True)
+            assert found is not None
+            return found
+
+        unrecorded = await row()
+        assert (unrecorded.status, unrecorded.attempts) == ("scheduled", 0), "not in the window"
+
+        query = sandbox.tap(quick, question["message_id"], data=data)
+        second = await sandbox.wait_for_message(quick, "wished you were dead")
+        await sandbox.wait_for_call(
+            "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query
+        )
+        assert (sandbox.callback_answer(query) or {}).get("text") != "This check-in is closed."
+        assert await _answers(bot) == [(checkin_id, "mood", "5")]
+
+        await sandbox.wait_for_message(slow, "mood", timeout=10)  # the batch ends, is recorded
+        deadline = asyncio.get_running_loop().time() + 5
+        while (recorded := await row()).attempts == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the batch was never recorded"
+            await asyncio.sleep(0.05)
+        assert recorded.status == "in_progress" and recorded.current_item == "s1"
+        assert recorded.message_id == second["message_id"] and recorded.lease_owner is None
+        assert recorded.sent_at is not None and recorded.closes_at is not None
+
+        # The conversation goes on: the second question's answer is taken too.
+        no = next(
+            button["callback_data"]
+            for line in second["reply_markup"]["inline_keyboard"]
+            for button in line
+            if button["callback_data"].endswith(":no")
+        )
+        sandbox.tap(quick, second["message_id"], data=no)
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(await _answers(bot)) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "the second answer was refused"
+            await asyncio.sleep(0.05)
+        assert await _answers(bot) == [(checkin_id, "mood", "5"), (checkin_id, "s1", "no")]
 
 
 async def test_a_restart_in_the_middle_of_a_due_burst_loses_no_checkin(

@@ -551,10 +551,11 @@ async def test_a_killed_instance_work_is_sent_by_another_after_its_lease(
 async def test_sigterm_mid_burst_finishes_or_releases_its_sends(
     cluster: Cluster, sandbox: BotApiSandbox
 ) -> None:
-    count = 400
+    # More than one round claims (2 batches of 200), so the stop falls between rounds.
+    count = 600
     chats = await populate(cluster.db, sandbox, count, due_at=datetime.now(UTC))
     wanted = set(chats)
-    sandbox.delay_next("sendMessage", 0.25, times=count)
+    sandbox.delay_next("sendMessage", 0.15, times=count)
     await cluster.spawn("A")
 
     async def mid_burst() -> bool:

@@ -341,7 +341,7 @@ class BotApiSandbox:
         """Apply delays and faults, then run the method."""
         if name is None:
             return 404, dict(NOT_FOUND)
-        delay = self.state.take_delay(name)
+        delay = self.state.take_delay(name, params)
         if delay:
             await self._sleep(delay)
         try:
@@ -578,6 +578,8 @@ class BotApiSandbox:
         """Answer the next `times` matching requests with an error instead."""
         self.state.faults.append(Fault(method, status, times, retry_after, description, chat_id))
 
-    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """Sleep `seconds` before handling the next `times` requests to a method."""
-        self.state.delays.append(Delay(method, seconds, times))
+    def delay_next(
+        self, method: str, seconds: float, *, times: int = 1, chat_id: int | None = None
+    ) -> None:
+        """Sleep `seconds` before handling the next `times` requests to a method (to a chat)."""
+        self.state.delays.append(Delay(method, seconds, times, chat_id))

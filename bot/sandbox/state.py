@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import copy
 import itertools
 import json
 import re
@@ -83,6 +82,16 @@ MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_pos
 COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,})?")
 BOT_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times cheaper than
+    `copy.deepcopy`, which was half the sandbox's CPU under the throughput benchmark."""
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clone(item) for item in value]
+    return value
 
 
 class ApiError(Exception):
@@ -184,11 +193,17 @@ def _fault_description(status: int, retry_after: int | None) -> str:
 
 @dataclass
 class Delay:
-    """Sleep this long before answering the next `times` requests to a method."""
+    """Sleep this long before answering the next `times` requests to a method (and chat)."""
 
     method: str
     seconds: float
     times: int
+    chat_id: int | None = None
+
+    def matches(self, method: str, params: JsonDict) -> bool:
+        if self.times <= 0 or self.method.lower() != method.lower():
+            return False
+        return self.chat_id is None or params.get("chat_id") == self.chat_id
 
 
 @dataclass
@@ -376,7 +391,7 @@ class SandboxState:
         """The chat with this Chat object's id, created if new."""
         chat_id = int(info["id"])
         if chat_id not in self.chats:
-            self.chats[chat_id] = Chat(info=copy.deepcopy(info))
+            self.chats[chat_id] = Chat(info=clone(info))
         return self.chats[chat_id]
 
     def user(self, user_id: int) -> User:
@@ -387,12 +402,12 @@ class SandboxState:
 
     def push_update(self, update: JsonDict) -> int:
         """Queue an update (update_id assigned if missing); returns its id."""
-        update = copy.deepcopy(update)
+        update = clone(update)
         if "update_id" not in update:
             update = {"update_id": self.next_update_id, **update}
         update_id = int(update["update_id"])
         self.next_update_id = max(self.next_update_id, update_id + 1)
-        self.history[update_id] = copy.deepcopy(update)
+        self.history[update_id] = clone(update)
         self._insert(QueuedUpdate(update))
         return update_id
 
@@ -408,7 +423,7 @@ class SandboxState:
         message: JsonDict = {
             "message_id": chat.allocate_id(),
             "from": user.as_dict(),
-            "chat": copy.deepcopy(chat.info),
+            "chat": clone(chat.info),
             "date": now(),
             "text": text,
         }
@@ -437,7 +452,7 @@ class SandboxState:
         query = {
             "id": query_id,
             "from": self.user(user_id).as_dict(),
-            "message": copy.deepcopy(message),
+            "message": clone(message),
             "chat_instance": str(abs(user_id) * 2_654_435_761 % 10**19),
             "data": chosen,
         }
@@ -476,7 +491,7 @@ class SandboxState:
                 queued.pinned = True
                 self.changed()
                 return
-        self._insert(QueuedUpdate(copy.deepcopy(self.history[update_id]), pinned=True))
+        self._insert(QueuedUpdate(clone(self.history[update_id]), pinned=True))
 
     def take_updates(
         self, offset: int | None, limit: int, allowed: list[str] | None
@@ -490,7 +505,7 @@ class SandboxState:
         batch = self.queue[:limit]
         for queued in batch:
             queued.pinned = False
-        return [copy.deepcopy(queued.update) for queued in batch]
+        return [clone(queued.update) for queued in batch]
 
     def _confirm(self, offset: int) -> None:
         """Forget updates below the offset (or all but the last -offset ones)."""
@@ -517,7 +532,7 @@ class SandboxState:
         if self.webhook is None:
             return None
         self._drop_unwanted()
-        return copy.deepcopy(self.queue[0].update) if self.queue else None
+        return clone(self.queue[0].update) if self.queue else None
 
     def webhook_delivered(self, update_id: int, error: str | None, at: float) -> None:
         """Note a webhook POST; an accepted update leaves the queue."""
@@ -541,10 +556,10 @@ class SandboxState:
                 return fault.error()
         return None
 
-    def take_delay(self, method: str) -> float:
-        """Consume the first delay registered for this method (0 if none)."""
+    def take_delay(self, method: str, params: JsonDict) -> float:
+        """Consume the first delay that applies to this request (0 if none)."""
         for delay in self.delays:
-            if delay.times > 0 and delay.method.lower() == method.lower():
+            if delay.matches(method, params):
                 delay.times -= 1
                 self.delays = [d for d in self.delays if d.times > 0]
                 return delay.seconds
@@ -557,7 +572,7 @@ class SandboxState:
         chat = self.chats.get(chat_id)
         if chat is None:
             return []
-        return [copy.deepcopy(m) for m in chat.messages.values() if _is_bot_message(m)]
+        return [clone(m) for m in chat.messages.values() if _is_bot_message(m)]
 
     def find_message(self, chat_id: int, contains: str | None, after: int) -> JsonDict | None:
         """The first bot message after `after` whose text or caption contains `contains`."""
@@ -675,12 +690,12 @@ class SandboxState:
                 raise bad_request("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
                 raise bad_request("command description is empty")
-        self.commands[_commands_key(p)] = copy.deepcopy(commands)
+        self.commands[_commands_key(p)] = clone(commands)
         return True
 
     def get_my_commands(self, p: JsonDict, uploads: dict[str, Upload]) -> list[JsonDict]:
         """getMyCommands."""
-        return copy.deepcopy(self.commands.get(_commands_key(p), []))
+        return clone(self.commands.get(_commands_key(p), []))
 
     def delete_my_commands(self, p: JsonDict, uploads: dict[str, Upload]) -> bool:
         """deleteMyCommands."""
@@ -770,7 +785,7 @@ class SandboxState:
         message: JsonDict = {
             "message_id": chat.allocate_id(),
             "from": self.bot_user(),
-            "chat": copy.deepcopy(chat.info),
+            "chat": clone(chat.info),
             "date": now(),
         }
         if reply is not None:
@@ -784,7 +799,7 @@ class SandboxState:
             chat.reply_keyboard = None
         chat.messages[message["message_id"]] = message
         self.changed()
-        return copy.deepcopy(message)
+        return clone(message)
 
     def _edit(
         self,
@@ -806,7 +821,7 @@ class SandboxState:
             message["reply_markup"] = markup
         message["edit_date"] = now()
         self.changed()
-        return copy.deepcopy(message)
+        return clone(message)
 
     def _media(self, p: JsonDict, uploads: dict[str, Upload], kind: str) -> StoredFile:
         """The file sent as `kind`: an upload, a known file_id, or a URL."""
@@ -865,7 +880,7 @@ def _markup(p: JsonDict) -> JsonDict | None:
         raise bad_request("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" in markup:
         _check_inline_keyboard(markup["inline_keyboard"])
-    return copy.deepcopy(markup)
+    return clone(markup)
 
 
 def _inline_markup(p: JsonDict) -> JsonDict | None:
@@ -912,7 +927,7 @@ def _reply_target(chat: Chat, p: JsonDict) -> JsonDict | None:
         if tolerant:
             return None
         raise bad_request("message to be replied not found")
-    return {k: copy.deepcopy(v) for k, v in message.items() if k != "reply_to_message"}
+    return {k: clone(v) for k, v in message.items() if k != "reply_to_message"}
 
 
 def _commands_key(p: JsonDict) -> tuple[str, str]:

@@ -181,8 +181,6 @@ async def start_instance(
         if os.environ.get("BENCH_PROFILE"):  # diagnostics: cProfile each instance
             profile = f"{os.environ['BENCH_PROFILE']}/{name}.prof"
             command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
-        if os.environ.get("BENCH_WRAP"):
-            command = [sys.executable, os.environ["BENCH_WRAP"]]
         proc = await asyncio.create_subprocess_exec(
             *command, env=env, cwd=workdir, stdout=out, stderr=out
         )

@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # 429, 5xx, timeout, connection: try again later
     UNREACHABLE = "unreachable"  # 403 blocked / deactivated, or the chat is gone
     FAILED = "failed"  # any other 400: retrying would not help
+    NOT_SENT = "not_sent"  # never handed to Telegram (shutting down): free for the next claim
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
@@ -46,6 +47,17 @@ from storage.models import Checkin, CheckinStatus, Infusion, Patient, PatientSta
 from storage.patients import get_patient, patients_by_ids
 
 log = logging.getLogger(__name__)
+
+ROUND_SECONDS = 2.0  # under the rate limiter, a round's sends take about this long
+
+
+def claim_batch(rate: float, *, batch: int = 200, workers: int = 2, concurrency: int = 16) -> int:
+    """Rows one claim takes. Under a limiter of `rate` sends a second, only what can go out
+    within about ROUND_SECONDS, so timers come round again soon and a shutdown has little to
+    hand back; without one (rate 0), `batch`."""
+    if rate <= 0:
+        return batch
+    return min(batch, max(concurrency, math.ceil(rate * ROUND_SECONDS / workers)))
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ class TickReport:
     failed: int = 0
     paged: int = 0
     rounds: int = 0
-    claimed: int = 0  # check-ins claimed by the last round's send phase (all its batches)
+    more: bool = False  # a phase of the last round claimed a full batch: more may be waiting
     failed_phases: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -116,7 +128,9 @@ class Dispatcher:
     ) -> None:
         self.ctx = ctx
         self.bot = bot
-        self.batch = batch
+        limited = bot.rate_limiter is not None
+        rate = ctx.settings.send_rate_per_second if limited else 0.0
+        self.batch = claim_batch(rate, batch=batch, workers=workers, concurrency=concurrency)
         self.workers = workers
         self._sending = asyncio.Semaphore(concurrency)
         self.last_tick_at: datetime | None = None
@@ -130,7 +144,7 @@ class Dispatcher:
     def _count(self, delivery: Delivery) -> None:
         if delivery.outcome is Outcome.SENT:
             self.ctx.metrics.checkins_sent.inc()
-        else:
+        elif delivery.outcome is not Outcome.NOT_SENT:
             self.ctx.metrics.send_errors.labels(kind=delivery.outcome.value).inc()
 
     def _routine(self, routine: bool) -> dict[str, Any] | None:
@@ -144,22 +158,22 @@ class Dispatcher:
     async def tick(self, *, budget: timedelta = timedelta(seconds=5)) -> TickReport:
         """Rounds of: close what has expired, page, send reminders, send routine check-ins.
 
-        A round that claimed a full batch of check-ins is followed at once by another (within
+        A round in which a phase claimed a full batch is followed at once by another (within
         `budget`), rather than waiting for the next tick: a backlog drains at the rate the
-        sends allow. Every round pages first, so a backlog never holds a page back.
+        sends allow. Every round pages first, so a backlog never holds a page back for long;
+        under the rate limiter a batch is what the limiter lets out in about ROUND_SECONDS.
         """
         report = TickReport()
         started = monotonic()
         while True:
             now = self.ctx.clock.now()
-            report.claimed = 0
+            report.more = False
             failed = len(report.failed_phases)
             await self._round(now, report)
             report.rounds += 1
             if len(report.failed_phases) == failed:
                 self.last_tick_at = now  # liveness means every phase ran
-            full = report.claimed >= self.batch * self.workers
-            backlog = full and len(report.failed_phases) == failed
+            backlog = report.more and len(report.failed_phases) == failed
             if not backlog or self._stopping or monotonic() - started >= budget.total_seconds():
                 return report
 
@@ -192,6 +206,7 @@ class Dispatcher:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
+            report.more |= len(rows) >= self.batch
             closed: list[tuple[Checkin, Patient]] = []
             patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             for checkin in rows:
@@ -209,7 +224,10 @@ class Dispatcher:
         self.ctx.metrics.checkins_missed.inc(
             sum(c.status == CheckinStatus.MISSED for c, _ in closed)
         )
-        for checkin, patient in closed:
+        for index, (checkin, patient) in enumerate(closed):
+            if self._stopping:  # cosmetic: a tap on a closed check-in's button is refused anyway
+                log.info("dispatcher.retire_skipped count=%d (shutting down)", len(closed) - index)
+                break
             await retire_buttons(self.bot, patient, checkin.message_id)
 
     async def _remind(self, now: datetime, report: TickReport) -> None:
@@ -221,6 +239,7 @@ class Dispatcher:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
+            report.more |= len(rows) >= self.batch
             work = []
             patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             for checkin in rows:
@@ -233,6 +252,12 @@ class Dispatcher:
         item = checkin.current_item or checkin_flow.MOOD
         assert patient.chat_id is not None and checkin.id is not None
         async with self._sending:
+            if self._stopping:  # shutting down: leave it to the next claim, here or elsewhere
+                async with self.ctx.db.transaction() as session:
+                    row = await get_checkin(session, checkin_id=checkin.id)
+                    if row is not None:
+                        await release(session, checkin=row)
+                return False
             delivery = await deliver(
                 send_question(
                     self.bot,
@@ -293,7 +318,7 @@ class Dispatcher:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
-            report.claimed += len(rows)
+            report.more |= len(rows) >= self.batch
             patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
             infusions = await infusions_by_ids(
                 session, ids=[c.infusion_id for c in rows if c.infusion_id is not None]
@@ -359,6 +384,8 @@ class Dispatcher:
             checkin, patient = prompt.checkin, prompt.patient
             assert checkin.id is not None and patient.chat_id is not None
             async with self._sending:
+                if self._stopping:  # shutting down: what has not started is handed back
+                    return Delivery(Outcome.NOT_SENT)
                 return await deliver(
                     send_question(
                         self.bot,
@@ -388,6 +415,8 @@ class Dispatcher:
             for prompt, delivery in zip(batch, deliveries, strict=True):
                 row = rows[prompt.checkin.id or 0]
                 await self._record(session, row, prompt.patient, delivery, now, older)
+                if delivery.outcome is Outcome.NOT_SENT:
+                    continue
                 entries.append(
                     audit.Entry(
                         at=now,
@@ -414,6 +443,9 @@ class Dispatcher:
         older: list[Checkin],
     ) -> None:
         """One check-in's send outcome, in the batch's recording transaction."""
+        if delivery.outcome is Outcome.NOT_SENT:
+            await release(session, checkin=row)
+            return
         clinic = self.ctx.clinic(patient.clinic_id)
         row.attempts += 1
         if row.status != CheckinStatus.SCHEDULED:

@@ -40,18 +40,28 @@ async def _patient(bot: RunningBot, user_id: int, ref: str, *, infusion: bool = 
         await accept_consent(
             session, invite=checked.invite, user_id=user_id, chat_id=user_id, now=now
         )
-        if infusion:
+    assert patient.id is not None
+    if infusion:
+        await _infusions(bot, [patient.id], ended_at=now)
+    return patient.id
+
+
+async def _infusions(bot: RunningBot, patient_ids: list[int], *, ended_at: datetime) -> None:
+    """Infusions that ended at `ended_at`, in one transaction: their check-ins fall due together."""
+    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
+    async with ctx.db.transaction() as session:
+        for patient_id in patient_ids:
+            patient = await get_patient(session, patient_id=patient_id)
+            assert patient is not None
             await record_infusion(
                 session,
                 patient=patient,
                 clinic=clinic,
-                ended_at=now,
+                ended_at=ended_at,
                 protocol=None,
-                now=now,
+                now=ctx.clock.now(),
                 actor="test",
             )
-    assert patient.id is not None
-    return patient.id
 
 
 async def _answers(bot: RunningBot) -> list[tuple[int | None, str, str]]:
@@ -112,21 +122,8 @@ async def test_an_answer_before_its_send_is_recorded_is_kept(
     async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
         ids = [await _patient(bot, user, f"T-{user}", infusion=False) for user in (slow, quick)]
         sandbox.delay_next("sendMessage", 4.0, chat_id=slow)
-        ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
-        now = ctx.clock.now()
-        async with ctx.db.transaction() as session:  # both check-ins fall due together
-            for patient_id in ids:
-                patient = await get_patient(session, patient_id=patient_id)
-                assert patient is not None
-                await record_infusion(
-                    session,
-                    patient=patient,
-                    clinic=clinic,
-                    ended_at=now,
-                    protocol=None,
-                    now=now,
-                    actor="test",
-                )
+        ctx = bot.ctx
+        await _infusions(bot, ids, ended_at=ctx.clock.now())  # both fall due together
         question = await sandbox.wait_for_message(quick, "mood", timeout=6)
         data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
         checkin_id = int(data.split(":")[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -107,21 +108,35 @@ async def urgent(
     red_flag: bool = False,
     concern: Concern | None = None,
 ) -> None:
-    """Crisis card (CLINICAL.md §7), then the page (§8); the card is recorded after both."""
+    """Crisis card (CLINICAL.md §7) and the page (§8) at once; the card is recorded after both.
+
+    The card's request goes out first; the page's claim and plan (database work) run while
+    it is on the wire, so the page does not wait for the card's round trip (seconds, when
+    Telegram is slow). The patient's "you have been paged" still follows the card.
+    """
     assert patient.chat_id is not None
     shown = None
-    if card:
-        if red_flag:
-            await deliver(
-                bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
-                what="red_flag_advice",
-            )
-        shown = await deliver(
-            bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
-        )
+    paging = None
+    card_done = asyncio.Event()  # the patient's "you have been paged" waits for the card
     if concern is not None and concern.page_now and ctx.dispatcher:
         assert concern.escalation.id is not None
-        await ctx.dispatcher.page_now(concern.escalation.id)
+        paging = asyncio.create_task(
+            ctx.dispatcher.page_now(concern.escalation.id, patient_told_after=card_done)
+        )
+    try:
+        if card:
+            if red_flag:
+                await deliver(
+                    bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
+                    what="red_flag_advice",
+                )
+            shown = await deliver(
+                bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
+            )
+    finally:
+        card_done.set()
+    if paging is not None:
+        await paging  # page_now logs and swallows its own failures; the next tick retries
     if shown is not None:
         async with ctx.db.transaction() as session:
             await audit.append(

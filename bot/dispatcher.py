@@ -540,9 +540,11 @@ class Dispatcher:
             findings=[Finding(level, reason)],
         )
 
-    async def page_now(self, escalation_id: int) -> None:
+    async def page_now(
+        self, escalation_id: int, *, patient_told_after: asyncio.Event | None = None
+    ) -> None:
         """The fast path: page for a just-committed escalation without waiting for a tick."""
         try:
-            await self.pager.run_due(only_id=escalation_id)
+            await self.pager.run_due(only_id=escalation_id, patient_told_after=patient_told_after)
         except Exception:
             log.exception("pager.fast_path_failed case=%s (the next tick retries)", escalation_id)

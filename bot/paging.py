@@ -65,8 +65,18 @@ class Pager:
     def __init__(self, ctx: AppContext, bot: Bot, *, lease: timedelta) -> None:
         self.ctx, self.bot, self.lease = ctx, bot, lease
 
-    async def run_due(self, *, only_id: int | None = None, limit: int = 50) -> int:
-        """Claim and run due steps; returns how many escalations moved."""
+    async def run_due(
+        self,
+        *,
+        only_id: int | None = None,
+        limit: int = 50,
+        patient_told_after: asyncio.Event | None = None,
+    ) -> int:
+        """Claim and run due steps; returns how many escalations moved.
+
+        `patient_told_after`: the patient's 'you have been paged' notice waits for this (the
+        crisis card going out alongside the page reaches the patient first).
+        """
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
             claimed = await claim_due_escalations(
@@ -78,7 +88,7 @@ class Pager:
                 only_id=only_id,
             )
             plans = [await self._plan(session, case, now) for case in claimed]
-        await asyncio.gather(*(self._run(plan) for plan in plans))
+        await asyncio.gather(*(self._run(plan, patient_told_after) for plan in plans))
         return len(plans)
 
     async def _plan(self, session: AsyncSession, case: Escalation, now: datetime) -> StepPlan:
@@ -183,7 +193,7 @@ class Pager:
         lines.append(where)
         return lines
 
-    async def _run(self, plan: StepPlan) -> None:
+    async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
         case = plan.escalation
         assert case.id is not None
         deliveries: list[tuple[Clinician, Delivery]] = []
@@ -284,6 +294,8 @@ class Pager:
                         detail={"step": fired, "recipients": len(plan.recipients)},
                     )
         if fired == 0 and case.trigger in ("checkin", "message"):
+            if patient_told_after is not None:
+                await patient_told_after.wait()
             await self._tell_patient(
                 plan, delivered=any(d.outcome is Outcome.SENT for _, d in deliveries)
             )

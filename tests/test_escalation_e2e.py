@@ -217,3 +217,24 @@ async def test_a_red_flag_at_four_hours_gets_emergency_advice_the_card_and_a_hig
         note = await sandbox.wait_for_message(PAT, "Anything else")
         assert advice["message_id"] < card["message_id"] < note["message_id"]
     _ = bot
+
+
+async def test_a_slow_crisis_card_does_not_hold_the_page_back(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """The card and the page go out together: a card Telegram answers slowly (here 3 s) does
+    not delay the clinician's page by that long, and the card still reaches the patient.
+    (The dispatcher's tick is slowed so that only the answer's own fast path can page.)"""
+    clinics = make_clinics(LADDER)
+    async with running_bot(sandbox, test_db, clinics=clinics, dispatch_interval_seconds=30) as bot:
+        await _staff(bot, roster=True)
+        await _patient(bot, PAT, "P-82", infusion=False)
+        sandbox.delay_next("sendMessage", 3.0, chat_id=PAT)  # the card, the first reply
+        sent = asyncio.get_running_loop().time()
+        sandbox.send_text(PAT, "I have the pills ready")
+        await sandbox.wait_for_message(ADA, "MODERATE priority", timeout=5)
+        paged_after = asyncio.get_running_loop().time() - sent
+        assert paged_after < 2.0, f"the page waited {paged_after:.1f}s for the crisis card"
+        card = await sandbox.wait_for_message(PAT, "988", timeout=6)
+        notice = await sandbox.wait_for_message(PAT, "has been paged now")
+        assert card["message_id"] < notice["message_id"], "the notice waits for the card"

@@ -91,6 +91,24 @@ async def test_sqlite_pragmas(db: Database) -> None:
         assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 10_000
 
 
+async def test_postgres_leaves_room_for_in_place_updates(db: Database) -> None:
+    """Migration 0002: leases and sends update check-ins and cases in place (HOT)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite has no fillfactor)")
+    query = text(
+        "SELECT relname, reloptions FROM pg_class "
+        "WHERE relname IN ('checkin', 'escalation', 'answer') AND relkind = 'r'"
+    )
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    options = {name: reloptions for name, reloptions in rows}
+    assert options == {
+        "checkin": ["fillfactor=80"],
+        "escalation": ["fillfactor=80"],
+        "answer": None,
+    }
+
+
 async def test_schema_newer_than_code_is_refused(db: Database) -> None:
     async with db.transaction() as session:
         await session.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))

@@ -135,8 +135,8 @@ async def urgent(
             )
     finally:
         card_done.set()
-    if paging is not None:
-        await paging  # page_now logs and swallows its own failures; the next tick retries
+        if paging is not None:  # the page completes here, even if the card went wrong
+            await paging  # page_now logs and swallows its own failures; the next tick retries
     if shown is not None:
         async with ctx.db.transaction() as session:
             await audit.append(

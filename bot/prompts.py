@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
 from bot.domain import checkin_flow, instruments
 from bot.domain.schedule import checkin_label
 from storage.models import Checkin, CheckinKind
@@ -43,29 +41,15 @@ def parse_tap(data: str | None) -> Tap | None:
     return Tap(checkin_id=int(parts[1]), item_id=parts[2], value=parts[3])
 
 
-def keyboard_rows(checkin_id: int, item_id: str) -> list[list[tuple[str, str]]]:
-    """The answer buttons of one question as (label, callback data) rows."""
-    return [
-        [(label, f"{PREFIX}:{checkin_id}:{item_id}:{value}") for label, value in row]
-        for row in checkin_flow.choices(item_id)
-    ]
-
-
-def keyboard(checkin_id: int, item_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
-            for row in keyboard_rows(checkin_id, item_id)
-        ]
-    )
-
-
 def keyboard_json(checkin_id: int, item_id: str) -> dict[str, Any]:
-    """The same keyboard as the Bot API's JSON `reply_markup` (no PTB objects built)."""
+    """A question's answer buttons as the Bot API's JSON `reply_markup` (no PTB objects)."""
     return {
         "inline_keyboard": [
-            [{"text": label, "callback_data": data} for label, data in row]
-            for row in keyboard_rows(checkin_id, item_id)
+            [
+                {"text": label, "callback_data": f"{PREFIX}:{checkin_id}:{item_id}:{value}"}
+                for label, value in row
+            ]
+            for row in checkin_flow.choices(item_id)
         ]
     }
 

@@ -94,6 +94,13 @@ def clone(value: Any) -> Any:
     return value
 
 
+def _applies(wanted: str, times: int, chat_id: int | None, method: str, params: JsonDict) -> bool:
+    """Whether a scripted fault or delay still applies to a request (method, and chat if set)."""
+    if times <= 0 or wanted.lower() != method.lower():
+        return False
+    return chat_id is None or params.get("chat_id") == chat_id
+
+
 class ApiError(Exception):
     """A Bot API error answer: HTTP status, Telegram description and optional parameters."""
 
@@ -165,9 +172,7 @@ class Fault:
 
     def matches(self, method: str, params: JsonDict) -> bool:
         """Whether this fault applies to a request."""
-        if self.times <= 0 or self.method.lower() != method.lower():
-            return False
-        return self.chat_id is None or params.get("chat_id") == self.chat_id
+        return _applies(self.method, self.times, self.chat_id, method, params)
 
     def error(self) -> ApiError:
         """The error answer this fault produces."""
@@ -201,9 +206,8 @@ class Delay:
     chat_id: int | None = None
 
     def matches(self, method: str, params: JsonDict) -> bool:
-        if self.times <= 0 or self.method.lower() != method.lower():
-            return False
-        return self.chat_id is None or params.get("chat_id") == self.chat_id
+        """Whether this delay applies to a request."""
+        return _applies(self.method, self.times, self.chat_id, method, params)
 
 
 @dataclass

@@ -9,47 +9,45 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.leases import claim, is_postgres, release_all
+from storage.leases import NOW, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Answer, Checkin, CheckinKind, CheckinStatus
 
 OPEN = (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS)
+
+_DUE = ClaimQuery(
+    Checkin,
+    and_(col(Checkin.status) == CheckinStatus.SCHEDULED, col(Checkin.due_at) <= NOW),
+    col(Checkin.due_at),
+)
+_REMINDERS = ClaimQuery(
+    Checkin,
+    and_(
+        col(Checkin.status).in_(OPEN),
+        col(Checkin.reminder_due_at) <= NOW,
+        col(Checkin.reminded_at).is_(None),
+    ),
+    col(Checkin.reminder_due_at),
+)
+_CLOSING = ClaimQuery(
+    Checkin,
+    and_(col(Checkin.status).in_(OPEN), col(Checkin.closes_at) <= NOW),
+    col(Checkin.closes_at),
+)
 
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
 ) -> list[Checkin]:
     """Scheduled check-ins whose due time has come, oldest first."""
-    condition = and_(col(Checkin.status) == CheckinStatus.SCHEDULED, col(Checkin.due_at) <= now)
-    return await claim(
-        session,
-        Checkin,
-        condition,
-        col(Checkin.due_at),
-        now=now,
-        owner=owner,
-        lease_until=lease_until,
-        limit=limit,
-    )
+    return await claim(session, _DUE, now=now, owner=owner, lease_until=lease_until, limit=limit)
 
 
 async def claim_reminders(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
 ) -> list[Checkin]:
     """Open check-ins whose one reminder is due and not yet sent."""
-    condition = and_(
-        col(Checkin.status).in_(OPEN),
-        col(Checkin.reminder_due_at) <= now,
-        col(Checkin.reminded_at).is_(None),
-    )
     return await claim(
-        session,
-        Checkin,
-        condition,
-        col(Checkin.reminder_due_at),
-        now=now,
-        owner=owner,
-        lease_until=lease_until,
-        limit=limit,
+        session, _REMINDERS, now=now, owner=owner, lease_until=lease_until, limit=limit
     )
 
 
@@ -57,16 +55,8 @@ async def claim_closing(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime, limit: int
 ) -> list[Checkin]:
     """Open check-ins whose answer window has closed."""
-    condition = and_(col(Checkin.status).in_(OPEN), col(Checkin.closes_at) <= now)
     return await claim(
-        session,
-        Checkin,
-        condition,
-        col(Checkin.closes_at),
-        now=now,
-        owner=owner,
-        lease_until=lease_until,
-        limit=limit,
+        session, _CLOSING, now=now, owner=owner, lease_until=lease_until, limit=limit
     )
 
 

@@ -8,10 +8,18 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.leases import claim, is_postgres, release_all
+from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Escalation, EscalationStatus, Page
 
 UNRESOLVED = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
+
+_STEP_DUE = and_(
+    col(Escalation.status) == EscalationStatus.OPEN, col(Escalation.next_step_at) <= NOW
+)
+_DUE_ESCALATIONS = ClaimQuery(Escalation, _STEP_DUE, col(Escalation.next_step_at))
+_ONE_ESCALATION = ClaimQuery(
+    Escalation, and_(_STEP_DUE, col(Escalation.id) == ONLY_ID), col(Escalation.next_step_at)
+)
 
 
 async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Escalation | None:
@@ -52,21 +60,14 @@ async def claim_due_escalations(
     only_id: int | None = None,
 ) -> list[Escalation]:
     """Open escalations whose next ladder step is due, under a lease."""
-    conditions = [
-        col(Escalation.status) == EscalationStatus.OPEN,
-        col(Escalation.next_step_at) <= now,
-    ]
-    if only_id is not None:
-        conditions.append(col(Escalation.id) == only_id)
     return await claim(
         session,
-        Escalation,
-        and_(*conditions),
-        col(Escalation.next_step_at),
+        _DUE_ESCALATIONS if only_id is None else _ONE_ESCALATION,
         now=now,
         owner=owner,
         lease_until=lease_until,
         limit=limit,
+        only_id=only_id,
     )
 
 

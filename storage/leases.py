@@ -7,9 +7,9 @@ expired may be claimed again, so an instance that dies mid-send loses nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Integer, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,37 +17,79 @@ from storage.models import Checkin, Escalation
 
 Leased = TypeVar("Leased", Checkin, Escalation)
 
+# What a claim's condition compares against; `claim` binds them on every call, so each claim
+# statement is built, and its cache key computed, once per process rather than once per claim.
+NOW: BindParameter[datetime] = bindparam("claim_now")
+ONLY_ID: BindParameter[int] = bindparam("claim_id")
+_OWNER: BindParameter[str] = bindparam("claim_owner")
+_UNTIL: BindParameter[datetime] = bindparam("claim_until")
+_LIMIT: BindParameter[int] = bindparam("claim_limit", type_=Integer)
+
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
+class ClaimQuery(Generic[Leased]):
+    """One kind of claim: the rows of `model` matching `condition` (written against `NOW`),
+    oldest by `order` first, whose lease is free."""
+
+    def __init__(self, model: type[Leased], condition: ColumnElement[bool], order: Any) -> None:
+        self.model: type[Leased] = model
+        self.condition = condition
+        self.order = order
+        self._statements: dict[bool, Any] = {}
+
+    def statement(self, *, postgres: bool) -> Any:
+        """UPDATE ... WHERE id IN (due, lease-free, oldest first) ... RETURNING the rows."""
+        built = self._statements.get(postgres)
+        if built is None:
+            model = self.model
+            lease_free = or_(col(model.lease_until).is_(None), col(model.lease_until) < NOW)
+            chosen = (
+                select(col(model.id))
+                .where(self.condition, lease_free)
+                .order_by(self.order)
+                .limit(_LIMIT)
+            )
+            if postgres:  # skip rows another instance is claiming right now
+                chosen = chosen.with_for_update(skip_locked=True)
+            built = (
+                update(model)
+                .where(col(model.id).in_(chosen.scalar_subquery()))
+                .values(lease_owner=_OWNER, lease_until=_UNTIL)
+                .returning(model)
+                # RETURNING loads the claimed rows; the session must not evaluate the
+                # placeholders above against objects it holds.
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+            self._statements[postgres] = built
+        return built
+
+
 async def claim(
     session: AsyncSession,
-    model: type[Leased],
-    condition: ColumnElement[bool],
-    order: Any,
+    query: ClaimQuery[Leased],
     *,
     now: datetime,
     owner: str,
     lease_until: datetime,
     limit: int,
+    only_id: int | None = None,
 ) -> list[Leased]:
     """Lease up to `limit` matching rows; PostgreSQL skips rows another instance has locked."""
-    lease_free = or_(col(model.lease_until).is_(None), col(model.lease_until) < now)
-    chosen = select(col(model.id)).where(condition, lease_free).order_by(order).limit(limit)
-    if is_postgres(session):
-        chosen = chosen.with_for_update(skip_locked=True)
+    params: dict[str, Any] = {
+        "claim_now": now,
+        "claim_owner": owner,
+        "claim_until": lease_until,
+        "claim_limit": limit,
+    }
+    if only_id is not None:
+        params["claim_id"] = only_id
     # One statement: choose, lease and read back the rows (UPDATE ... RETURNING).
-    rows = await session.scalars(
-        update(model)
-        .where(col(model.id).in_(chosen.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=lease_until)
-        .returning(model),
-        execution_options={"populate_existing": True},
-    )
-    claimed = list(rows.all())
-    key = order.key
+    rows = await session.scalars(query.statement(postgres=is_postgres(session)), params)
+    claimed: list[Leased] = list(rows.all())
+    key = query.order.key
     claimed.sort(key=lambda row: getattr(row, key))
     return claimed
 

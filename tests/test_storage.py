@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text
 
+from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database, DatabaseUnavailable
+from storage.escalations import claim_due_escalations
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Clinic, Patient, ProcessedUpdate
+from storage.models import Checkin, CheckinStatus, Clinic, Escalation, Patient, ProcessedUpdate
 from storage.updates import claim_update, forget_updates_before
 from tests.auxil.databases import IsolatedDatabase
 
@@ -56,6 +58,116 @@ async def test_claim_update_is_once_only(db: Database) -> None:
         assert await forget_updates_before(session, before=NOW + timedelta(days=1)) == 1
         ids = (await session.scalars(select(ProcessedUpdate.update_id))).all()
     assert list(ids) == [42]
+
+
+async def _patient_with_checkins(db: Database, due: list[timedelta]) -> list[int]:
+    """A patient and one scheduled check-in per offset from NOW; their ids in that order."""
+    async with db.transaction() as session:
+        await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "fp")], now=NOW)
+        patient = Patient(clinic_id="north", ref="P-1", timezone="UTC", created_at=NOW)
+        session.add(patient)
+        await session.flush()
+        assert patient.id is not None
+        rows = [
+            Checkin(
+                patient_id=patient.id,
+                kind="daily",
+                nominal_at=NOW + offset,
+                due_at=NOW + offset,
+                created_at=NOW,
+            )
+            for offset in due
+        ]
+        session.add_all(rows)
+        await session.flush()
+        return [row.id for row in rows if row.id is not None]
+
+
+async def test_claim_due_takes_due_lease_free_rows_oldest_first(db: Database) -> None:
+    later, oldest, middle, future = await _patient_with_checkins(
+        db, [timedelta(minutes=-1), timedelta(minutes=-30), timedelta(minutes=-10), timedelta(1)]
+    )
+    until = NOW + timedelta(seconds=60)
+    async with db.transaction() as session:
+        held = await session.get(Checkin, middle)  # already in this session's identity map
+        assert held is not None and held.lease_owner is None
+        first = await claim_due(session, now=NOW, owner="a", lease_until=until, limit=2)
+        assert [row.id for row in first] == [oldest, middle]
+        assert first[1] is held  # the object the session held now shows the lease
+        assert all(row.lease_owner == "a" and row.lease_until == until for row in first)
+    async with db.transaction() as session:
+        # Leased rows are skipped; the future one is not due; the limit still applies.
+        second = await claim_due(session, now=NOW, owner="b", lease_until=until, limit=10)
+        assert [row.id for row in second] == [later]
+        assert await claim_due(session, now=NOW, owner="c", lease_until=until, limit=10) == []
+    async with db.transaction() as session:
+        stored = {
+            row.id: (row.lease_owner, row.lease_until)
+            for row in (await session.scalars(select(Checkin))).all()
+        }
+    assert stored == {
+        oldest: ("a", until),
+        middle: ("a", until),
+        later: ("b", until),
+        future: (None, None),
+    }
+    async with db.transaction() as session:
+        # Once the leases expire the rows can be claimed again (an instance died).
+        after = until + timedelta(seconds=1)
+        again = await claim_due(session, now=after, owner="d", lease_until=after, limit=10)
+        assert [row.id for row in again] == [oldest, middle, later]
+
+
+async def test_reminder_and_closing_claims_take_only_open_check_ins(db: Database) -> None:
+    sent, scheduled = await _patient_with_checkins(db, [timedelta(hours=-2), timedelta(hours=-2)])
+    async with db.transaction() as session:
+        row = await session.get(Checkin, sent)
+        assert row is not None
+        row.status = CheckinStatus.SENT
+        row.reminder_due_at = NOW - timedelta(minutes=1)
+        row.closes_at = NOW - timedelta(seconds=1)
+    until = NOW + timedelta(seconds=60)
+    async with db.transaction() as session:
+        reminders = await claim_reminders(session, now=NOW, owner="a", lease_until=until, limit=5)
+        assert [r.id for r in reminders] == [sent]
+    async with db.transaction() as session:
+        assert await claim_closing(session, now=NOW, owner="b", lease_until=until, limit=5) == []
+        later = until + timedelta(seconds=1)
+        closing = await claim_closing(session, now=later, owner="b", lease_until=later, limit=5)
+        assert [r.id for r in closing] == [sent]
+        due = await claim_due(session, now=later, owner="b", lease_until=later, limit=5)
+        assert [r.id for r in due] == [scheduled]
+
+
+async def test_escalation_claim_of_one_case_leaves_the_others(db: Database) -> None:
+    await _patient_with_checkins(db, [])
+    async with db.transaction() as session:
+        patient = (await session.scalars(select(Patient))).one()
+        assert patient.id is not None
+        cases = [
+            Escalation(
+                clinic_id="north",
+                patient_id=patient.id,
+                level="urgent",
+                trigger="checkin",
+                reason="test",
+                opened_at=NOW,
+                ladder_started_at=NOW,
+                next_step_at=NOW - timedelta(minutes=minutes),
+            )
+            for minutes in (1, 2)
+        ]
+        session.add_all(cases)
+        await session.flush()
+        newer, older = (case.id for case in cases)
+    until = NOW + timedelta(seconds=30)
+    async with db.transaction() as session:
+        one = await claim_due_escalations(
+            session, now=NOW, owner="a", lease_until=until, limit=5, only_id=newer
+        )
+        assert [case.id for case in one] == [newer]
+        rest = await claim_due_escalations(session, now=NOW, owner="b", lease_until=until, limit=5)
+        assert [(case.id, case.lease_owner) for case in rest] == [(older, "b")]
 
 
 async def test_failed_transaction_rolls_back(db: Database) -> None:

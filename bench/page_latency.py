@@ -262,7 +262,8 @@ async def escalate(sandbox: BotApiSandbox, patient: int, *, settle: float, wait:
     deadline = tapped + wait
     page = ack_at = card_at = None
     seen = start
-    while page is None and time.monotonic() < deadline:
+    # Scan until the page, the callback answer and the card are all seen (any order).
+    while (page is None or ack_at is None or card_at is None) and time.monotonic() < deadline:
         await asyncio.sleep(0.001)
         for call in calls[seen:]:
             p = call.params
@@ -271,7 +272,8 @@ async def escalate(sandbox: BotApiSandbox, patient: int, *, settle: float, wait:
             elif call.method == "sendMessage" and p.get("chat_id") == patient and card_at is None:
                 card_at = call.at  # the crisis card is the first message after the tap
             elif (
-                call.method == "sendMessage"
+                page is None
+                and call.method == "sendMessage"
                 and p.get("chat_id") == CLINICIAN
                 and PAGE_MARK in str(p.get("text") or "")
                 and call.at >= tapped
@@ -372,9 +374,9 @@ async def run(args: argparse.Namespace) -> int:
     )
     ok = [s for s in samples if s.page is not None]
     print(
-        "median split:   tap->answerCallbackQuery "
-        f"{_ms(ok, 'tap', 'ack_at')}, ->crisis card {_ms(ok, 'ack_at', 'card_at')}, "
-        f"->page {_ms(ok, 'card_at', 'page')}"
+        "median from tap: answerCallbackQuery "
+        f"{_ms(ok, 'tap', 'ack_at')}, crisis card {_ms(ok, 'tap', 'card_at')}, "
+        f"page {_ms(ok, 'tap', 'page')} (they run side by side)"
     )
     met = "met" if p99 < TARGET_P99_MS else "NOT met"
     print(

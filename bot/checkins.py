@@ -200,6 +200,7 @@ async def record_late_yes(
         now=now,
         checkin_id=checkin.id,
         findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
+        fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
     )
 
 
@@ -334,6 +335,7 @@ async def _store(
             trigger="checkin",
             now=now,
             checkin_id=checkin.id,
+            fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
         )
     words: list[str] = []
     if item_id == checkin_flow.NOTE:
@@ -393,6 +395,7 @@ async def _scan(
         now=now,
         checkin_id=checkin_id,
         quote=text,
+        fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
     )
     return words, concern
 

@@ -63,20 +63,6 @@ async def ask(
     return delivery
 
 
-async def acknowledge(
-    ctx: AppContext,
-    bot: ExtBot[Any],
-    *,
-    patient: Patient,
-    clinic: ClinicConfig,
-    answered: Answered,
-    question: Message | None,
-) -> None:
-    """After a stored answer: what is urgent first, then the edit, then what's next."""
-    await act_on_answer(ctx, bot, patient=patient, clinic=clinic, answered=answered)
-    await continue_checkin(ctx, bot, patient=patient, answered=answered, question=question)
-
-
 async def act_on_answer(
     ctx: AppContext, bot: ExtBot[Any], *, patient: Patient, clinic: ClinicConfig, answered: Answered
 ) -> None:

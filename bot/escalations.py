@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,12 @@ from bot.domain.escalation import BusinessHours, Step
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
 from storage import audit
-from storage.escalations import add_escalation, current_for_patient, get_escalation
+from storage.escalations import (
+    add_escalation,
+    current_for_patient,
+    get_escalation,
+    reserve_for_fast_path,
+)
 from storage.models import Clinician, Escalation, EscalationStatus, Patient
 from storage.patients import lock_patient
 
@@ -31,6 +36,11 @@ def ladder(clinic: ClinicConfig, level: Level) -> list[Step]:
 def business_hours(clinic: ClinicConfig) -> BusinessHours:
     hours = clinic.escalation.business_hours
     return BusinessHours(start=hours.start, days=tuple(hours.days))
+
+
+# How long a case a patient's message raised waits for its own instance to page it
+# (`raise_concern(fast_path=True)`) before any dispatcher tick may.
+FAST_PATH_GRACE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,14 @@ async def raise_concern(
     now: datetime,
     checkin_id: int | None = None,
     quote: str | None = None,
+    fast_path: bool = False,
 ) -> Concern | None:
     """Open the patient's escalation, or add to the open one; a higher level pages again.
 
     One unresolved escalation per patient episode (CLINICAL.md §8); its level never falls.
+    `fast_path`: the caller pages a case that must page now itself, right after the commit
+    (`Dispatcher.page_now`), so the case is reserved for it and ticks leave it alone for
+    FAST_PATH_GRACE; if that instance dies first, a tick pages it once the reservation ends.
     """
     if level is Level.NONE:
         return None
@@ -64,22 +78,22 @@ async def raise_concern(
     await lock_patient(session, patient_id=patient.id)  # one episode, even with two writers
     current = await current_for_patient(session, patient_id=patient.id)
     if current is None:
-        current = await add_escalation(
-            session,
-            escalation=Escalation(
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
-                checkin_id=checkin_id,
-                level=level,
-                trigger=trigger,
-                reason=lines,
-                quote=quote,
-                opened_at=now,
-                ladder_started_at=now,
-                step=0,
-                next_step_at=now,
-            ),
+        case = Escalation(
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin_id,
+            level=level,
+            trigger=trigger,
+            reason=lines,
+            quote=quote,
+            opened_at=now,
+            ladder_started_at=now,
+            step=0,
+            next_step_at=now,
         )
+        if fast_path:
+            reserve_for_fast_path(case, now=now, until=now + FAST_PATH_GRACE)
+        current = await add_escalation(session, escalation=case)
         await audit.append(
             session,
             at=now,
@@ -126,6 +140,8 @@ async def raise_concern(
         escalation_id=current.id,
         detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
     )
+    if fast_path and (raised or reopened):
+        reserve_for_fast_path(current, now=now, until=now + FAST_PATH_GRACE)
     return Concern(current, page_now=raised or reopened)
 
 

@@ -16,7 +16,6 @@ from bot.checkins import (
 )
 from bot.context import AftercareContext
 from bot.conversation import (
-    acknowledge,
     act_on_answer,
     ask,
     continue_checkin,
@@ -130,11 +129,11 @@ async def text(update: Update, context: AftercareContext) -> None:
                     checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
                 )
     if answered is not None:
+        # Crisis card and page first (a note can hold crisis words), then the rest.
+        await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
         await retire_buttons(context.bot, patient, answered.checkin.message_id)  # Skip is moot
         await message.reply_text(texts.NOTE_SAVED)
-        await acknowledge(
-            ctx, context.bot, patient=patient, clinic=clinic, answered=answered, question=None
-        )
+        await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=None)
         return
     assert kept is not None
     await urgent(

@@ -16,10 +16,28 @@ UNRESOLVED = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
 _STEP_DUE = and_(
     col(Escalation.status) == EscalationStatus.OPEN, col(Escalation.next_step_at) <= NOW
 )
+# The lease owner of a case a patient's message has just raised: the instance that handled the
+# message pages it at once (after the crisis card has gone out), so ticks leave it alone until
+# the reservation runs out; only that instance's claim of the one case takes it over.
+FAST_PATH = "fast-path"
+
 _DUE_ESCALATIONS = ClaimQuery(Escalation, _STEP_DUE, col(Escalation.next_step_at))
 _ONE_ESCALATION = ClaimQuery(
-    Escalation, and_(_STEP_DUE, col(Escalation.id) == ONLY_ID), col(Escalation.next_step_at)
+    Escalation,
+    and_(_STEP_DUE, col(Escalation.id) == ONLY_ID),
+    col(Escalation.next_step_at),
+    takes_over=FAST_PATH,
 )
+
+
+def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -> bool:
+    """Keep dispatcher ticks off `case` until `until`; False (nothing changed) while another
+    claim holds it, whose step then runs first as before."""
+    held = case.lease_until is not None and case.lease_until >= now
+    if held and case.lease_owner != FAST_PATH:
+        return False
+    case.lease_owner, case.lease_until = FAST_PATH, until
+    return True
 
 
 async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Escalation | None:
@@ -59,7 +77,8 @@ async def claim_due_escalations(
     limit: int,
     only_id: int | None = None,
 ) -> list[Escalation]:
-    """Open escalations whose next ladder step is due, under a lease."""
+    """Open escalations whose next ladder step is due, under a lease; `only_id` (the fast path)
+    also takes its case over from a fast-path reservation."""
     return await claim(
         session,
         _DUE_ESCALATIONS if only_id is None else _ONE_ESCALATION,

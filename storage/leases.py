@@ -34,10 +34,18 @@ class ClaimQuery(Generic[Leased]):
     """One kind of claim: the rows of `model` matching `condition` (written against `NOW`),
     oldest by `order` first, whose lease is free."""
 
-    def __init__(self, model: type[Leased], condition: ColumnElement[bool], order: Any) -> None:
+    def __init__(
+        self,
+        model: type[Leased],
+        condition: ColumnElement[bool],
+        order: Any,
+        *,
+        takes_over: str | None = None,
+    ) -> None:
         self.model: type[Leased] = model
         self.condition = condition
         self.order = order
+        self.takes_over = takes_over  # a lease owner whose rows count as free for this claim
         self._statements: dict[bool, Any] = {}
 
     def statement(self, *, postgres: bool) -> Any:
@@ -45,7 +53,10 @@ class ClaimQuery(Generic[Leased]):
         built = self._statements.get(postgres)
         if built is None:
             model = self.model
-            lease_free = or_(col(model.lease_until).is_(None), col(model.lease_until) < NOW)
+            free = [col(model.lease_until).is_(None), col(model.lease_until) < NOW]
+            if self.takes_over is not None:
+                free.append(col(model.lease_owner) == self.takes_over)
+            lease_free = or_(*free)
             chosen = (
                 select(col(model.id))
                 .where(self.condition, lease_free)

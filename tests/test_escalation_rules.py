@@ -28,12 +28,12 @@ from bot.domain.escalation import (
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.enrollment import opt_out
-from bot.escalations import CaseError, acknowledge, raise_concern, resolve
+from bot.escalations import FAST_PATH_GRACE, CaseError, acknowledge, raise_concern, resolve
 from bot.prompts import Tap
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.escalations import claim_due_escalations
+from storage.escalations import FAST_PATH, claim_due_escalations
 from storage.models import (
     Answer,
     Checkin,
@@ -499,6 +499,79 @@ async def test_after_resolve_a_new_concern_opens_a_new_escalation(db: Database) 
         (first, EscalationStatus.RESOLVED, Level.HIGH),
         (second, EscalationStatus.OPEN, Level.LOW),
     ]
+
+
+async def _claim(db: Database, at: datetime, owner: str, only_id: int | None = None) -> list[int]:
+    async with db.transaction() as session:
+        claimed = await claim_due_escalations(
+            session,
+            now=at,
+            owner=owner,
+            lease_until=at + timedelta(seconds=30),
+            limit=10,
+            only_id=only_id,
+        )
+    return [case.id for case in claimed if case.id is not None]
+
+
+async def _raise(db: Database, patient: Patient, level: Level, at: datetime) -> tuple[int, bool]:
+    async with db.transaction() as session:
+        concern = await raise_concern(
+            session,
+            patient=patient,
+            level=level,
+            findings=[Finding(level, f"{level} finding")],
+            trigger="checkin",
+            now=at,
+            fast_path=True,
+        )
+    assert concern is not None and concern.escalation.id is not None
+    return concern.escalation.id, concern.page_now
+
+
+async def test_a_case_a_patient_raised_is_paged_by_its_own_instance_first(db: Database) -> None:
+    """The crisis card goes before the patient's "you have been paged": a tick must not take
+    the first page of a case a patient's answer just raised from the instance that handles
+    that answer (bot.conversation.urgent), unless that instance never comes to it."""
+    patient, _, _ = await _setup(db)
+    case_id, paged = await _raise(db, patient, Level.MODERATE, NOW)
+    assert paged
+    (row,) = await _escalations(db)
+    assert (row.lease_owner, row.lease_until) == (FAST_PATH, NOW + FAST_PATH_GRACE)
+    assert await _claim(db, NOW + timedelta(seconds=1), "tick") == []
+    assert await _claim(db, NOW + timedelta(seconds=1), "fast", only_id=case_id) == [case_id]
+    (row,) = await _escalations(db)
+    assert row.lease_owner == "fast"
+    # Raised again while the fast path still holds its claim: the claim is left alone.
+    _, paged = await _raise(db, patient, Level.HIGH, NOW + timedelta(seconds=2))
+    assert paged
+    (row,) = await _escalations(db)
+    assert (row.lease_owner, row.level) == ("fast", Level.HIGH)
+    assert await _claim(db, NOW + timedelta(seconds=2), "other", only_id=case_id) == []
+    # The same level again, after that claim ended, pages nothing new: nothing is reserved.
+    async with db.transaction() as session:
+        case = await session.get(Escalation, case_id)
+        assert case is not None
+        case.lease_owner = case.lease_until = None
+    _, paged = await _raise(db, patient, Level.HIGH, NOW + timedelta(minutes=1))
+    assert not paged  # the same level again pages nothing new and reserves nothing
+    (row,) = await _escalations(db)
+    assert row.lease_owner is None
+
+
+async def test_a_tick_pages_a_reserved_case_once_its_instance_failed_to(db: Database) -> None:
+    patient, _, _ = await _setup(db)
+    case_id, _ = await _raise(db, patient, Level.HIGH, NOW)
+    assert await _claim(db, NOW + FAST_PATH_GRACE - timedelta(milliseconds=1), "tick") == []
+    assert await _claim(db, NOW + FAST_PATH_GRACE + timedelta(milliseconds=1), "tick") == [case_id]
+
+
+async def test_a_case_raised_by_the_dispatcher_is_due_to_any_tick_at_once(db: Database) -> None:
+    patient, _, _ = await _setup(db)
+    case_id, _ = await _concern(db, patient, Level.MODERATE, "missed check-in")
+    (row,) = await _escalations(db)
+    assert row.lease_owner is None
+    assert await _claim(db, NOW, "tick") == [case_id]
 
 
 async def test_acknowledge_stops_re_paging(db: Database) -> None:

@@ -42,6 +42,7 @@ from storage.checkins import (
     open_checkins_of,
     release,
 )
+from storage.escalations import end_fast_path_reservation
 from storage.infusions import infusions_by_ids
 from storage.models import Checkin, CheckinStatus, Infusion, Patient, PatientStatus
 from storage.patients import get_patient, patients_by_ids
@@ -548,3 +549,8 @@ class Dispatcher:
             await self.pager.run_due(only_id=escalation_id, patient_told_after=patient_told_after)
         except Exception:
             log.exception("pager.fast_path_failed case=%s (the next tick retries)", escalation_id)
+            try:  # hand the case to the ticks now rather than when its reservation runs out
+                async with self.ctx.db.transaction() as session:
+                    await end_fast_path_reservation(session, escalation_id=escalation_id)
+            except Exception:
+                log.exception("pager.fast_path_release_failed case=%s", escalation_id)

@@ -282,5 +282,4 @@ async def opt_out(
         trigger="non_response",
         now=now,
         findings=[Finding(level, "patient stopped their check-ins (/stop)")],
-        fast_path=True,  # the /stop handler pages it at once
     )

@@ -40,7 +40,7 @@ def business_hours(clinic: ClinicConfig) -> BusinessHours:
 
 # How long a case a patient's message raised waits for its own instance to page it
 # (`raise_concern(fast_path=True)`) before any dispatcher tick may.
-FAST_PATH_GRACE = timedelta(seconds=5)
+FAST_PATH_GRACE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -27,6 +27,7 @@ _ONE_ESCALATION = ClaimQuery(
     and_(_STEP_DUE, col(Escalation.id) == ONLY_ID),
     col(Escalation.next_step_at),
     takes_over=FAST_PATH,
+    skip_locked=False,  # a patient's next message may hold the row for a moment: wait for it
 )
 
 
@@ -38,6 +39,15 @@ def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -
         return False
     case.lease_owner, case.lease_until = FAST_PATH, until
     return True
+
+
+async def end_fast_path_reservation(session: AsyncSession, *, escalation_id: int) -> None:
+    """The fast path failed before its claim: any tick may page the case now."""
+    await session.execute(
+        update(Escalation)
+        .where(col(Escalation.id) == escalation_id, col(Escalation.lease_owner) == FAST_PATH)
+        .values(lease_owner=None, lease_until=None)
+    )
 
 
 async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Escalation | None:

@@ -14,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Checkin, Escalation
+from storage.types import UTCDateTime
 
 Leased = TypeVar("Leased", Checkin, Escalation)
 
 # What a claim's condition compares against; `claim` binds them on every call, so each claim
 # statement is built, and its cache key computed, once per process rather than once per claim.
-NOW: BindParameter[datetime] = bindparam("claim_now")
+NOW: BindParameter[datetime] = bindparam("claim_now", type_=UTCDateTime())
 ONLY_ID: BindParameter[int] = bindparam("claim_id")
 _OWNER: BindParameter[str] = bindparam("claim_owner")
-_UNTIL: BindParameter[datetime] = bindparam("claim_until")
+_UNTIL: BindParameter[datetime] = bindparam("claim_until", type_=UTCDateTime())
 _LIMIT: BindParameter[int] = bindparam("claim_limit", type_=Integer)
 
 
@@ -41,11 +42,15 @@ class ClaimQuery(Generic[Leased]):
         order: Any,
         *,
         takes_over: str | None = None,
+        skip_locked: bool = True,
     ) -> None:
         self.model: type[Leased] = model
         self.condition = condition
         self.order = order
         self.takes_over = takes_over  # a lease owner whose rows count as free for this claim
+        # PostgreSQL: skip rows another transaction has locked (a batch takes others instead), or
+        # wait for them (a claim of one named row, which must not come back empty for a lock).
+        self.skip_locked = skip_locked
         self._statements: dict[bool, Any] = {}
 
     def statement(self, *, postgres: bool) -> Any:
@@ -63,8 +68,8 @@ class ClaimQuery(Generic[Leased]):
                 .order_by(self.order)
                 .limit(_LIMIT)
             )
-            if postgres:  # skip rows another instance is claiming right now
-                chosen = chosen.with_for_update(skip_locked=True)
+            if postgres:
+                chosen = chosen.with_for_update(skip_locked=self.skip_locked)
             built = (
                 update(model)
                 .where(col(model.id).in_(chosen.scalar_subquery()))

@@ -7,6 +7,7 @@ backends (fixture `db`). Each test fails if the rule it names is broken.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ from bot.prompts import Tap
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.escalations import FAST_PATH, claim_due_escalations
+from storage.escalations import FAST_PATH, claim_due_escalations, end_fast_path_reservation
 from storage.models import (
     Answer,
     Checkin,
@@ -564,6 +565,48 @@ async def test_a_tick_pages_a_reserved_case_once_its_instance_failed_to(db: Data
     case_id, _ = await _raise(db, patient, Level.HIGH, NOW)
     assert await _claim(db, NOW + FAST_PATH_GRACE - timedelta(milliseconds=1), "tick") == []
     assert await _claim(db, NOW + FAST_PATH_GRACE + timedelta(milliseconds=1), "tick") == [case_id]
+
+
+async def test_a_failed_fast_path_hands_its_case_to_the_ticks_at_once(db: Database) -> None:
+    patient, _, _ = await _setup(db)
+    case_id, _ = await _raise(db, patient, Level.HIGH, NOW)
+    async with db.transaction() as session:  # what Dispatcher.page_now does when it fails
+        await end_fast_path_reservation(session, escalation_id=case_id)
+    assert await _claim(db, NOW + timedelta(seconds=1), "tick") == [case_id]
+    async with db.transaction() as session:  # a real claim is never cleared by it
+        await end_fast_path_reservation(session, escalation_id=case_id)
+    (row,) = await _escalations(db)
+    assert row.lease_owner == "tick"
+
+
+async def test_the_fast_path_waits_for_a_row_lock_instead_of_coming_back_empty(
+    db: Database,
+) -> None:
+    """PostgreSQL: the patient's next message may hold the case row for a moment (raising it
+    again); the one-case claim waits for it rather than skipping the locked row, which would
+    leave the reserved case to the ticks for FAST_PATH_GRACE."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers with BEGIN IMMEDIATE)")
+    patient, _, _ = await _setup(db)
+    case_id, _ = await _raise(db, patient, Level.HIGH, NOW)
+    locked = asyncio.Event()
+
+    async def hold_row() -> None:
+        async with db.transaction() as session:
+            await session.execute(
+                select(Escalation.id).where(Escalation.id == case_id).with_for_update()
+            )
+            locked.set()
+            await asyncio.sleep(0.3)
+
+    holder = asyncio.create_task(hold_row())
+    await locked.wait()
+    started = asyncio.get_running_loop().time()
+    claimed = await _claim(db, NOW + timedelta(seconds=1), "fast", only_id=case_id)
+    waited = asyncio.get_running_loop().time() - started
+    await holder
+    assert claimed == [case_id]
+    assert waited > 0.1, "the claim should have waited for the lock"
 
 
 async def test_a_case_raised_by_the_dispatcher_is_due_to_any_tick_at_once(db: Database) -> None:

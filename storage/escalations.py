@@ -16,9 +16,10 @@ UNRESOLVED = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
 _STEP_DUE = and_(
     col(Escalation.status) == EscalationStatus.OPEN, col(Escalation.next_step_at) <= NOW
 )
-# The lease owner of a case a patient's message has just raised: the instance that handled the
-# message pages it at once (after the crisis card has gone out), so ticks leave it alone until
-# the reservation runs out; only that instance's claim of the one case takes it over.
+# The lease owner of a case a patient's answer or message has just raised: the instance that
+# handled it pages it at once, beside the crisis card, and tells the patient only after the card;
+# ticks leave the case alone until the reservation runs out, and only that instance's claim of
+# the one case takes it over.
 FAST_PATH = "fast-path"
 
 _DUE_ESCALATIONS = ClaimQuery(Escalation, _STEP_DUE, col(Escalation.next_step_at))

@@ -32,14 +32,12 @@ _ONE_ESCALATION = ClaimQuery(
 )
 
 
-def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -> bool:
-    """Keep dispatcher ticks off `case` until `until`; False (nothing changed) while another
-    claim holds it, whose step then runs first as before."""
+def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -> None:
+    """Keep dispatcher ticks off `case` until `until`, unless another claim holds it now (its
+    step then runs first, as before)."""
     held = case.lease_until is not None and case.lease_until >= now
-    if held and case.lease_owner != FAST_PATH:
-        return False
-    case.lease_owner, case.lease_until = FAST_PATH, until
-    return True
+    if not held or case.lease_owner == FAST_PATH:
+        case.lease_owner, case.lease_until = FAST_PATH, until
 
 
 async def end_fast_path_reservation(session: AsyncSession, *, escalation_id: int) -> None:

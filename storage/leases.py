@@ -93,7 +93,8 @@ async def claim(
     limit: int,
     only_id: int | None = None,
 ) -> list[Leased]:
-    """Lease up to `limit` matching rows; PostgreSQL skips rows another instance has locked."""
+    """Lease up to `limit` matching rows (on PostgreSQL, skipping or waiting for rows another
+    transaction has locked, as the query says)."""
     params: dict[str, Any] = {
         "claim_now": now,
         "claim_owner": owner,

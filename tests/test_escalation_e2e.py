@@ -238,3 +238,28 @@ async def test_a_slow_crisis_card_does_not_hold_the_page_back(
         card = await sandbox.wait_for_message(PAT, "988", timeout=6)
         notice = await sandbox.wait_for_message(PAT, "has been paged now")
         assert card["message_id"] < notice["message_id"], "the notice waits for the card"
+
+
+async def test_a_note_with_crisis_words_gets_the_card_and_page_before_note_saved(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """CLINICAL.md §5/§7: crisis words in the check-in's note show the crisis card before
+    anything else (here: before "your note is saved"), and page the on-call clinician."""
+    async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
+        await _staff(bot, roster=True)
+        await _patient(bot, PAT, "P-83")
+        await answer(sandbox, PAT, "mood", "6", wait=8)
+        await answer(sandbox, PAT, "wished you were dead", "No")
+        await answer(sandbox, PAT, "thoughts of killing yourself", "No")
+        await answer(sandbox, PAT, "prepared to do anything", "No")
+        await answer(sandbox, PAT, "chest pain", "No")
+        asked = await sandbox.wait_for_message(PAT, "Anything else")
+        sandbox.send_text(PAT, "I have the pills ready")
+        card = await sandbox.wait_for_message(PAT, "988", after=asked["message_id"])
+        saved = await sandbox.wait_for_message(PAT, "your note is saved")
+        assert card["message_id"] < saved["message_id"], "the crisis card comes first"
+        page = await sandbox.wait_for_message(ADA, "MODERATE priority", timeout=5)
+        assert "pills ready" in page["text"]
+        notice = await sandbox.wait_for_message(PAT, "has been paged now")
+        assert card["message_id"] < notice["message_id"]
+    _ = bot

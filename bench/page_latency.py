@@ -36,11 +36,16 @@ from sqlalchemy.engine import make_url
 from bot.app import prepare, serve
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
-from bot.enrollment import accept_consent, check_invite, create_clinician_invite, enroll_patient
-from bot.infusions import record_infusion
-from bot.oncall import add_shift
 from bot.sandbox import BotApiSandbox
 from bot.sandbox.state import RecordedCall
+from bot.services.enrollment import (
+    accept_consent,
+    check_invite,
+    create_clinician_invite,
+    enroll_patient,
+)
+from bot.services.infusions import record_infusion
+from bot.services.oncall import add_shift
 from bot.settings import Settings
 from storage.engine import Database
 

@@ -63,7 +63,7 @@ from bench.dataset import (
 from bench.page_latency import BenchError, database_url, percentile
 from bot.app import prepare
 from bot.clinic_config import parse_clinics
-from bot.dispatcher import claim_batch
+from bot.dispatch.dispatcher import claim_batch
 from bot.sandbox import BotApiSandbox
 from bot.settings import Settings
 from storage.checkins import claim_closing, claim_due, claim_reminders
@@ -76,7 +76,7 @@ TARGET_CLAIM_MS = 10.0
 TARGET_START_S = 3.0
 TARGET_RSS_MB = 200.0
 # Rows per claim: what a production instance claims (the limiter at its default 30 a second
-# lets out about 30 per batch; bot.dispatcher.claim_batch), and the batch without a limiter.
+# lets out about 30 per batch; bot.dispatch.dispatcher.claim_batch), and the batch without a limiter.
 LIMIT = claim_batch(Settings.model_fields["send_rate_per_second"].default)
 UNLIMITED = claim_batch(0)
 TOKEN = "1:x"

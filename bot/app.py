@@ -17,13 +17,13 @@ from telegram.ext import Application, ApplicationBuilder, CallbackContext, Conte
 from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
-from bot.dispatcher import Dispatcher
-from bot.health import HealthMonitor, heartbeat
-from bot.infusions import replan_patient
-from bot.ratelimit import PriorityRateLimiter
+from bot.dispatch.dispatcher import Dispatcher
+from bot.messaging.ratelimit import PriorityRateLimiter
+from bot.messaging.transport import AiohttpRequest
+from bot.ops.health import HealthMonitor, heartbeat
+from bot.ops.webhook import BotHttpServer
+from bot.services.infusions import replan_patient
 from bot.settings import Settings
-from bot.transport import AiohttpRequest
-from bot.webhook import BotHttpServer
 from handlers import register_handlers
 from storage import audit
 from storage.checkins import release_leases
@@ -43,6 +43,7 @@ PATIENT_COMMANDS = [
 ]
 
 HEARTBEAT_MONITOR_KEY = "aftercare.heartbeat_monitor"
+DISPATCHER_KEY = "aftercare.dispatcher"  # the concrete dispatcher; handlers see `ctx.dispatcher`
 
 AftercareApplication = Application[Any, AftercareContext, Any, Any, Any, Any]
 PostInit = Callable[[AftercareApplication], Awaitable[None]]
@@ -158,7 +159,8 @@ async def _post_init(application: AftercareApplication) -> None:
     """Register the command menu, start the dispatcher and the housekeeping jobs."""
     await application.bot.set_my_commands(PATIENT_COMMANDS)
     ctx = application.bot_data[CONTEXT_KEY]
-    ctx.dispatcher = Dispatcher(ctx, application.bot)
+    dispatcher = Dispatcher(ctx, application.bot)
+    ctx.dispatcher = application.bot_data[DISPATCHER_KEY] = dispatcher
     assert application.job_queue is not None
     application.job_queue.run_repeating(
         _dispatch,
@@ -183,9 +185,9 @@ async def _post_init(application: AftercareApplication) -> None:
 async def _dispatch(context: CallbackContext[Any, Any, Any, Any]) -> None:
     """One dispatcher tick; a failure is logged and the next tick tries again."""
     ctx: AppContext = context.bot_data[CONTEXT_KEY]
-    assert ctx.dispatcher is not None
+    dispatcher: Dispatcher = context.bot_data[DISPATCHER_KEY]
     try:
-        await ctx.dispatcher.tick()
+        await dispatcher.tick()
     except Exception:
         log.exception("dispatcher.tick_failed instance=%s", ctx.instance_id)
 
@@ -271,8 +273,8 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("bot.stopping instance=%s", ctx.instance_id)
-        if ctx.dispatcher is not None:
-            ctx.dispatcher.stop()  # a running tick ends after its round, before the job queue
+        if (dispatcher := application.bot_data.get(DISPATCHER_KEY)) is not None:
+            dispatcher.stop()  # a running tick ends after its round, before the job queue
         if server is not None:
             await server.stop()  # no new updates; those already queued are handled by stop()
         if application.updater is not None and application.updater.running:

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clinic_config import ClinicConfig, ClinicsConfig
 from bot.clock import Clock, SystemClock
-from bot.metrics import Metrics
+from bot.messaging.delivery import Outcome
+from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from storage.engine import Database
-from storage.models import Clinician, Patient
-
-if TYPE_CHECKING:
-    from bot.dispatcher import Dispatcher
+from storage.models import Checkin, Clinician, Patient
 
 CONTEXT_KEY = "aftercare"
 
 
 def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Dispatch(Protocol):
+    """What handlers and the health check need of the dispatcher (`bot.dispatch.Dispatcher`)."""
+
+    last_tick_at: datetime | None  # liveness: when the last complete round started
+
+    @property
+    def lease(self) -> timedelta: ...
+
+    async def page_now(
+        self, case_id: int, *, patient_told_after: asyncio.Event | None = None
+    ) -> None: ...
+
+    async def send_checkin(
+        self, checkin: Checkin, patient: Patient, *, routine: bool = True
+    ) -> Outcome: ...
 
 
 @dataclass
@@ -35,7 +52,7 @@ class AppContext:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     instance_id: str = field(default_factory=default_instance_id)
-    dispatcher: Dispatcher | None = None  # set once the bot is initialised
+    dispatcher: Dispatch | None = None  # set once the bot is initialised
     metrics: Metrics = field(default_factory=Metrics)
 
     def clinic(self, clinic_id: str | None) -> ClinicConfig:

@@ -11,7 +11,7 @@ from telegram import ForceReply, Message, Update
 from telegram.error import TelegramError
 
 from bot.context import AftercareContext
-from bot.escalations import CaseError, acknowledge, resolve
+from bot.services.cases import CaseError, acknowledge, resolve
 from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
 from storage.escalations import get_escalation, pages_of, unresolved_for_clinic
 from storage.models import Clinician

@@ -6,23 +6,23 @@ import logging
 
 from telegram import Message, Update
 
-from bot import prompts, texts
-from bot.checkins import (
-    awaiting_note,
-    record_free_text,
-    record_late_yes,
-    record_note,
-    record_tap,
-)
 from bot.context import AftercareContext
-from bot.conversation import (
+from bot.domain import checkin_flow
+from bot.messaging import questions, texts
+from bot.messaging.conversation import (
     act_on_answer,
     ask,
     continue_checkin,
     retire_buttons,
     urgent,
 )
-from bot.domain import checkin_flow
+from bot.services.checkins import (
+    awaiting_note,
+    record_free_text,
+    record_late_yes,
+    record_note,
+    record_tap,
+)
 from handlers import cases
 from handlers.auth import answer_query
 from storage.checkins import add_checkins, answers_of, open_checkins
@@ -35,7 +35,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
     """A check-in button: store the answer if it is the patient's next question, else refuse."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
-    parsed = prompts.parse_tap(query.data)
+    parsed = questions.parse_tap(query.data)
     if patient is None or parsed is None:
         await answer_query(query, texts.CLOSED)
         return

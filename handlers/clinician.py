@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from telegram import Message, Update
 
 from bot.context import AftercareContext
-from bot.enrollment import EnrollmentError, deep_link, enroll_patient
-from bot.infusions import InfusionError, describe_plan, record_infusion
+from bot.services.enrollment import EnrollmentError, deep_link, enroll_patient
+from bot.services.infusions import InfusionError, describe_plan, record_infusion
 from handlers.auth import clinicians_only
 from storage.models import Clinician
 from storage.patients import patient_by_ref

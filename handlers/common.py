@@ -10,9 +10,9 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import texts
-from bot.checkins import crisis_words
 from bot.context import AftercareContext, Identity
+from bot.messaging import texts
+from bot.services.checkins import crisis_words
 from handlers.auth import answer_query
 from storage.people import clinicians_by_user, patient_by_chat
 from storage.updates import claim_update

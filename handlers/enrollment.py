@@ -7,9 +7,9 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot import texts
 from bot.context import AftercareContext
-from bot.enrollment import (
+from bot.messaging import texts
+from bot.services.enrollment import (
     InviteProblem,
     accept_consent,
     check_invite,

@@ -8,7 +8,7 @@ from telegram import Update
 
 from bot.clinic_config import ClinicConfig
 from bot.context import AftercareContext
-from bot.oncall import OnCallError, go_off_call, take_primary_now, who_is_on_call
+from bot.services.oncall import OnCallError, go_off_call, take_primary_now, who_is_on_call
 from handlers.auth import NOT_AUTHORISED
 
 

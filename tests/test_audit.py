@@ -169,7 +169,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _audit(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    code = "from bot.cli_audit import main; main()"
+    code = "from bot.cli.audit import main; main()"
     return _run(tmp_path, str(PYTHON), "-c", code, *args)
 
 

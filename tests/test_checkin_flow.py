@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.checkins import delivered_before_recorded
 from bot.domain.checkin_flow import (
     ALL_ITEMS,
     CSSRS_ITEMS,
@@ -21,12 +20,13 @@ from bot.domain.checkin_flow import (
     RED_FLAGS,
     SKIP,
     YES,
+    Tap,
     accepts,
     choices,
     is_positive,
     next_item,
 )
-from bot.prompts import Tap
+from bot.services.checkins import delivered_before_recorded
 from storage.models import Checkin
 
 MOOD_VALUES = [str(n) for n in range(11)]

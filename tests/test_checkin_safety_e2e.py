@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from bot.enrollment import accept_consent, check_invite, enroll_patient
-from bot.infusions import record_infusion
 from bot.sandbox import BotApiSandbox
+from bot.services.enrollment import accept_consent, check_invite, enroll_patient
+from bot.services.infusions import record_infusion
 from storage.models import Answer, Checkin
 from storage.patients import get_patient
 from tests.auxil.databases import IsolatedDatabase

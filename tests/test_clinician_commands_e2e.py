@@ -15,8 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.enrollment import accept_consent, check_invite, create_clinician_invite, enroll_patient
 from bot.sandbox import BotApiSandbox
+from bot.services.enrollment import (
+    accept_consent,
+    check_invite,
+    create_clinician_invite,
+    enroll_patient,
+)
 from storage.models import Escalation, EscalationStatus
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot

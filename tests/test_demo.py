@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from bot.cli.demo import demo_clinic_toml, run_demo
+
 from bot.clinic_config import parse_clinics
-from bot.demo import demo_clinic_toml, run_demo
 
 
 def _section(output: str, title: str) -> str:

@@ -1,7 +1,7 @@
 """Escalation rules (CLINICAL.md §2, §5, §6, §8): who is paged, when, and what opens a case.
 
 Pure tests of bot/domain/escalation.py (targets, next_step_time, non_response_findings), then
-database-level tests of bot/escalations.py, bot/checkins.py and bot/enrollment.opt_out on both
+database-level tests of bot/services/cases.py, bot/services/checkins.py and bot/enrollment.opt_out on both
 backends (fixture `db`). Each test fails if the rule it names is broken.
 """
 
@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.checkins import close_checkin, record_free_text, record_note, record_tap
 from bot.clinic_config import ClinicConfig, parse_clinics
+from bot.domain.checkin_flow import Tap
 from bot.domain.escalation import (
     MIN_REPEAT,
     NEXT_BUSINESS_DAY,
@@ -28,9 +28,9 @@ from bot.domain.escalation import (
 )
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.enrollment import opt_out
-from bot.escalations import FAST_PATH_GRACE, CaseError, acknowledge, raise_concern, resolve
-from bot.prompts import Tap
+from bot.services.cases import FAST_PATH_GRACE, CaseError, acknowledge, raise_concern, resolve
+from bot.services.checkins import close_checkin, record_free_text, record_note, record_tap
+from bot.services.enrollment import opt_out
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
@@ -533,7 +533,7 @@ async def _raise(db: Database, patient: Patient, level: Level, at: datetime) -> 
 async def test_a_case_a_patient_raised_is_paged_by_its_own_instance_first(db: Database) -> None:
     """The crisis card goes before the patient's "you have been paged": a tick must not take
     the first page of a case a patient's answer just raised from the instance that handles
-    that answer (bot.conversation.urgent), unless that instance never comes to it."""
+    that answer (bot.messaging.conversation.urgent), unless that instance never comes to it."""
     patient, _, _ = await _setup(db)
     case_id, paged = await _raise(db, patient, Level.MODERATE, NOW)
     assert paged

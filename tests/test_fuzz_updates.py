@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from telegram.error import BadRequest
 
-from bot import texts
+from bot.messaging import texts
 from bot.sandbox import BotApiSandbox
 from storage.models import Answer, Checkin, Clinician, Escalation, Invite, Patient
 from tests.auxil.databases import isolated

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clinic_config import parse_clinics
-from bot.infusions import change_infusion, record_infusion
+from bot.services.infusions import change_infusion, record_infusion
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Checkin, Patient

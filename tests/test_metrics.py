@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.metrics import Metrics
+from bot.ops.metrics import Metrics
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Checkin, Escalation, Patient

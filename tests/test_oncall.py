@@ -22,7 +22,8 @@ from telegram import Update
 
 from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain.oncall import OnCall, Shift, Slot, on_call_at, rotation_shifts
-from bot.oncall import (
+from bot.sandbox import BotApiSandbox
+from bot.services.oncall import (
     OnCallError,
     add_shift,
     go_off_call,
@@ -30,7 +31,6 @@ from bot.oncall import (
     take_primary_now,
     who_is_on_call,
 )
-from bot.sandbox import BotApiSandbox
 from handlers.auth import NOT_AUTHORISED
 from storage import oncall as store
 from storage.clinics import ClinicRow, sync_clinics
@@ -381,7 +381,7 @@ async def test_who_is_on_call_combines_rotation_and_shifts(
     people = await _seed(db)
     clinic = _clinic()
     ada, bob, cy = _id(people["ada"]), _id(people["bob"]), _id(people["cy"])
-    caplog.set_level(logging.WARNING, logger="bot.oncall")
+    caplog.set_level(logging.WARNING, logger="bot.services.oncall")
     async with db.transaction() as session:
         # Monday 10:00 New York: Ada by rotation; Dr Nobody's slot skipped, Cy the all-day backup.
         assert await who_is_on_call(session, clinic=clinic, at=T0) == OnCall(ada, cy)
@@ -510,7 +510,7 @@ async def test_commands_refuse_non_clinicians(command: str) -> None:
 
 # --- the CLI, as a subprocess --------------------------------------------------------------
 
-AFTERCARE = Path(sys.executable).parent / "aftercare"  # `oncall` is registered in bot/cli.py
+AFTERCARE = Path(sys.executable).parent / "aftercare"  # `oncall` is registered in bot/cli/commands.py
 
 
 @pytest.fixture

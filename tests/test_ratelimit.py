@@ -7,7 +7,7 @@ import time
 
 from telegram.ext import ExtBot
 
-from bot.ratelimit import ROUTINE, PriorityRateLimiter
+from bot.messaging.ratelimit import ROUTINE, PriorityRateLimiter
 from bot.sandbox import BotApiSandbox
 
 TOKEN = "1:RATELIMIT"

@@ -32,15 +32,15 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlmodel import col
 
-from bot import texts
 from bot.app import prepare
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.escalations import raise_concern
-from bot.oncall import add_shift
-from bot.ratelimit import PriorityRateLimiter
+from bot.messaging import texts
+from bot.messaging.ratelimit import PriorityRateLimiter
 from bot.sandbox import BotApiSandbox
 from bot.sandbox.state import RecordedCall
+from bot.services.cases import raise_concern
+from bot.services.oncall import add_shift
 from bot.settings import Settings
 from storage.audit import verify_database
 from storage.engine import Database

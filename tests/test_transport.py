@@ -1,5 +1,5 @@
-"""bot/transport.py over real HTTP: JSON and multipart requests, and failures mapped to PTB's errors
-so that `bot.delivery` classifies them as it would for PTB's own transport."""
+"""bot/messaging/transport.py over real HTTP: JSON and multipart requests, and failures mapped to PTB's errors
+so that `bot.messaging.delivery` classifies them as it would for PTB's own transport."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.delivery import Outcome, deliver, send_question
+from bot.messaging.delivery import Outcome, deliver, send_question
+from bot.messaging.transport import AiohttpRequest
 from bot.sandbox import BotApiSandbox
-from bot.transport import AiohttpRequest
 from tests.auxil.harness import TOKEN
 
 CHAT = 4242

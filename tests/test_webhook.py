@@ -23,9 +23,9 @@ import tornado.web
 from sqlalchemy import select
 
 from bot.app import prepare, serve
-from bot.health import heartbeat
+from bot.ops.health import heartbeat
+from bot.ops.webhook import SECRET_HEADER
 from bot.sandbox import BotApiSandbox
-from bot.webhook import SECRET_HEADER
 from storage.engine import Database
 from storage.models import ProcessedUpdate
 from tests.auxil.databases import IsolatedDatabase

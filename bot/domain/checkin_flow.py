@@ -8,6 +8,7 @@ the post-infusion red flags at the check-in that asks them; an optional free-tex
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 YES, NO, SKIP = "yes", "no", "skip"
 MOOD, NOTE, RED_FLAGS = "mood", "note", "rf"
@@ -16,6 +17,15 @@ BUTTON_ITEMS = (MOOD, *CSSRS_ITEMS, RED_FLAGS)
 ALL_ITEMS = (*BUTTON_ITEMS, NOTE)
 MOOD_VALUES = tuple(str(n) for n in range(11))
 
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A patient's button answer: which check-in, which item, which value."""
+
+    checkin_id: int
+    item_id: str
+    value: str
 
 def next_item(answers: Mapping[str, str], *, asks_red_flags: bool) -> str | None:
     """The next unanswered question, or None when the check-in is complete."""

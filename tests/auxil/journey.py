@@ -7,8 +7,8 @@ import re
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.enrollment import create_clinician_invite
 from bot.sandbox import BotApiSandbox
+from bot.services.enrollment import create_clinician_invite
 from tests.auxil.harness import RunningBot
 
 TOKEN_IN_LINK = re.compile(r"start=([A-Za-z0-9_-]+)")

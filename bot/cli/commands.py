@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_audit import audit_app
-from bot.cli_oncall import oncall_app
-from bot.cli_people import clinician_app, infusion_app, patient_app
-from bot.cli_support import CliError, load_settings, parse_time
+from bot.cli.audit import audit_app
+from bot.cli.demo import demo_command
+from bot.cli.oncall import oncall_app
+from bot.cli.people import clinician_app, infusion_app, patient_app
+from bot.cli.support import CliError, load_settings, parse_time
 from bot.clinic_config import ConfigError, parse_clinics
-from bot.demo import demo_command
 from bot.domain.schedule import checkin_label, plan_checkins
 from storage.engine import Database, DatabaseUnavailable
 
@@ -69,7 +69,7 @@ def run(
     from pydantic import ValidationError
 
     from bot.app import run as run_bot
-    from bot.logs import configure_logging
+    from bot.ops.logs import configure_logging
     from bot.settings import Settings
 
     settings = load_settings()

@@ -14,7 +14,7 @@ import tornado.web
 from sqlalchemy import text
 
 from bot.context import AppContext
-from bot.metrics import CONTENT_TYPE
+from bot.ops.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 

@@ -19,18 +19,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
-from bot import prompts, texts
-from bot.checkins import close_checkin, mark_sent
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.conversation import retire_buttons
-from bot.delivery import Delivery, Outcome, deliver, send_question
+from bot.dispatch.pager import Pager
 from bot.domain import checkin_flow
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.escalations import raise_concern
-from bot.paging import Pager
-from bot.ratelimit import ROUTINE
+from bot.messaging import questions, texts
+from bot.messaging.conversation import retire_buttons
+from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.messaging.ratelimit import ROUTINE
+from bot.services.cases import raise_concern
+from bot.services.checkins import close_checkin, mark_sent
 from storage import audit
 from storage.checkins import (
     cancel_scheduled,
@@ -96,8 +96,8 @@ def _one_per_patient(batch: list[Prompt], *, now: datetime) -> list[Prompt]:
 def _title(checkin: Checkin, patient: Patient, infusions: dict[int, Infusion]) -> str:
     """'4-hour check-in after your infusion on Tue 25 Nov' in the patient's time zone."""
     infusion = infusions.get(checkin.infusion_id) if checkin.infusion_id is not None else None
-    ended = prompts.local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
-    return prompts.checkin_title(checkin, infusion_ended_at_local=ended)
+    ended = questions.local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
+    return questions.checkin_title(checkin, infusion_ended_at_local=ended)
 
 
 @dataclass
@@ -263,7 +263,7 @@ class Dispatcher:
                 send_question(
                     self.bot,
                     patient.chat_id,
-                    f"{texts.REMINDER}\n\n{prompts.question_text(item)}",
+                    f"{texts.REMINDER}\n\n{questions.question_text(item)}",
                     checkin_id=checkin.id,
                     item_id=item,
                     rate_limit_args=self._routine(True),
@@ -391,7 +391,7 @@ class Dispatcher:
                     send_question(
                         self.bot,
                         patient.chat_id,
-                        prompts.question_text(checkin_flow.MOOD, title=prompt.title),
+                        questions.question_text(checkin_flow.MOOD, title=prompt.title),
                         checkin_id=checkin.id,
                         item_id=checkin_flow.MOOD,
                         rate_limit_args=self._routine(routine),

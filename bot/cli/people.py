@@ -7,10 +7,15 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bot.cli_support import CliError, parse_time, with_context
+from bot.cli.support import CliError, parse_time, with_context
 from bot.context import AppContext
-from bot.enrollment import EnrollmentError, create_clinician_invite, deep_link, enroll_patient
-from bot.infusions import InfusionError, change_infusion, describe_plan, record_infusion
+from bot.services.enrollment import (
+    EnrollmentError,
+    create_clinician_invite,
+    deep_link,
+    enroll_patient,
+)
+from bot.services.infusions import InfusionError, change_infusion, describe_plan, record_infusion
 from storage.infusions import get_infusion
 from storage.models import Patient
 from storage.patients import get_patient, patient_by_ref, patients_by_ref

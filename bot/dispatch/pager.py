@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import texts
 from bot.context import AppContext
-from bot.delivery import Delivery, Outcome, deliver
 from bot.domain.escalation import Step, next_step_time, targets
 from bot.domain.levels import Level
-from bot.escalations import business_hours, ladder
-from bot.oncall import who_is_on_call
+from bot.messaging import texts
+from bot.messaging.delivery import Delivery, Outcome, deliver
+from bot.services.cases import business_hours, ladder
+from bot.services.oncall import who_is_on_call
 from storage import audit
 from storage.checkins import answers_of, get_checkin
 from storage.escalations import any_page_sent, claim_due_escalations, get_escalation

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from bot.cli_support import CliError, load_settings
+from bot.cli.support import CliError, load_settings
 from storage import audit
 from storage.engine import Database, DatabaseUnavailable
 from storage.migrate import current_revision

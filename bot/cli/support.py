@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from bot.context import AppContext
-from bot.logs import configure_logging
+from bot.ops.logs import configure_logging
 from bot.settings import Settings
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 from telegram.warnings import PTBUserWarning
 
-from bot import prompts
+from bot.messaging import questions
 
 # `send_question` calls sendMessage through `do_api_request` on purpose (see there); PTB's
 # nudge towards `Bot.send_message` is expected for that one method.
@@ -115,7 +115,7 @@ async def send_question(
         api_kwargs={
             "chat_id": chat_id,
             "text": text,
-            "reply_markup": prompts.keyboard_json(checkin_id, item_id),
+            "reply_markup": questions.keyboard_json(checkin_id, item_id),
         },
         rate_limit_args=rate_limit_args,
     )

@@ -16,13 +16,13 @@ from typing import Any
 import typer
 
 from bot.app import prepare, serve
-from bot.cli_support import CliError
+from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
-from bot.enrollment import create_clinician_invite
-from bot.logs import configure_logging
-from bot.oncall import add_shift
+from bot.ops.logs import configure_logging
 from bot.sandbox import BotApiSandbox
+from bot.services.enrollment import create_clinician_invite
+from bot.services.oncall import add_shift
 from bot.settings import LogFormat, Settings
 from storage import audit
 
@@ -296,5 +296,5 @@ def demo_command(
 ) -> None:
     """Run the real bot offline against the embedded sandbox: a check-in escalated end to end."""
     configure_logging("WARNING", LogFormat.PLAIN, secrets=[TOKEN])
-    if code := asyncio.run(run_demo(speed=speed)):  # a typer.Exit would be lost by bot.cli.main
+    if code := asyncio.run(run_demo(speed=speed)):  # typer.Exit would be lost by main()
         raise CliError("the demo did not complete; see the step named above", exit_code=code)

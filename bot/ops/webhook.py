@@ -20,7 +20,7 @@ import tornado.web
 from telegram import Update
 
 from bot.context import AppContext
-from bot.health import HealthHandler, HealthMonitor, MetricsHandler
+from bot.ops.health import HealthHandler, HealthMonitor, MetricsHandler
 
 log = logging.getLogger(__name__)
 

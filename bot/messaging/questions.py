@@ -7,26 +7,18 @@ it names the check-in and item, and is checked against the chat's patient on eve
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain import checkin_flow, instruments
+from bot.domain.checkin_flow import Tap
 from bot.domain.schedule import checkin_label
 from storage.models import Checkin, CheckinKind
 
 PREFIX = "c"
 _ID = re.compile(r"^[0-9]{1,9}$")  # ASCII digits that fit a database integer
 
-
-@dataclass(frozen=True)
-class Tap:
-    """A parsed check-in button press."""
-
-    checkin_id: int
-    item_id: str
-    value: str
 
 
 def parse_tap(data: str | None) -> Tap | None:

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.checkins import close_checkin
 from bot.clinic_config import ClinicConfig
 from bot.domain.triage import Finding
-from bot.escalations import Concern, raise_concern
+from bot.services.cases import Concern, raise_concern
+from bot.services.checkins import close_checkin
 from storage import audit
 from storage.checkins import cancel_scheduled, open_checkins
 from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash

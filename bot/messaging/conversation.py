@@ -9,13 +9,13 @@ from typing import Any
 from telegram import Message
 from telegram.ext import ExtBot
 
-from bot import prompts, texts
-from bot.checkins import Answered
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.delivery import Delivery, Outcome, deliver, send_question
 from bot.domain import checkin_flow
-from bot.escalations import Concern
+from bot.messaging import questions, texts
+from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.services.cases import Concern
+from bot.services.checkins import Answered
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient
@@ -34,7 +34,7 @@ async def ask(
 ) -> Delivery:
     """Send one question with its buttons and remember it as the check-in's current message."""
     assert patient.chat_id is not None
-    body = prompts.question_text(item_id)
+    body = questions.question_text(item_id)
     delivery = await deliver(
         send_question(
             bot,
@@ -150,7 +150,7 @@ async def continue_checkin(
     if question is not None and question.text:
         await deliver(
             question.edit_text(
-                prompts.answered_text(question.text, answered.item_id, answered.value),
+                questions.answered_text(question.text, answered.item_id, answered.value),
                 reply_markup=None,
             ),
             what="edit_answered",

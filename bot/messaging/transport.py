@@ -7,7 +7,7 @@ that Telegram's own limit is what binds. aiohttp does the same request in about 
 polling keeps PTB's default transport; this one carries every other call.
 
 Errors map onto PTB's: a timeout is `TimedOut`, any other transport failure `NetworkError`,
-so `bot.delivery` classifies them exactly as it does for httpx.
+so `bot.messaging.delivery` classifies them exactly as it does for httpx.
 """
 
 from __future__ import annotations

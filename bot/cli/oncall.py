@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bot.cli_support import CliError, parse_time, with_context
+from bot.cli.support import CliError, parse_time, with_context
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.oncall import OnCallError, add_shift, roster, who_is_on_call
+from bot.services.oncall import OnCallError, add_shift, roster, who_is_on_call
 from storage.models import Clinician
 
 oncall_app = typer.Typer(help="On-call roster.", no_args_is_help=True)

@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain import checkin_flow, instruments
+from bot.domain.checkin_flow import Tap
 from bot.domain.crisis_terms import CrisisMatcher
 from bot.domain.escalation import NonResponseRule, non_response_findings
 from bot.domain.levels import Level, highest
 from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import CSSRS_LEVEL, Finding, Triage, triage_checkin
-from bot.escalations import Concern, raise_concern
-from bot.prompts import Tap
+from bot.services.cases import Concern, raise_concern
 from storage import audit
 from storage.checkins import (
     add_answer,
@@ -200,7 +200,7 @@ async def record_late_yes(
         now=now,
         checkin_id=checkin.id,
         findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
-        fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
+        fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
 
 
@@ -335,7 +335,7 @@ async def _store(
             trigger="checkin",
             now=now,
             checkin_id=checkin.id,
-            fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
+            fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
         )
     words: list[str] = []
     if item_id == checkin_flow.NOTE:
@@ -395,7 +395,7 @@ async def _scan(
         now=now,
         checkin_id=checkin_id,
         quote=text,
-        fast_path=True,  # the handler pages it at once (bot.conversation.urgent)
+        fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
     return words, concern
 

@@ -69,14 +69,16 @@ from bot.settings import Settings
 from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.engine import Database
 from storage.infusions import infusions_by_ids
-from storage.models import Answer, Checkin, CheckinStatus, Infusion, Patient
+from storage.models import Answer, Checkin, Infusion, Patient
 from storage.patients import patients_by_ids
+from storage.states import CheckinStatus
 
 TARGET_CLAIM_MS = 10.0
 TARGET_START_S = 3.0
 TARGET_RSS_MB = 200.0
 # Rows per claim: what a production instance claims (the limiter at its default 30 a second
-# lets out about 30 per batch; bot.dispatch.dispatcher.claim_batch), and the batch without a limiter.
+# lets out about 30 per batch; bot.dispatch.dispatcher.claim_batch), and the batch without
+# a limiter.
 LIMIT = claim_batch(Settings.model_fields["send_rate_per_second"].default)
 UNLIMITED = claim_batch(0)
 TOKEN = "1:x"

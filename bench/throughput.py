@@ -56,7 +56,8 @@ from bot.app import prepare
 from bot.clinic_config import parse_clinics
 from bot.settings import Settings
 from storage.engine import Database
-from storage.models import Checkin, CheckinStatus, Infusion, Patient
+from storage.models import Checkin, Infusion, Patient
+from storage.states import CheckinStatus
 
 TOKEN = "123456:BENCH-TOKEN-abcdefghijklmnopqrstuvwxyz"
 TARGET_PER_SECOND = 500.0

@@ -26,11 +26,12 @@ from bot.services.infusions import replan_patient
 from bot.settings import Settings
 from handlers import register_handlers
 from storage import audit
+from storage.cases import release_case_leases
 from storage.checkins import release_leases
 from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
-from storage.escalations import release_escalation_leases
 from storage.migrate import upgrade
+from storage.states import Actor, ActorKind
 from storage.updates import forget_updates_before
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ async def prepare(
             await audit.append(
                 session,
                 at=now,
-                actor="system",
+                actor=Actor.of(ActorKind.SYSTEM),
                 event="config.loaded",
                 detail={"source": clinics.source, "clinics": [c.id for c in clinics.clinics]},
             )
@@ -105,7 +106,9 @@ async def replan_clinic(session: AsyncSession, *, clinic: ClinicConfig, now: dat
     """A clinic's protocols or quiet hours changed: re-plan every check-in not yet sent."""
     patients = await patients_with_active_infusions(session, clinic_id=clinic.id)
     for patient in patients:
-        await replan_patient(session, patient=patient, clinic=clinic, now=now, actor="config")
+        await replan_patient(
+            session, patient=patient, clinic=clinic, now=now, actor=Actor.of(ActorKind.CONFIG)
+        )
     log.info("plan.replanned clinic=%s patients=%d", clinic.id, len(patients))
     return len(patients)
 
@@ -290,7 +293,7 @@ async def _release_claims(ctx: AppContext) -> None:
     try:
         async with ctx.db.transaction() as session:
             released = await release_leases(session, owner=ctx.instance_id)
-            released += await release_escalation_leases(session, owner=ctx.instance_id)
+            released += await release_case_leases(session, owner=ctx.instance_id)
         log.info("bot.released_claims instance=%s count=%d", ctx.instance_id, released)
     except Exception:
         log.exception("bot.release_claims_failed instance=%s", ctx.instance_id)

@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from bot.context import AftercareContext
 from bot.services.cases import CaseError, acknowledge, resolve
 from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
-from storage.escalations import get_escalation, pages_of, unresolved_for_clinic
+from storage.cases import get_case, pages_of, unresolved_for_clinic
 from storage.models import Clinician
 from storage.patients import patient_by_ref
 from storage.reports import clinicians_by_ids, history, messages_of, patients_of_clinic
@@ -31,12 +31,10 @@ def case_id(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def _tell_others(
-    context: AftercareContext, escalation_id: int, me: Clinician, text: str
-) -> None:
+async def _tell_others(context: AftercareContext, case_id: int, me: Clinician, text: str) -> None:
     """Everyone else paged for this case learns who took it."""
     async with context.app.db.transaction() as session:
-        pages = await pages_of(session, escalation_id=escalation_id)
+        pages = await pages_of(session, case_id=case_id)
         others = await clinicians_by_ids(
             session, ids=sorted({p.clinician_id for p in pages if p.clinician_id != me.id})
         )
@@ -46,7 +44,7 @@ async def _tell_others(
         except TelegramError as exc:
             log.warning(
                 "case.notify_failed case=%s clinician=%s error=%s",
-                escalation_id,
+                case_id,
                 other.id,
                 exc.message,
             )
@@ -57,7 +55,7 @@ async def _registration_for(context: AftercareContext, me: Clinician, case_id: i
     if len(context.identity.clinicians) < 2:
         return me
     async with context.app.db.transaction() as session:
-        case = await get_escalation(session, escalation_id=case_id)
+        case = await get_case(session, case_id=case_id)
     for registration in context.identity.clinicians:
         if case is not None and registration.clinic_id == case.clinic_id:
             return registration
@@ -68,9 +66,7 @@ async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
     ctx = context.app
     me = await _registration_for(context, me, case_id)
     async with ctx.db.transaction() as session:
-        case, took = await acknowledge(
-            session, escalation_id=case_id, clinician=me, now=ctx.clock.now()
-        )
+        case, took = await acknowledge(session, case_id=case_id, clinician=me, now=ctx.clock.now())
     if not took:
         return f"Case #{case_id} is already {case.status}."
     await _tell_others(context, case_id, me, f"Case #{case_id} was acknowledged by {me.name}.")
@@ -84,7 +80,7 @@ async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note:
     ctx = context.app
     me = await _registration_for(context, me, case_id)
     async with ctx.db.transaction() as session:
-        await resolve(session, escalation_id=case_id, clinician=me, note=note, now=ctx.clock.now())
+        await resolve(session, case_id=case_id, clinician=me, note=note, now=ctx.clock.now())
     await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")
     return f"✓ Case #{case_id} resolved."
 
@@ -102,7 +98,7 @@ async def case_button(update: Update, context: AftercareContext) -> None:
         await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
         return
     async with context.app.db.transaction() as session:
-        case = await get_escalation(session, escalation_id=number)
+        case = await get_case(session, case_id=number)
     if len(parts) == 4 and case is not None and case.level != parts[3] and case.status == "open":
         await answer_query(
             query,

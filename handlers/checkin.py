@@ -26,7 +26,8 @@ from bot.services.checkins import (
 from handlers import cases
 from handlers.auth import answer_query
 from storage.checkins import add_checkins, answers_of, open_checkins
-from storage.models import Checkin, CheckinKind, PatientStatus
+from storage.models import Checkin
+from storage.states import CheckinKind, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
             checkin_id=parsed.checkin_id,
             card=True,
             trigger=parsed.item_id,
-            concern=late,
+            raised=late,
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
         await answer_query(query, texts.LATE_YES)
@@ -144,7 +145,7 @@ async def text(update: Update, context: AftercareContext) -> None:
         checkin_id=None,
         card=bool(kept.words),
         trigger="crisis_words",
-        concern=kept.concern,
+        raised=kept.raised,
     )
     if pending is not None and pending[1] is not None:
         await ask(

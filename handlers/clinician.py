@@ -13,6 +13,7 @@ from bot.services.infusions import InfusionError, describe_plan, record_infusion
 from handlers.auth import clinicians_only
 from storage.models import Clinician
 from storage.patients import patient_by_ref
+from storage.states import clinician_actor
 
 
 @clinicians_only
@@ -36,7 +37,7 @@ async def enroll(
                 baseline_mood=None,
                 emergency_contact=None,
                 now=ctx.clock.now(),
-                actor=f"clinician:{clinician.id}",
+                actor=clinician_actor(clinician.id),
             )
     except EnrollmentError as exc:
         await message.reply_text(f"Not enrolled: {str(exc)[:500]}")
@@ -74,7 +75,7 @@ async def infusion(
                 ended_at=ended,
                 protocol=None,
                 now=now,
-                actor=f"clinician:{clinician.id}",
+                actor=clinician_actor(clinician.id),
             )
         except (InfusionError, ValueError) as exc:
             await message.reply_text(f"Not recorded: {str(exc)[:500]}")

@@ -135,8 +135,8 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     async with ctx.db.transaction() as session:
-        concern = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
+        raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
     await query.edit_message_text(texts.stopped(clinic))
-    if concern is not None and concern.page_now and ctx.dispatcher:
-        assert concern.escalation.id is not None
-        await ctx.dispatcher.page_now(concern.escalation.id)
+    if raised is not None and raised.page_now and ctx.dispatcher:
+        assert raised.case.id is not None
+        await ctx.dispatcher.page_now(raised.case.id)

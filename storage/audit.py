@@ -16,6 +16,7 @@ from sqlmodel import col
 from storage.engine import Database
 from storage.leases import is_postgres
 from storage.models import AuditEvent
+from storage.states import Actor
 
 GENESIS = "0" * 64
 _PG_AUDIT_LOCK = 72_001  # advisory lock id serialising appends across instances
@@ -29,7 +30,7 @@ _HASHED = (
     "clinic_id",
     "patient_id",
     "checkin_id",
-    "escalation_id",
+    "case_id",
     "detail",
     "prev_hash",
 )
@@ -54,12 +55,12 @@ class Entry:
     """One event to append; `append_many` chains a batch of them with one lock and one read."""
 
     at: datetime
-    actor: str
+    actor: Actor
     event: str
     clinic_id: str | None = None
     patient_id: int | None = None
     checkin_id: int | None = None
-    escalation_id: int | None = None
+    case_id: int | None = None
     detail: Mapping[str, Any] | None = None
 
 
@@ -91,7 +92,7 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
             "clinic_id": entry.clinic_id,
             "patient_id": entry.patient_id,
             "checkin_id": entry.checkin_id,
-            "escalation_id": entry.escalation_id,
+            "case_id": entry.case_id,
             "detail": json.dumps(
                 dict(entry.detail or {}), sort_keys=True, default=str, ensure_ascii=False
             ),
@@ -107,16 +108,16 @@ async def append(
     session: AsyncSession,
     *,
     at: datetime,
-    actor: str,
+    actor: Actor,
     event: str,
     clinic_id: str | None = None,
     patient_id: int | None = None,
     checkin_id: int | None = None,
-    escalation_id: int | None = None,
+    case_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """Append one event in the caller's transaction, chained to the last one."""
-    entry = Entry(at, actor, event, clinic_id, patient_id, checkin_id, escalation_id, detail)
+    entry = Entry(at, actor, event, clinic_id, patient_id, checkin_id, case_id, detail)
     await append_many(session, [entry])
 
 
@@ -181,7 +182,7 @@ _COLUMNS = (
     col(AuditEvent.clinic_id),
     col(AuditEvent.patient_id),
     col(AuditEvent.checkin_id),
-    col(AuditEvent.escalation_id),
+    col(AuditEvent.case_id),
     col(AuditEvent.detail),
     col(AuditEvent.prev_hash),
     col(AuditEvent.hash),

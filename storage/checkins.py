@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.leases import NOW, ClaimQuery, claim, is_postgres, release_all
-from storage.models import Answer, Checkin, CheckinKind, CheckinStatus
+from storage.models import Answer, Checkin
+from storage.states import CheckinKind, CheckinStatus
 
 OPEN = (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS)
 

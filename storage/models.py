@@ -3,51 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.states import (
+    Actor,
+    CaseStatus,
+    CaseTrigger,
+    CheckinKind,
+    CheckinStatus,
+    InfusionStatus,
+    InviteKind,
+    Level,
+    PageStatus,
+    PatientStatus,
+    ShiftRole,
+    ShiftSource,
+)
+from storage.types import ActorText, TextEnum, UTCDateTime
 
 
 def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
-
-
-class PatientStatus(StrEnum):
-    INVITED = "invited"  # enrolled by the clinic; chat not linked yet
-    ACTIVE = "active"  # consented; receives check-ins
-    OPTED_OUT = "opted_out"  # sent /stop and confirmed
-    UNREACHABLE = "unreachable"  # Telegram said blocked / deactivated
-
-
-class CheckinStatus(StrEnum):
-    SCHEDULED = "scheduled"  # planned, not sent
-    SENT = "sent"  # first question delivered, no answer yet
-    IN_PROGRESS = "in_progress"  # at least one answer
-    COMPLETED = "completed"  # every question answered (or skipped where optional)
-    ABANDONED = "abandoned"  # answer window closed part-way; answers kept
-    MISSED = "missed"  # answer window closed with no answer
-    CANCELLED = "cancelled"  # infusion cancelled or moved, or patient opted out
-    SUPERSEDED = "superseded"  # replaced by a newer infusion's plan
-    FAILED = "failed"  # Telegram refused it for good (recorded with the error)
-
-    @property
-    def is_open(self) -> bool:
-        return self in {CheckinStatus.SENT, CheckinStatus.IN_PROGRESS}
-
-
-class CheckinKind(StrEnum):
-    OFFSET = "offset"  # a fixed time after the infusion (+4 h, +24 h)
-    DAILY = "daily"  # local time of day, days after the infusion
-    ADHOC = "adhoc"  # started by the patient with /checkin
-
-
-class EscalationStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
 
 
 class Clinic(SQLModel, table=True):
@@ -82,10 +60,10 @@ class OnCallShift(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: str = Field(foreign_key="clinic.id")
     clinician_id: int = Field(foreign_key="clinician.id", index=True)
-    role: str = Field(default="primary", max_length=16)  # primary | backup
+    role: ShiftRole = Field(default=ShiftRole.PRIMARY, sa_type=TextEnum(ShiftRole))
     starts_at: datetime = Field(sa_column=_utc())
     ends_at: datetime = Field(sa_column=_utc())
-    source: str = Field(default="command", max_length=16)  # command | rotation | bot
+    source: ShiftSource = Field(default=ShiftSource.COMMAND, sa_type=TextEnum(ShiftSource))
     created_at: datetime = Field(sa_column=_utc())
 
 
@@ -103,7 +81,7 @@ class Patient(SQLModel, table=True):
     protocol: str | None = Field(default=None, max_length=64)
     chat_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     telegram_user_id: int | None = Field(default=None, sa_type=BigInteger)
-    status: str = Field(default=PatientStatus.INVITED, max_length=16)
+    status: PatientStatus = Field(default=PatientStatus.INVITED, sa_type=TextEnum(PatientStatus))
     consented_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     opted_out_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(sa_column=_utc())
@@ -114,7 +92,7 @@ class Invite(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: str = Field(foreign_key="clinic.id")
-    kind: str = Field(max_length=16)  # patient | clinician
+    kind: InviteKind = Field(sa_type=TextEnum(InviteKind))
     token_hash: str = Field(max_length=64, unique=True)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
     clinician_name: str | None = None
@@ -132,7 +110,7 @@ class Infusion(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", index=True)
     ended_at: datetime = Field(sa_column=_utc())
     protocol: str = Field(max_length=64)
-    status: str = Field(default="active", max_length=16)  # active | cancelled
+    status: InfusionStatus = Field(default=InfusionStatus.ACTIVE, sa_type=TextEnum(InfusionStatus))
     recorded_at: datetime = Field(sa_column=_utc())
     recorded_by: str = Field(max_length=64)
 
@@ -149,13 +127,13 @@ class Checkin(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id")
     infusion_id: int | None = Field(default=None, foreign_key="infusion.id", index=True)
-    kind: str = Field(max_length=16)
+    kind: CheckinKind = Field(sa_type=TextEnum(CheckinKind))
     offset_seconds: int | None = None
     day: int | None = None
     asks_red_flags: bool = False
     nominal_at: datetime = Field(sa_column=_utc())
     due_at: datetime = Field(sa_column=_utc())
-    status: str = Field(default=CheckinStatus.SCHEDULED, max_length=16)
+    status: CheckinStatus = Field(default=CheckinStatus.SCHEDULED, sa_type=TextEnum(CheckinStatus))
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     current_item: str | None = Field(default=None, max_length=32)
@@ -163,7 +141,7 @@ class Checkin(SQLModel, table=True):
     reminded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closes_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    risk_level: str = Field(default="none", max_length=16)
+    risk_level: Level = Field(default=Level.NONE, sa_type=TextEnum(Level))
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     attempts: int = 0
@@ -186,9 +164,13 @@ class Answer(SQLModel, table=True):
     update_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class Escalation(SQLModel, table=True):
-    """A case for a human: one open per patient episode, walked up its ladder until acknowledged."""
+class Case(SQLModel, table=True):
+    """A case for a human: one open per patient episode, walked up its ladder until acknowledged.
 
+    The table keeps its first name, `escalation` (`case` is an SQL keyword).
+    """
+
+    __tablename__ = "escalation"
     __table_args__ = (
         Index("ix_escalation_due", "status", "next_step_at"),
         Index("ix_escalation_patient", "patient_id", "status"),
@@ -197,11 +179,11 @@ class Escalation(SQLModel, table=True):
     clinic_id: str = Field(foreign_key="clinic.id")
     patient_id: int = Field(foreign_key="patient.id")
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
-    level: str = Field(max_length=16)
-    trigger: str = Field(max_length=16)  # checkin | message | non_response
+    level: Level = Field(sa_type=TextEnum(Level))
+    trigger: CaseTrigger = Field(sa_type=TextEnum(CaseTrigger))
     reason: str = Field(sa_type=Text)
     quote: str | None = Field(default=None, sa_type=Text)  # the patient's words, for the page
-    status: str = Field(default=EscalationStatus.OPEN, max_length=16)
+    status: CaseStatus = Field(default=CaseStatus.OPEN, sa_type=TextEnum(CaseStatus))
     opened_at: datetime = Field(sa_column=_utc())
     ladder_started_at: datetime = Field(sa_column=_utc())  # reset when the level rises
     step: int = 0
@@ -216,13 +198,15 @@ class Escalation(SQLModel, table=True):
 
 
 class Page(SQLModel, table=True):
-    """One page of one clinician for one escalation, delivered or not."""
+    """One page of one clinician for one case, delivered or not."""
 
     id: int | None = Field(default=None, primary_key=True)
-    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    case_id: int = Field(
+        sa_column=Column("escalation_id", ForeignKey("escalation.id"), index=True, nullable=False)
+    )
     clinician_id: int = Field(foreign_key="clinician.id")
     step: int
-    status: str = Field(max_length=16)  # sent | failed
+    status: PageStatus = Field(sa_type=TextEnum(PageStatus))
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     error: str | None = None
     sent_at: datetime = Field(sa_column=_utc())
@@ -234,12 +218,12 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=_utc())
-    actor: str = Field(max_length=64)
+    actor: Actor = Field(sa_type=ActorText())
     event: str = Field(max_length=48, index=True)
     clinic_id: str | None = Field(default=None, max_length=32)
     patient_id: int | None = Field(default=None, index=True)
     checkin_id: int | None = None
-    escalation_id: int | None = None
+    case_id: int | None = Field(default=None, sa_column=Column("escalation_id", Integer))
     detail: str = Field(default="{}", sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

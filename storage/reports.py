@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.escalations import UNRESOLVED
-from storage.models import Answer, Checkin, Clinician, Escalation, Patient
+from storage.cases import UNRESOLVED
+from storage.models import Answer, Case, Checkin, Clinician, Patient
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,9 @@ async def patients_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[P
         ).first()
         level = (
             await session.scalars(
-                select(col(Escalation.level))
-                .where(
-                    col(Escalation.patient_id) == patient.id, col(Escalation.status).in_(UNRESOLVED)
-                )
-                .order_by(col(Escalation.id).desc())
+                select(col(Case.level))
+                .where(col(Case.patient_id) == patient.id, col(Case.status).in_(UNRESOLVED))
+                .order_by(col(Case.id).desc())
                 .limit(1)
             )
         ).first()

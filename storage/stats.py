@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Checkin, CheckinStatus, Escalation, EscalationStatus
+from storage.models import Case, Checkin
+from storage.states import CaseStatus, CheckinStatus
 
 
 async def due_checkins(session: AsyncSession, *, now: datetime) -> int:
@@ -26,9 +27,9 @@ async def due_checkins(session: AsyncSession, *, now: datetime) -> int:
 async def open_escalations(session: AsyncSession) -> dict[str, int]:
     """Unacknowledged escalations by level."""
     rows = await session.execute(
-        select(col(Escalation.level), func.count())
-        .where(col(Escalation.status) == EscalationStatus.OPEN)
-        .group_by(col(Escalation.level))
+        select(col(Case.level), func.count())
+        .where(col(Case.status) == CaseStatus.OPEN)
+        .group_by(col(Case.level))
     )
     return {level: int(count) for level, count in rows.tuples()}
 
@@ -36,7 +37,5 @@ async def open_escalations(session: AsyncSession) -> dict[str, int]:
 async def oldest_unacknowledged(session: AsyncSession) -> datetime | None:
     """When the oldest still-unacknowledged escalation's ladder started."""
     return await session.scalar(
-        select(func.min(col(Escalation.ladder_started_at))).where(
-            col(Escalation.status) == EscalationStatus.OPEN
-        )
+        select(func.min(col(Case.ladder_started_at))).where(col(Case.status) == CaseStatus.OPEN)
     )

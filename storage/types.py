@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from storage.states import Actor
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -30,3 +35,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class TextEnum(TypeDecorator[E]):
+    """A StrEnum stored as short text: the value's string in, the enum member out.
+
+    Binding checks the value against the enum, so a misspelt state cannot be written.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+class ActorText(TypeDecorator[Actor]):
+    """An audit actor (`kind` or `kind:id`) stored as text."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int = 64) -> None:
+        super().__init__(length)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(Actor(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Actor | None:
+        return None if value is None else Actor(value)

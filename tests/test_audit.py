@@ -28,7 +28,7 @@ async def _fill(db: Database, count: int) -> None:
             await audit.append(
                 session,
                 at=NOW + timedelta(seconds=i, microseconds=i),
-                actor="test",
+                actor="cli",
                 event="thing.happened",
                 clinic_id="north",
                 patient_id=7 if i % 3 == 0 else (8 if i % 3 == 1 else None),

@@ -33,7 +33,7 @@ async def _patient(bot: RunningBot, user_id: int, ref: str, *, infusion: bool = 
             baseline_mood=None,
             emergency_contact=None,
             now=now,
-            actor="test",
+            actor="cli",
         )
         checked = await check_invite(session, token=token, chat_id=user_id, now=now)
         assert checked.invite is not None and checked.problem is None
@@ -60,7 +60,7 @@ async def _infusions(bot: RunningBot, patient_ids: list[int], *, ended_at: datet
                 ended_at=ended_at,
                 protocol=None,
                 now=ctx.clock.now(),
-                actor="test",
+                actor="cli",
             )
 
 

@@ -22,7 +22,8 @@ from bot.services.enrollment import (
     create_clinician_invite,
     enroll_patient,
 )
-from storage.models import Escalation, EscalationStatus
+from storage.models import Case
+from storage.states import CaseStatus
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import noon_zone
@@ -72,7 +73,7 @@ async def _join(bot: RunningBot, user_id: int, name: str, clinic_index: int) -> 
             name=name,
             is_admin=False,
             now=ctx.clock.now(),
-            actor="test",
+            actor="cli",
         )
     bot.sandbox.add_user(user_id, name)
     await _say(bot.sandbox, user_id, f"/start {token}", "registered as a clinician")
@@ -92,7 +93,7 @@ async def _enroll(bot: RunningBot) -> None:
             baseline_mood=7,
             emergency_contact=None,
             now=now,
-            actor="test",
+            actor="cli",
         )
         checked = await check_invite(session, token=token, chat_id=PAT, now=now)
         assert checked.invite is not None and checked.problem is None
@@ -116,9 +117,9 @@ async def _checkin(sandbox: BotApiSandbox, mood: str) -> None:
     await sandbox.wait_for_message(PAT, "Thank you", after=after)
 
 
-async def _case(bot: RunningBot) -> Escalation:
+async def _case(bot: RunningBot) -> Case:
     async with bot.ctx.db.transaction() as session:
-        rows = (await session.scalars(select(Escalation))).all()
+        rows = (await session.scalars(select(Case))).all()
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -188,7 +189,7 @@ async def test_strangers_and_patients_are_refused_and_see_no_patient_data(
         # Nor did anything else the patient was sent name them by reference.
         assert all(REF not in text for text in _texts(sandbox, PAT))
         case = await _case(bot)
-        assert case.status == EscalationStatus.OPEN and case.acknowledged_by is None
+        assert case.status == CaseStatus.OPEN and case.acknowledged_by is None
 
 
 async def test_clinician_commands_work_for_the_patients_clinic(
@@ -225,18 +226,18 @@ async def test_clinician_commands_work_for_the_patients_clinic(
         # No note: refused, nothing changes.
         reply = await _say(sandbox, ADA, f"/resolve {n}")
         assert "note" in reply["text"] and "resolved." not in reply["text"], reply["text"]
-        assert (await _case(bot)).status == EscalationStatus.OPEN
+        assert (await _case(bot)).status == CaseStatus.OPEN
 
         reply = await _say(sandbox, ADA, f"/ack {n}")
         assert f"acknowledged case #{n}" in reply["text"], reply["text"]
         case = await _case(bot)
-        assert case.status == EscalationStatus.ACKNOWLEDGED and case.next_step_at is None
+        assert case.status == CaseStatus.ACKNOWLEDGED and case.next_step_at is None
         assert case.acknowledged_by is not None
 
         reply = await _say(sandbox, ADA, f"/resolve {n} Called Pat; safe with family")
         assert f"Case #{n} resolved." in reply["text"], reply["text"]
         case = await _case(bot)
-        assert case.status == EscalationStatus.RESOLVED
+        assert case.status == CaseStatus.RESOLVED
         assert case.resolution_note == "Called Pat; safe with family"
 
         reply = await _say(sandbox, ADA, "/open")
@@ -266,7 +267,7 @@ async def test_a_clinician_of_another_clinic_sees_and_changes_nothing(
         assert "mood" not in reply["text"] and "6 → 4" not in reply["text"], reply["text"]
 
         case = await _case(bot)
-        assert case.status == EscalationStatus.OPEN
+        assert case.status == CaseStatus.OPEN
         assert case.acknowledged_by is None and case.resolved_by is None
         assert case.resolution_note is None
         # Ada (north) was never told that someone took her case.

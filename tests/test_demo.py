@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from bot.cli.demo import demo_clinic_toml, run_demo
-
 from bot.clinic_config import parse_clinics
 
 

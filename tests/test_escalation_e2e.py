@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.sandbox import BotApiSandbox
 from bot.services.oncall import add_shift
-from storage.models import Escalation, Page
+from storage.models import Case, Page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, join_clinician
@@ -47,7 +47,7 @@ async def _staff(bot: RunningBot, *, roster: bool) -> None:
                 starts_at=now - timedelta(minutes=1),
                 ends_at=now + timedelta(hours=1),
                 now=now,
-                actor="test",
+                actor="cli",
                 role=role,
             )
 
@@ -111,7 +111,7 @@ async def test_page_backup_acknowledge_resolve(
         await sandbox.wait_for_message(BEN, "resolved.")
         await sandbox.wait_for_message(ADA, "resolved by Dr Ben")
         async with bot.ctx.db.transaction() as session:
-            case = (await session.scalars(select(Escalation))).one()
+            case = (await session.scalars(select(Case))).one()
             pages = (await session.scalars(select(Page).order_by(Page.id))).all()
     assert (case.level, case.status) == ("high", "resolved")
     assert case.resolution_note == "Called her; safe with family; seen tomorrow"
@@ -170,7 +170,7 @@ async def test_a_patient_who_blocks_the_bot_is_escalated_and_not_messaged_again(
         )
         assert sends_after == sends_before
         async with bot.ctx.db.transaction() as session:
-            case = (await session.scalars(select(Escalation))).one()
+            case = (await session.scalars(select(Case))).one()
         assert (case.trigger, case.level) == ("non_response", "high")
 
 

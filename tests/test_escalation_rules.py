@@ -1,8 +1,9 @@
-"""Escalation rules (CLINICAL.md §2, §5, §6, §8): who is paged, when, and what opens a case.
+"""Case rules (CLINICAL.md §2, §5, §6, §8): who is paged, when, and what opens a case.
 
 Pure tests of bot/domain/escalation.py (targets, next_step_time, non_response_findings), then
-database-level tests of bot/services/cases.py, bot/services/checkins.py and bot/enrollment.opt_out on both
-backends (fixture `db`). Each test fails if the rule it names is broken.
+database-level tests of bot/services/cases.py, bot/services/checkins.py and
+bot/services/enrollment.opt_out on both backends (fixture `db`). Each test fails if the rule it
+names is broken.
 """
 
 from __future__ import annotations
@@ -28,22 +29,15 @@ from bot.domain.escalation import (
 )
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.services.cases import FAST_PATH_GRACE, CaseError, acknowledge, raise_concern, resolve
+from bot.services.cases import FAST_PATH_GRACE, CaseError, acknowledge, raise_case, resolve
 from bot.services.checkins import close_checkin, record_free_text, record_note, record_tap
 from bot.services.enrollment import opt_out
+from storage.cases import FAST_PATH, claim_due_cases, end_fast_path_reservation
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.escalations import FAST_PATH, claim_due_escalations, end_fast_path_reservation
-from storage.models import (
-    Answer,
-    Checkin,
-    CheckinStatus,
-    Clinician,
-    Escalation,
-    EscalationStatus,
-    Patient,
-)
+from storage.models import Answer, Case, Checkin, Clinician, Patient
+from storage.states import CaseStatus, CaseTrigger, CheckinStatus
 
 UTC_ZONE = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -332,25 +326,25 @@ async def _setup(db: Database) -> tuple[Patient, Clinician, Clinician]:
     return patient, ada, sam
 
 
-async def _escalations(db: Database) -> list[Escalation]:
+async def _escalations(db: Database) -> list[Case]:
     async with db.transaction() as session:
-        return list((await session.scalars(select(Escalation).order_by(Escalation.id))).all())
+        return list((await session.scalars(select(Case).order_by(Case.id))).all())
 
 
 async def _concern(
     db: Database, patient: Patient, level: Level, reason: str, at: datetime = NOW
 ) -> tuple[int, bool]:
     async with db.transaction() as session:
-        concern = await raise_concern(
+        raised = await raise_case(
             session,
             patient=patient,
             level=level,
             findings=[Finding(level, reason)],
-            trigger="checkin",
+            trigger=CaseTrigger.CHECKIN,
             now=at,
         )
-    assert concern is not None and concern.escalation.id is not None
-    return concern.escalation.id, concern.page_now
+    assert raised is not None and raised.case.id is not None
+    return raised.case.id, raised.page_now
 
 
 async def _checkin(
@@ -402,7 +396,7 @@ async def _close(db: Database, patient: Patient, checkin_id: int, now: datetime)
         checkin = await get_for_update(session, checkin_id=checkin_id)
         assert checkin is not None
         await close_checkin(
-            session, checkin=checkin, patient=patient, clinic=_clinic(), now=now, actor="test"
+            session, checkin=checkin, patient=patient, clinic=_clinic(), now=now, actor="cli"
         )
 
 
@@ -414,7 +408,7 @@ async def test_one_escalation_per_episode(db: Database) -> None:
     third, _ = await _concern(db, patient, Level.MODERATE, "crisis words")
     assert first == second == third
     rows = await _escalations(db)
-    assert len(rows) == 1 and rows[0].status == EscalationStatus.OPEN
+    assert len(rows) == 1 and rows[0].status == CaseStatus.OPEN
 
 
 async def test_same_level_appends_the_reason_and_does_not_page_again(db: Database) -> None:
@@ -425,18 +419,18 @@ async def test_same_level_appends_the_reason_and_does_not_page_again(db: Databas
         db, patient, Level.MODERATE, "crisis words: pills", NOW + timedelta(minutes=3)
     )
     assert again == case_id
-    assert paged_again is False, "a same-level concern must not page again"
+    assert paged_again is False, "a same-level finding must not page again"
     (row,) = await _escalations(db)
     assert "mood 2 at or below floor" in row.reason and "crisis words: pills" in row.reason
     assert row.level == Level.MODERATE
-    assert row.ladder_started_at == NOW, "the ladder must not restart on a same-level concern"
+    assert row.ladder_started_at == NOW, "the ladder must not restart on a same-level finding"
 
 
 async def test_higher_level_raises_resets_the_ladder_and_pages_again(db: Database) -> None:
     patient, _, _ = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.LOW, "C-SSRS item 1 = Yes")
     async with db.transaction() as session:  # the pager has walked one rung
-        row = await session.get(Escalation, case_id)
+        row = await session.get(Case, case_id)
         assert row is not None
         row.step, row.next_step_at = 1, NOW + timedelta(days=1)
     later = NOW + timedelta(minutes=30)
@@ -445,7 +439,7 @@ async def test_higher_level_raises_resets_the_ladder_and_pages_again(db: Databas
     (row,) = await _escalations(db)
     assert row.level == Level.HIGH and row.step == 0
     assert row.ladder_started_at == later and row.next_step_at == later
-    assert row.status == EscalationStatus.OPEN
+    assert row.status == CaseStatus.OPEN
     assert "C-SSRS item 1 = Yes" in row.reason and "C-SSRS item 4 = Yes" in row.reason
 
 
@@ -453,12 +447,12 @@ async def test_higher_level_reopens_an_acknowledged_case(db: Database) -> None:
     patient, ada, _ = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.MODERATE, "mood 2")
     async with db.transaction() as session:
-        await acknowledge(session, escalation_id=case_id, clinician=ada, now=NOW)
+        await acknowledge(session, case_id=case_id, clinician=ada, now=NOW)
     later = NOW + timedelta(hours=1)
     _, paged = await _concern(db, patient, Level.HIGH, "red flag", later)
     assert paged
     (row,) = await _escalations(db)
-    assert (row.level, row.status, row.step) == (Level.HIGH, EscalationStatus.OPEN, 0)
+    assert (row.level, row.status, row.step) == (Level.HIGH, CaseStatus.OPEN, 0)
     assert row.acknowledged_at is None and row.next_step_at == later
 
 
@@ -466,7 +460,7 @@ async def test_lower_level_never_lowers_it(db: Database) -> None:
     patient, _, _ = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 5 = Yes")
     async with db.transaction() as session:
-        row = await session.get(Escalation, case_id)
+        row = await session.get(Case, case_id)
         assert row is not None
         row.step, row.next_step_at = 2, NOW + timedelta(minutes=10)
     for level in (Level.MODERATE, Level.LOW):
@@ -476,8 +470,13 @@ async def test_lower_level_never_lowers_it(db: Database) -> None:
         assert again == case_id and paged is False
     async with db.transaction() as session:
         assert (
-            await raise_concern(
-                session, patient=patient, level=Level.NONE, findings=[], trigger="checkin", now=NOW
+            await raise_case(
+                session,
+                patient=patient,
+                level=Level.NONE,
+                findings=[],
+                trigger=CaseTrigger.CHECKIN,
+                now=NOW,
             )
             is None
         )
@@ -490,21 +489,21 @@ async def test_after_resolve_a_new_concern_opens_a_new_escalation(db: Database) 
     patient, ada, _ = await _setup(db)
     first, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
     async with db.transaction() as session:
-        await resolve(session, escalation_id=first, clinician=ada, note="called; safe", now=NOW)
+        await resolve(session, case_id=first, clinician=ada, note="called; safe", now=NOW)
     second, paged = await _concern(
         db, patient, Level.LOW, "C-SSRS item 1 = Yes", NOW + timedelta(days=1)
     )
     assert second != first and paged is True
     rows = await _escalations(db)
     assert [(r.id, r.status, r.level) for r in rows] == [
-        (first, EscalationStatus.RESOLVED, Level.HIGH),
-        (second, EscalationStatus.OPEN, Level.LOW),
+        (first, CaseStatus.RESOLVED, Level.HIGH),
+        (second, CaseStatus.OPEN, Level.LOW),
     ]
 
 
 async def _claim(db: Database, at: datetime, owner: str, only_id: int | None = None) -> list[int]:
     async with db.transaction() as session:
-        claimed = await claim_due_escalations(
+        claimed = await claim_due_cases(
             session,
             now=at,
             owner=owner,
@@ -517,17 +516,17 @@ async def _claim(db: Database, at: datetime, owner: str, only_id: int | None = N
 
 async def _raise(db: Database, patient: Patient, level: Level, at: datetime) -> tuple[int, bool]:
     async with db.transaction() as session:
-        concern = await raise_concern(
+        raised = await raise_case(
             session,
             patient=patient,
             level=level,
             findings=[Finding(level, f"{level} finding")],
-            trigger="checkin",
+            trigger=CaseTrigger.CHECKIN,
             now=at,
             fast_path=True,
         )
-    assert concern is not None and concern.escalation.id is not None
-    return concern.escalation.id, concern.page_now
+    assert raised is not None and raised.case.id is not None
+    return raised.case.id, raised.page_now
 
 
 async def test_a_case_a_patient_raised_is_paged_by_its_own_instance_first(db: Database) -> None:
@@ -551,7 +550,7 @@ async def test_a_case_a_patient_raised_is_paged_by_its_own_instance_first(db: Da
     assert await _claim(db, NOW + timedelta(seconds=2), "other", only_id=case_id) == []
     # The same level again, after that claim ended, pages nothing new: nothing is reserved.
     async with db.transaction() as session:
-        case = await session.get(Escalation, case_id)
+        case = await session.get(Case, case_id)
         assert case is not None
         case.lease_owner = case.lease_until = None
     _, paged = await _raise(db, patient, Level.HIGH, NOW + timedelta(minutes=1))
@@ -571,10 +570,10 @@ async def test_a_failed_fast_path_hands_its_case_to_the_ticks_at_once(db: Databa
     patient, _, _ = await _setup(db)
     case_id, _ = await _raise(db, patient, Level.HIGH, NOW)
     async with db.transaction() as session:  # what Dispatcher.page_now does when it fails
-        await end_fast_path_reservation(session, escalation_id=case_id)
+        await end_fast_path_reservation(session, case_id=case_id)
     assert await _claim(db, NOW + timedelta(seconds=1), "tick") == [case_id]
     async with db.transaction() as session:  # a real claim is never cleared by it
-        await end_fast_path_reservation(session, escalation_id=case_id)
+        await end_fast_path_reservation(session, case_id=case_id)
     (row,) = await _escalations(db)
     assert row.lease_owner == "tick"
 
@@ -593,9 +592,7 @@ async def test_the_fast_path_waits_for_a_row_lock_instead_of_coming_back_empty(
 
     async def hold_row() -> None:
         async with db.transaction() as session:
-            await session.execute(
-                select(Escalation.id).where(Escalation.id == case_id).with_for_update()
-            )
+            await session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
             locked.set()
             await asyncio.sleep(0.3)
 
@@ -622,14 +619,14 @@ async def test_acknowledge_stops_re_paging(db: Database) -> None:
     case_id, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
     at = NOW + timedelta(minutes=2)
     async with db.transaction() as session:
-        _, took = await acknowledge(session, escalation_id=case_id, clinician=ada, now=at)
+        _, took = await acknowledge(session, case_id=case_id, clinician=ada, now=at)
     assert took
     (row,) = await _escalations(db)
-    assert row.status == EscalationStatus.ACKNOWLEDGED
+    assert row.status == CaseStatus.ACKNOWLEDGED
     assert row.next_step_at is None
     assert (row.acknowledged_by, row.acknowledged_at) == (ada.id, at)
     async with db.transaction() as session:
-        due = await claim_due_escalations(
+        due = await claim_due_cases(
             session,
             now=NOW + timedelta(days=30),
             owner="t",
@@ -638,7 +635,7 @@ async def test_acknowledge_stops_re_paging(db: Database) -> None:
         )
     assert due == [], "an acknowledged case must not be paged again"
     async with db.transaction() as session:
-        _, took_again = await acknowledge(session, escalation_id=case_id, clinician=ada, now=at)
+        _, took_again = await acknowledge(session, case_id=case_id, clinician=ada, now=at)
     assert took_again is False
 
 
@@ -647,12 +644,12 @@ async def test_clinician_of_another_clinic_can_neither_ack_nor_resolve(db: Datab
     case_id, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
     with pytest.raises(CaseError):
         async with db.transaction() as session:
-            await acknowledge(session, escalation_id=case_id, clinician=sam, now=NOW)
+            await acknowledge(session, case_id=case_id, clinician=sam, now=NOW)
     with pytest.raises(CaseError):
         async with db.transaction() as session:
-            await resolve(session, escalation_id=case_id, clinician=sam, note="done", now=NOW)
+            await resolve(session, case_id=case_id, clinician=sam, note="done", now=NOW)
     (row,) = await _escalations(db)
-    assert row.status == EscalationStatus.OPEN
+    assert row.status == CaseStatus.OPEN
     assert row.acknowledged_by is None and row.resolved_by is None
     assert row.next_step_at == NOW
 
@@ -663,9 +660,9 @@ async def test_resolve_without_a_note_is_refused(db: Database, note: str) -> Non
     case_id, _ = await _concern(db, patient, Level.MODERATE, "mood 2")
     with pytest.raises(CaseError):
         async with db.transaction() as session:
-            await resolve(session, escalation_id=case_id, clinician=ada, note=note, now=NOW)
+            await resolve(session, case_id=case_id, clinician=ada, note=note, now=NOW)
     (row,) = await _escalations(db)
-    assert row.status == EscalationStatus.OPEN and row.resolved_at is None
+    assert row.status == CaseStatus.OPEN and row.resolved_at is None
 
 
 async def test_abandoned_after_item_2_yes_raises_moderate_in_the_same_transaction(
@@ -683,14 +680,14 @@ async def test_abandoned_after_item_2_yes_raises_moderate_in_the_same_transactio
     async with db.transaction() as session:
         checkin = await get_for_update(session, checkin_id=checkin_id)
         assert checkin is not None
-        concern = await close_checkin(
-            session, checkin=checkin, patient=patient, clinic=_clinic(), now=NOW, actor="test"
+        raised = await close_checkin(
+            session, checkin=checkin, patient=patient, clinic=_clinic(), now=NOW, actor="cli"
         )
-        assert concern is not None and concern.page_now
+        assert raised is not None and raised.page_now
     (row,) = await _escalations(db)
     assert row.checkin_id == checkin_id
     assert Level(row.level).rank >= Level.MODERATE.rank
-    assert row.status == EscalationStatus.OPEN
+    assert row.status == CaseStatus.OPEN
     async with db.transaction() as session:
         closed = await session.get(Checkin, checkin_id)
         assert closed is not None and closed.status == CheckinStatus.ABANDONED
@@ -716,7 +713,7 @@ async def test_closing_and_escalating_roll_back_together(db: Database) -> None:
             checkin = await get_for_update(session, checkin_id=checkin_id)
             assert checkin is not None
             await close_checkin(
-                session, checkin=checkin, patient=patient, clinic=_clinic(), now=NOW, actor="t"
+                session, checkin=checkin, patient=patient, clinic=_clinic(), now=NOW, actor="cli"
             )
             raise Boom
     assert await _escalations(db) == []
@@ -813,13 +810,13 @@ async def test_miss_after_a_checkin_whose_note_raised_moderate_opens_an_escalati
             update_id=None,
         )
         assert noted is not None and noted.completed and noted.words
-        assert noted.concern is not None
+        assert noted.raised is not None
     (first,) = await _escalations(db)
     assert first.level == Level.MODERATE and first.checkin_id == answered
     async with db.transaction() as session:  # the clinician called; the case is closed
         await resolve(
             session,
-            escalation_id=first.id or 0,
+            case_id=first.id or 0,
             clinician=ada,
             note="called",
             now=day_before + timedelta(hours=1),
@@ -831,7 +828,7 @@ async def test_miss_after_a_checkin_whose_note_raised_moderate_opens_an_escalati
         "a check-in missed 1 day after a check-in whose note raised a moderate escalation "
         "opened no escalation (CLINICAL.md §6: missed after a moderate-or-higher result)"
     )
-    assert rows[1].status == EscalationStatus.OPEN and rows[1].checkin_id == missed
+    assert rows[1].status == CaseStatus.OPEN and rows[1].checkin_id == missed
 
 
 async def test_free_text_with_crisis_words_raises_moderate_with_the_quote(db: Database) -> None:
@@ -841,7 +838,7 @@ async def test_free_text_with_crisis_words_raises_moderate_with_the_quote(db: Da
         kept = await record_free_text(
             session, patient=patient, clinic=_clinic(), text=text, now=NOW, update_id=77
         )
-    assert kept.words and kept.concern is not None and kept.concern.page_now
+    assert kept.words and kept.raised is not None and kept.raised.page_now
     (row,) = await _escalations(db)
     assert row.level == Level.MODERATE and row.trigger == "message"
     assert row.quote is not None and text in row.quote
@@ -856,7 +853,7 @@ async def test_free_text_without_crisis_words_raises_nothing_but_is_kept(db: Dat
         kept = await record_free_text(
             session, patient=patient, clinic=_clinic(), text="lovely day", now=NOW, update_id=78
         )
-    assert kept.words == () and kept.concern is None
+    assert kept.words == () and kept.raised is None
     assert await _escalations(db) == []
     async with db.transaction() as session:
         answers = (await session.scalars(select(Answer))).all()
@@ -873,19 +870,19 @@ async def test_a_later_calm_message_never_lowers_a_raised_case(db: Database) -> 
             session, patient=patient, clinic=_clinic(), text="all fine now", now=NOW, update_id=1
         )
     (row,) = await _escalations(db)
-    assert row.level == Level.HIGH and row.status == EscalationStatus.OPEN
+    assert row.level == Level.HIGH and row.status == CaseStatus.OPEN
 
 
 async def test_opt_out_raises_the_opted_out_escalation(db: Database) -> None:
     patient, _, _ = await _setup(db)
     async with db.transaction() as session:
-        concern = await opt_out(session, patient=patient, clinic=_clinic(), now=NOW)
-    assert concern is not None and concern.page_now
+        raised = await opt_out(session, patient=patient, clinic=_clinic(), now=NOW)
+    assert raised is not None and raised.page_now
     (row,) = await _escalations(db)
     assert row.level == _clinic().non_response.opted_out == Level.LOW
     assert row.trigger == "non_response" and row.patient_id == patient.id
     async with db.transaction() as session:
         stored = await session.get(Patient, patient.id)
         assert stored is not None and stored.status == "opted_out"
-        count = await session.scalar(select(func.count()).select_from(Escalation))
+        count = await session.scalar(select(func.count()).select_from(Case))
     assert count == 1

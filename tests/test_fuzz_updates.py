@@ -40,7 +40,7 @@ from telegram.error import BadRequest
 
 from bot.messaging import texts
 from bot.sandbox import BotApiSandbox
-from storage.models import Answer, Checkin, Clinician, Escalation, Invite, Patient
+from storage.models import Answer, Case, Checkin, Clinician, Invite, Patient
 from tests.auxil.databases import isolated
 from tests.auxil.harness import RunningBot, make_clinics, running_bot
 from tests.auxil.journey import join_clinician
@@ -463,7 +463,7 @@ async def _rows(bot: RunningBot) -> dict[str, list[Any]]:
                 ("invites", Invite),
                 ("checkins", Checkin),
                 ("answers", Answer),
-                ("escalations", Escalation),
+                ("escalations", Case),
             )
         }
 
@@ -691,7 +691,7 @@ async def play_and_check(acts: list[Act], backend: str, directory: Path) -> None
 # too long"; also /infusion and /enroll) and the clinician gets no answer at all.
 @example(acts=[Act("text", "C", "/history " + "a" * 4090)])
 # BUG: ZoneInfo raises OSError ("File name too long") for a long zone; /enroll ->
-# bot/enrollment.enroll_patient only catches ZoneInfoNotFoundError and ValueError.
+# bot/services/enrollment.enroll_patient only catches ZoneInfoNotFoundError and ValueError.
 @example(acts=[Act("text", "C", "/enroll P-1 " + "Z" * 300)])
 # BUG (least likely: Telegram sends 1-64 bytes of data): callback data "" counts as no data for
 # python-telegram-bot, so every pattern handler matches. consent runs for a stranger, its edit

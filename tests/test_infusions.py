@@ -45,7 +45,7 @@ async def test_new_infusion_supersedes_dailies_and_cancel_restores_them(
             ended_at=first_end,
             protocol=None,
             now=now,
-            actor="t",
+            actor="cli",
         )
     second_end = first_end + timedelta(days=2, hours=1)
     async with db.transaction() as session:
@@ -56,7 +56,7 @@ async def test_new_infusion_supersedes_dailies_and_cancel_restores_them(
             ended_at=second_end,
             protocol=None,
             now=second_end,
-            actor="t",
+            actor="cli",
         )
         rows = (await session.scalars(select(Checkin).order_by(Checkin.due_at))).all()
     scheduled = [r for r in rows if r.status == "scheduled"]
@@ -77,7 +77,7 @@ async def test_new_infusion_supersedes_dailies_and_cancel_restores_them(
             patient=patient,
             clinic=clinic,
             now=second_end,
-            actor="t",
+            actor="cli",
             cancel=True,
         )
         rows = (await session.scalars(select(Checkin).order_by(Checkin.due_at))).all()
@@ -98,7 +98,13 @@ async def test_move_replans_only_what_was_not_sent(db: Database) -> None:
         session.add(patient)
         await session.flush()
         infusion, planned = await record_infusion(
-            session, patient=patient, clinic=clinic, ended_at=now, protocol=None, now=now, actor="t"
+            session,
+            patient=patient,
+            clinic=clinic,
+            ended_at=now,
+            protocol=None,
+            now=now,
+            actor="cli",
         )
         four_hour = planned[0]
         four_hour.status = "sent"  # already delivered: must not be re-planned
@@ -109,7 +115,7 @@ async def test_move_replans_only_what_was_not_sent(db: Database) -> None:
             patient=patient,
             clinic=clinic,
             now=now,
-            actor="t",
+            actor="cli",
             ended_at=now - timedelta(hours=1),
         )
         rows = (await session.scalars(select(Checkin).order_by(Checkin.id))).all()

@@ -70,7 +70,7 @@ async def test_invite_consent_infusion_checkins_answered_fully_and_half_way(
                 ended_at=ctx.clock.now() - timedelta(days=1),
                 protocol="daily",
                 now=ctx.clock.now(),
-                actor="test",
+                actor="cli",
             )
         sandbox.send_text(CLINICIAN, "/infusion P-0001")
         plan = await sandbox.wait_for_message(CLINICIAN, "Planned check-ins")

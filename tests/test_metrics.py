@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from bot.ops.metrics import Metrics
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.models import Checkin, Escalation, Patient
+from storage.models import Case, Checkin, Patient
+from storage.states import CaseTrigger
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -37,20 +38,20 @@ async def test_gauges_show_what_is_due_and_unacknowledged(db: Database) -> None:
                     due_at=NOW + timedelta(hours=1),
                     created_at=NOW,
                 ),
-                Escalation(
+                Case(
                     clinic_id="north",
                     patient_id=patient.id,
                     level="high",
-                    trigger="checkin",
+                    trigger=CaseTrigger.CHECKIN,
                     reason="r",
                     opened_at=NOW,
                     ladder_started_at=NOW - timedelta(minutes=7),
                 ),
-                Escalation(
+                Case(
                     clinic_id="north",
                     patient_id=patient.id,
                     level="low",
-                    trigger="checkin",
+                    trigger=CaseTrigger.CHECKIN,
                     reason="r",
                     status="acknowledged",
                     opened_at=NOW,

@@ -397,7 +397,7 @@ async def test_who_is_on_call_combines_rotation_and_shifts(
             starts_at=T0 - timedelta(hours=1),
             ends_at=T0 + timedelta(hours=13),
             now=T0 - timedelta(days=1),
-            actor="test",
+            actor="cli",
         )
         assert who.id == bob and shift.source == "command" and shift.role == "primary"
         assert await who_is_on_call(session, clinic=clinic, at=T0) == OnCall(bob, cy)
@@ -422,7 +422,7 @@ async def test_who_is_on_call_combines_rotation_and_shifts(
             starts_at=later,
             ends_at=later + timedelta(hours=1),
             now=later,
-            actor="test",
+            actor="cli",
         )
         assert await who_is_on_call(session, clinic=clinic, at=later) == OnCall(cy, None)
 
@@ -478,7 +478,7 @@ async def test_add_shift_refuses_bad_input(
                 starts_at=start,
                 ends_at=end,
                 now=T0,
-                actor="test",
+                actor="cli",
             )
     async with db.transaction() as session:
         window = {"start": T0 - timedelta(days=1), "end": T0 + timedelta(days=1)}
@@ -510,7 +510,9 @@ async def test_commands_refuse_non_clinicians(command: str) -> None:
 
 # --- the CLI, as a subprocess --------------------------------------------------------------
 
-AFTERCARE = Path(sys.executable).parent / "aftercare"  # `oncall` is registered in bot/cli/commands.py
+AFTERCARE = (
+    Path(sys.executable).parent / "aftercare"
+)  # `oncall` is registered in bot/cli/commands.py
 
 
 @pytest.fixture

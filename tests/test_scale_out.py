@@ -39,12 +39,13 @@ from bot.messaging import texts
 from bot.messaging.ratelimit import PriorityRateLimiter
 from bot.sandbox import BotApiSandbox
 from bot.sandbox.state import RecordedCall
-from bot.services.cases import raise_concern
+from bot.services.cases import raise_case
 from bot.services.oncall import add_shift
 from bot.settings import Settings
 from storage.audit import verify_database
 from storage.engine import Database
-from storage.models import Checkin, Clinician, Escalation, Infusion, Page, Patient
+from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient
+from storage.states import CaseTrigger
 from tests.auxil.databases import IsolatedDatabase, postgres_url, standalone
 from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, join_clinician
@@ -634,7 +635,7 @@ async def test_escalation_timers_fire_once_across_instances(
                 starts_at=now - timedelta(minutes=1),
                 ends_at=now + timedelta(hours=1),
                 now=now,
-                actor="test",
+                actor="cli",
                 role=role,
             )
     chats = await populate(cluster.db, sandbox, cases, due_at=None)
@@ -648,15 +649,15 @@ async def test_escalation_timers_fire_once_across_instances(
             await session.scalars(select(Patient).where(col(Patient.chat_id).in_(chats)))
         ).all()
         for patient in patients:
-            concern = await raise_concern(
+            raised = await raise_case(
                 session,
                 patient=patient,
                 level=Level.HIGH,
                 findings=[Finding(Level.HIGH, "C-SSRS item 4 = Yes (test)")],
-                trigger="message",
+                trigger=CaseTrigger.MESSAGE,
                 now=opened,
             )
-            assert concern is not None and concern.page_now
+            assert raised is not None and raised.page_now
     await asyncio.sleep(5.0)  # step 0 at once, step 1 at +2 s, step 2 only at +60 s
 
     async with cluster.db.transaction() as session:
@@ -666,9 +667,9 @@ async def test_escalation_timers_fire_once_across_instances(
             .all()
         )
         pages = (await session.scalars(select(Page))).all()
-        escalations = (await session.scalars(select(Escalation))).all()
+        escalations = (await session.scalars(select(Case))).all()
     fired: Counter[tuple[int | None, int, int]] = Counter(
-        (p.escalation_id, clinician_of[p.clinician_id], p.step) for p in pages
+        (p.case_id, clinician_of[p.clinician_id], p.step) for p in pages
     )
     expected: Counter[tuple[int | None, int, int]] = Counter(
         {(e.id, who, step): 1 for e in escalations for who, step in ((ADA, 0), (ADA, 1), (BEN, 1))}
@@ -709,7 +710,7 @@ async def test_a_page_overtakes_a_burst_of_routine_checkins(
                 starts_at=now - timedelta(minutes=1),
                 ends_at=now + timedelta(hours=1),
                 now=now,
-                actor="test",
+                actor="cli",
             )
         chats = await populate(
             bot.ctx.db, sandbox, burst, due_at=datetime.now(UTC) + timedelta(hours=1)

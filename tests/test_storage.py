@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text
 
+from storage.cases import claim_due_cases
 from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database, DatabaseUnavailable
-from storage.escalations import claim_due_escalations
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Checkin, CheckinStatus, Clinic, Escalation, Patient, ProcessedUpdate
+from storage.models import Case, Checkin, Clinic, Patient, ProcessedUpdate
+from storage.states import CaseTrigger, CheckinStatus, Level
 from storage.updates import claim_update, forget_updates_before
 from tests.auxil.databases import IsolatedDatabase
 
@@ -139,17 +140,17 @@ async def test_reminder_and_closing_claims_take_only_open_check_ins(db: Database
         assert [r.id for r in due] == [scheduled]
 
 
-async def test_escalation_claim_of_one_case_leaves_the_others(db: Database) -> None:
+async def test_claim_of_one_case_leaves_the_others(db: Database) -> None:
     await _patient_with_checkins(db, [])
     async with db.transaction() as session:
         patient = (await session.scalars(select(Patient))).one()
         assert patient.id is not None
         cases = [
-            Escalation(
+            Case(
                 clinic_id="north",
                 patient_id=patient.id,
-                level="urgent",
-                trigger="checkin",
+                level=Level.HIGH,
+                trigger=CaseTrigger.CHECKIN,
                 reason="test",
                 opened_at=NOW,
                 ladder_started_at=NOW,
@@ -162,11 +163,11 @@ async def test_escalation_claim_of_one_case_leaves_the_others(db: Database) -> N
         newer, older = (case.id for case in cases)
     until = NOW + timedelta(seconds=30)
     async with db.transaction() as session:
-        one = await claim_due_escalations(
+        one = await claim_due_cases(
             session, now=NOW, owner="a", lease_until=until, limit=5, only_id=newer
         )
         assert [case.id for case in one] == [newer]
-        rest = await claim_due_escalations(session, now=NOW, owner="b", lease_until=until, limit=5)
+        rest = await claim_due_cases(session, now=NOW, owner="b", lease_until=until, limit=5)
         assert [(case.id, case.lease_owner) for case in rest] == [(older, "b")]
 
 

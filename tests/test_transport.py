@@ -1,5 +1,6 @@
-"""bot/messaging/transport.py over real HTTP: JSON and multipart requests, and failures mapped to PTB's errors
-so that `bot.messaging.delivery` classifies them as it would for PTB's own transport."""
+"""bot/messaging/transport.py over real HTTP: JSON and multipart requests, and failures mapped to
+PTB's errors so that `bot.messaging.delivery` classifies them as it would for PTB's own
+transport."""
 
 from __future__ import annotations
 

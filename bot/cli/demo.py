@@ -25,6 +25,7 @@ from bot.services.enrollment import create_clinician_invite
 from bot.services.oncall import add_shift
 from bot.settings import LogFormat, Settings
 from storage import audit
+from storage.states import Actor, ActorKind
 
 TOKEN = "demo:TOKEN"
 PRIMARY, BACKUP, PATIENT = 1001, 1002, 2001
@@ -131,7 +132,12 @@ class _Demo:
         name, clinic, now = NAMES[chat_id], self.ctx.clinics.clinics[0], self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
             token = await create_clinician_invite(
-                session, clinic=clinic, name=name, is_admin=False, now=now, actor="demo"
+                session,
+                clinic=clinic,
+                name=name,
+                is_admin=False,
+                now=now,
+                actor=Actor.of(ActorKind.DEMO),
             )
         self.sandbox.add_user(chat_id, name)
         self.say(chat_id, f"/start {token}")
@@ -145,7 +151,7 @@ class _Demo:
                 starts_at=now - timedelta(minutes=1),
                 ends_at=now + timedelta(hours=1),
                 now=now,
-                actor="demo",
+                actor=Actor.of(ActorKind.DEMO),
             )
         self.step(f"{name} joined through an invite and is on call as {role}")
 
@@ -222,7 +228,7 @@ class _Demo:
             verdict = await audit.verify(session)
         self.out("\n=== Audit trail ===")
         for e in events:
-            ids = {"patient": e.patient_id, "checkin": e.checkin_id, "case": e.escalation_id}
+            ids = {"patient": e.patient_id, "checkin": e.checkin_id, "case": e.case_id}
             parts = [f"{k}={v}" for k, v in ids.items() if v is not None]
             for key, value in json.loads(e.detail).items():
                 parts.append(f"{key}={value if isinstance(value, str) else json.dumps(value)}")

@@ -13,10 +13,11 @@ from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.services.oncall import OnCallError, add_shift, roster, who_is_on_call
 from storage.models import Clinician
+from storage.states import CLI
 
 oncall_app = typer.Typer(help="On-call roster.", no_args_is_help=True)
 
-ACTOR = "cli"
+ACTOR = CLI
 SHOW_DAYS = 7
 TIME_HELP = "ISO-8601; without an offset it is UTC (e.g. 2026-11-26T20:00-05:00)."
 

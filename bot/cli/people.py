@@ -19,12 +19,13 @@ from bot.services.infusions import InfusionError, change_infusion, describe_plan
 from storage.infusions import get_infusion
 from storage.models import Patient
 from storage.patients import get_patient, patient_by_ref, patients_by_ref
+from storage.states import CLI
 
 clinician_app = typer.Typer(help="Clinicians.", no_args_is_help=True)
 patient_app = typer.Typer(help="Patients.", no_args_is_help=True)
 infusion_app = typer.Typer(help="Infusions and their check-in plans.", no_args_is_help=True)
 
-ACTOR = "cli"
+ACTOR = CLI
 
 
 async def _bot_username(ctx: AppContext) -> str | None:

@@ -29,9 +29,10 @@ from bot.messaging import questions, texts
 from bot.messaging.conversation import retire_buttons
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.messaging.ratelimit import ROUTINE
-from bot.services.cases import raise_concern
+from bot.services.cases import raise_case
 from bot.services.checkins import close_checkin, mark_sent
 from storage import audit
+from storage.cases import end_fast_path_reservation
 from storage.checkins import (
     cancel_scheduled,
     checkins_by_ids,
@@ -42,10 +43,10 @@ from storage.checkins import (
     open_checkins_of,
     release,
 )
-from storage.escalations import end_fast_path_reservation
 from storage.infusions import infusions_by_ids
-from storage.models import Checkin, CheckinStatus, Infusion, Patient, PatientStatus
+from storage.models import Checkin, Infusion, Patient
 from storage.patients import get_patient, patients_by_ids
+from storage.states import DISPATCHER, CaseTrigger, CheckinStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class Dispatcher:
                     patient=patient,
                     clinic=self.ctx.clinic(patient.clinic_id),
                     now=now,
-                    actor="dispatcher",
+                    actor=DISPATCHER,
                 )
                 closed.append((checkin, patient))
         report.closed += len(closed)
@@ -284,7 +285,7 @@ class Dispatcher:
             await audit.append(
                 session,
                 at=now,
-                actor="dispatcher",
+                actor=DISPATCHER,
                 event=f"reminder.{delivery.outcome}",
                 clinic_id=patient.clinic_id,
                 patient_id=patient.id,
@@ -341,13 +342,13 @@ class Dispatcher:
                         patient=patient,
                         clinic=clinic,
                         now=now,
-                        actor="dispatcher",
+                        actor=DISPATCHER,
                         status=CheckinStatus.MISSED,
                     )
                     await audit.append(
                         session,
                         at=now,
-                        actor="dispatcher",
+                        actor=DISPATCHER,
                         event="checkin.missed_unsent",
                         clinic_id=patient.clinic_id,
                         patient_id=patient.id,
@@ -421,7 +422,7 @@ class Dispatcher:
                 entries.append(
                     audit.Entry(
                         at=now,
-                        actor="dispatcher",
+                        actor=DISPATCHER,
                         event=f"prompt.{delivery.outcome}",
                         clinic_id=prompt.patient.clinic_id,
                         patient_id=prompt.patient.id,
@@ -476,11 +477,11 @@ class Dispatcher:
                 await self._mark_unreachable(session, patient.id, now, delivery)
             else:  # refused for good: the patient was not contacted, so a human looks
                 reason = f"check-in #{row.id} could not be delivered: {delivery.error}"
-                await raise_concern(
+                await raise_case(
                     session,
                     patient=patient,
                     level=Level.LOW,
-                    trigger="non_response",
+                    trigger=CaseTrigger.NON_RESPONSE,
                     now=now,
                     checkin_id=row.id,
                     findings=[Finding(Level.LOW, reason)],
@@ -505,7 +506,7 @@ class Dispatcher:
                     patient=patient,
                     clinic=clinic,
                     now=now,
-                    actor="dispatcher",
+                    actor=DISPATCHER,
                 )
 
     async def _mark_unreachable(
@@ -524,7 +525,7 @@ class Dispatcher:
         await audit.append(
             session,
             at=now,
-            actor="dispatcher",
+            actor=DISPATCHER,
             event="patient.unreachable",
             clinic_id=patient.clinic_id,
             patient_id=patient_id,
@@ -532,25 +533,25 @@ class Dispatcher:
         )
         level = self.ctx.clinic(patient.clinic_id).non_response.unreachable
         reason = f"patient unreachable on Telegram ({delivery.error}); no more check-ins sent"
-        await raise_concern(
+        await raise_case(
             session,
             patient=patient,
             level=level,
-            trigger="non_response",
+            trigger=CaseTrigger.NON_RESPONSE,
             now=now,
             findings=[Finding(level, reason)],
         )
 
     async def page_now(
-        self, escalation_id: int, *, patient_told_after: asyncio.Event | None = None
+        self, case_id: int, *, patient_told_after: asyncio.Event | None = None
     ) -> None:
         """The fast path: page for a just-committed escalation without waiting for a tick."""
         try:
-            await self.pager.run_due(only_id=escalation_id, patient_told_after=patient_told_after)
+            await self.pager.run_due(only_id=case_id, patient_told_after=patient_told_after)
         except Exception:
-            log.exception("pager.fast_path_failed case=%s (the next tick retries)", escalation_id)
+            log.exception("pager.fast_path_failed case=%s (the next tick retries)", case_id)
             try:  # hand the case to the ticks now rather than when its reservation runs out
                 async with self.ctx.db.transaction() as session:
-                    await end_fast_path_reservation(session, escalation_id=escalation_id)
+                    await end_fast_path_reservation(session, case_id=case_id)
             except Exception:
-                log.exception("pager.fast_path_release_failed case=%s", escalation_id)
+                log.exception("pager.fast_path_release_failed case=%s", case_id)

@@ -19,27 +19,26 @@ from bot.messaging.delivery import Delivery, Outcome, deliver
 from bot.services.cases import business_hours, ladder
 from bot.services.oncall import who_is_on_call
 from storage import audit
+from storage.cases import any_page_sent, claim_due_cases, get_case
 from storage.checkins import answers_of, get_checkin
-from storage.escalations import any_page_sent, claim_due_escalations, get_escalation
 from storage.infusions import get_infusion
 from storage.invites import clinicians_of_clinic
-from storage.models import Clinician, Escalation, EscalationStatus, Page, Patient, PatientStatus
+from storage.models import Case, Clinician, Page, Patient
 from storage.patients import get_patient
+from storage.states import PAGER, CaseStatus, PageStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
 ICON = {Level.HIGH: "🔴", Level.MODERATE: "🟠", Level.LOW: "🟡", Level.NONE: "⚪"}
 
 
-def case_buttons(escalation_id: int, level: str) -> InlineKeyboardMarkup:
+def case_buttons(case_id: int, level: str) -> InlineKeyboardMarkup:
     """The page's buttons carry the level they were sent for: a raised case needs a new look."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    "Acknowledge", callback_data=f"esc:ack:{escalation_id}:{level}"
-                ),
-                InlineKeyboardButton("Resolve", callback_data=f"esc:res:{escalation_id}:{level}"),
+                InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{case_id}:{level}"),
+                InlineKeyboardButton("Resolve", callback_data=f"esc:res:{case_id}:{level}"),
             ]
         ]
     )
@@ -47,7 +46,7 @@ def case_buttons(escalation_id: int, level: str) -> InlineKeyboardMarkup:
 
 @dataclass(frozen=True)
 class StepPlan:
-    escalation: Escalation
+    case: Case
     patient: Patient
     recipients: tuple[Clinician, ...]
     nobody_on_call: bool
@@ -79,7 +78,7 @@ class Pager:
         """
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
-            claimed = await claim_due_escalations(
+            claimed = await claim_due_cases(
                 session,
                 now=now,
                 owner=self.ctx.instance_id,
@@ -91,7 +90,7 @@ class Pager:
         await asyncio.gather(*(self._run(plan, patient_told_after) for plan in plans))
         return len(plans)
 
-    async def _plan(self, session: AsyncSession, case: Escalation, now: datetime) -> StepPlan:
+    async def _plan(self, session: AsyncSession, case: Case, now: datetime) -> StepPlan:
         patient = await get_patient(session, patient_id=case.patient_id)
         assert patient is not None
         clinic = self.ctx.clinic(case.clinic_id)
@@ -100,7 +99,7 @@ class Pager:
         # Past the last rung with nothing delivered before: a page that cannot be delivered
         # counts as unacknowledged (CLINICAL.md §8), so the ladder ends with everyone.
         last_resort = case.step >= len(steps) and not await any_page_sent(
-            session, escalation_id=case.id or 0, step=case.step - 1
+            session, case_id=case.id or 0, step=case.step - 1
         )
         if last_resort:
             notify = ("everyone",)
@@ -131,7 +130,7 @@ class Pager:
     async def _page_text(
         self,
         session: AsyncSession,
-        case: Escalation,
+        case: Case,
         patient: Patient,
         *,
         clinic_ack: list[Step],
@@ -194,7 +193,7 @@ class Pager:
         return lines
 
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
-        case = plan.escalation
+        case = plan.case
         assert case.id is not None
         deliveries: list[tuple[Clinician, Delivery]] = []
         if plan.recipients:
@@ -216,7 +215,7 @@ class Pager:
         now = self.ctx.clock.now()
         clinic = self.ctx.clinic(case.clinic_id)
         async with self.ctx.db.transaction() as session:
-            row = await get_escalation(session, escalation_id=case.id, lock=True)
+            row = await get_case(session, case_id=case.id, lock=True)
             assert row is not None
             mine = row.lease_owner == self.ctx.instance_id
             if mine:
@@ -233,10 +232,12 @@ class Pager:
                 assert clinician.id is not None
                 session.add(
                     Page(
-                        escalation_id=case.id,
+                        case_id=case.id,
                         clinician_id=clinician.id,
                         step=fired,
-                        status="sent" if delivery.outcome is Outcome.SENT else "failed",
+                        status=PageStatus.SENT
+                        if delivery.outcome is Outcome.SENT
+                        else PageStatus.FAILED,
                         message_id=delivery.message_id,
                         error=delivery.error,
                         sent_at=now,
@@ -245,11 +246,11 @@ class Pager:
                 await audit.append(
                     session,
                     at=now,
-                    actor="pager",
+                    actor=PAGER,
                     event="page.sent" if delivery.outcome is Outcome.SENT else "page.failed",
                     clinic_id=row.clinic_id,
                     patient_id=row.patient_id,
-                    escalation_id=row.id,
+                    case_id=row.id,
                     detail={
                         "clinician_id": clinician.id,
                         "step": fired,
@@ -260,14 +261,14 @@ class Pager:
                 await audit.append(
                     session,
                     at=now,
-                    actor="pager",
+                    actor=PAGER,
                     event="escalation.queued",
                     clinic_id=row.clinic_id,
                     patient_id=row.patient_id,
-                    escalation_id=row.id,
+                    case_id=row.id,
                     detail={"step": fired},
                 )
-            if row.status == EscalationStatus.OPEN and unchanged:
+            if row.status == CaseStatus.OPEN and unchanged:
                 steps = ladder(clinic, Level(row.level))
                 row.step = fired + 1
                 row.next_step_at = next_step_time(
@@ -286,14 +287,14 @@ class Pager:
                     await audit.append(
                         session,
                         at=now,
-                        actor="pager",
+                        actor=PAGER,
                         event="escalation.nobody_reached",
                         clinic_id=row.clinic_id,
                         patient_id=row.patient_id,
-                        escalation_id=row.id,
+                        case_id=row.id,
                         detail={"step": fired, "recipients": len(plan.recipients)},
                     )
-        if fired == 0 and case.trigger in ("checkin", "message"):
+        if fired == 0 and case.trigger.is_patients_own:
             if patient_told_after is not None:
                 await patient_told_after.wait()
             await self._tell_patient(
@@ -302,7 +303,7 @@ class Pager:
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:
         """What happens next, truthfully: paged only if a page was delivered (CLINICAL.md §8)."""
-        patient, level = plan.patient, Level(plan.escalation.level)
+        patient, level = plan.patient, Level(plan.case.level)
         if level.rank < Level.MODERATE.rank or patient.chat_id is None:
             return
         if patient.status != PatientStatus.ACTIVE:
@@ -317,11 +318,11 @@ class Pager:
             await audit.append(
                 session,
                 at=self.ctx.clock.now(),
-                actor="pager",
+                actor=PAGER,
                 event=f"patient_notice.{result.outcome}",
                 clinic_id=patient.clinic_id,
                 patient_id=patient.id,
-                escalation_id=plan.escalation.id,
+                case_id=plan.case.id,
                 detail={"paged": delivered and not plan.nobody_on_call},
             )
 

@@ -18,7 +18,6 @@ ALL_ITEMS = (*BUTTON_ITEMS, NOTE)
 MOOD_VALUES = tuple(str(n) for n in range(11))
 
 
-
 @dataclass(frozen=True)
 class Tap:
     """A patient's button answer: which check-in, which item, which value."""
@@ -26,6 +25,7 @@ class Tap:
     checkin_id: int
     item_id: str
     value: str
+
 
 def next_item(answers: Mapping[str, str], *, asks_red_flags: bool) -> str | None:
     """The next unanswered question, or None when the check-in is complete."""

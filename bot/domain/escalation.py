@@ -1,4 +1,4 @@
-"""Escalation policy (pure, the time passed in): who is told when, and what silence means.
+"""The escalation ladder (pure, the time passed in): who is told when, and what silence means.
 
 Ladders come from the clinic file (CLINICAL.md §8): each step says how long after opening an
 unacknowledged escalation it fires and whom it notifies. A page that cannot be delivered counts

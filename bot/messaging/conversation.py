@@ -14,11 +14,12 @@ from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
-from bot.services.cases import Concern
+from bot.services.cases import RaisedCase
 from bot.services.checkins import Answered
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient
+from storage.states import BOT
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ async def ask(
         await audit.append(
             session,
             at=now,
-            actor="bot",
+            actor=BOT,
             event=f"prompt.{delivery.outcome}",
             clinic_id=patient.clinic_id,
             patient_id=patient.id,
@@ -78,7 +79,7 @@ async def act_on_answer(
         card=answered.positive,
         trigger=answered.item_id,
         red_flag=answered.positive and answered.item_id == checkin_flow.RED_FLAGS,
-        concern=answered.concern,
+        raised=answered.raised,
     )
 
 
@@ -92,7 +93,7 @@ async def urgent(
     card: bool,
     trigger: str,
     red_flag: bool = False,
-    concern: Concern | None = None,
+    raised: RaisedCase | None = None,
 ) -> None:
     """Crisis card (CLINICAL.md §7) and the page (§8) at once; the card is recorded after both.
 
@@ -104,10 +105,10 @@ async def urgent(
     shown = None
     paging = None
     card_done = asyncio.Event()  # the patient's "you have been paged" waits for the card
-    if concern is not None and concern.page_now and ctx.dispatcher:
-        assert concern.escalation.id is not None
+    if raised is not None and raised.page_now and ctx.dispatcher:
+        assert raised.case.id is not None
         paging = asyncio.create_task(
-            ctx.dispatcher.page_now(concern.escalation.id, patient_told_after=card_done)
+            ctx.dispatcher.page_now(raised.case.id, patient_told_after=card_done)
         )
     try:
         if card:
@@ -128,7 +129,7 @@ async def urgent(
             await audit.append(
                 session,
                 at=ctx.clock.now(),
-                actor="bot",
+                actor=BOT,
                 event=f"crisis_card.{shown.outcome}",
                 clinic_id=patient.clinic_id,
                 patient_id=patient.id,

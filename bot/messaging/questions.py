@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from bot.domain import checkin_flow, instruments
 from bot.domain.checkin_flow import Tap
 from bot.domain.schedule import checkin_label
-from storage.models import Checkin, CheckinKind
+from storage.models import Checkin
+from storage.states import CheckinKind
 
 PREFIX = "c"
 _ID = re.compile(r"^[0-9]{1,9}$")  # ASCII digits that fit a database integer
-
 
 
 def parse_tap(data: str | None) -> Tap | None:

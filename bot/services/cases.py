@@ -13,14 +13,15 @@ from bot.domain.escalation import BusinessHours, Step
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
 from storage import audit
-from storage.escalations import (
-    add_escalation,
+from storage.cases import (
+    add_case,
     current_for_patient,
-    get_escalation,
+    get_case,
     reserve_for_fast_path,
 )
-from storage.models import Clinician, Escalation, EscalationStatus, Patient
+from storage.models import Case, Clinician, Patient
 from storage.patients import lock_patient
+from storage.states import TRIAGE, CaseStatus, CaseTrigger, clinician_actor
 
 
 class CaseError(Exception):
@@ -39,30 +40,30 @@ def business_hours(clinic: ClinicConfig) -> BusinessHours:
 
 
 # How long a case a patient's message raised waits for its own instance to page it
-# (`raise_concern(fast_path=True)`) before any dispatcher tick may.
+# (`raise_case(fast_path=True)`) before any dispatcher tick may.
 FAST_PATH_GRACE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
-class Concern:
-    """The result of raising a concern: the case, and whether someone must be paged now."""
+class RaisedCase:
+    """What raising a finding did: the case, and whether someone must be paged now."""
 
-    escalation: Escalation
+    case: Case
     page_now: bool
 
 
-async def raise_concern(
+async def raise_case(
     session: AsyncSession,
     *,
     patient: Patient,
     level: Level,
     findings: Sequence[Finding],
-    trigger: str,
+    trigger: CaseTrigger,
     now: datetime,
     checkin_id: int | None = None,
     quote: str | None = None,
     fast_path: bool = False,
-) -> Concern | None:
+) -> RaisedCase | None:
     """Open the patient's escalation, or add to the open one; a higher level pages again.
 
     One unresolved escalation per patient episode (CLINICAL.md §8); its level never falls.
@@ -78,7 +79,7 @@ async def raise_concern(
     await lock_patient(session, patient_id=patient.id)  # one episode, even with two writers
     current = await current_for_patient(session, patient_id=patient.id)
     if current is None:
-        case = Escalation(
+        case = Case(
             clinic_id=patient.clinic_id,
             patient_id=patient.id,
             checkin_id=checkin_id,
@@ -93,19 +94,19 @@ async def raise_concern(
         )
         if fast_path:
             reserve_for_fast_path(case, now=now, until=now + FAST_PATH_GRACE)
-        current = await add_escalation(session, escalation=case)
+        current = await add_case(session, case=case)
         await audit.append(
             session,
             at=now,
-            actor="triage",
+            actor=TRIAGE,
             event="escalation.opened",
             clinic_id=patient.clinic_id,
             patient_id=patient.id,
             checkin_id=checkin_id,
-            escalation_id=current.id,
+            case_id=current.id,
             detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
         )
-        return Concern(current, page_now=True)
+        return RaisedCase(current, page_now=True)
     if lines and lines not in current.reason:
         current.reason = f"{current.reason}\n{lines}".strip()
     if quote:
@@ -114,13 +115,13 @@ async def raise_concern(
     # Something new and concerning after a clinician took the case: it is theirs to hear now,
     # so the case re-opens and pages again rather than waiting silently in its reason text.
     reopened = (
-        current.status == EscalationStatus.ACKNOWLEDGED
+        current.status == CaseStatus.ACKNOWLEDGED
         and level.rank >= Level.MODERATE.rank
         and bool(lines)
     )
     if raised or reopened:
         level = highest(level, Level(current.level))
-        current.level, current.status, current.step = level, EscalationStatus.OPEN, 0
+        current.level, current.status, current.step = level, CaseStatus.OPEN, 0
         current.ladder_started_at = current.next_step_at = now
         current.acknowledged_at = current.acknowledged_by = None
         current.trigger = trigger
@@ -128,7 +129,7 @@ async def raise_concern(
     await audit.append(
         session,
         at=now,
-        actor="triage",
+        actor=TRIAGE,
         event="escalation.raised"
         if raised
         else "escalation.reopened"
@@ -137,32 +138,30 @@ async def raise_concern(
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         checkin_id=checkin_id,
-        escalation_id=current.id,
+        case_id=current.id,
         detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
     )
     if fast_path and (raised or reopened):
         reserve_for_fast_path(current, now=now, until=now + FAST_PATH_GRACE)
-    return Concern(current, page_now=raised or reopened)
+    return RaisedCase(current, page_now=raised or reopened)
 
 
-async def _case_for(
-    session: AsyncSession, *, escalation_id: int, clinician: Clinician
-) -> Escalation:
-    case = await get_escalation(session, escalation_id=escalation_id, lock=True)
+async def _case_for(session: AsyncSession, *, case_id: int, clinician: Clinician) -> Case:
+    case = await get_case(session, case_id=case_id, lock=True)
     if case is None or case.clinic_id != clinician.clinic_id:
-        raise CaseError(f"No case #{escalation_id} in your clinic.")
+        raise CaseError(f"No case #{case_id} in your clinic.")
     return case
 
 
 async def acknowledge(
-    session: AsyncSession, *, escalation_id: int, clinician: Clinician, now: datetime
-) -> tuple[Escalation, bool]:
+    session: AsyncSession, *, case_id: int, clinician: Clinician, now: datetime
+) -> tuple[Case, bool]:
     """Take a case: re-paging stops. Returns the case and whether this call acknowledged it."""
-    case = await _case_for(session, escalation_id=escalation_id, clinician=clinician)
-    if case.status != EscalationStatus.OPEN:
+    case = await _case_for(session, case_id=case_id, clinician=clinician)
+    if case.status != CaseStatus.OPEN:
         return case, False
     case.status, case.acknowledged_at, case.acknowledged_by = (
-        EscalationStatus.ACKNOWLEDGED,
+        CaseStatus.ACKNOWLEDGED,
         now,
         clinician.id,
     )
@@ -170,11 +169,11 @@ async def acknowledge(
     await audit.append(
         session,
         at=now,
-        actor=f"clinician:{clinician.id}",
+        actor=clinician_actor(clinician.id),
         event="escalation.acknowledged",
         clinic_id=case.clinic_id,
         patient_id=case.patient_id,
-        escalation_id=case.id,
+        case_id=case.id,
         detail={
             "level": case.level,
             "after_seconds": int((now - case.ladder_started_at).total_seconds()),
@@ -184,26 +183,26 @@ async def acknowledge(
 
 
 async def resolve(
-    session: AsyncSession, *, escalation_id: int, clinician: Clinician, note: str, now: datetime
-) -> Escalation:
+    session: AsyncSession, *, case_id: int, clinician: Clinician, note: str, now: datetime
+) -> Case:
     """Close a case with a note (required); an unacknowledged case is acknowledged too."""
     if not note.strip():
         raise CaseError("A resolution needs a note: /resolve CASE what was done.")
-    case = await _case_for(session, escalation_id=escalation_id, clinician=clinician)
-    if case.status == EscalationStatus.RESOLVED:
+    case = await _case_for(session, case_id=case_id, clinician=clinician)
+    if case.status == CaseStatus.RESOLVED:
         raise CaseError(f"Case #{case.id} is already resolved.")
     if case.acknowledged_at is None:
         case.acknowledged_at, case.acknowledged_by = now, clinician.id
-    case.status, case.resolved_at, case.resolved_by = EscalationStatus.RESOLVED, now, clinician.id
+    case.status, case.resolved_at, case.resolved_by = CaseStatus.RESOLVED, now, clinician.id
     case.resolution_note, case.next_step_at = note.strip(), None
     await audit.append(
         session,
         at=now,
-        actor=f"clinician:{clinician.id}",
+        actor=clinician_actor(clinician.id),
         event="escalation.resolved",
         clinic_id=case.clinic_id,
         patient_id=case.patient_id,
-        escalation_id=case.id,
+        case_id=case.id,
         detail={"level": case.level, "note_length": len(note.strip())},
     )
     return case

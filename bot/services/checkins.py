@@ -16,7 +16,7 @@ from bot.domain.escalation import NonResponseRule, non_response_findings
 from bot.domain.levels import Level, highest
 from bot.domain.schedule import defer_past_quiet_hours
 from bot.domain.triage import CSSRS_LEVEL, Finding, Triage, triage_checkin
-from bot.services.cases import Concern, raise_concern
+from bot.services.cases import RaisedCase, raise_case
 from storage import audit
 from storage.checkins import (
     add_answer,
@@ -27,7 +27,8 @@ from storage.checkins import (
     recent_closed,
     screened_checkins,
 )
-from storage.models import Answer, Checkin, CheckinStatus, Patient
+from storage.models import Answer, Checkin, Patient
+from storage.states import TRIAGE, Actor, ActorKind, CaseTrigger, CheckinStatus, patient_actor
 
 FREE_TEXT_ITEM = "message"  # a message typed outside any check-in
 
@@ -42,7 +43,7 @@ class Answered:
     next_item: str | None
     positive: bool
     triage: Triage
-    concern: Concern | None = None
+    raised: RaisedCase | None = None
     words: tuple[str, ...] = ()  # crisis words found in a typed note
 
     @property
@@ -131,7 +132,7 @@ async def record_tap(
         await audit.append(
             session,
             at=now,
-            actor="patient",
+            actor=Actor.of(ActorKind.PATIENT),
             event="checkin.sent_by_answer",
             clinic_id=patient.clinic_id,
             patient_id=patient.id,
@@ -159,7 +160,7 @@ async def record_tap(
 
 async def record_late_yes(
     session: AsyncSession, *, patient: Patient, tap: Tap, now: datetime, update_id: int | None
-) -> Concern | None:
+) -> RaisedCase | None:
     """A Yes tapped on an old question of the patient's closed check-in is never thrown away.
 
     It cannot change the closed check-in, so it is kept as its own answer and escalated at
@@ -192,11 +193,11 @@ async def record_late_yes(
     label = (
         "red flag" if tap.item_id == checkin_flow.RED_FLAGS else f"C-SSRS item {tap.item_id[1:]}"
     )
-    return await raise_concern(
+    return await raise_case(
         session,
         patient=patient,
         level=level,
-        trigger="checkin",
+        trigger=CaseTrigger.CHECKIN,
         now=now,
         checkin_id=checkin.id,
         findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
@@ -294,7 +295,7 @@ async def _store(
     await audit.append(
         session,
         at=now,
-        actor=f"patient:{patient.id}",
+        actor=patient_actor(patient.id),
         event="answer.recorded",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
@@ -310,7 +311,7 @@ async def _store(
         await audit.append(
             session,
             at=now,
-            actor="triage",
+            actor=TRIAGE,
             event="triage.scored",
             clinic_id=patient.clinic_id,
             patient_id=patient.id,
@@ -325,14 +326,14 @@ async def _store(
             },
         )
     positive = checkin_flow.is_positive(item_id, value)
-    concern = None
+    raised = None
     if positive or Level(result.level).rank > Level(before).rank:
-        concern = await raise_concern(
+        raised = await raise_case(
             session,
             patient=patient,
             level=Level(result.level),
             findings=result.findings,
-            trigger="checkin",
+            trigger=CaseTrigger.CHECKIN,
             now=now,
             checkin_id=checkin.id,
             fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
@@ -342,8 +343,8 @@ async def _store(
         words, worded = await _scan(
             session, patient=patient, clinic=clinic, text=value, now=now, checkin_id=checkin.id
         )
-        if worded is not None and (concern is None or worded.page_now):
-            concern = worded
+        if worded is not None and (raised is None or worded.page_now):
+            raised = worded
         if words:  # the note's words are part of this check-in's result (CLINICAL.md §5, §6)
             checkin.risk_level = highest(Level(checkin.risk_level), Level.MODERATE)
     return Answered(
@@ -353,7 +354,7 @@ async def _store(
         next_item=following,
         positive=positive or bool(words),
         triage=result,
-        concern=concern,
+        raised=raised,
         words=tuple(words),
     )
 
@@ -377,7 +378,7 @@ async def _scan(
     text: str,
     now: datetime,
     checkin_id: int | None,
-) -> tuple[list[str], Concern | None]:
+) -> tuple[list[str], RaisedCase | None]:
     """Crisis words raise at least moderate and ask a human to read the message (§5)."""
     words = crisis_words(clinic, text)
     if not words:
@@ -386,18 +387,18 @@ async def _scan(
         Level.MODERATE,
         f"crisis words in a message: {', '.join(words)} — please read the patient's words",
     )
-    concern = await raise_concern(
+    raised = await raise_case(
         session,
         patient=patient,
         level=Level.MODERATE,
         findings=[finding],
-        trigger="message",
+        trigger=CaseTrigger.MESSAGE,
         now=now,
         checkin_id=checkin_id,
         quote=text,
         fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
-    return words, concern
+    return words, raised
 
 
 @dataclass(frozen=True)
@@ -406,7 +407,7 @@ class Message:
 
     answer: Answer
     words: tuple[str, ...]
-    concern: Concern | None
+    raised: RaisedCase | None
 
 
 async def record_free_text(
@@ -437,19 +438,19 @@ async def record_free_text(
     await audit.append(
         session,
         at=now,
-        actor=f"patient:{patient.id}",
+        actor=patient_actor(patient.id),
         event="message.received",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         detail={"answer_id": answer.id, "length": len(text)},
     )
     words: list[str] = []
-    concern = None
+    raised = None
     if scan:
-        words, concern = await _scan(
+        words, raised = await _scan(
             session, patient=patient, clinic=clinic, text=text, now=now, checkin_id=None
         )
-    return Message(answer=answer, words=tuple(words), concern=concern)
+    return Message(answer=answer, words=tuple(words), raised=raised)
 
 
 async def close_checkin(
@@ -459,9 +460,9 @@ async def close_checkin(
     patient: Patient,
     clinic: ClinicConfig,
     now: datetime,
-    actor: str,
+    actor: Actor,
     status: CheckinStatus | None = None,
-) -> Concern | None:
+) -> RaisedCase | None:
     """Close a check-in: missed with no answer, abandoned with some (answers kept).
 
     What the closing reveals — the abandoned-screener rule, and silence (CLINICAL.md §6) —
@@ -498,12 +499,12 @@ async def close_checkin(
         )
     if not findings:
         return None
-    return await raise_concern(
+    return await raise_case(
         session,
         patient=patient,
         level=highest(*(f.level for f in findings)),
         findings=findings,
-        trigger="checkin" if screened else "non_response",
+        trigger=CaseTrigger.CHECKIN if screened else CaseTrigger.NON_RESPONSE,
         now=now,
         checkin_id=checkin.id,
     )

@@ -14,14 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.triage import Finding
-from bot.services.cases import Concern, raise_concern
+from bot.services.cases import RaisedCase, raise_case
 from bot.services.checkins import close_checkin
 from storage import audit
 from storage.checkins import cancel_scheduled, open_checkins
 from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash
-from storage.models import CheckinStatus, Clinician, Invite, Patient, PatientStatus
+from storage.models import Clinician, Invite, Patient
 from storage.patients import add_patient, get_patient, patient_by_ref
 from storage.people import patient_by_chat
+from storage.states import (
+    Actor,
+    CaseTrigger,
+    CheckinStatus,
+    InviteKind,
+    PatientStatus,
+    clinician_actor,
+    patient_actor,
+)
 
 TOKEN_BYTES = 16  # 128 random bits
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -68,7 +77,7 @@ async def create_clinician_invite(
     name: str,
     is_admin: bool,
     now: datetime,
-    actor: str,
+    actor: Actor,
 ) -> str:
     """A single-use invite that registers whoever opens it as a clinician of the clinic."""
     if not name.strip():
@@ -78,7 +87,7 @@ async def create_clinician_invite(
         session,
         invite=Invite(
             clinic_id=clinic.id,
-            kind="clinician",
+            kind=InviteKind.CLINICIAN,
             token_hash=hashed,
             clinician_name=name.strip(),
             is_admin=is_admin,
@@ -106,7 +115,7 @@ async def enroll_patient(
     baseline_mood: int | None,
     emergency_contact: str | None,
     now: datetime,
-    actor: str,
+    actor: Actor,
 ) -> tuple[Patient, str]:
     """Create the patient (or re-invite one not yet linked) and a single-use invite."""
     if not REF_SHAPE.match(ref):
@@ -146,7 +155,7 @@ async def enroll_patient(
         session,
         invite=Invite(
             clinic_id=clinic.id,
-            kind="patient",
+            kind=InviteKind.PATIENT,
             token_hash=hashed,
             patient_id=patient.id,
             created_at=now,
@@ -215,7 +224,7 @@ async def redeem_clinician_invite(
     await audit.append(
         session,
         at=now,
-        actor=f"clinician:{clinician.id}",
+        actor=clinician_actor(clinician.id),
         event="clinician.joined",
         clinic_id=invite.clinic_id,
         detail={"invite_id": invite.id, "clinician_id": clinician.id},
@@ -236,7 +245,7 @@ async def accept_consent(
     await audit.append(
         session,
         at=now,
-        actor=f"patient:{patient.id}",
+        actor=patient_actor(patient.id),
         event="patient.consented",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
@@ -247,7 +256,7 @@ async def accept_consent(
 
 async def opt_out(
     session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
-) -> Concern | None:
+) -> RaisedCase | None:
     """Stop all check-ins for a patient who asked to, and tell the care team (CLINICAL.md §6)."""
     assert patient.id is not None
     row = await get_patient(session, patient_id=patient.id)
@@ -263,23 +272,23 @@ async def opt_out(
             patient=row,
             clinic=clinic,
             now=now,
-            actor=f"patient:{patient.id}",
+            actor=patient_actor(patient.id),
         )
     await audit.append(
         session,
         at=now,
-        actor=f"patient:{patient.id}",
+        actor=patient_actor(patient.id),
         event="patient.opted_out",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         detail={"cancelled_checkins": cancelled},
     )
     level = clinic.non_response.opted_out
-    return await raise_concern(
+    return await raise_case(
         session,
         patient=row,
         level=level,
-        trigger="non_response",
+        trigger=CaseTrigger.NON_RESPONSE,
         now=now,
         findings=[Finding(level, "patient stopped their check-ins (/stop)")],
     )

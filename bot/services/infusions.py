@@ -13,7 +13,8 @@ from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
 from storage import audit
 from storage.checkins import add_checkins, checkins_of_patient, scheduled_for_patient
 from storage.infusions import active_infusions_of, add_infusion, get_infusion
-from storage.models import Checkin, CheckinStatus, Infusion, Patient
+from storage.models import Checkin, Infusion, Patient
+from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus
 
 PlanKey = tuple[int, str, int | None, int | None]
 
@@ -68,7 +69,7 @@ def desired_plan(
 
 
 async def replan_patient(
-    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime, actor: str
+    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime, actor: Actor
 ) -> ReplanResult:
     """Bring the patient's not-yet-sent check-ins in line with their active infusions."""
     assert patient.id is not None
@@ -137,7 +138,7 @@ def _new_checkin(
     return Checkin(
         patient_id=patient.id,
         infusion_id=infusion.id,
-        kind=item.kind,
+        kind=CheckinKind(item.kind),
         offset_seconds=int(item.offset.total_seconds()) if item.offset is not None else None,
         day=item.day,
         asks_red_flags=item.kind == "offset" and item.offset == red_flags_at,
@@ -155,7 +156,7 @@ async def record_infusion(
     ended_at: datetime,
     protocol: str | None,
     now: datetime,
-    actor: str,
+    actor: Actor,
 ) -> tuple[Infusion, list[Checkin]]:
     """Record an infusion and plan its check-ins; returns the infusion and its planned rows."""
     name = protocol or patient.protocol or clinic.default_protocol
@@ -205,7 +206,7 @@ async def change_infusion(
     patient: Patient,
     clinic: ClinicConfig,
     now: datetime,
-    actor: str,
+    actor: Actor,
     ended_at: datetime | None = None,
     cancel: bool = False,
 ) -> ReplanResult:
@@ -217,7 +218,7 @@ async def change_infusion(
     if infusion.status != "active":
         raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
     if cancel:
-        infusion.status = "cancelled"
+        infusion.status = InfusionStatus.CANCELLED
         event = "infusion.cancelled"
         detail: dict[str, object] = {"infusion_id": infusion.id}
     else:

@@ -14,6 +14,7 @@ from storage import audit
 from storage import oncall as store
 from storage.invites import clinicians_of_clinic
 from storage.models import Clinician, OnCallShift
+from storage.states import Actor, ShiftRole, ShiftSource, clinician_actor
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ async def add_shift(
     starts_at: datetime,
     ends_at: datetime,
     now: datetime,
-    actor: str,
+    actor: Actor,
     role: str = "primary",
 ) -> tuple[OnCallShift, Clinician]:
     """Add a command shift for a named clinician of the clinic; raise OnCallError if invalid."""
@@ -139,10 +140,10 @@ async def add_shift(
         shift=OnCallShift(
             clinic_id=clinic.id,
             clinician_id=clinician.id,
-            role=role,
+            role=ShiftRole(role),
             starts_at=starts_at,
             ends_at=ends_at,
-            source="command",
+            source=ShiftSource.COMMAND,
             created_at=now,
         ),
     )
@@ -175,17 +176,17 @@ async def take_primary_now(
         shift=OnCallShift(
             clinic_id=clinic.id,
             clinician_id=clinician.id,
-            role="primary",
+            role=ShiftRole.PRIMARY,
             starts_at=now,
             ends_at=now + timedelta(hours=clinic.oncall.bot_shift_hours),
-            source="bot",
+            source=ShiftSource.BOT,
             created_at=now,
         ),
     )
     await audit.append(
         session,
         at=now,
-        actor=f"clinician:{clinician.id}",
+        actor=clinician_actor(clinician.id),
         event="oncall.taken",
         clinic_id=clinic.id,
         detail={
@@ -209,7 +210,7 @@ async def go_off_call(
         await audit.append(
             session,
             at=now,
-            actor=f"clinician:{clinician.id}",
+            actor=clinician_actor(clinician.id),
             event="oncall.ended",
             clinic_id=clinic.id,
             detail={"clinician_id": clinician.id, "shift_ids": [s.id for s in ended]},

@@ -37,7 +37,7 @@ async def join_clinician(bot: RunningBot, user_id: int, name: str = "Dr Ada") ->
             name=name,
             is_admin=False,
             now=ctx.clock.now(),
-            actor="test",
+            actor="cli",
         )
     bot.sandbox.add_user(user_id, name)
     bot.sandbox.send_text(user_id, f"/start {token}")

@@ -9,30 +9,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
-from storage.models import Escalation, EscalationStatus, Page
+from storage.models import Case, Page
+from storage.states import CaseStatus
 
-UNRESOLVED = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
+UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
-_STEP_DUE = and_(
-    col(Escalation.status) == EscalationStatus.OPEN, col(Escalation.next_step_at) <= NOW
-)
+_STEP_DUE = and_(col(Case.status) == CaseStatus.OPEN, col(Case.next_step_at) <= NOW)
 # The lease owner of a case a patient's answer or message has just raised: the instance that
 # handled it pages it at once, beside the crisis card, and tells the patient only after the card;
 # ticks leave the case alone until the reservation runs out, and only that instance's claim of
 # the one case takes it over.
 FAST_PATH = "fast-path"
 
-_DUE_ESCALATIONS = ClaimQuery(Escalation, _STEP_DUE, col(Escalation.next_step_at))
-_ONE_ESCALATION = ClaimQuery(
-    Escalation,
-    and_(_STEP_DUE, col(Escalation.id) == ONLY_ID),
-    col(Escalation.next_step_at),
+_DUE_CASES = ClaimQuery(Case, _STEP_DUE, col(Case.next_step_at))
+_ONE_CASE = ClaimQuery(
+    Case,
+    and_(_STEP_DUE, col(Case.id) == ONLY_ID),
+    col(Case.next_step_at),
     takes_over=FAST_PATH,
     skip_locked=False,  # a patient's next message may hold the row for a moment: wait for it
 )
 
 
-def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -> None:
+def reserve_for_fast_path(case: Case, *, now: datetime, until: datetime) -> None:
     """Keep dispatcher ticks off `case` until `until`, unless another claim holds it now (its
     step then runs first, as before)."""
     held = case.lease_until is not None and case.lease_until >= now
@@ -40,21 +39,21 @@ def reserve_for_fast_path(case: Escalation, *, now: datetime, until: datetime) -
         case.lease_owner, case.lease_until = FAST_PATH, until
 
 
-async def end_fast_path_reservation(session: AsyncSession, *, escalation_id: int) -> None:
+async def end_fast_path_reservation(session: AsyncSession, *, case_id: int) -> None:
     """The fast path failed before its claim: any tick may page the case now."""
     await session.execute(
-        update(Escalation)
-        .where(col(Escalation.id) == escalation_id, col(Escalation.lease_owner) == FAST_PATH)
+        update(Case)
+        .where(col(Case.id) == case_id, col(Case.lease_owner) == FAST_PATH)
         .values(lease_owner=None, lease_until=None)
     )
 
 
-async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Escalation | None:
+async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Case | None:
     """The patient's unresolved escalation (one per episode), row-locked on PostgreSQL."""
     query = (
-        select(Escalation)
-        .where(col(Escalation.patient_id) == patient_id, col(Escalation.status).in_(UNRESOLVED))
-        .order_by(col(Escalation.id).desc())
+        select(Case)
+        .where(col(Case.patient_id) == patient_id, col(Case.status).in_(UNRESOLVED))
+        .order_by(col(Case.id).desc())
         .limit(1)
     )
     if is_postgres(session):
@@ -62,22 +61,20 @@ async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Esca
     return (await session.scalars(query)).first()
 
 
-async def add_escalation(session: AsyncSession, *, escalation: Escalation) -> Escalation:
-    session.add(escalation)
+async def add_case(session: AsyncSession, *, case: Case) -> Case:
+    session.add(case)
     await session.flush()
-    return escalation
+    return case
 
 
-async def get_escalation(
-    session: AsyncSession, *, escalation_id: int, lock: bool = False
-) -> Escalation | None:
-    query = select(Escalation).where(col(Escalation.id) == escalation_id)
+async def get_case(session: AsyncSession, *, case_id: int, lock: bool = False) -> Case | None:
+    query = select(Case).where(col(Case.id) == case_id)
     if lock and is_postgres(session):
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
 
-async def claim_due_escalations(
+async def claim_due_cases(
     session: AsyncSession,
     *,
     now: datetime,
@@ -85,12 +82,12 @@ async def claim_due_escalations(
     lease_until: datetime,
     limit: int,
     only_id: int | None = None,
-) -> list[Escalation]:
+) -> list[Case]:
     """Open escalations whose next ladder step is due, under a lease; `only_id` (the fast path)
     also takes its case over from a fast-path reservation."""
     return await claim(
         session,
-        _DUE_ESCALATIONS if only_id is None else _ONE_ESCALATION,
+        _DUE_CASES if only_id is None else _ONE_CASE,
         now=now,
         owner=owner,
         lease_until=lease_until,
@@ -105,34 +102,34 @@ async def add_page(session: AsyncSession, *, page: Page) -> Page:
     return page
 
 
-async def pages_of(session: AsyncSession, *, escalation_id: int) -> list[Page]:
+async def pages_of(session: AsyncSession, *, case_id: int) -> list[Page]:
     rows = await session.scalars(
-        select(Page).where(col(Page.escalation_id) == escalation_id).order_by(col(Page.id))
+        select(Page).where(col(Page.case_id) == case_id).order_by(col(Page.id))
     )
     return list(rows.all())
 
 
-async def unresolved_for_clinic(session: AsyncSession, *, clinic_id: str) -> list[Escalation]:
+async def unresolved_for_clinic(session: AsyncSession, *, clinic_id: str) -> list[Case]:
     """Open and acknowledged escalations of a clinic, oldest first."""
     rows = await session.scalars(
-        select(Escalation)
-        .where(col(Escalation.clinic_id) == clinic_id, col(Escalation.status).in_(UNRESOLVED))
-        .order_by(col(Escalation.opened_at))
+        select(Case)
+        .where(col(Case.clinic_id) == clinic_id, col(Case.status).in_(UNRESOLVED))
+        .order_by(col(Case.opened_at))
     )
     return list(rows.all())
 
 
-async def release_escalation_leases(session: AsyncSession, *, owner: str) -> int:
+async def release_case_leases(session: AsyncSession, *, owner: str) -> int:
     """Hand back every escalation claim this instance holds (clean shutdown)."""
-    return await release_all(session, Escalation, owner=owner)
+    return await release_all(session, Case, owner=owner)
 
 
-async def any_page_sent(session: AsyncSession, *, escalation_id: int, step: int) -> bool:
+async def any_page_sent(session: AsyncSession, *, case_id: int, step: int) -> bool:
     """Whether any page of that rung reached its clinician."""
     found = await session.scalar(
         select(col(Page.id))
         .where(
-            col(Page.escalation_id) == escalation_id,
+            col(Page.case_id) == case_id,
             col(Page.step) == step,
             col(Page.status) == "sent",
         )

@@ -1,0 +1,175 @@
+"""Stored states: every status, level, trigger and actor column holds one of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from bot.domain.levels import Level
+
+__all__ = [
+    "Actor",
+    "ActorKind",
+    "CaseStatus",
+    "CaseTrigger",
+    "CheckinKind",
+    "CheckinStatus",
+    "InfusionStatus",
+    "InviteKind",
+    "Level",
+    "PageStatus",
+    "PatientStatus",
+    "ShiftRole",
+    "ShiftSource",
+]
+
+
+class PatientStatus(StrEnum):
+    INVITED = "invited"  # enrolled by the clinic; chat not linked yet
+    ACTIVE = "active"  # consented; receives check-ins
+    OPTED_OUT = "opted_out"  # sent /stop and confirmed
+    UNREACHABLE = "unreachable"  # Telegram said blocked / deactivated
+
+
+class CheckinStatus(StrEnum):
+    """A check-in's state; every change goes through `bot.services.checkin_states`."""
+
+    SCHEDULED = "scheduled"  # planned, not sent
+    SENT = "sent"  # first question delivered, no answer yet
+    IN_PROGRESS = "in_progress"  # at least one answer
+    COMPLETED = "completed"  # every question answered (or skipped where optional)
+    ABANDONED = "abandoned"  # answer window closed part-way; answers kept
+    MISSED = "missed"  # answer window closed with no answer
+    CANCELLED = "cancelled"  # infusion cancelled or moved, or patient opted out
+    SUPERSEDED = "superseded"  # replaced by a newer infusion's plan
+    FAILED = "failed"  # Telegram refused it for good (recorded with the error)
+
+    @property
+    def is_open(self) -> bool:
+        return self in {CheckinStatus.SENT, CheckinStatus.IN_PROGRESS}
+
+
+class CheckinKind(StrEnum):
+    OFFSET = "offset"  # a fixed time after the infusion (+4 h, +24 h)
+    DAILY = "daily"  # local time of day, days after the infusion
+    ADHOC = "adhoc"  # started by the patient with /checkin
+
+
+class CaseStatus(StrEnum):
+    """A case's state; every change goes through `bot.services.cases`."""
+
+    OPEN = "open"  # walking up its ladder until someone acknowledges
+    ACKNOWLEDGED = "acknowledged"  # a clinician took it; re-paging stopped
+    RESOLVED = "resolved"  # closed with a note
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self is not CaseStatus.RESOLVED
+
+
+class CaseTrigger(StrEnum):
+    """What opened or last raised a case (CLINICAL.md §2–§6)."""
+
+    CHECKIN = "checkin"  # a check-in's answers (triage)
+    MESSAGE = "message"  # crisis words in typed text
+    NON_RESPONSE = "non_response"  # silence, unreachable, /stop, a refused send
+
+    @property
+    def is_patients_own(self) -> bool:
+        """Raised by the patient's own answer or words: they are told whether a page went."""
+        return self in (CaseTrigger.CHECKIN, CaseTrigger.MESSAGE)
+
+
+class PageStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class InfusionStatus(StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+class InviteKind(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+
+
+class ShiftRole(StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class ShiftSource(StrEnum):
+    COMMAND = "command"  # `aftercare oncall add`
+    ROTATION = "rotation"  # the clinic file's weekly rotation
+    BOT = "bot"  # /oncall in Telegram
+
+
+class ActorKind(StrEnum):
+    """Who did what, in the audit log."""
+
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    TRIAGE = "triage"
+    DISPATCHER = "dispatcher"
+    PAGER = "pager"
+    BOT = "bot"
+    CLI = "cli"
+    CONFIG = "config"
+    SYSTEM = "system"
+    DEMO = "demo"
+    BENCH = "bench"
+
+
+class Actor(str):
+    """An audit actor, stored as text: `kind` or `kind:id` (e.g. `clinician:7`).
+
+    A `str`, so rows and their hashes read exactly as before; built only from a known kind.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> Actor:
+        kind, _, ident = text.partition(":")
+        ActorKind(kind)  # ValueError for an unknown kind
+        if ident and not ident.isdigit():
+            raise ValueError(f"actor id must be digits: {text!r}")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def of(cls, kind: ActorKind, ident: int | None = None) -> Actor:
+        return cls(kind.value if ident is None else f"{kind.value}:{ident}")
+
+    @property
+    def kind(self) -> ActorKind:
+        return ActorKind(self.partition(":")[0])
+
+    @property
+    def ident(self) -> int | None:
+        ident = self.partition(":")[2]
+        return int(ident) if ident else None
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+
+def patient_actor(patient_id: int | None) -> Actor:
+    return Actor.of(ActorKind.PATIENT, patient_id)
+
+
+def clinician_actor(clinician_id: int | None) -> Actor:
+    return Actor.of(ActorKind.CLINICIAN, clinician_id)
+
+
+TRIAGE = Actor.of(ActorKind.TRIAGE)
+DISPATCHER = Actor.of(ActorKind.DISPATCHER)
+PAGER = Actor.of(ActorKind.PAGER)
+BOT = Actor.of(ActorKind.BOT)
+CLI = Actor.of(ActorKind.CLI)

@@ -11,7 +11,7 @@ Then it measures:
   (a) `claim_due`, `claim_reminders` and `claim_closing` (limit 200, as the dispatcher calls
       them) in a transaction that is rolled back, so every run sees the same rows: p50/p99
       over --runs runs after 5 warm-ups; also the whole claim transaction of
-      `Dispatcher._send_due` (the claim plus one patient lookup per row). The statements a
+      `Sender.send_due` (the claim plus one patient lookup per row). The statements a
       claim runs are captured and shown with EXPLAIN QUERY PLAN (SQLite) or
       EXPLAIN (ANALYZE, BUFFERS) (PostgreSQL).
   (b) start-up: `aftercare run` as a subprocess against the populated database and a sandbox
@@ -63,7 +63,7 @@ from bench.dataset import (
 from bench.page_latency import BenchError, database_url, percentile
 from bot.app import prepare
 from bot.clinic_config import parse_clinics
-from bot.dispatch.dispatcher import claim_batch
+from bot.dispatch.sending import claim_batch
 from bot.sandbox import BotApiSandbox
 from bot.settings import Settings
 from storage.checkins import claim_closing, claim_due, claim_reminders
@@ -77,7 +77,7 @@ TARGET_CLAIM_MS = 10.0
 TARGET_START_S = 3.0
 TARGET_RSS_MB = 200.0
 # Rows per claim: what a production instance claims (the limiter at its default 30 a second
-# lets out about 30 per batch; bot.dispatch.dispatcher.claim_batch), and the batch without
+# lets out about 30 per batch; bot.dispatch.sending.claim_batch), and the batch without
 # a limiter.
 LIMIT = claim_batch(Settings.model_fields["send_rate_per_second"].default)
 UNLIMITED = claim_batch(0)
@@ -227,7 +227,7 @@ async def claim_once(
             session, now=now, owner="bench", lease_until=now + timedelta(seconds=60), limit=limit
         )
         t1 = time.perf_counter()
-        if lookups:  # as Dispatcher._send_due: the batch's patients and infusions
+        if lookups:  # as Sender.send_due: the batch's patients and infusions
             await patients_by_ids(session, ids=[row.patient_id for row in rows])
             await infusions_by_ids(
                 session, ids=[row.infusion_id for row in rows if row.infusion_id is not None]

@@ -25,7 +25,7 @@ RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #([0-9]{1,9}):")
 CASE_ID = re.compile(r"^#?([0-9]{1,9})$")  # ASCII digits that fit a database integer
 
 
-def case_id(text: str) -> int | None:
+def parse_case_id(text: str) -> int | None:
     """A case number as typed or carried in button data; None for anything else."""
     match = CASE_ID.match(text)
     return int(match.group(1)) if match else None
@@ -93,7 +93,7 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     )
     assert query is not None
     parts = (query.data or "").split(":")
-    number = case_id(parts[2]) if len(parts) in (3, 4) else None
+    number = parse_case_id(parts[2]) if len(parts) in (3, 4) else None
     if me is None or number is None:
         await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
         return
@@ -129,11 +129,11 @@ async def ack_command(
 ) -> None:
     """/ack CASE."""
     args = context.args or []
-    if len(args) != 1 or case_id(args[0]) is None:
+    if len(args) != 1 or parse_case_id(args[0]) is None:
         await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
         return
     try:
-        await message.reply_text(await _ack(context, me, case_id(args[0]) or 0))
+        await message.reply_text(await _ack(context, me, parse_case_id(args[0]) or 0))
     except CaseError as exc:
         await message.reply_text(str(exc))
 
@@ -144,12 +144,12 @@ async def resolve_command(
 ) -> None:
     """/resolve CASE note."""
     args = context.args or []
-    if len(args) < 2 or case_id(args[0]) is None:
+    if len(args) < 2 or parse_case_id(args[0]) is None:
         await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
         return
     try:
         await message.reply_text(
-            await _resolve(context, me, case_id(args[0]) or 0, " ".join(args[1:]))
+            await _resolve(context, me, parse_case_id(args[0]) or 0, " ".join(args[1:]))
         )
     except CaseError as exc:
         await message.reply_text(str(exc))

@@ -16,18 +16,18 @@ from bot.messaging.conversation import (
     retire_buttons,
     urgent,
 )
-from bot.services.checkins import (
+from bot.services.answers import (
     awaiting_note,
-    record_free_text,
+    next_question,
     record_late_yes,
     record_note,
     record_tap,
 )
+from bot.services.checkin_states import start_adhoc
+from bot.services.messages import record_free_text
 from handlers import cases
 from handlers.auth import answer_query
-from storage.checkins import add_checkins, answers_of, open_checkins
-from storage.models import Checkin
-from storage.states import CheckinKind, PatientStatus
+from storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def text(update: Update, context: AftercareContext) -> None:
     body = (message.text or message.caption or "").replace("\x00", "\ufffd")
     now = ctx.clock.now()
     kept = None
-    pending: tuple[int, str | None] | None = None
+    pending: tuple[int, str] | None = None
     async with ctx.db.transaction() as session:
         note_for = await awaiting_note(session, patient=patient)
         answered = None
@@ -122,13 +122,7 @@ async def text(update: Update, context: AftercareContext) -> None:
                 update_id=update.update_id,
                 scan=bool(body),
             )
-            opened = await open_checkins(session, patient_id=patient.id)
-            if opened and opened[0].id is not None:
-                answers = await answers_of(session, checkin_id=opened[0].id)
-                pending = (
-                    opened[0].id,
-                    checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
-                )
+            pending = await next_question(session, patient=patient)
     if answered is not None:
         # Crisis card and page first (a note can hold crisis words), then the rest.
         await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
@@ -147,7 +141,7 @@ async def text(update: Update, context: AftercareContext) -> None:
         trigger="crisis_words",
         raised=kept.raised,
     )
-    if pending is not None and pending[1] is not None:
+    if pending is not None:
         await ask(
             ctx,
             context.bot,
@@ -179,26 +173,16 @@ async def checkin_now(update: Update, context: AftercareContext) -> None:
     now = ctx.clock.now()
     assert patient.id is not None
     async with ctx.db.transaction() as session:
-        opened = await open_checkins(session, patient_id=patient.id)
-        if opened and opened[0].id is not None:
-            answers = await answers_of(session, checkin_id=opened[0].id)
-            resume = (
-                opened[0].id,
-                checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags),
-            )
-        else:
-            resume = None
-            adhoc = Checkin(
-                patient_id=patient.id,
-                kind=CheckinKind.ADHOC,
-                nominal_at=now,
-                due_at=now,
-                created_at=now,
-                lease_owner=ctx.instance_id,
+        resume = await next_question(session, patient=patient)
+        if resume is None:
+            adhoc = await start_adhoc(
+                session,
+                patient=patient,
+                now=now,
+                owner=ctx.instance_id,
                 lease_until=now + ctx.dispatcher.lease if ctx.dispatcher else None,
             )
-            await add_checkins(session, checkins=[adhoc])
-    if resume is not None and resume[1] is not None:
+    if resume is not None:
         await ask(ctx, context.bot, patient=patient, checkin_id=resume[0], item_id=resume[1])
         return
     assert ctx.dispatcher is not None

@@ -12,7 +12,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.context import AftercareContext, Identity
 from bot.messaging import texts
-from bot.services.checkins import crisis_words
+from bot.services.messages import crisis_words
 from handlers.auth import answer_query
 from storage.people import clinicians_by_user, patient_by_chat
 from storage.updates import claim_update

@@ -13,9 +13,9 @@ from bot.services.enrollment import (
     InviteProblem,
     accept_consent,
     check_invite,
-    opt_out,
     redeem_clinician_invite,
 )
+from bot.services.patients import opt_out
 from handlers.auth import answer_query
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.services.answers import Answered
 from bot.services.cases import RaisedCase
-from bot.services.checkins import Answered
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.escalation import BusinessHours, Step
+from bot.domain.escalation import BusinessHours, Step, next_step_time
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
 from storage import audit
@@ -21,7 +22,9 @@ from storage.cases import (
 )
 from storage.models import Case, Clinician, Patient
 from storage.patients import lock_patient
-from storage.states import TRIAGE, CaseStatus, CaseTrigger, clinician_actor
+from storage.states import PAGER, TRIAGE, CaseStatus, CaseTrigger, clinician_actor
+
+log = logging.getLogger(__name__)
 
 
 class CaseError(Exception):
@@ -206,3 +209,64 @@ async def resolve(
         detail={"level": case.level, "note_length": len(note.strip())},
     )
     return case
+
+
+@dataclass(frozen=True)
+class LadderPosition:
+    """Where a case stood on its ladder when a rung was planned."""
+
+    step: int
+    level: Level
+    ladder_started_at: datetime
+
+    @classmethod
+    def of(cls, case: Case) -> LadderPosition:
+        return cls(case.step, Level(case.level), case.ladder_started_at)
+
+
+async def advance_ladder(
+    session: AsyncSession,
+    *,
+    case: Case,
+    planned: LadderPosition,
+    owner: str,
+    clinic: ClinicConfig,
+    delivered: bool,
+    reached_nobody: bool,
+    recipients: int,
+    now: datetime,
+) -> None:
+    """After a rung's pages: hand back the claim and plan the next rung (CLINICAL.md §8).
+
+    Only if the case still stands where the rung was planned: raised, acknowledged or taken
+    over while the pages were out, it is left to its new state (a raised level fires its own
+    first rung). A rung that reached nobody at all is retried each minute, loudly.
+    """
+    mine = case.lease_owner == owner
+    if mine:
+        case.lease_owner = case.lease_until = None
+    if not mine or case.status != CaseStatus.OPEN or LadderPosition.of(case) != planned:
+        return
+    case.step = planned.step + 1
+    case.next_step_at = next_step_time(
+        ladder(clinic, Level(case.level)),
+        planned.step,
+        opened_at=case.ladder_started_at,
+        now=now,
+        zone=clinic.zone,
+        hours=business_hours(clinic),
+        delivered=delivered,
+    )
+    if reached_nobody:
+        log.critical("page.nobody_reached case=%s clinic=%s", case.id, case.clinic_id)
+        case.next_step_at = now + timedelta(minutes=1)
+        await audit.append(
+            session,
+            at=now,
+            actor=PAGER,
+            event="escalation.nobody_reached",
+            clinic_id=case.clinic_id,
+            patient_id=case.patient_id,
+            case_id=case.id,
+            detail={"step": planned.step, "recipients": recipients},
+        )

@@ -13,19 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.triage import Finding
-from bot.services.cases import RaisedCase, raise_case
-from bot.services.checkins import close_checkin
 from storage import audit
-from storage.checkins import cancel_scheduled, open_checkins
 from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash
 from storage.models import Clinician, Invite, Patient
 from storage.patients import add_patient, get_patient, patient_by_ref
 from storage.people import patient_by_chat
 from storage.states import (
     Actor,
-    CaseTrigger,
-    CheckinStatus,
     InviteKind,
     PatientStatus,
     clinician_actor,
@@ -252,43 +246,3 @@ async def accept_consent(
         detail={"invite_id": invite.id},
     )
     return patient
-
-
-async def opt_out(
-    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
-) -> RaisedCase | None:
-    """Stop all check-ins for a patient who asked to, and tell the care team (CLINICAL.md §6)."""
-    assert patient.id is not None
-    row = await get_patient(session, patient_id=patient.id)
-    assert row is not None
-    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
-    cancelled = await cancel_scheduled(
-        session, patient_id=patient.id, now=now, status=CheckinStatus.CANCELLED
-    )
-    for checkin in await open_checkins(session, patient_id=patient.id):
-        await close_checkin(
-            session,
-            checkin=checkin,
-            patient=row,
-            clinic=clinic,
-            now=now,
-            actor=patient_actor(patient.id),
-        )
-    await audit.append(
-        session,
-        at=now,
-        actor=patient_actor(patient.id),
-        event="patient.opted_out",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
-        detail={"cancelled_checkins": cancelled},
-    )
-    level = clinic.non_response.opted_out
-    return await raise_case(
-        session,
-        patient=row,
-        level=level,
-        trigger=CaseTrigger.NON_RESPONSE,
-        now=now,
-        findings=[Finding(level, "patient stopped their check-ins (/stop)")],
-    )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
+from bot.services import checkin_states
 from storage import audit
 from storage.checkins import add_checkins, checkins_of_patient, scheduled_for_patient
 from storage.infusions import active_infusions_of, add_infusion, get_infusion
@@ -90,8 +91,10 @@ async def replan_patient(
                 row.due_at, row.nominal_at = item.due_at, item.nominal_at
                 moved += 1
             continue
-        row.status = CheckinStatus.SUPERSEDED if key in replaced else CheckinStatus.CANCELLED
-        row.closed_at = now
+        if key in replaced:
+            checkin_states.supersede(row, now=now)
+        else:
+            checkin_states.cancel(row, now=now)
         superseded += key in replaced
         cancelled += key not in replaced
     new_rows = [

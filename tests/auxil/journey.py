@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.sandbox import BotApiSandbox
-from bot.services.enrollment import create_clinician_invite
-from tests.auxil.harness import RunningBot
+from bot.services.enrollment import (
+    accept_consent,
+    check_invite,
+    create_clinician_invite,
+    enroll_patient,
+)
+from bot.services.infusions import record_infusion
+from storage.patients import get_patient
+from tests.auxil.harness import RunningBot, rehearsal_clinic
 
 TOKEN_IN_LINK = re.compile(r"start=([A-Za-z0-9_-]+)")
+FAST = rehearsal_clinic()  # a clinic whose check-ins, windows and ladders take seconds
 
 
 def noon_zone(now: datetime) -> str:
@@ -88,3 +96,52 @@ async def answer(
                 f"{[m.get('text', '')[:40] for m in sandbox.chat(chat_id)]}"
             )
         await asyncio.sleep(0.05)
+
+
+async def enrolled_patient(
+    bot: RunningBot, user_id: int, ref: str, *, infusion: bool = True
+) -> int:
+    """Enroll, consent and (optionally) record an infusion whose check-in is due in a second."""
+    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
+    now = ctx.clock.now()
+    bot.sandbox.add_user(user_id, ref)
+    async with ctx.db.transaction() as session:
+        patient, token = await enroll_patient(
+            session,
+            clinic=clinic,
+            ref=ref,
+            timezone=noon_zone(datetime.now(UTC)),
+            baseline_mood=None,
+            emergency_contact=None,
+            now=now,
+            actor="cli",
+        )
+        checked = await check_invite(session, token=token, chat_id=user_id, now=now)
+        assert checked.invite is not None and checked.problem is None
+        await accept_consent(
+            session, invite=checked.invite, user_id=user_id, chat_id=user_id, now=now
+        )
+    assert patient.id is not None
+    if infusion:
+        await infusions_ended_at(bot, [patient.id], ended_at=now)
+    return patient.id
+
+
+async def infusions_ended_at(
+    bot: RunningBot, patient_ids: list[int], *, ended_at: datetime
+) -> None:
+    """Infusions that ended at `ended_at`, in one transaction: their check-ins fall due together."""
+    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
+    async with ctx.db.transaction() as session:
+        for patient_id in patient_ids:
+            patient = await get_patient(session, patient_id=patient_id)
+            assert patient is not None
+            await record_infusion(
+                session,
+                patient=patient,
+                clinic=clinic,
+                ended_at=ended_at,
+                protocol=None,
+                now=ctx.clock.now(),
+                actor="cli",
+            )

@@ -48,8 +48,7 @@ from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient
 from storage.states import CaseTrigger
 from tests.auxil.databases import IsolatedDatabase, postgres_url, standalone
 from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import answer, join_clinician
-from tests.test_checkin_safety_e2e import _patient
+from tests.auxil.journey import answer, enrolled_patient, join_clinician
 
 AFTERCARE = Path(sys.executable).parent / "aftercare"
 SECRET = "scale-out_Webhook-secret"
@@ -718,7 +717,7 @@ async def test_a_page_overtakes_a_burst_of_routine_checkins(
         wanted = set(chats)
 
         # The patient is part-way through a check-in (a low case is already queued) ...
-        await _patient(bot, patient, "P-1")
+        await enrolled_patient(bot, patient, "P-1")
         await answer(sandbox, patient, "mood", "3", wait=8)
         await answer(sandbox, patient, "wished you were dead", "Yes")
         await answer(sandbox, patient, "thoughts of killing yourself", "Yes")

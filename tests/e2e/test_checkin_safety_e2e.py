@@ -3,65 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
 from bot.sandbox import BotApiSandbox
-from bot.services.enrollment import accept_consent, check_invite, enroll_patient
-from bot.services.infusions import record_infusion
 from storage.models import Answer, Checkin
-from storage.patients import get_patient
 from tests.auxil.databases import IsolatedDatabase
-from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import noon_zone
-
-FAST = rehearsal_clinic()
-
-
-async def _patient(bot: RunningBot, user_id: int, ref: str, *, infusion: bool = True) -> int:
-    """Enroll, consent and (optionally) record an infusion whose check-in is due in a second."""
-    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
-    now = ctx.clock.now()
-    bot.sandbox.add_user(user_id, ref)
-    async with ctx.db.transaction() as session:
-        patient, token = await enroll_patient(
-            session,
-            clinic=clinic,
-            ref=ref,
-            timezone=noon_zone(datetime.now(UTC)),
-            baseline_mood=None,
-            emergency_contact=None,
-            now=now,
-            actor="cli",
-        )
-        checked = await check_invite(session, token=token, chat_id=user_id, now=now)
-        assert checked.invite is not None and checked.problem is None
-        await accept_consent(
-            session, invite=checked.invite, user_id=user_id, chat_id=user_id, now=now
-        )
-    assert patient.id is not None
-    if infusion:
-        await _infusions(bot, [patient.id], ended_at=now)
-    return patient.id
-
-
-async def _infusions(bot: RunningBot, patient_ids: list[int], *, ended_at: datetime) -> None:
-    """Infusions that ended at `ended_at`, in one transaction: their check-ins fall due together."""
-    ctx, clinic = bot.ctx, bot.ctx.clinics.clinics[0]
-    async with ctx.db.transaction() as session:
-        for patient_id in patient_ids:
-            patient = await get_patient(session, patient_id=patient_id)
-            assert patient is not None
-            await record_infusion(
-                session,
-                patient=patient,
-                clinic=clinic,
-                ended_at=ended_at,
-                protocol=None,
-                now=ctx.clock.now(),
-                actor="cli",
-            )
+from tests.auxil.harness import RunningBot, make_clinics, running_bot
+from tests.auxil.journey import FAST, enrolled_patient, infusions_ended_at
 
 
 async def _answers(bot: RunningBot) -> list[tuple[int | None, str, str]]:
@@ -75,8 +24,8 @@ async def test_forged_stale_and_cross_patient_buttons_change_nothing(
 ) -> None:
     alice, bob = 9101, 9102
     async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
-        await _patient(bot, alice, "A-1")
-        await _patient(bot, bob, "B-1", infusion=False)
+        await enrolled_patient(bot, alice, "A-1")
+        await enrolled_patient(bot, bob, "B-1", infusion=False)
         question = await sandbox.wait_for_message(alice, "mood", timeout=6)
         data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
         checkin_id = int(data.split(":")[1])
@@ -120,10 +69,12 @@ async def test_an_answer_before_its_send_is_recorded_is_kept(
     """
     slow, quick = 9401, 9402
     async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
-        ids = [await _patient(bot, user, f"T-{user}", infusion=False) for user in (slow, quick)]
+        ids = [
+            await enrolled_patient(bot, user, f"T-{user}", infusion=False) for user in (slow, quick)
+        ]
         sandbox.delay_next("sendMessage", 4.0, chat_id=slow)
         ctx = bot.ctx
-        await _infusions(bot, ids, ended_at=ctx.clock.now())  # both fall due together
+        await infusions_ended_at(bot, ids, ended_at=ctx.clock.now())  # both fall due together
         question = await sandbox.wait_for_message(quick, "mood", timeout=6)
         data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
         checkin_id = int(data.split(":")[1])
@@ -177,7 +128,7 @@ async def test_a_restart_in_the_middle_of_a_due_burst_loses_no_checkin(
     # First run: short leases, as after a crash; each send is slowed so the burst is cut short.
     async with running_bot(sandbox, test_db, clinics=clinics, lease_seconds=2.0) as bot:
         for user in users:
-            await _patient(bot, user, f"R-{user}")
+            await enrolled_patient(bot, user, f"R-{user}")
         sandbox.delay_next("sendMessage", 0.3, times=len(users))
         await sandbox.wait_for_message(users[0], "mood", timeout=10)
         bot.task.cancel()  # die abruptly: no clean release of claims
@@ -206,7 +157,7 @@ async def test_a_message_with_a_nul_byte_is_kept_on_every_backend(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(FAST)) as bot:
-        await _patient(bot, 9301, "N-1", infusion=False)
+        await enrolled_patient(bot, 9301, "N-1", infusion=False)
         sandbox.send_text(9301, "hello\x00world")
         await sandbox.wait_for_message(9301, "saved in your record")
         async with bot.ctx.db.transaction() as session:

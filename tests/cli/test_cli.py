@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import subprocess
@@ -13,18 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.auxil.cli import MINIMAL_CLINIC, cli_env
+
 AFTERCARE = Path(sys.executable).parent / "aftercare"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "clinic.example.toml"
 TOKEN_RE = re.compile(r"^token: ([A-Za-z0-9_-]{22})$", re.MULTILINE)
-
-MINIMAL_CLINIC = """\
-[[clinics]]
-id = "north"
-name = "North Clinic"
-timezone = "Europe/London"
-contact_phone = "+44 1"
-"""
 
 MALFORMED_CLINIC = """\
 [[clinics]]
@@ -40,22 +33,13 @@ offsets = ["4 hours"]
 UNREACHABLE_DB = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
-    env["AFTERCARE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/a.db"
-    env["AFTERCARE_CONFIG"] = str(tmp_path / "clinic.toml")
-    env["AFTERCARE_BOT_USERNAME"] = "aftercare_test_bot"
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(AFTERCARE), *args],
             cwd=tmp_path,
-            env=_env(tmp_path, **extra),
+            env=cli_env(tmp_path, **extra),
             capture_output=True,
             text=True,
             timeout=60,

@@ -13,8 +13,7 @@ from bot.services.oncall import add_shift
 from storage.models import Case, Page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import answer, join_clinician
-from tests.test_checkin_safety_e2e import _patient
+from tests.auxil.journey import answer, enrolled_patient, join_clinician
 
 ADA, BEN, CAL = 7101, 7102, 7103
 PAT = 8101
@@ -69,7 +68,7 @@ async def test_page_backup_acknowledge_resolve(
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
-        await _patient(bot, PAT, "P-77")
+        await enrolled_patient(bot, PAT, "P-77")
         await _report_intent(sandbox)
         page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=5)
         assert "P-77" in page["text"] and "C-SSRS item 4 = Yes" in page["text"]
@@ -124,7 +123,7 @@ async def test_nobody_on_call_pages_everyone_and_tells_the_patient_the_truth(
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=False)
-        await _patient(bot, PAT, "P-78")
+        await enrolled_patient(bot, PAT, "P-78")
         await _report_intent(sandbox)
         for chat in (ADA, BEN, CAL):
             await sandbox.wait_for_message(chat, "HIGH priority", timeout=5)
@@ -140,7 +139,7 @@ async def test_an_undeliverable_page_moves_on_at_once(
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
         sandbox.block(ADA)  # the primary blocked the bot: the page cannot be delivered
-        await _patient(bot, PAT, "P-79")
+        await enrolled_patient(bot, PAT, "P-79")
         await _report_intent(sandbox)
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -158,7 +157,7 @@ async def test_a_patient_who_blocks_the_bot_is_escalated_and_not_messaged_again(
         await _staff(bot, roster=True)
         sandbox.add_user(PAT)
         sandbox.block(PAT)
-        await _patient(bot, PAT, "P-80")
+        await enrolled_patient(bot, PAT, "P-80")
         page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=6)
         assert "unreachable" in page["text"]
         sends_before = len(
@@ -179,7 +178,7 @@ async def test_crisis_words_in_an_edited_message_show_the_card_and_page(
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
-        await _patient(bot, PAT, "P-81", infusion=False)
+        await enrolled_patient(bot, PAT, "P-81", infusion=False)
         sandbox.enqueue_update(
             {
                 "edited_message": {
@@ -204,7 +203,7 @@ async def test_a_red_flag_at_four_hours_gets_emergency_advice_the_card_and_a_hig
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
-        await _patient(bot, PAT, "P-82")
+        await enrolled_patient(bot, PAT, "P-82")
         await answer(sandbox, PAT, "mood", "6", wait=8)
         await answer(sandbox, PAT, "wished you were dead", "No")
         await answer(sandbox, PAT, "thoughts of killing yourself", "No")
@@ -228,7 +227,7 @@ async def test_a_slow_crisis_card_does_not_hold_the_page_back(
     clinics = make_clinics(LADDER)
     async with running_bot(sandbox, test_db, clinics=clinics, dispatch_interval_seconds=30) as bot:
         await _staff(bot, roster=True)
-        await _patient(bot, PAT, "P-82", infusion=False)
+        await enrolled_patient(bot, PAT, "P-82", infusion=False)
         sandbox.delay_next("sendMessage", 3.0, chat_id=PAT)  # the card, the first reply
         sent = asyncio.get_running_loop().time()
         sandbox.send_text(PAT, "I have the pills ready")
@@ -247,7 +246,7 @@ async def test_a_note_with_crisis_words_gets_the_card_and_page_before_note_saved
     anything else (here: before "your note is saved"), and page the on-call clinician."""
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
-        await _patient(bot, PAT, "P-83")
+        await enrolled_patient(bot, PAT, "P-83")
         await answer(sandbox, PAT, "mood", "6", wait=8)
         await answer(sandbox, PAT, "wished you were dead", "No")
         await answer(sandbox, PAT, "thoughts of killing yourself", "No")

@@ -26,7 +26,7 @@ from bot.domain.checkin_flow import (
     is_positive,
     next_item,
 )
-from bot.services.checkins import delivered_before_recorded
+from bot.services.checkin_states import delivered_before_recorded
 from storage.models import Checkin
 
 MOOD_VALUES = [str(n) for n in range(11)]

@@ -10,7 +10,7 @@ import pytest
 from bot.clinic_config import ConfigError, default_clinics, load_clinics, parse_clinics
 from bot.domain.levels import Level
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """
 [[clinics]]
 id = "north"

@@ -1,9 +1,8 @@
 """Case rules (CLINICAL.md §2, §5, §6, §8): who is paged, when, and what opens a case.
 
 Pure tests of bot/domain/escalation.py (targets, next_step_time, non_response_findings), then
-database-level tests of bot/services/cases.py, bot/services/checkins.py and
-bot/services/enrollment.opt_out on both backends (fixture `db`). Each test fails if the rule it
-names is broken.
+database-level tests of the services (cases, answers, messages, checkin_states, patients) on
+both backends (fixture `db`). Each test fails if the rule it names is broken.
 """
 
 from __future__ import annotations
@@ -29,9 +28,11 @@ from bot.domain.escalation import (
 )
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
+from bot.services.answers import record_note, record_tap
 from bot.services.cases import FAST_PATH_GRACE, CaseError, acknowledge, raise_case, resolve
-from bot.services.checkins import close_checkin, record_free_text, record_note, record_tap
-from bot.services.enrollment import opt_out
+from bot.services.checkin_states import close_checkin
+from bot.services.messages import record_free_text
+from bot.services.patients import opt_out
 from storage.cases import FAST_PATH, claim_due_cases, end_fast_path_reservation
 from storage.checkins import get_for_update
 from storage.clinics import ClinicRow, sync_clinics

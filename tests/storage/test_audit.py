@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from storage import audit
 from storage.engine import Database
 from storage.models import AuditEvent
-from tests.test_cli import MINIMAL_CLINIC, _env
+from tests.auxil.cli import MINIMAL_CLINIC, cli_env
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, 123456, tzinfo=UTC)
 PYTHON = Path(sys.executable).parent / "python"
@@ -164,7 +164,7 @@ async def test_events_filters_by_patient(db: Database) -> None:
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(args), cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+        list(args), cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60
     )
 
 

@@ -43,8 +43,7 @@ from bot.sandbox import BotApiSandbox
 from storage.models import Answer, Case, Checkin, Clinician, Invite, Patient
 from tests.auxil.databases import isolated
 from tests.auxil.harness import RunningBot, make_clinics, running_bot
-from tests.auxil.journey import join_clinician
-from tests.test_checkin_safety_e2e import FAST, _patient
+from tests.auxil.journey import FAST, enrolled_patient, join_clinician
 
 ALICE, BOB, CLINICIAN, FRESH = 9501, 9502, 9503, 9599
 STRANGERS = {"U1": 9511, "U2": 9512, "U3": 8_589_934_592_123}  # the last one needs 64 bits
@@ -595,8 +594,8 @@ async def play_and_check(acts: list[Act], backend: str, directory: Path) -> None
         running_bot(sandbox, database, clinics=make_clinics(FAST)) as bot,
     ):
         await join_clinician(bot, CLINICIAN)
-        await _patient(bot, ALICE, REFS[ALICE])
-        await _patient(bot, BOB, REFS[BOB])
+        await enrolled_patient(bot, ALICE, REFS[ALICE])
+        await enrolled_patient(bot, BOB, REFS[BOB])
         checkins = {}
         for who, user in (("A", ALICE), ("B", BOB)):
             question = await sandbox.wait_for_message(user, "mood", timeout=10)

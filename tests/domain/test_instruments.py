@@ -18,7 +18,7 @@ from bot.domain import instruments
 from bot.domain.checkin_flow import ALL_ITEMS, CSSRS_ITEMS, MOOD, NOTE, RED_FLAGS
 from bot.domain.instruments import checkin_items, cssrs, item
 
-CLINICAL_MD = Path(__file__).resolve().parents[1].parent / "shared" / "CLINICAL.md"
+CLINICAL_MD = Path(__file__).resolve().parents[3] / "shared" / "CLINICAL.md"
 
 # (number, text, LOINC) as published in CLINICAL.md §2; item 6 has no LOINC code there.
 FALLBACK_QUESTIONS: tuple[tuple[int, str, str], ...] = (

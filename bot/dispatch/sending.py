@@ -1,0 +1,337 @@
+"""Sending due check-ins: claim a batch, send the first questions, record every outcome.
+
+A claim is a lease, not a lock held across the network: an instance that dies after
+claiming leaves rows whose lease expires, and the next claim (here or elsewhere) sends them.
+So a crash can cause a resend, never a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.ext import ExtBot
+
+from bot.clinic_config import ClinicConfig
+from bot.context import AppContext
+from bot.domain import checkin_flow
+from bot.domain.levels import Level
+from bot.domain.triage import Finding
+from bot.messaging import questions
+from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.messaging.ratelimit import ROUTINE
+from bot.services import checkin_states
+from bot.services.cases import raise_case
+from bot.services.patients import mark_unreachable
+from storage import audit
+from storage.checkins import checkins_by_ids, claim_due, open_checkins_of, release
+from storage.infusions import infusions_by_ids
+from storage.models import Checkin, Infusion, Patient
+from storage.patients import patients_by_ids
+from storage.states import DISPATCHER, CaseTrigger, CheckinStatus, PatientStatus
+
+log = logging.getLogger(__name__)
+
+ROUND_SECONDS = 2.0  # under the rate limiter, a round's sends take about this long
+
+
+def claim_batch(rate: float, *, batch: int = 200, workers: int = 2, concurrency: int = 16) -> int:
+    """Rows one claim takes. Under a limiter of `rate` sends a second, only what can go out
+    within about ROUND_SECONDS, so timers come round again soon and a shutdown has little to
+    hand back; without one (rate 0), `batch`."""
+    if rate <= 0:
+        return batch
+    return min(batch, max(concurrency, math.ceil(rate * ROUND_SECONDS / workers)))
+
+
+@dataclass
+class TickReport:
+    """What one dispatcher tick did, phase by phase."""
+
+    sent: int = 0
+    reminded: int = 0
+    closed: int = 0
+    missed_unsent: int = 0
+    retried: int = 0
+    failed: int = 0
+    paged: int = 0
+    rounds: int = 0
+    more: bool = False  # a phase of the last round claimed a full batch: more may be waiting
+    failed_phases: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A claimed check-in ready to send: the row, its patient and its title."""
+
+    checkin: Checkin
+    patient: Patient
+    title: str
+
+
+def one_per_patient(batch: list[Prompt], *, now: datetime) -> list[Prompt]:
+    """Two check-ins due together for one patient (e.g. both held by quiet hours) become one.
+
+    The one that asks the red flags is kept, else the latest; the other is superseded.
+    """
+    kept: dict[int, Prompt] = {}
+    for prompt in batch:
+        other = kept.get(prompt.patient.id or 0)
+        if other is None:
+            kept[prompt.patient.id or 0] = prompt
+            continue
+        winner, loser = sorted(
+            (other, prompt),
+            key=lambda p: (p.checkin.asks_red_flags, p.checkin.due_at),
+            reverse=True,
+        )
+        checkin_states.supersede(
+            loser.checkin, now=now, reason=f"due with check-in #{winner.checkin.id}; sent as one"
+        )
+        kept[prompt.patient.id or 0] = winner
+    return list(kept.values())
+
+
+def title_of(checkin: Checkin, patient: Patient, infusions: dict[int, Infusion]) -> str:
+    """'4-hour check-in after your infusion on Tue 25 Nov' in the patient's time zone."""
+    infusion = infusions.get(checkin.infusion_id) if checkin.infusion_id is not None else None
+    ended = questions.local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
+    return questions.checkin_title(checkin, infusion_ended_at_local=ended)
+
+
+class Sender:
+    """Sends check-ins' first questions (bounded concurrency) and records the outcomes."""
+
+    def __init__(self, ctx: AppContext, bot: ExtBot[Any], *, batch: int, concurrency: int) -> None:
+        self.ctx, self.bot, self.batch = ctx, bot, batch
+        self.slots = asyncio.Semaphore(concurrency)  # sends on the wire at once, reminders too
+        self.stopping = False  # shutting down: sends not yet started are handed back
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.ctx.settings.lease_seconds)
+
+    def routine(self, routine: bool) -> dict[str, Any] | None:
+        """Limiter arguments for a send: routine check-ins yield to safety messages."""
+        return ROUTINE if routine and self.bot.rate_limiter is not None else None
+
+    def count(self, delivery: Delivery) -> None:
+        if delivery.outcome is Outcome.SENT:
+            self.ctx.metrics.checkins_sent.inc()
+        elif delivery.outcome is not Outcome.NOT_SENT:
+            self.ctx.metrics.send_errors.labels(kind=delivery.outcome.value).inc()
+
+    async def send_due(self, now: datetime, report: TickReport) -> None:
+        """Claim one batch of due check-ins, send them and record what happened."""
+        async with self.ctx.db.transaction() as session:
+            rows = await claim_due(
+                session,
+                now=now,
+                owner=self.ctx.instance_id,
+                lease_until=now + self.lease,
+                limit=self.batch,
+            )
+            report.more |= len(rows) >= self.batch
+            patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
+            infusions = await infusions_by_ids(
+                session, ids=[c.infusion_id for c in rows if c.infusion_id is not None]
+            )
+            to_send: list[Prompt] = []
+            for checkin in rows:
+                patient = patients[checkin.patient_id]
+                clinic = self.ctx.clinic(patient.clinic_id)
+                if patient.status != PatientStatus.ACTIVE or patient.chat_id is None:
+                    checkin_states.cancel(checkin, now=now)
+                    report.notes.append(f"checkin {checkin.id}: patient {patient.status}")
+                elif now >= checkin.due_at + clinic.checkins.missed_after:
+                    await self._missed_unsent(session, checkin, patient, clinic, now)
+                    report.missed_unsent += 1
+                else:
+                    to_send.append(Prompt(checkin, patient, title_of(checkin, patient, infusions)))
+            to_send = one_per_patient(to_send, now=now)
+        for outcome in await self.deliver(to_send, routine=True):
+            report.sent += outcome is Outcome.SENT
+            report.retried += outcome is Outcome.RETRY
+            report.failed += outcome in (Outcome.FAILED, Outcome.UNREACHABLE)
+
+    async def _missed_unsent(
+        self,
+        session: AsyncSession,
+        checkin: Checkin,
+        patient: Patient,
+        clinic: ClinicConfig,
+        now: datetime,
+    ) -> None:
+        """Never delivered in its window: for the patient's safety it counts as missed."""
+        checkin.last_error = checkin.last_error or "answer window closed before sending"
+        await checkin_states.close_checkin(
+            session,
+            checkin=checkin,
+            patient=patient,
+            clinic=clinic,
+            now=now,
+            actor=DISPATCHER,
+            status=CheckinStatus.MISSED,
+        )
+        await audit.append(
+            session,
+            at=now,
+            actor=DISPATCHER,
+            event="checkin.missed_unsent",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            detail={"due_at": checkin.due_at},
+        )
+
+    async def send_checkin(
+        self, checkin: Checkin, patient: Patient, *, routine: bool = True
+    ) -> Outcome:
+        """Send one claimed check-in's first question and record what happened."""
+        async with self.ctx.db.transaction() as session:
+            infusions = await infusions_by_ids(
+                session, ids=[checkin.infusion_id] if checkin.infusion_id is not None else []
+            )
+        (outcome,) = await self.deliver(
+            [Prompt(checkin, patient, title_of(checkin, patient, infusions))], routine=routine
+        )
+        return outcome
+
+    async def deliver(self, batch: list[Prompt], *, routine: bool) -> list[Outcome]:
+        """Send first questions (bounded concurrency), then record every outcome at once."""
+        if not batch:
+            return []
+
+        async def send(prompt: Prompt) -> Delivery:
+            checkin, patient = prompt.checkin, prompt.patient
+            assert checkin.id is not None and patient.chat_id is not None
+            async with self.slots:
+                if self.stopping:  # shutting down: what has not started is handed back
+                    return Delivery(Outcome.NOT_SENT)
+                return await deliver(
+                    send_question(
+                        self.bot,
+                        patient.chat_id,
+                        questions.question_text(checkin_flow.MOOD, title=prompt.title),
+                        checkin_id=checkin.id,
+                        item_id=checkin_flow.MOOD,
+                        rate_limit_args=self.routine(routine),
+                    ),
+                    what=f"checkin={checkin.id}",
+                    attempt=checkin.attempts,
+                )
+
+        deliveries = await asyncio.gather(*(send(prompt) for prompt in batch))
+        for delivery in deliveries:
+            self.count(delivery)
+        now = self.ctx.clock.now()
+        async with self.ctx.db.transaction() as session:
+            rows = await checkins_by_ids(session, ids=[p.checkin.id or 0 for p in batch])
+            sent_patients = [
+                p.patient.id or 0
+                for p, d in zip(batch, deliveries, strict=True)
+                if d.outcome is Outcome.SENT
+            ]
+            older = await open_checkins_of(session, patient_ids=sent_patients)
+            entries: list[audit.Entry] = []
+            for prompt, delivery in zip(batch, deliveries, strict=True):
+                row = rows[prompt.checkin.id or 0]
+                await self._record(session, row, prompt.patient, delivery, now, older)
+                if delivery.outcome is Outcome.NOT_SENT:
+                    continue
+                entries.append(
+                    audit.Entry(
+                        at=now,
+                        actor=DISPATCHER,
+                        event=f"prompt.{delivery.outcome}",
+                        clinic_id=prompt.patient.clinic_id,
+                        patient_id=prompt.patient.id,
+                        checkin_id=row.id,
+                        detail={"item": checkin_flow.MOOD, "error": delivery.error}
+                        if delivery.error
+                        else {"item": checkin_flow.MOOD},
+                    )
+                )
+            await audit.append_many(session, entries)
+        return [delivery.outcome for delivery in deliveries]
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        row: Checkin,
+        patient: Patient,
+        delivery: Delivery,
+        now: datetime,
+        older: list[Checkin],
+    ) -> None:
+        """One check-in's send outcome, in the batch's recording transaction."""
+        if delivery.outcome is Outcome.NOT_SENT:
+            await release(session, checkin=row)
+            return
+        clinic = self.ctx.clinic(patient.clinic_id)
+        row.attempts += 1
+        if row.status != CheckinStatus.SCHEDULED:
+            # Moved on while the batch was out: the patient answered first (the tap proved the
+            # question arrived, whatever this call said) or the check-in was cancelled.
+            if row.message_id is None and delivery.message_id is not None:
+                row.message_id = delivery.message_id
+            if delivery.outcome is Outcome.SENT and CheckinStatus(row.status).is_open:
+                await _close_older(session, row, patient, clinic, now, older)
+            await release(session, checkin=row)
+            return
+        if delivery.outcome is Outcome.SENT:
+            await _close_older(session, row, patient, clinic, now, older)
+            checkin_states.mark_sent(
+                row, patient=patient, clinic=clinic, now=now, message_id=delivery.message_id
+            )
+            await release(session, checkin=row)
+        elif delivery.outcome is Outcome.RETRY:
+            row.last_error = delivery.error
+            await release(
+                session,
+                checkin=row,
+                retry_at=now + (delivery.retry_after or timedelta(seconds=5)),
+            )
+        else:
+            checkin_states.fail(row, now=now, error=delivery.error)
+            await release(session, checkin=row)
+            if delivery.outcome is Outcome.UNREACHABLE:
+                assert patient.id is not None
+                await mark_unreachable(
+                    session, patient_id=patient.id, clinic=clinic, now=now, error=delivery.error
+                )
+            else:  # refused for good: the patient was not contacted, so a human looks
+                reason = f"check-in #{row.id} could not be delivered: {delivery.error}"
+                await raise_case(
+                    session,
+                    patient=patient,
+                    level=Level.LOW,
+                    trigger=CaseTrigger.NON_RESPONSE,
+                    now=now,
+                    checkin_id=row.id,
+                    findings=[Finding(Level.LOW, reason)],
+                )
+
+
+async def _close_older(
+    session: AsyncSession,
+    row: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    older: list[Checkin],
+) -> None:
+    """One conversation at a time: a check-in that reached the patient closes older ones."""
+    for previous in older:
+        same_patient = previous.patient_id == patient.id and previous.id != row.id
+        if same_patient and CheckinStatus(previous.status).is_open:
+            await checkin_states.close_checkin(
+                session, checkin=previous, patient=patient, clinic=clinic, now=now, actor=DISPATCHER
+            )

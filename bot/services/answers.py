@@ -1,0 +1,291 @@
+"""A patient's answers to a check-in: stored at once, triaged, and raised in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clinic_config import ClinicConfig
+from bot.domain import checkin_flow, instruments
+from bot.domain.checkin_flow import Tap
+from bot.domain.levels import Level, highest
+from bot.domain.triage import CSSRS_LEVEL, Finding, Triage
+from bot.services import checkin_states
+from bot.services.cases import RaisedCase, raise_case
+from bot.services.messages import scan_for_crisis_words
+from storage import audit
+from storage.checkins import add_answer, answers_of, get_for_update, open_checkins
+from storage.models import Answer, Checkin, Patient
+from storage.states import TRIAGE, Actor, ActorKind, CaseTrigger, CheckinStatus, patient_actor
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What an accepted answer changed, for the handler to tell the patient."""
+
+    checkin: Checkin
+    item_id: str
+    value: str
+    next_item: str | None
+    positive: bool
+    triage: Triage
+    raised: RaisedCase | None = None
+    words: tuple[str, ...] = ()  # crisis words found in a typed note
+
+    @property
+    def completed(self) -> bool:
+        return self.next_item is None
+
+
+async def record_tap(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    tap: Tap,
+    now: datetime,
+    update_id: int | None,
+) -> Answered | None:
+    """Store a button answer if it is this patient's open check-in's next question; else None."""
+    checkin = await get_for_update(session, checkin_id=tap.checkin_id)
+    if checkin is None or checkin.patient_id != patient.id:
+        return None
+    if checkin_states.delivered_before_recorded(checkin, tap):
+        checkin_states.mark_sent(checkin, patient=patient, clinic=clinic, now=now, message_id=None)
+        await audit.append(
+            session,
+            at=now,
+            actor=Actor.of(ActorKind.PATIENT),
+            event="checkin.sent_by_answer",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            detail={"reason": "answered before the send was recorded"},
+        )
+    if checkin.status not in (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS):
+        return None
+    answers = await answers_of(session, checkin_id=tap.checkin_id)
+    expected = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
+    if tap.item_id != expected or not checkin_flow.accepts(tap.item_id, tap.value):
+        return None
+    return await _store(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        item_id=tap.item_id,
+        value=tap.value,
+        now=now,
+        update_id=update_id,
+    )
+
+
+async def record_late_yes(
+    session: AsyncSession, *, patient: Patient, tap: Tap, now: datetime, update_id: int | None
+) -> RaisedCase | None:
+    """A Yes tapped on an old question of the patient's closed check-in is never thrown away.
+
+    It cannot change the closed check-in, so it is kept as its own answer and escalated at
+    the level the item carries (C-SSRS table, or high for a red flag).
+    """
+    checkin = await get_for_update(session, checkin_id=tap.checkin_id)
+    if checkin is None or checkin.patient_id != patient.id or patient.id is None:
+        return None
+    if CheckinStatus(checkin.status).is_open or not checkin_flow.is_positive(
+        tap.item_id, tap.value
+    ):
+        return None
+    if tap.item_id in await answers_of(session, checkin_id=tap.checkin_id):
+        return None  # that question was answered in its check-in; this is a stale repeat
+    item = instruments.item(tap.item_id)
+    await add_answer(
+        session,
+        answer=Answer(
+            patient_id=patient.id,
+            checkin_id=None,
+            item_id=tap.item_id,
+            value=tap.value,
+            instrument_id=item.instrument_id,
+            instrument_version=item.instrument_version,
+            answered_at=now,
+            update_id=update_id,
+        ),
+    )
+    level = CSSRS_LEVEL.get(tap.item_id, Level.HIGH)
+    label = (
+        "red flag" if tap.item_id == checkin_flow.RED_FLAGS else f"C-SSRS item {tap.item_id[1:]}"
+    )
+    return await raise_case(
+        session,
+        patient=patient,
+        level=level,
+        trigger=CaseTrigger.CHECKIN,
+        now=now,
+        checkin_id=checkin.id,
+        findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
+        fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
+    )
+
+
+async def awaiting_note(session: AsyncSession, *, patient: Patient) -> Checkin | None:
+    """The patient's open check-in whose next question is the free-text note, if any."""
+    assert patient.id is not None
+    for checkin in await open_checkins(session, patient_id=patient.id):
+        if checkin.current_item == checkin_flow.NOTE:
+            return checkin
+    return None
+
+
+async def record_note(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    checkin_id: int,
+    text: str,
+    now: datetime,
+    update_id: int | None,
+) -> Answered | None:
+    """Store typed text as the check-in's note, if the note is still its next question."""
+    checkin = await get_for_update(session, checkin_id=checkin_id)
+    if (
+        checkin is None
+        or checkin.patient_id != patient.id
+        or not CheckinStatus(checkin.status).is_open
+    ):
+        return None
+    answers = await answers_of(session, checkin_id=checkin_id)
+    if checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags) != checkin_flow.NOTE:
+        return None
+    return await _store(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        item_id=checkin_flow.NOTE,
+        value=text,
+        now=now,
+        update_id=update_id,
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    clinic: ClinicConfig,
+    answers: dict[str, str],
+    item_id: str,
+    value: str,
+    now: datetime,
+    update_id: int | None,
+) -> Answered:
+    item = instruments.item(item_id)
+    assert patient.id is not None and checkin.id is not None
+    await add_answer(
+        session,
+        answer=Answer(
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            item_id=item_id,
+            value=value,
+            instrument_id=item.instrument_id,
+            instrument_version=item.instrument_version,
+            answered_at=now,
+            update_id=update_id,
+        ),
+    )
+    answers[item_id] = value
+    following = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
+    checkin_states.record_progress(checkin, next_item=following, now=now)
+    before = checkin.risk_level
+    result = await checkin_states.retriage(
+        session,
+        checkin=checkin,
+        patient=patient,
+        clinic=clinic,
+        answers=answers,
+        closed=following is None,
+    )
+    shown = value if item_id != checkin_flow.NOTE else f"<{len(value)} characters>"
+    await audit.append(
+        session,
+        at=now,
+        actor=patient_actor(patient.id),
+        event="answer.recorded",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        detail={
+            "item": item_id,
+            "value": shown,
+            "instrument": item.instrument_id,
+            "version": item.instrument_version,
+        },
+    )
+    if result.level != before or following is None:
+        await audit.append(
+            session,
+            at=now,
+            actor=TRIAGE,
+            event="triage.scored",
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            detail={
+                "level": result.level,
+                "findings": [f.reason for f in result.findings],
+                "instruments": {
+                    instruments.cssrs().id: instruments.cssrs().version,
+                    instruments.checkin_items().id: instruments.checkin_items().version,
+                },
+            },
+        )
+    positive = checkin_flow.is_positive(item_id, value)
+    raised = None
+    if positive or Level(result.level).rank > Level(before).rank:
+        raised = await raise_case(
+            session,
+            patient=patient,
+            level=Level(result.level),
+            findings=result.findings,
+            trigger=CaseTrigger.CHECKIN,
+            now=now,
+            checkin_id=checkin.id,
+            fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
+        )
+    words: list[str] = []
+    if item_id == checkin_flow.NOTE:
+        words, worded = await scan_for_crisis_words(
+            session, patient=patient, clinic=clinic, text=value, now=now, checkin_id=checkin.id
+        )
+        if worded is not None and (raised is None or worded.page_now):
+            raised = worded
+        if words:  # the note's words are part of this check-in's result (CLINICAL.md §5, §6)
+            checkin.risk_level = highest(Level(checkin.risk_level), Level.MODERATE)
+    return Answered(
+        checkin=checkin,
+        item_id=item_id,
+        value=value,
+        next_item=following,
+        positive=positive or bool(words),
+        triage=result,
+        raised=raised,
+        words=tuple(words),
+    )
+
+
+async def next_question(session: AsyncSession, *, patient: Patient) -> tuple[int, str] | None:
+    """The patient's open check-in and the question it waits for, if any."""
+    assert patient.id is not None
+    opened = await open_checkins(session, patient_id=patient.id)
+    if not opened or opened[0].id is None:
+        return None
+    answers = await answers_of(session, checkin_id=opened[0].id)
+    item = checkin_flow.next_item(answers, asks_red_flags=opened[0].asks_red_flags)
+    return None if item is None else (opened[0].id, item)

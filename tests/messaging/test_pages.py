@@ -1,0 +1,123 @@
+"""Page wording (pure): what a clinician reads, and nothing a clinic did not opt in to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.clinic_config import parse_clinics
+from bot.domain.escalation import Step
+from bot.domain.levels import Level
+from bot.messaging.pages import CheckinFacts, case_buttons, duration, page_text
+from storage.models import Case, Checkin, Infusion, Patient
+from storage.states import CaseTrigger, CheckinKind
+
+NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
+CLINIC = """
+[[clinics]]
+id = "north"
+name = "North"
+timezone = "America/New_York"
+contact_phone = "+1 555"
+"""
+LADDER = [Step(timedelta(0), ("primary",)), Step(timedelta(minutes=5), ("primary", "backup"))]
+
+
+def _clinic(extra: str = ""):  # type: ignore[no-untyped-def]
+    return parse_clinics(CLINIC + extra, source="t").clinic("north")
+
+
+def _case(**fields: object) -> Case:
+    values: dict[str, object] = {
+        "id": 12,
+        "clinic_id": "north",
+        "patient_id": 1,
+        "level": Level.HIGH,
+        "trigger": CaseTrigger.CHECKIN,
+        "reason": "[2026-06-03 15:00 UTC] C-SSRS item 4 = Yes",
+        "opened_at": NOW,
+        "ladder_started_at": NOW,
+        **fields,
+    }
+    return Case(**values)
+
+
+PATIENT = Patient(
+    id=1,
+    clinic_id="north",
+    ref="P-7",
+    timezone="Europe/London",
+    baseline_mood=6,
+    display_name="Jane Doe",
+    created_at=NOW,
+)
+
+
+def test_a_page_names_the_pseudonymous_reference_not_the_name_by_default() -> None:
+    text = page_text(case=_case(), patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=None)
+    assert text.splitlines()[:4] == [
+        "🔴 HIGH priority — case #12",
+        "Patient: P-7",
+        "Why:",
+        "[2026-06-03 15:00 UTC] C-SSRS item 4 = Yes",
+    ]
+    assert "Jane" not in text
+    assert "Acknowledge within 5 min." in text
+    assert "A human should reach this patient within 12 h at most." in text
+    assert "Re-page" not in text
+
+
+def test_a_clinic_that_opts_in_sees_the_name_beside_the_reference() -> None:
+    clinic = _clinic("alerts_include_name = true\n")
+    text = page_text(case=_case(), patient=PATIENT, clinic=clinic, steps=LADDER, checkin=None)
+    assert "Patient: Jane Doe (P-7)" in text
+
+
+def test_a_page_shows_the_checkin_answers_against_baseline_in_the_patients_zone() -> None:
+    due = datetime(2026, 6, 3, 13, 0, tzinfo=UTC)
+    checkin = Checkin(
+        id=40,
+        patient_id=1,
+        kind=CheckinKind.OFFSET,
+        nominal_at=due,
+        due_at=due,
+        created_at=due,
+    )
+    infusion = Infusion(
+        id=9,
+        patient_id=1,
+        ended_at=due - timedelta(hours=4),
+        protocol="standard",
+        recorded_at=due,
+        recorded_by="cli",
+    )
+    facts = CheckinFacts(checkin, {"mood": "2", "q1": "yes", "q2": "no", "note": "x"}, infusion)
+    text = page_text(case=_case(), patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=facts)
+    assert "Mood: 2/10 (baseline 6)" in text
+    assert "Answers: Q1=yes, Q2=no" in text  # the note is not repeated on a page
+    assert (
+        "Check-in #40 (offset, due Wed 03 Jun 14:00 BST), infusion #9 ended Wed 03 Jun 10:00"
+        in (text)
+    )
+
+
+def test_a_repage_says_it_is_one_and_a_long_quote_is_cut() -> None:
+    case = _case(step=2, quote="x" * 5000)
+    text = page_text(case=case, patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=None)
+    assert "Re-page (step 3): nobody has acknowledged yet." in text
+    assert f"Patient wrote: «{'x' * 1500}»" in text and "x" * 1501 not in text
+    assert len(text) <= 4000
+
+
+def test_page_buttons_carry_the_case_and_the_level_they_were_sent_for() -> None:
+    rows = case_buttons(12, Level.MODERATE).inline_keyboard
+    assert [(b.text, b.callback_data) for b in rows[0]] == [
+        ("Acknowledge", "esc:ack:12:moderate"),
+        ("Resolve", "esc:res:12:moderate"),
+    ]
+
+
+def test_durations_read_as_a_clinician_would_say_them() -> None:
+    assert duration(timedelta(seconds=45)) == "45 s"
+    assert duration(timedelta(minutes=5)) == "5 min"
+    assert duration(timedelta(minutes=119)) == "119 min"
+    assert duration(timedelta(hours=4)) == "4 h"

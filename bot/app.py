@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes
 
@@ -18,6 +18,7 @@ from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
 from bot.dispatch.dispatcher import Dispatcher
+from bot.messaging.menus import show_clinician_menu, show_patient_menu
 from bot.messaging.ratelimit import PriorityRateLimiter
 from bot.messaging.transport import AiohttpRequest
 from bot.ops.health import HealthMonitor, heartbeat
@@ -30,18 +31,13 @@ from storage.cases import release_case_leases
 from storage.checkins import release_leases
 from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
+from storage.invites import clinician_chats
 from storage.migrate import upgrade
 from storage.states import Actor, ActorKind
 from storage.updates import forget_updates_before
 
 log = logging.getLogger(__name__)
 
-PATIENT_COMMANDS = [
-    BotCommand("checkin", "Start a check-in now"),
-    BotCommand("crisis", "Crisis resources"),
-    BotCommand("help", "Help and crisis resources"),
-    BotCommand("stop", "Stop check-ins"),
-]
 
 HEARTBEAT_MONITOR_KEY = "aftercare.heartbeat_monitor"
 DISPATCHER_KEY = "aftercare.dispatcher"  # the concrete dispatcher; handlers see `ctx.dispatcher`
@@ -160,8 +156,12 @@ def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareAppl
 
 async def _post_init(application: AftercareApplication) -> None:
     """Register the command menu, start the dispatcher and the housekeeping jobs."""
-    await application.bot.set_my_commands(PATIENT_COMMANDS)
     ctx = application.bot_data[CONTEXT_KEY]
+    await show_patient_menu(application.bot)
+    async with ctx.db.transaction() as session:
+        chats = await clinician_chats(session)
+    for chat_id in chats:  # a clinician's chat keeps the clinician menu across restarts
+        await show_clinician_menu(application.bot, chat_id)
     dispatcher = Dispatcher(ctx, application.bot)
     ctx.dispatcher = application.bot_data[DISPATCHER_KEY] = dispatcher
     assert application.job_queue is not None

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from telegram import ForceReply, Message, Update
 from telegram.error import TelegramError
 
 from bot.context import AftercareContext
+from bot.messaging.case_news import show_case_state
+from bot.messaging.listings import case_summary, fit
+from bot.messaging.pages import when
 from bot.services.cases import CaseError, acknowledge, resolve
 from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
-from storage.cases import get_case, pages_of, unresolved_for_clinic
+from storage.cases import get_case, pages_of, pages_of_cases, unresolved_for_clinic
 from storage.models import Clinician
-from storage.patients import patient_by_ref
+from storage.patients import patient_by_ref, patients_by_ids
 from storage.reports import clinicians_by_ids, history, messages_of, patients_of_clinic
+from storage.states import CaseStatus
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
         case, took = await acknowledge(session, case_id=case_id, clinician=me, now=ctx.clock.now())
     if not took:
         return f"Case #{case_id} is already {case.status}."
+    await show_case_state(ctx, context.bot, case_id=case_id)
     await _tell_others(context, case_id, me, f"Case #{case_id} was acknowledged by {me.name}.")
     return (
         f"✓ You acknowledged case #{case_id}. Re-paging has stopped. Resolve it with "
@@ -81,6 +85,7 @@ async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note:
     me = await _registration_for(context, me, case_id)
     async with ctx.db.transaction() as session:
         await resolve(session, case_id=case_id, clinician=me, note=note, now=ctx.clock.now())
+    await show_case_state(ctx, context.bot, case_id=case_id)
     await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")
     return f"✓ Case #{case_id} resolved."
 
@@ -99,13 +104,29 @@ async def case_button(update: Update, context: AftercareContext) -> None:
         return
     async with context.app.db.transaction() as session:
         case = await get_case(session, case_id=number)
-    if len(parts) == 4 and case is not None and case.level != parts[3] and case.status == "open":
+    if case is None or case.clinic_id not in {c.clinic_id for c in context.identity.clinicians}:
+        await answer_query(query, f"No case #{number} in your clinic.", alert=True)
+        return
+    if (
+        len(parts) == 4
+        and case is not None
+        and case.level != parts[3]
+        and case.status == CaseStatus.OPEN
+    ):
         await answer_query(
             query,
             f"Case #{number} was raised to {case.level.upper()} after this page was sent. "
             "Please read the newest page before acknowledging.",
             alert=True,
         )
+        return
+    if (
+        case is not None
+        and case.status != CaseStatus.OPEN
+        and (parts[1] == "ack" or case.status == CaseStatus.RESOLVED)
+    ):
+        await answer_query(query, f"Case #{number} is already {case.status}.", alert=True)
+        await show_case_state(context.app, context.bot, case_id=number)  # old buttons go
         return
     try:
         if parts[1] == "ack":
@@ -179,20 +200,30 @@ async def resolution_reply(update: Update, context: AftercareContext) -> bool:
 async def open_cases(
     update: Update, context: AftercareContext, message: Message, me: Clinician
 ) -> None:
-    """/open: the clinic's unresolved cases, oldest first."""
+    """/open: the clinic's unresolved cases, oldest first, each with who and why."""
     ctx = context.app
-    zone = ctx.clinic(me.clinic_id).zone
+    clinic = ctx.clinic(me.clinic_id)
     async with ctx.db.transaction() as session:
         cases = await unresolved_for_clinic(session, clinic_id=me.clinic_id)
+        patients = await patients_by_ids(session, ids=[c.patient_id for c in cases])
+        paged = await pages_of_cases(session, case_ids=[c.id for c in cases if c.id is not None])
+        people = await clinicians_by_ids(session, ids=sorted({p.clinician_id for p in paged}))
     if not cases:
         await message.reply_text("No open cases.")
         return
-    lines = [
-        f"#{c.id} {c.level.upper()} {c.status} since "
-        f"{c.opened_at.astimezone(zone):%a %d %b %H:%M} — {c.reason.splitlines()[-1][:80]}"
-        for c in cases
+    names = {c.id: c.name for c in people}
+    blocks = [
+        case_summary(
+            case,
+            patients[case.patient_id],
+            [p for p in paged if p.case_id == case.id],
+            names,
+            clinic,
+            ctx.clock.now(),
+        )
+        for case in cases
     ]
-    await message.reply_text("\n".join(lines)[:4000])
+    await message.reply_text(fit(blocks, header=f"Open cases of {clinic.name}, oldest first:"))
 
 
 @clinicians_only
@@ -206,11 +237,11 @@ async def patients(
     if not lines:
         await message.reply_text("No patients yet.")
         return
+    clinic = ctx.clinic(me.clinic_id)
     out = []
     for line in lines:
-        zone = ZoneInfo(line.patient.timezone)
         last = (
-            f"{line.last_checkin.sent_at.astimezone(zone):%d %b %H:%M} {line.last_checkin.status}"
+            f"{when(line.last_checkin.sent_at, clinic, line.patient)} {line.last_checkin.status}"
             if line.last_checkin and line.last_checkin.sent_at
             else "no check-in yet"
         )
@@ -238,7 +269,7 @@ async def patient_history(
         since = ctx.clock.now() - timedelta(days=30)
         rows = await history(session, patient_id=patient.id, since=since)
         typed = await messages_of(session, patient_id=patient.id, since=since)
-    zone = ZoneInfo(patient.timezone)
+    clinic = ctx.clinic(me.clinic_id)
     moods = [a["mood"] for _, a in reversed(rows) if "mood" in a]
     baseline = patient.baseline_mood if patient.baseline_mood is not None else "unset"
     out = [
@@ -248,15 +279,15 @@ async def patient_history(
     for checkin, answers in rows:
         shown = ", ".join(f"{k}={v}" for k, v in answers.items())
         out.append(
-            f"{checkin.due_at.astimezone(zone):%d %b %H:%M} {checkin.kind} "
+            f"{when(checkin.due_at, clinic, patient)} {checkin.kind} "
             f"{checkin.status} risk {checkin.risk_level}: {shown or 'no answers'}"
         )
     if typed:
         out.append("Messages (newest first):")
         out.extend(
-            f"{m.answered_at.astimezone(zone):%d %b %H:%M} «{m.value[:300]}»"
+            f"{when(m.answered_at, clinic, patient)} «{m.value[:300]}»"
             if m.item_id == "message"
-            else f"{m.answered_at.astimezone(zone):%d %b %H:%M} late {m.item_id}={m.value}"
+            else f"{when(m.answered_at, clinic, patient)} late {m.item_id}={m.value}"
             for m in typed
         )
     await message.reply_text("\n".join(out)[:4000])

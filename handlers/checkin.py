@@ -17,14 +17,18 @@ from bot.messaging.conversation import (
     urgent,
 )
 from bot.services.answers import (
+    AlreadySaved,
+    Answered,
+    LateYes,
+    NotCurrent,
     awaiting_note,
     next_question,
-    record_late_yes,
     record_note,
     record_tap,
 )
 from bot.services.checkin_states import start_adhoc
 from bot.services.messages import record_free_text
+from bot.services.patients import wrote_while_unreachable
 from handlers import cases
 from handlers.auth import answer_query
 from storage.states import PatientStatus
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 async def tap(update: Update, context: AftercareContext) -> None:
-    """A check-in button: store the answer if it is the patient's next question, else refuse."""
+    """A check-in button: every tap gets a true answer, and no Yes is ever dropped."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
     parsed = questions.parse_tap(query.data)
@@ -42,22 +46,21 @@ async def tap(update: Update, context: AftercareContext) -> None:
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
-    now = ctx.clock.now()
-    late = None
+    message = query.message if isinstance(query.message, Message) else None
     async with ctx.db.transaction() as session:
-        answered = await record_tap(
+        result = await record_tap(
             session,
             patient=patient,
             clinic=clinic,
             tap=parsed,
-            now=now,
+            now=ctx.clock.now(),
             update_id=update.update_id,
         )
-        if answered is None:
-            late = await record_late_yes(
-                session, patient=patient, tap=parsed, now=now, update_id=update.update_id
-            )
-    if late is not None:
+    if isinstance(result, Answered):
+        await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
+        await answer_query(query, texts.CHANGED_TO_YES if result.corrected_from else None)
+        await continue_checkin(ctx, context.bot, patient=patient, answered=result, question=message)
+    elif isinstance(result, LateYes):
         log.info("checkin.late_yes update_id=%s", update.update_id)
         await urgent(
             ctx,
@@ -65,21 +68,24 @@ async def tap(update: Update, context: AftercareContext) -> None:
             patient=patient,
             clinic=clinic,
             checkin_id=parsed.checkin_id,
-            card=True,
+            card=result.card,
             trigger=parsed.item_id,
-            raised=late,
+            raised=result.raised,
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
         await answer_query(query, texts.LATE_YES)
-        return
-    if answered is None:
+    elif isinstance(result, AlreadySaved | NotCurrent):
+        answer = (
+            texts.already_saved(result.item_id, result.value)
+            if isinstance(result, AlreadySaved)
+            else texts.NOT_CURRENT
+        )
+        await answer_query(query, answer)
+        if message is not None and message.message_id != result.current_message_id:
+            await retire_buttons(context.bot, patient, message.message_id)  # a stale keyboard
+    else:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
         await answer_query(query, texts.CLOSED)
-        return
-    await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
-    await answer_query(query)
-    message = query.message if isinstance(query.message, Message) else None
-    await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=message)
 
 
 async def text(update: Update, context: AftercareContext) -> None:
@@ -123,6 +129,8 @@ async def text(update: Update, context: AftercareContext) -> None:
                 scan=bool(body),
             )
             pending = await next_question(session, patient=patient)
+            if patient.status == PatientStatus.UNREACHABLE:
+                await wrote_while_unreachable(session, patient=patient, clinic=clinic, now=now)
     if answered is not None:
         # Crisis card and page first (a note can hold crisis words), then the rest.
         await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
@@ -149,8 +157,11 @@ async def text(update: Update, context: AftercareContext) -> None:
             checkin_id=pending[0],
             item_id=pending[1],
             prefix=texts.HINT_USE_BUTTONS,
+            again=True,
         )
-    elif not kept.words:
+    elif patient.status == PatientStatus.UNREACHABLE:
+        await message.reply_text(texts.paused(clinic, patient.status))
+    elif not kept.words and not kept.in_burst:  # a burst of messages is answered once
         await message.reply_text(texts.message_saved(clinic))
 
 
@@ -167,7 +178,9 @@ async def checkin_now(update: Update, context: AftercareContext) -> None:
     if patient is None or message is None:
         return
     if patient.status != PatientStatus.ACTIVE:
-        await message.reply_text(texts.PAUSED)
+        await message.reply_text(
+            texts.paused(context.app.clinic(patient.clinic_id), patient.status)
+        )
         return
     ctx = context.app
     now = ctx.clock.now()
@@ -183,7 +196,9 @@ async def checkin_now(update: Update, context: AftercareContext) -> None:
                 lease_until=now + ctx.dispatcher.lease if ctx.dispatcher else None,
             )
     if resume is not None:
-        await ask(ctx, context.bot, patient=patient, checkin_id=resume[0], item_id=resume[1])
+        await ask(
+            ctx, context.bot, patient=patient, checkin_id=resume[0], item_id=resume[1], again=True
+        )
         return
     assert ctx.dispatcher is not None
     await ctx.dispatcher.send_checkin(adhoc, patient, routine=False)  # the patient asked

@@ -1,4 +1,4 @@
-"""Clinician commands in the bot: /enroll and /infusion (more come with the Safety issue)."""
+"""Clinician commands in the bot: /enroll, /infusion and /resume."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from zoneinfo import ZoneInfo
 from telegram import Message, Update
 
 from bot.context import AftercareContext
+from bot.messaging import texts
+from bot.messaging.delivery import Outcome, deliver
 from bot.services.enrollment import EnrollmentError, deep_link, enroll_patient
 from bot.services.infusions import InfusionError, describe_plan, record_infusion
+from bot.services.patients import ResumeError
+from bot.services.patients import resume as resume_patient
 from handlers.auth import clinicians_only
 from storage.models import Clinician
 from storage.patients import patient_by_ref
@@ -96,3 +100,43 @@ def _today_at(hhmm: str, zone: ZoneInfo, now: datetime) -> datetime:
     if local > now + timedelta(minutes=5):
         raise ValueError(f"{hhmm} today is in the future")
     return local
+
+
+@clinicians_only
+async def resume(
+    update: Update, context: AftercareContext, message: Message, clinician: Clinician
+) -> None:
+    """/resume REF: restart the check-ins of a patient who stopped them or was unreachable."""
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_text("Usage: /resume REF, e.g. /resume P-0042")
+        return
+    ctx = context.app
+    clinic = ctx.clinic(clinician.clinic_id)
+    try:
+        async with ctx.db.transaction() as session:
+            patient = await patient_by_ref(session, clinic_id=clinician.clinic_id, ref=args[0])
+            if patient is None:
+                raise ResumeError(f"No patient {args[0][:64]} in your clinic.")
+            planned = await resume_patient(
+                session,
+                patient=patient,
+                clinic=clinic,
+                now=ctx.clock.now(),
+                actor=clinician_actor(clinician.id),
+            )
+    except ResumeError as exc:
+        await message.reply_text(str(exc))
+        return
+    assert patient.chat_id is not None
+    told = await deliver(
+        context.bot.send_message(patient.chat_id, texts.resumed(clinic)), what="resumed"
+    )
+    await message.reply_text(
+        f"{patient.ref}'s check-ins are restarted; {planned} planned from their infusions. "
+        + (
+            "They have been told."
+            if told.outcome is Outcome.SENT
+            else f"They could not be told on Telegram ({told.error}): please call them."
+        )
+    )

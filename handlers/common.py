@@ -7,7 +7,7 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import AftercareContext, Identity
@@ -98,8 +98,13 @@ async def on_error(update: object, context: AftercareContext) -> None:
     )
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    if update.effective_chat.type != ChatType.PRIVATE or isinstance(context.error, TelegramError):
-        return
+    if update.effective_chat.type != ChatType.PRIVATE or isinstance(context.error, Forbidden):
+        return  # not ours to answer, or Telegram will not let anything reach them
+    if update.callback_query is not None:
+        try:  # stop the button's spinner whatever else happens
+            await update.callback_query.answer(texts.TRY_AGAIN)
+        except TelegramError:
+            log.info("handler.error_answer_failed update_id=%s", update_id)
     patient = context.identity.patient
     try:
         await context.bot.send_message(

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import AftercareContext
 from bot.messaging import texts
+from bot.messaging.delivery import deliver
+from bot.messaging.menus import show_clinician_menu
 from bot.services.enrollment import (
     InviteProblem,
     accept_consent,
     check_invite,
+    check_offer,
+    offer_consent,
     redeem_clinician_invite,
 )
 from bot.services.patients import opt_out
 from handlers.auth import answer_query
+from storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
 STOP_YES, STOP_NO = "stop:yes", "stop:no"
+INVITE_ID = re.compile(r"^[0-9]{1,9}$")  # ASCII digits that fit a database integer
 
 
 async def start(update: Update, context: AftercareContext) -> None:
@@ -39,6 +46,7 @@ async def start(update: Update, context: AftercareContext) -> None:
             await message.reply_text(texts.join_explanation())
         raise ApplicationHandlerStop
     now = ctx.clock.now()
+    offered = None
     async with ctx.db.transaction() as session:
         checked = await check_invite(session, token=token, chat_id=chat.id, now=now)
         clinician = None
@@ -46,10 +54,13 @@ async def start(update: Update, context: AftercareContext) -> None:
             clinician = await redeem_clinician_invite(
                 session, invite=checked.invite, user_id=user.id, chat_id=chat.id, now=now
             )
+        elif checked.problem is None and checked.invite is not None:
+            offered = await offer_consent(session, invite=checked.invite, chat_id=chat.id)
     if checked.problem is not None:
         log.info("invite.refused update_id=%s problem=%s", update.update_id, checked.problem)
         await message.reply_text(texts.INVITE_PROBLEMS[checked.problem])
     elif clinician is not None:
+        await show_clinician_menu(context.bot, chat.id)
         clinic = ctx.clinic(clinician.clinic_id)
         await message.reply_text(
             f"Welcome, {clinician.name}. You're registered as a clinician "
@@ -63,8 +74,9 @@ async def start(update: Update, context: AftercareContext) -> None:
             reply_markup=InlineKeyboardMarkup(
                 [
                     [
-                        InlineKeyboardButton("I agree", callback_data=f"consent:yes:{token}"),
-                        InlineKeyboardButton("Not now", callback_data=f"consent:no:{token}"),
+                        # The invite's id, not its token: the token is a secret.
+                        InlineKeyboardButton("I agree", callback_data=f"consent:yes:{offered}"),
+                        InlineKeyboardButton("Not now", callback_data=f"consent:no:{offered}"),
                     ]
                 ]
             ),
@@ -80,27 +92,36 @@ async def consent(update: Update, context: AftercareContext) -> None:
     if len(parts) != 3 or not parts[2]:
         await answer_query(query, texts.INVITE_PROBLEMS["malformed"], alert=True)
         raise ApplicationHandlerStop
-    _, choice, token = parts
+    _, choice, reference = parts
     ctx = context.app
     if choice != "yes":
         await answer_query(query)
-        await query.edit_message_text(texts.CONSENT_DECLINED)
+        await deliver(query.edit_message_text(texts.CONSENT_DECLINED), what="consent_declined")
         raise ApplicationHandlerStop
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        checked = await check_invite(session, token=token, chat_id=chat.id, now=now)
+        if INVITE_ID.match(reference):
+            checked = await check_offer(session, invite_id=int(reference), chat_id=chat.id, now=now)
+        else:  # a consent screen shown before buttons carried the invite's id
+            checked = await check_invite(session, token=reference, chat_id=chat.id, now=now)
         patient = None
         if checked.problem is None and checked.invite and checked.invite.kind == "patient":
             patient = await accept_consent(
                 session, invite=checked.invite, user_id=user.id, chat_id=chat.id, now=now
             )
-    await answer_query(query)
     if patient is None:
         problem = checked.problem or InviteProblem.UNKNOWN
-        await query.edit_message_text(texts.INVITE_PROBLEMS[problem])
+        await answer_query(query, texts.INVITE_PROBLEMS[problem], alert=True)
+        # A second "I agree" leaves the screen as it is; forged data rewrites nothing.
+        if problem not in (InviteProblem.ENROLLED, InviteProblem.UNKNOWN, InviteProblem.MALFORMED):
+            await deliver(query.edit_message_text(texts.INVITE_PROBLEMS[problem]), what="consent")
     else:
+        await answer_query(query)
         clinic = ctx.clinic(patient.clinic_id)
-        await query.edit_message_text(f"{texts.consent_screen(clinic)}\n\n✓ I agree")
+        await deliver(
+            query.edit_message_text(f"{texts.consent_screen(clinic)}\n\n✓ I agree"),
+            what="consent_given",
+        )
         await context.bot.send_message(chat.id, texts.welcome(clinic))
         await context.bot.send_message(chat.id, texts.crisis_card(clinic))
     raise ApplicationHandlerStop
@@ -128,15 +149,18 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     """The /stop confirmation buttons."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
+    if patient is not None and patient.status != PatientStatus.ACTIVE:
+        await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change
+        return
     await answer_query(query)
     if patient is None or query.data != STOP_YES:
-        await query.edit_message_text(texts.STOP_KEPT)
+        await deliver(query.edit_message_text(texts.STOP_KEPT), what="stop_kept")
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     async with ctx.db.transaction() as session:
         raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
-    await query.edit_message_text(texts.stopped(clinic))
+    await deliver(query.edit_message_text(texts.stopped(clinic)), what="stopped")
     if raised is not None and raised.page_now and ctx.dispatcher:
         assert raised.case.id is not None
         await ctx.dispatcher.page_now(raised.case.id)

@@ -109,6 +109,13 @@ async def pages_of(session: AsyncSession, *, case_id: int) -> list[Page]:
     return list(rows.all())
 
 
+async def pages_of_cases(session: AsyncSession, *, case_ids: list[int]) -> list[Page]:
+    rows = await session.scalars(
+        select(Page).where(col(Page.case_id).in_(case_ids)).order_by(col(Page.id))
+    )
+    return list(rows.all())
+
+
 async def unresolved_for_clinic(session: AsyncSession, *, clinic_id: str) -> list[Case]:
     """Open and acknowledged escalations of a clinic, oldest first."""
     rows = await session.scalars(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -88,6 +88,36 @@ async def add_answer(session: AsyncSession, *, answer: Answer) -> Answer:
     session.add(answer)
     await session.flush()
     return answer
+
+
+async def replace_answer(
+    session: AsyncSession,
+    *,
+    checkin_id: int,
+    item_id: str,
+    value: str,
+    answered_at: datetime,
+    update_id: int | None,
+) -> None:
+    """Change a stored answer (a Yes replacing a No); the audit row keeps what it was."""
+    await session.execute(
+        update(Answer)
+        .where(col(Answer.checkin_id) == checkin_id, col(Answer.item_id) == item_id)
+        .values(value=value, answered_at=answered_at, update_id=update_id)
+    )
+
+
+async def last_message_at(
+    session: AsyncSession, *, patient_id: int, item_id: str
+) -> datetime | None:
+    """When the patient last sent a message of this kind outside a check-in, if ever."""
+    return await session.scalar(
+        select(func.max(col(Answer.answered_at))).where(
+            col(Answer.patient_id) == patient_id,
+            col(Answer.item_id) == item_id,
+            col(Answer.checkin_id).is_(None),
+        )
+    )
 
 
 async def previous_moods(

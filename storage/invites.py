@@ -16,6 +16,14 @@ async def add_invite(session: AsyncSession, *, invite: Invite) -> Invite:
     return invite
 
 
+async def get_invite(session: AsyncSession, *, invite_id: int) -> Invite | None:
+    """One invite by id, row-locked on PostgreSQL (two taps on "I agree" race for it)."""
+    query = select(Invite).where(col(Invite.id) == invite_id)
+    if is_postgres(session):
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
 async def invite_by_hash(session: AsyncSession, *, token_hash: str) -> Invite | None:
     query = select(Invite).where(col(Invite.token_hash) == token_hash)
     if is_postgres(session):
@@ -48,3 +56,11 @@ async def clinicians_of_clinic(session: AsyncSession, *, clinic_id: str) -> list
         .order_by(col(Clinician.id))
     )
     return list(rows.all())
+
+
+async def clinician_chats(session: AsyncSession) -> list[int]:
+    """The chat of every active clinician registration, each once."""
+    rows = await session.scalars(
+        select(col(Clinician.chat_id)).where(col(Clinician.active)).distinct()
+    )
+    return sorted(rows.all())

@@ -101,6 +101,7 @@ class Invite(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc())
     used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     used_by_user_id: int | None = Field(default=None, sa_type=BigInteger)
+    offered_chat_id: int | None = Field(default=None, sa_type=BigInteger)  # consent shown here
 
 
 class Infusion(SQLModel, table=True):
@@ -141,6 +142,7 @@ class Checkin(SQLModel, table=True):
     reminded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closes_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    crisis_card_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     risk_level: Level = Field(default=Level.NONE, sa_type=TextEnum(Level))
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

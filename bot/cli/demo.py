@@ -185,10 +185,11 @@ class _Demo:
         await self.answer("mood", "4", within=10)
         self.step("check-in arrived; the patient answers")
         await self.answer("wished you were dead", "Yes")
+        await self.wait(PATIENT, "988", "the crisis card is shown", after=self.answered)
+        self.step("C-SSRS item 1 = Yes: the crisis card at once (once per check-in)")
         await self.answer("thoughts of killing yourself", "Yes")
         await self.answer("how you might do this", "No")
         await self.answer("intention of acting on them", "Yes")  # C-SSRS item 4: high
-        await self.wait(PATIENT, "988", "the crisis card is shown", after=self.answered)
         page = await self.wait(PRIMARY, "HIGH priority", "the primary is paged")
         paged_at = time.monotonic()
         self.step("C-SSRS item 4 = Yes: HIGH escalation, Dr Primary paged (not acknowledging)")

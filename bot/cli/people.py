@@ -16,6 +16,7 @@ from bot.services.enrollment import (
     enroll_patient,
 )
 from bot.services.infusions import InfusionError, change_infusion, describe_plan, record_infusion
+from bot.services.patients import ResumeError, resume
 from storage.infusions import get_infusion
 from storage.models import Patient
 from storage.patients import get_patient, patient_by_ref, patients_by_ref
@@ -119,6 +120,35 @@ def patient_enroll(
     typer.echo(f"patient {patient.ref} ({patient.timezone}) enrolled; invite:")
     typer.echo(deep_link(username, token))
     typer.echo(f"token: {token}")
+
+
+@patient_app.command("resume")
+def patient_resume(
+    ref: Annotated[str, typer.Option(help="The patient's reference.")],
+    clinic: Annotated[str | None, typer.Option(help="Clinic id (if the ref is ambiguous).")] = None,
+) -> None:
+    """Restart the check-ins of a patient who stopped them or was unreachable."""
+
+    async def work(ctx: AppContext) -> tuple[Patient, int]:
+        found = await _find_patient(ctx, ref, clinic)
+        try:
+            async with ctx.db.transaction() as session:
+                planned = await resume(
+                    session,
+                    patient=found,
+                    clinic=_clinic(ctx, found.clinic_id),
+                    now=ctx.clock.now(),
+                    actor=ACTOR,
+                )
+        except ResumeError as exc:
+            raise CliError(str(exc), 1) from None
+        return found, planned
+
+    patient, planned = with_context(work)
+    typer.echo(
+        f"patient {patient.ref}: check-ins restarted, {planned} planned; they are not told by "
+        "the CLI (use /resume in the bot, or call them)"
+    )
 
 
 async def _find_patient(ctx: AppContext, ref: str, clinic: str | None) -> Patient:

@@ -11,20 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
 from bot.context import AppContext
-from bot.domain.escalation import targets
+from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver
-from bot.services.cases import LadderPosition, advance_ladder, ladder
+from bot.services.cases import (
+    LadderPosition,
+    advance_ladder,
+    business_hours,
+    checkin_facts,
+    ladder,
+)
 from bot.services.oncall import who_is_on_call
 from storage import audit
 from storage.cases import any_page_sent, claim_due_cases, get_case
-from storage.checkins import answers_of, get_checkin
-from storage.infusions import get_infusion
 from storage.invites import clinicians_of_clinic
 from storage.models import Case, Clinician, Page, Patient
 from storage.patients import get_patient
-from storage.states import PAGER, PageStatus, PatientStatus
+from storage.states import PAGER, CaseTrigger, PageStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +102,24 @@ class Pager:
             backup=on_call.backup if on_call.backup in by_id else None,
             everyone=[c.id for c in staff if c.id is not None],
         )
+        following = case.step + 1
+        next_rung = None
+        if following < len(steps):
+            at = step_at(
+                case.ladder_started_at,
+                steps[following],
+                zone=clinic.zone,
+                hours=business_hours(clinic),
+            )
+            next_rung = pages.NextRung(at, steps[following].notify)
         text = pages.page_text(
             case=case,
             patient=patient,
             clinic=clinic,
             steps=steps,
-            checkin=await self._checkin_facts(session, case.checkin_id),
+            checkin=await checkin_facts(session, checkin_id=case.checkin_id),
+            now=now,
+            next_rung=next_rung,
         )
         return StepPlan(
             case,
@@ -115,18 +131,6 @@ class Pager:
             position=LadderPosition.of(case),
             last_resort=last_resort,
         )
-
-    async def _checkin_facts(
-        self, session: AsyncSession, checkin_id: int | None
-    ) -> pages.CheckinFacts | None:
-        checkin = None if checkin_id is None else await get_checkin(session, checkin_id=checkin_id)
-        if checkin is None or checkin.id is None:
-            return None
-        infusion = None
-        if checkin.infusion_id is not None:
-            infusion = await get_infusion(session, infusion_id=checkin.infusion_id)
-        answers = await answers_of(session, checkin_id=checkin.id)
-        return pages.CheckinFacts(checkin, answers, infusion)
 
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
         case = plan.case
@@ -178,10 +182,11 @@ class Pager:
         if patient.status != PatientStatus.ACTIVE:
             return
         clinic = self.ctx.clinic(patient.clinic_id)
+        about = "message" if plan.case.trigger is CaseTrigger.MESSAGE else "answers"
         if delivered and not plan.nobody_on_call:
-            text = texts.paged_notice(clinic, level)
+            text = texts.paged_notice(clinic, level, about=about)
         else:
-            text = texts.nobody_notice(clinic)
+            text = texts.nobody_notice(clinic, about=about)
         result = await deliver(self.bot.send_message(patient.chat_id, text), what="patient_notice")
         async with self.ctx.db.transaction() as session:
             await audit.append(

@@ -15,7 +15,7 @@ from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.services.answers import Answered
-from bot.services.cases import RaisedCase
+from bot.services.cases import RaisedCase, checkin_ending
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient
@@ -32,9 +32,18 @@ async def ask(
     checkin_id: int,
     item_id: str,
     prefix: str | None = None,
+    again: bool = False,
 ) -> Delivery:
-    """Send one question with its buttons and remember it as the check-in's current message."""
+    """Send one question with its buttons and remember it as the check-in's current message.
+
+    `again`: the question was asked before; the old copy loses its buttons once this is sent.
+    """
     assert patient.chat_id is not None
+    superseded = None
+    if again:  # the earlier copy of this question is still on screen with its buttons
+        async with ctx.db.transaction() as session:
+            row = await get_checkin(session, checkin_id=checkin_id)
+            superseded = row.message_id if row is not None else None
     body = questions.question_text(item_id)
     delivery = await deliver(
         send_question(
@@ -61,6 +70,8 @@ async def ask(
             checkin_id=checkin_id,
             detail={"item": item_id, **({"error": delivery.error} if delivery.error else {})},
         )
+    if delivery.message_id is not None and superseded not in (None, delivery.message_id):
+        await retire_buttons(bot, patient, superseded)  # the question lives on in the new copy
     return delivery
 
 
@@ -76,7 +87,7 @@ async def act_on_answer(
         patient=patient,
         clinic=clinic,
         checkin_id=answered.checkin.id,
-        card=answered.positive,
+        card=answered.card,
         trigger=answered.item_id,
         red_flag=answered.positive and answered.item_id == checkin_flow.RED_FLAGS,
         raised=answered.raised,
@@ -111,12 +122,12 @@ async def urgent(
             ctx.dispatcher.page_now(raised.case.id, patient_told_after=card_done)
         )
     try:
+        if red_flag:  # new with every red flag, card or not: emergency care now (§4)
+            await deliver(
+                bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
+                what="red_flag_advice",
+            )
         if card:
-            if red_flag:
-                await deliver(
-                    bot.send_message(patient.chat_id, texts.red_flag_advice(clinic)),
-                    what="red_flag_advice",
-                )
             shown = await deliver(
                 bot.send_message(patient.chat_id, texts.crisis_card(clinic)), what="crisis_card"
             )
@@ -146,7 +157,11 @@ async def continue_checkin(
     answered: Answered,
     question: Message | None,
 ) -> None:
-    """Show the chosen answer on its question, then ask the next one or say thank you."""
+    """Show the chosen answer on its question, then ask the next one or close truthfully.
+
+    An answer out of turn (a Yes replacing a No, or on an older copy) that changes what comes
+    next takes the buttons off the question that was waiting, and asks the right one.
+    """
     assert patient.chat_id is not None and answered.checkin.id is not None
     if question is not None and question.text:
         await deliver(
@@ -156,6 +171,12 @@ async def continue_checkin(
             ),
             what="edit_answered",
         )
+    if answered.item_id != answered.waiting_for:
+        if not answered.changed_course:
+            return  # the question the check-in waits for is still on screen
+        tapped = question.message_id if question is not None else None
+        if answered.waiting_message_id != tapped:
+            await retire_buttons(bot, patient, answered.waiting_message_id)
     if answered.next_item is not None:
         delivery = await ask(
             ctx,
@@ -166,8 +187,13 @@ async def continue_checkin(
         )
         if delivery.outcome is not Outcome.SENT:
             log.warning("checkin.next_question_undelivered checkin=%s", answered.checkin.id)
-    else:
-        await deliver(bot.send_message(patient.chat_id, texts.THANKS), what="thanks")
+        return
+    clinic = ctx.clinic(patient.clinic_id)
+    async with ctx.db.transaction() as session:
+        ending = await checkin_ending(
+            session, checkin=answered.checkin, clinic=clinic, now=ctx.clock.now()
+        )
+    await deliver(bot.send_message(patient.chat_id, texts.closing(clinic, ending)), what="thanks")
 
 
 async def retire_buttons(bot: ExtBot[Any], patient: Patient, message_id: int | None) -> None:

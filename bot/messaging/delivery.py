@@ -26,6 +26,7 @@ warnings.filterwarnings(
 
 log = logging.getLogger(__name__)
 
+NOT_MODIFIED = "message is not modified"
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
 
@@ -77,6 +78,10 @@ async def deliver(
         log.warning("send.rate_limited what=%s retry_after=%s", what, seconds)
         return Delivery(Outcome.RETRY, error=str(exc), retry_after=timedelta(seconds=seconds))
     except BadRequest as exc:
+        if NOT_MODIFIED in exc.message.lower():
+            # An edit to what the message already says (a double tap): nothing to change.
+            log.info("send.unchanged what=%s", what)
+            return Delivery(Outcome.SENT)
         if _unreachable(exc):
             return Delivery(Outcome.UNREACHABLE, error=exc.message)
         log.error("send.refused what=%s description=%s", what, exc.message)

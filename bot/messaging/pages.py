@@ -1,9 +1,13 @@
-"""How a page looks in Telegram: its text and its buttons (the pager decides who gets it)."""
+"""How a page looks in Telegram: its text and its buttons (the pager decides who gets it).
+
+Times are in the clinic's zone, with the patient's own beside them when it differs.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -11,32 +15,60 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
-from storage.models import Case, Checkin, Infusion, Patient
+from bot.services.cases import CheckinFacts
+from storage.models import Case, Patient
+from storage.states import CaseStatus
 
 ICON = {Level.HIGH: "🔴", Level.MODERATE: "🟠", Level.LOW: "🟡", Level.NONE: "⚪"}
 MAX_TEXT = 4000  # under Telegram's 4,096 characters
 MAX_QUOTE = 1500
+_STAMP = re.compile(r"\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC\] ")  # how reasons are stored
+WHO = {"primary": "the primary", "backup": "the backup", "everyone": "every clinician"}
 
 
-def case_buttons(case_id: int, level: str) -> InlineKeyboardMarkup:
-    """The page's buttons carry the level they were sent for: a raised case needs a new look."""
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{case_id}:{level}"),
-                InlineKeyboardButton("Resolve", callback_data=f"esc:res:{case_id}:{level}"),
-            ]
-        ]
-    )
+def case_buttons(
+    case_id: int, level: str, status: str = CaseStatus.OPEN
+) -> InlineKeyboardMarkup | None:
+    """The buttons that still make sense: both while open, Resolve once taken, none once closed
+    (None: an edit without markup takes the keyboard away).
+
+    They carry the level they were sent for: a raised case needs a new look.
+    """
+    ack = InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{case_id}:{level}")
+    res = InlineKeyboardButton("Resolve", callback_data=f"esc:res:{case_id}:{level}")
+    if status == CaseStatus.RESOLVED:
+        return None
+    return InlineKeyboardMarkup([[ack, res] if status == CaseStatus.OPEN else [res]])
 
 
 @dataclass(frozen=True)
-class CheckinFacts:
-    """The check-in behind a case, as the page shows it."""
+class NextRung:
+    """What happens if nobody acknowledges: who is paged next, and when."""
 
-    checkin: Checkin
-    answers: dict[str, str]
-    infusion: Infusion | None
+    at: datetime
+    notify: tuple[str, ...]
+
+
+def when(instant: datetime, clinic: ClinicConfig, patient: Patient) -> str:
+    """'Wed 03 Jun 11:00 EDT', with the patient's local time beside it when it differs."""
+    shown = f"{instant.astimezone(clinic.zone):%a %d %b %H:%M %Z}"
+    own = ZoneInfo(patient.timezone)
+    if (
+        own.key == clinic.zone.key
+        or instant.astimezone(own).utcoffset() == instant.astimezone(clinic.zone).utcoffset()
+    ):
+        return shown
+    return f"{shown} ({instant.astimezone(own):%H:%M %Z} for the patient)"
+
+
+def reasons_in(reason: str, clinic: ClinicConfig) -> list[str]:
+    """A case's reason lines with their UTC stamps shown in the clinic's zone."""
+
+    def local(match: re.Match[str]) -> str:
+        stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        return f"[{stamp.astimezone(clinic.zone):%a %d %b %H:%M %Z}] "
+
+    return [_STAMP.sub(local, line) for line in reason.splitlines() if line.strip()]
 
 
 def page_text(
@@ -46,6 +78,9 @@ def page_text(
     clinic: ClinicConfig,
     steps: list[Step],
     checkin: CheckinFacts | None,
+    now: datetime,
+    next_rung: NextRung | None = None,
+    status_line: str | None = None,
 ) -> str:
     """Priority, case, who (pseudonymous unless the clinic opts in), why, and what to do."""
     assert case.id is not None
@@ -57,27 +92,37 @@ def page_text(
         f"{ICON[level]} {level.value.upper()} priority — case #{case.id}",
         f"Patient: {who}",
         "Why:",
-        case.reason,
+        *reasons_in(case.reason, clinic),
     ]
     if case.quote:
         lines.append(f"Patient wrote: «{case.quote[:MAX_QUOTE]}»")
     if checkin is not None:
-        lines.extend(_checkin_lines(checkin, patient))
-    if len(steps) > 1 and isinstance(steps[1].after, timedelta):
-        lines.append(f"Acknowledge within {duration(steps[1].after)}.")
+        lines.extend(_checkin_lines(checkin, patient, clinic))
     if level is Level.HIGH:
         lines.append(
             "A human should reach this patient within "
             f"{duration(clinic.escalation.human_contact_within)} at most."
         )
-    if case.step > 0:
-        lines.append(f"Re-page (step {case.step + 1}): nobody has acknowledged yet.")
+    if status_line is not None:
+        lines.append(status_line)
+    elif case.step > 0:
+        waited = duration(now - case.ladder_started_at)
+        lines.append(f"Re-page (step {case.step + 1}): nobody has acknowledged for {waited}.")
+        lines.append(_next(next_rung, clinic, patient))
+    elif len(steps) > 1 and isinstance(steps[1].after, timedelta):
+        lines.append(f"Acknowledge within {duration(steps[1].after)}.")
     return "\n".join(lines)[:MAX_TEXT]
 
 
-def _checkin_lines(facts: CheckinFacts, patient: Patient) -> list[str]:
+def _next(rung: NextRung | None, clinic: ClinicConfig, patient: Patient) -> str:
+    if rung is None:
+        return "This page repeats until someone acknowledges."
+    names = " and ".join(WHO.get(n, n) for n in rung.notify)
+    return f"If nobody acknowledges, {names} will be paged at {when(rung.at, clinic, patient)}."
+
+
+def _checkin_lines(facts: CheckinFacts, patient: Patient, clinic: ClinicConfig) -> list[str]:
     checkin, answers, infusion = facts.checkin, facts.answers, facts.infusion
-    zone = ZoneInfo(patient.timezone)
     lines = []
     if "mood" in answers:
         baseline = (
@@ -87,12 +132,9 @@ def _checkin_lines(facts: CheckinFacts, patient: Patient) -> list[str]:
     shown = [f"{k.upper()}={v}" for k, v in answers.items() if k not in ("mood", "note")]
     if shown:
         lines.append("Answers: " + ", ".join(shown))
-    due = checkin.due_at.astimezone(zone)
-    where = f"Check-in #{checkin.id} ({checkin.kind}, due {due:%a %d %b %H:%M %Z})"
+    where = f"Check-in #{checkin.id} ({checkin.kind}, due {when(checkin.due_at, clinic, patient)})"
     if infusion is not None:
-        where += (
-            f", infusion #{infusion.id} ended {infusion.ended_at.astimezone(zone):%a %d %b %H:%M}"
-        )
+        where += f", infusion #{infusion.id} ended {when(infusion.ended_at, clinic, patient)}"
     lines.append(where)
     return lines
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bot.clinic_config import ClinicConfig
+from bot.domain import checkin_flow
+from bot.domain.schedule import humanize_offset
 
 NOT_ENROLLED_ALERT = (
     "This chat isn't linked to a clinic yet. Open your clinic's invite link to join."
@@ -30,6 +32,7 @@ def something_went_wrong(clinic: ClinicConfig) -> str:
     )
 
 
+TRY_AGAIN = "Sorry, that did not work. Please try again in a minute."
 REMINDER = "Reminder: your check-in is still open. It only takes a minute."
 
 CLOSED = "This check-in is closed."
@@ -50,7 +53,27 @@ def message_saved(clinic: ClinicConfig) -> str:
     )
 
 
-PAUSED = "Your check-ins are stopped. To restart them, please contact your clinic."
+def paused(clinic: ClinicConfig, status: str) -> str:
+    """Why a patient gets no check-ins: they stopped them, or Telegram said the chat was gone."""
+    if status == "unreachable":
+        return (
+            "For a while we could not reach you here (Telegram told us this chat was blocked "
+            f"or closed), so your check-ins were paused and {clinic.name} was told. They can "
+            f"restart them: call them at {clinic.contact_phone}. Your messages here are saved "
+            "for your care team. If you need help now, send /crisis."
+        )
+    return (
+        f"Your check-ins are stopped, as you asked. To restart them, contact {clinic.name} "
+        f"at {clinic.contact_phone}. If you need help now, send /crisis."
+    )
+
+
+def resumed(clinic: ClinicConfig) -> str:
+    return (
+        f"{clinic.name} has restarted your check-ins: they will arrive here after your "
+        "infusions again. You can send /checkin at any time, /crisis for crisis resources, "
+        "and /stop to stop check-ins."
+    )
 
 
 def red_flag_advice(clinic: ClinicConfig) -> str:
@@ -61,14 +84,32 @@ def red_flag_advice(clinic: ClinicConfig) -> str:
     )
 
 
+def schedule_in_words(clinic: ClinicConfig) -> str:
+    """The clinic's default check-in schedule as a patient reads it (consent, CLINICAL.md §9)."""
+    protocol = clinic.protocols[clinic.default_protocol]
+    offsets = [humanize_offset(o).replace("-", " ") + "s" for o in protocol.offsets]
+    offsets = [o[:-1] if o.startswith("1 ") else o for o in offsets]
+    parts = []
+    if offsets:
+        joined = ", ".join(offsets[:-1]) + f" and {offsets[-1]}" if offsets[1:] else offsets[0]
+        parts.append(f"about {joined} after each infusion")
+    if protocol.daily_days == 1:
+        parts.append(f"once more the day after, at {protocol.daily_time:%H:%M}")
+    elif protocol.daily_days:
+        days = protocol.daily_days
+        parts.append(f"once a day at {protocol.daily_time:%H:%M} for {days} days after it")
+    if not parts:
+        return "when your clinic starts one"
+    return ", then ".join(parts)
+
+
 def consent_screen(clinic: ClinicConfig) -> str:
     """What the patient agrees to before the chat is linked (CLINICAL.md §9)."""
     return (
         f"Welcome. {clinic.name} uses Aftercare to check on you between infusions.\n\n"
         "What happens if you agree:\n"
-        "• After each infusion you'll get short check-ins here: about 4 hours after, "
-        "24 hours after, then once a day for a few days. Each asks about your mood and about "
-        "thoughts of suicide, and takes a minute or two.\n"
+        f"• You'll get short check-ins here: {schedule_in_words(clinic)}. Each asks about "
+        "your mood and about thoughts of suicide, and takes a minute or two.\n"
         "• Your answers go to your care team. If an answer is worrying, the clinic may call "
         "you or your emergency contact.\n"
         "• This chat is NOT an emergency service and is not watched around the clock. "
@@ -92,6 +133,8 @@ INVITE_PROBLEMS = {
     "unknown": "That invite code isn't valid. Please ask your clinic for a new invite.",
     "expired": "That invite has expired. Please ask your clinic for a new one.",
     "used": "That invite has already been used. Please ask your clinic for a new one.",
+    "enrolled": "You're already enrolled: nothing more to do. Your check-ins arrive here after "
+    "each infusion; send /checkin at any time, or /crisis for crisis resources.",
     "taken": "That invite belongs to an account that is already linked. Please contact "
     "your clinic.",
     "chat_taken": "This Telegram account is already linked to a different enrollment. "
@@ -107,6 +150,7 @@ STOP_CONFIRM = (
     "care team will be told that you stopped."
 )
 STOP_KEPT = "OK — your check-ins continue."
+ALREADY_STOPPED = "Your check-ins are already stopped."
 CLINICIAN_HELP = (
     "Clinician commands:\n"
     "/open — open cases, oldest first\n"
@@ -116,6 +160,7 @@ CLINICIAN_HELP = (
     "/history REF — a patient's recent check-ins and mood trend\n"
     "/oncall — take the primary on-call shift now; /offcall — end it\n"
     "/enroll REF [ZONE] — invite a patient (REF is the clinic's pseudonymous reference)\n"
+    "/resume REF — restart a stopped or unreachable patient's check-ins\n"
     "/infusion REF [HH:MM] — record an infusion that ended now or at HH:MM today\n"
     "/help — the crisis card"
 )
@@ -135,22 +180,56 @@ PATIENT_HELP = (
 )
 
 
-def paged_notice(clinic: ClinicConfig, level: object) -> str:
+def paged_notice(clinic: ClinicConfig, level: object, *, about: str = "answers") -> str:
     """After a page was delivered: say exactly that, and keep the crisis card in front."""
+    sent = "Your message has" if about == "message" else "Your answers have"
     return (
-        f"Your answers have been sent to the on-call clinician at {clinic.name}, who has been "
+        f"{sent} been sent to the on-call clinician at {clinic.name}, who has been "
         "paged now and will try to contact you. If you feel in danger, don't wait for them — "
         "use the crisis resources above, or call "
         f"{clinic.crisis.emergency_number}."
     )
 
 
-def nobody_notice(clinic: ClinicConfig) -> str:
+def nobody_notice(clinic: ClinicConfig, *, about: str = "answers") -> str:
     """Nobody on call, or no page could be delivered: never imply that someone is watching."""
+    saved = "Your message has" if about == "message" else "Your answers have"
     return (
-        f"Your answers have been saved and {clinic.name}'s team has been alerted, but nobody "
+        f"{saved} been saved and {clinic.name}'s team has been alerted, but nobody "
         "may see this soon. Please don't wait for us — reach out now:\n\n" + crisis_card(clinic)
     )
 
 
+def closing(clinic: ClinicConfig, ending: str) -> str:
+    """The last message of a check-in, true to what it led to (never both paged and queued)."""
+    if ending == "paged":
+        return (
+            f"Thank you for finishing this check-in. The on-call clinician at {clinic.name} "
+            "has been paged about your answers and will try to contact you. If you feel in "
+            f"danger, don't wait: send /crisis or call {clinic.crisis.emergency_number}."
+        )
+    if ending == "not_reached":
+        return (
+            f"Thank you for finishing this check-in. {clinic.name}'s team has been alerted, "
+            "but nobody may see it soon. Please don't wait for us: send /crisis or call "
+            f"{clinic.crisis.emergency_number} now."
+        )
+    if ending == "queued":
+        return (
+            "Thank you — your answers are saved, and something in them has been put on your "
+            "care team's list to look at during clinic hours. Nobody is alerted before then "
+            "and this chat is not watched around the clock. If you need help now, send /crisis."
+        )
+    return THANKS
+
+
 LATE_YES = "This check-in had closed, but your answer has been passed to your care team."
+CHANGED_TO_YES = "Changed to Yes. Thank you for telling us."
+NOT_CURRENT = "This isn't the question your check-in is on now: please answer the latest one."
+
+
+def already_saved(item_id: str, value: str) -> str:
+    """A repeat tap: say what is stored, which the tap did not change."""
+    if item_id == checkin_flow.NOTE:
+        return "Already saved: your note."  # a button's answer holds 200 characters at most
+    return f"Already saved: {checkin_flow.answer_label(item_id, value)}"

@@ -16,7 +16,7 @@ from bot.services import checkin_states
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.messages import scan_for_crisis_words
 from storage import audit
-from storage.checkins import add_answer, answers_of, get_for_update, open_checkins
+from storage.checkins import add_answer, answers_of, get_for_update, open_checkins, replace_answer
 from storage.models import Answer, Checkin, Patient
 from storage.states import TRIAGE, Actor, ActorKind, CaseTrigger, CheckinStatus, patient_actor
 
@@ -33,10 +33,46 @@ class Answered:
     triage: Triage
     raised: RaisedCase | None = None
     words: tuple[str, ...] = ()  # crisis words found in a typed note
+    card: bool = False  # show the full crisis card now: the check-in's first finding (§7)
+    corrected_from: str | None = None  # a Yes that replaced this earlier answer
+    waiting_for: str | None = None  # the question the check-in waited for before this answer
+    waiting_message_id: int | None = None  # and the message that asked it
 
     @property
     def completed(self) -> bool:
         return self.next_item is None
+
+    @property
+    def changed_course(self) -> bool:
+        """The answer came out of turn and changed which question is next."""
+        return self.item_id != self.waiting_for and self.next_item != self.waiting_for
+
+
+@dataclass(frozen=True)
+class AlreadySaved:
+    """A repeat tap on a question already answered: nothing changes."""
+
+    item_id: str
+    value: str
+    current_message_id: int | None  # the check-in's question on screen now: keeps its buttons
+
+
+@dataclass(frozen=True)
+class NotCurrent:
+    """A tap on an open check-in's question that is not the one it waits for."""
+
+    current_message_id: int | None
+
+
+@dataclass(frozen=True)
+class LateYes:
+    """A Yes on a closed check-in's question: kept, and raised like any Yes."""
+
+    raised: RaisedCase | None
+    card: bool
+
+
+TapResult = Answered | AlreadySaved | NotCurrent | LateYes | None
 
 
 async def record_tap(
@@ -47,10 +83,18 @@ async def record_tap(
     tap: Tap,
     now: datetime,
     update_id: int | None,
-) -> Answered | None:
-    """Store a button answer if it is this patient's open check-in's next question; else None."""
+) -> TapResult:
+    """A button answer, however it arrives; None if it is not this patient's to give.
+
+    The next question's answer is stored. A Yes is never dropped (README, triage): a Yes to
+    a question answered No replaces the No, a Yes out of turn is stored, a Yes on a closed
+    check-in is kept as a late Yes; each is triaged and raised like any Yes. A No after a
+    Yes, and any repeat, changes nothing (`AlreadySaved`).
+    """
     checkin = await get_for_update(session, checkin_id=tap.checkin_id)
-    if checkin is None or checkin.patient_id != patient.id:
+    if checkin is None or checkin.patient_id != patient.id or patient.id is None:
+        return None
+    if not checkin_flow.accepts(tap.item_id, tap.value):
         return None
     if checkin_states.delivered_before_recorded(checkin, tap):
         checkin_states.mark_sent(checkin, patient=patient, clinic=clinic, now=now, message_id=None)
@@ -64,12 +108,29 @@ async def record_tap(
             checkin_id=checkin.id,
             detail={"reason": "answered before the send was recorded"},
         )
-    if checkin.status not in (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS):
-        return None
     answers = await answers_of(session, checkin_id=tap.checkin_id)
+    stored = answers.get(tap.item_id)
+    positive = checkin_flow.is_positive(tap.item_id, tap.value)
+    raises = positive and (stored is None or not checkin_flow.is_positive(tap.item_id, stored))
+    if not CheckinStatus(checkin.status).is_open:
+        if checkin.status == CheckinStatus.SCHEDULED:
+            return None  # never sent: nothing of it can have been tapped
+        if raises:
+            return await _late_yes(
+                session,
+                checkin=checkin,
+                patient=patient,
+                tap=tap,
+                now=now,
+                update_id=update_id,
+                replaces=stored,
+            )
+        return AlreadySaved(tap.item_id, stored, None) if stored is not None else None
     expected = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
-    if tap.item_id != expected or not checkin_flow.accepts(tap.item_id, tap.value):
-        return None
+    if tap.item_id != expected and not raises:
+        if stored is not None:
+            return AlreadySaved(tap.item_id, stored, checkin.message_id)
+        return NotCurrent(checkin.message_id)
     return await _store(
         session,
         checkin=checkin,
@@ -80,54 +141,68 @@ async def record_tap(
         value=tap.value,
         now=now,
         update_id=update_id,
+        replaces=stored,
     )
 
 
-async def record_late_yes(
-    session: AsyncSession, *, patient: Patient, tap: Tap, now: datetime, update_id: int | None
-) -> RaisedCase | None:
-    """A Yes tapped on an old question of the patient's closed check-in is never thrown away.
+def _answer(
+    patient_id: int,
+    checkin_id: int | None,
+    item_id: str,
+    value: str,
+    *,
+    now: datetime,
+    update_id: int | None,
+) -> Answer:
+    """An answer row with its instrument and version (CLINICAL.md: every answer traceable)."""
+    item = instruments.item(item_id)
+    return Answer(
+        patient_id=patient_id,
+        checkin_id=checkin_id,
+        item_id=item_id,
+        value=value,
+        instrument_id=item.instrument_id,
+        instrument_version=item.instrument_version,
+        answered_at=now,
+        update_id=update_id,
+    )
 
-    It cannot change the closed check-in, so it is kept as its own answer and escalated at
-    the level the item carries (C-SSRS table, or high for a red flag).
-    """
-    checkin = await get_for_update(session, checkin_id=tap.checkin_id)
-    if checkin is None or checkin.patient_id != patient.id or patient.id is None:
-        return None
-    if CheckinStatus(checkin.status).is_open or not checkin_flow.is_positive(
-        tap.item_id, tap.value
-    ):
-        return None
-    if tap.item_id in await answers_of(session, checkin_id=tap.checkin_id):
-        return None  # that question was answered in its check-in; this is a stale repeat
-    item = instruments.item(tap.item_id)
+
+async def _late_yes(
+    session: AsyncSession,
+    *,
+    checkin: Checkin,
+    patient: Patient,
+    tap: Tap,
+    now: datetime,
+    update_id: int | None,
+    replaces: str | None,
+) -> LateYes:
+    """A Yes on a closed check-in's question cannot change that check-in: it is kept as its
+    own answer and raised at the level the item carries (C-SSRS table, or high: red flag)."""
+    assert patient.id is not None
     await add_answer(
         session,
-        answer=Answer(
-            patient_id=patient.id,
-            checkin_id=None,
-            item_id=tap.item_id,
-            value=tap.value,
-            instrument_id=item.instrument_id,
-            instrument_version=item.instrument_version,
-            answered_at=now,
-            update_id=update_id,
-        ),
+        answer=_answer(patient.id, None, tap.item_id, tap.value, now=now, update_id=update_id),
     )
     level = CSSRS_LEVEL.get(tap.item_id, Level.HIGH)
     label = (
         "red flag" if tap.item_id == checkin_flow.RED_FLAGS else f"C-SSRS item {tap.item_id[1:]}"
     )
-    return await raise_case(
+    was = f" (answered {replaces} in the check-in)" if replaces is not None else ""
+    raised = await raise_case(
         session,
         patient=patient,
         level=level,
         trigger=CaseTrigger.CHECKIN,
         now=now,
         checkin_id=checkin.id,
-        findings=[Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed")],
+        findings=[
+            Finding(level, f"{label} = Yes, tapped after check-in #{checkin.id} closed{was}")
+        ],
         fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
+    return LateYes(raised, card=checkin_states.take_crisis_card(checkin, now=now))
 
 
 async def awaiting_note(session: AsyncSession, *, patient: Patient) -> Checkin | None:
@@ -184,22 +259,26 @@ async def _store(
     value: str,
     now: datetime,
     update_id: int | None,
+    replaces: str | None = None,
 ) -> Answered:
     item = instruments.item(item_id)
     assert patient.id is not None and checkin.id is not None
-    await add_answer(
-        session,
-        answer=Answer(
-            patient_id=patient.id,
+    waiting_for = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
+    waiting_message_id = checkin.message_id
+    if replaces is not None:  # a Yes replacing a No: the higher answer wins
+        await replace_answer(
+            session,
             checkin_id=checkin.id,
             item_id=item_id,
             value=value,
-            instrument_id=item.instrument_id,
-            instrument_version=item.instrument_version,
             answered_at=now,
             update_id=update_id,
-        ),
-    )
+        )
+    else:
+        await add_answer(
+            session,
+            answer=_answer(patient.id, checkin.id, item_id, value, now=now, update_id=update_id),
+        )
     answers[item_id] = value
     following = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
     checkin_states.record_progress(checkin, next_item=following, now=now)
@@ -217,13 +296,14 @@ async def _store(
         session,
         at=now,
         actor=patient_actor(patient.id),
-        event="answer.recorded",
+        event="answer.recorded" if replaces is None else "answer.corrected",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         checkin_id=checkin.id,
         detail={
             "item": item_id,
             "value": shown,
+            **({"replaces": replaces} if replaces is not None else {}),
             "instrument": item.instrument_id,
             "version": item.instrument_version,
         },
@@ -268,15 +348,20 @@ async def _store(
             raised = worded
         if words:  # the note's words are part of this check-in's result (CLINICAL.md §5, §6)
             checkin.risk_level = highest(Level(checkin.risk_level), Level.MODERATE)
+    concerning = positive or bool(words)
     return Answered(
         checkin=checkin,
         item_id=item_id,
         value=value,
         next_item=following,
-        positive=positive or bool(words),
+        positive=concerning,
         triage=result,
         raised=raised,
         words=tuple(words),
+        card=concerning and checkin_states.take_crisis_card(checkin, now=now),
+        corrected_from=replaces,
+        waiting_for=waiting_for,
+        waiting_message_id=waiting_message_id,
     )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,16 +14,20 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import BusinessHours, Step, next_step_time
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
+from bot.services.oncall import who_is_on_call
 from storage import audit
 from storage.cases import (
     add_case,
     current_for_patient,
     get_case,
+    pages_of,
     reserve_for_fast_path,
 )
-from storage.models import Case, Clinician, Patient
+from storage.checkins import answers_of, get_checkin
+from storage.infusions import get_infusion
+from storage.models import Case, Checkin, Clinician, Infusion, Patient
 from storage.patients import lock_patient
-from storage.states import PAGER, TRIAGE, CaseStatus, CaseTrigger, clinician_actor
+from storage.states import PAGER, TRIAGE, CaseStatus, CaseTrigger, PageStatus, clinician_actor
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ async def raise_case(
     checkin_id: int | None = None,
     quote: str | None = None,
     fast_path: bool = False,
+    repage: bool = False,
 ) -> RaisedCase | None:
     """Open the patient's escalation, or add to the open one; a higher level pages again.
 
@@ -73,6 +79,7 @@ async def raise_case(
     `fast_path`: the caller pages a case that must page now itself, right after the commit
     (`Dispatcher.page_now`), so the case is reserved for it and ticks leave it alone for
     FAST_PATH_GRACE; if that instance dies first, a tick pages it once the reservation ends.
+    `repage`: an open case is paged again from its first rung with this finding.
     """
     if level is Level.NONE:
         return None
@@ -117,10 +124,9 @@ async def raise_case(
     raised = level.rank > Level(current.level).rank
     # Something new and concerning after a clinician took the case: it is theirs to hear now,
     # so the case re-opens and pages again rather than waiting silently in its reason text.
-    reopened = (
-        current.status == CaseStatus.ACKNOWLEDGED
-        and level.rank >= Level.MODERATE.rank
-        and bool(lines)
+    reopened = bool(lines) and (
+        (current.status == CaseStatus.ACKNOWLEDGED and level.rank >= Level.MODERATE.rank)
+        or repage  # news a clinician must hear now (the patient stopped), whatever its level
     )
     if raised or reopened:
         level = highest(level, Level(current.level))
@@ -270,3 +276,49 @@ async def advance_ladder(
             case_id=case.id,
             detail={"step": planned.step, "recipients": recipients},
         )
+
+
+class Ending(StrEnum):
+    """What a finished check-in led to, as the patient is told (CLINICAL.md §8)."""
+
+    ROUTINE = "routine"  # nothing of concern
+    QUEUED = "queued"  # a low finding: the care team's queue
+    PAGED = "paged"  # a page reached someone on call
+    NOT_REACHED = "not_reached"  # concerning, but no page reached anyone on call
+
+
+async def checkin_ending(
+    session: AsyncSession, *, checkin: Checkin, clinic: ClinicConfig, now: datetime
+) -> Ending:
+    """Paged, queued or routine, from the check-in's level and its case's pages."""
+    level = Level(checkin.risk_level)
+    if level is Level.NONE:
+        return Ending.ROUTINE
+    case = await current_for_patient(session, patient_id=checkin.patient_id)
+    if case is None or case.id is None or Level(case.level).rank < Level.MODERATE.rank:
+        return Ending.QUEUED
+    delivered = any(p.status == PageStatus.SENT for p in await pages_of(session, case_id=case.id))
+    on_call = await who_is_on_call(session, clinic=clinic, at=now)
+    if delivered and (on_call.primary is not None or on_call.backup is not None):
+        return Ending.PAGED
+    return Ending.NOT_REACHED
+
+
+@dataclass(frozen=True)
+class CheckinFacts:
+    """The check-in behind a case, as a page shows it."""
+
+    checkin: Checkin
+    answers: dict[str, str]
+    infusion: Infusion | None
+
+
+async def checkin_facts(session: AsyncSession, *, checkin_id: int | None) -> CheckinFacts | None:
+    """The case's check-in with its answers and infusion, if it has one."""
+    checkin = None if checkin_id is None else await get_checkin(session, checkin_id=checkin_id)
+    if checkin is None or checkin.id is None:
+        return None
+    infusion = None
+    if checkin.infusion_id is not None:
+        infusion = await get_infusion(session, infusion_id=checkin.infusion_id)
+    return CheckinFacts(checkin, await answers_of(session, checkin_id=checkin.id), infusion)

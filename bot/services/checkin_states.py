@@ -253,3 +253,11 @@ async def start_adhoc(
     )
     await add_checkins(session, checkins=[adhoc])
     return adhoc
+
+
+def take_crisis_card(checkin: Checkin, *, now: datetime) -> bool:
+    """Whether this finding shows the full crisis card: once per check-in (CLINICAL.md §7)."""
+    if checkin.crisis_card_at is not None:
+        return False
+    checkin.crisis_card_at = now
+    return True

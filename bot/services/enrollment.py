@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from storage import audit
-from storage.invites import add_clinician, add_invite, clinician_of, invite_by_hash
+from storage.invites import add_clinician, add_invite, clinician_of, get_invite, invite_by_hash
 from storage.models import Clinician, Invite, Patient
 from storage.patients import add_patient, get_patient, patient_by_ref
 from storage.people import patient_by_chat
@@ -40,6 +40,7 @@ class InviteProblem(StrEnum):
     UNKNOWN = "unknown"
     EXPIRED = "expired"
     USED = "used"
+    ENROLLED = "enrolled"  # the patient's own invite, opened again after they joined
     TAKEN = "taken"  # the patient is already linked to another chat
     CHAT_TAKEN = "chat_taken"  # this chat is already linked to another patient
 
@@ -174,21 +175,47 @@ async def check_invite(
     """Whether a token may be used from this chat, and if not, why."""
     if not TOKEN_SHAPE.match(token):
         return InviteCheck(None, InviteProblem.MALFORMED)
-    invite = await invite_by_hash(session, token_hash=token_hash(token))
+    return await _check(
+        session, await invite_by_hash(session, token_hash=token_hash(token)), chat_id, now
+    )
+
+
+async def offer_consent(session: AsyncSession, *, invite: Invite, chat_id: int) -> int:
+    """The consent screen is shown in this chat; its buttons carry only the invite's id."""
+    assert invite.id is not None
+    invite.offered_chat_id = chat_id
+    return invite.id
+
+
+async def check_offer(
+    session: AsyncSession, *, invite_id: int, chat_id: int, now: datetime
+) -> InviteCheck:
+    """A consent button: valid only in the chat the invite's consent screen was shown in."""
+    invite = await get_invite(session, invite_id=invite_id)
+    if invite is None or invite.offered_chat_id != chat_id:
+        return InviteCheck(None, InviteProblem.UNKNOWN)
+    return await _check(session, invite, chat_id, now)
+
+
+async def _check(
+    session: AsyncSession, invite: Invite | None, chat_id: int, now: datetime
+) -> InviteCheck:
     if invite is None:
         return InviteCheck(None, InviteProblem.UNKNOWN)
+    linked = await patient_by_chat(session, chat_id=chat_id)
+    if linked is not None and linked.id == invite.patient_id:
+        return InviteCheck(invite, InviteProblem.ENROLLED)  # their own invite, again
     if invite.used_at is not None:
         return InviteCheck(invite, InviteProblem.USED)
     if invite.expires_at <= now:
         return InviteCheck(invite, InviteProblem.EXPIRED)
-    if invite.kind == "patient":
+    if invite.kind == InviteKind.PATIENT:
         assert invite.patient_id is not None
         patient = await get_patient(session, patient_id=invite.patient_id)
         assert patient is not None
         if patient.chat_id is not None and patient.chat_id != chat_id:
             return InviteCheck(invite, InviteProblem.TAKEN)
-        linked = await patient_by_chat(session, chat_id=chat_id)
-        if linked is not None and linked.id != patient.id:
+        if linked is not None:
             return InviteCheck(invite, InviteProblem.CHAT_TAKEN)
     return InviteCheck(invite)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,11 +14,14 @@ from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services.cases import RaisedCase, raise_case
 from storage import audit
-from storage.checkins import add_answer
+from storage.checkins import add_answer, last_message_at
 from storage.models import Answer, Patient
 from storage.states import CaseTrigger, patient_actor
 
-FREE_TEXT_ITEM = "message"  # a message typed outside any check-in
+FREE_TEXT_ITEM = "message"
+BURST_GAP = timedelta(
+    minutes=5
+)  # messages closer than this are one burst, answered once  # a message typed outside any check-in
 
 
 _MATCHERS: dict[tuple[str, ...], CrisisMatcher] = {}
@@ -70,6 +73,7 @@ class Message:
     answer: Answer
     words: tuple[str, ...]
     raised: RaisedCase | None
+    in_burst: bool = False  # written within BURST_GAP of the patient's previous message
 
 
 async def record_free_text(
@@ -84,6 +88,7 @@ async def record_free_text(
 ) -> Message:
     """Keep a message typed outside any question; every word a patient sends is kept."""
     assert patient.id is not None
+    previous = await last_message_at(session, patient_id=patient.id, item_id=FREE_TEXT_ITEM)
     answer = await add_answer(
         session,
         answer=Answer(
@@ -112,4 +117,5 @@ async def record_free_text(
         words, raised = await scan_for_crisis_words(
             session, patient=patient, clinic=clinic, text=text, now=now, checkin_id=None
         )
-    return Message(answer=answer, words=tuple(words), raised=raised)
+    in_burst = previous is not None and now - previous <= BURST_GAP
+    return Message(answer=answer, words=tuple(words), raised=raised, in_burst=in_burst)

@@ -10,14 +10,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services import checkin_states
 from bot.services.cases import RaisedCase, raise_case
+from bot.services.infusions import replan_patient
 from storage import audit
 from storage.checkins import open_checkins
 from storage.models import Patient
 from storage.patients import get_patient
-from storage.states import DISPATCHER, CaseTrigger, PatientStatus, patient_actor
+from storage.states import DISPATCHER, Actor, CaseTrigger, PatientStatus, patient_actor
 
 
 async def opt_out(
@@ -55,6 +57,7 @@ async def opt_out(
         trigger=CaseTrigger.NON_RESPONSE,
         now=now,
         findings=[Finding(level, "patient stopped their check-ins (/stop)")],
+        repage=True,  # the patient is told the care team hears of it: an open case pages again
     )
 
 
@@ -91,4 +94,53 @@ async def mark_unreachable(
         trigger=CaseTrigger.NON_RESPONSE,
         now=now,
         findings=[Finding(level, reason)],
+    )
+
+
+class ResumeError(Exception):
+    """Monitoring cannot be resumed for this patient; safe to show the clinician."""
+
+
+async def resume(
+    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime, actor: Actor
+) -> int:
+    """The clinic restarts a stopped or unreachable patient's check-ins; returns how many are
+    planned again (those of their active infusions still ahead)."""
+    assert patient.id is not None
+    row = await get_patient(session, patient_id=patient.id)
+    assert row is not None
+    if row.status not in (PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE):
+        raise ResumeError(f"{row.ref}'s check-ins are not stopped ({row.status}).")
+    if row.chat_id is None:
+        raise ResumeError(f"{row.ref} has no linked chat; send them a new invite instead.")
+    was = row.status
+    row.status, row.opted_out_at = PatientStatus.ACTIVE, None
+    planned = await replan_patient(session, patient=row, clinic=clinic, now=now, actor=actor)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="patient.resumed",
+        clinic_id=row.clinic_id,
+        patient_id=row.id,
+        detail={"was": was, "planned_checkins": planned.added},
+    )
+    return planned.added
+
+
+async def wrote_while_unreachable(
+    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
+) -> RaisedCase | None:
+    """An unreachable patient writes again: the care team learns they can be resumed."""
+    reason = (
+        f"patient {patient.ref} wrote again after being unreachable; their check-ins stay "
+        f"paused until the clinic resumes them (/resume {patient.ref})"
+    )
+    return await raise_case(
+        session,
+        patient=patient,
+        level=Level.LOW,
+        trigger=CaseTrigger.NON_RESPONSE,
+        now=now,
+        findings=[Finding(Level.LOW, reason)],
     )

@@ -6,6 +6,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from bot.messaging import texts
 from bot.sandbox import BotApiSandbox
 from storage.models import Answer, Checkin
 from tests.auxil.databases import IsolatedDatabase
@@ -30,30 +31,33 @@ async def test_forged_stale_and_cross_patient_buttons_change_nothing(
         data = question["reply_markup"]["inline_keyboard"][0][5]["callback_data"]
         checkin_id = int(data.split(":")[1])
 
-        async def refused(user: int, message_id: int, forged: str) -> None:
+        async def refused(
+            user: int, message_id: int, forged: str, answer: str = texts.CLOSED
+        ) -> None:
             query = sandbox.tap(user, message_id, data=forged, forge=True)
             await sandbox.wait_for_call(
                 "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query
             )
-            assert (sandbox.callback_answer(query) or {}).get("text") == "This check-in is closed."
+            assert (sandbox.callback_answer(query) or {}).get("text") == answer
 
         bob_says = sandbox.send_text(bob, "/help")
         assert bob_says
         bob_msg = await sandbox.wait_for_message(bob, "988")
         # Bob forges a tap on Alice's check-in from his own chat.
         await refused(bob, bob_msg["message_id"], f"c:{checkin_id}:mood:5")
-        # Alice: an item out of order, an illegal value, malformed data, an unknown check-in.
-        await refused(alice, question["message_id"], f"c:{checkin_id}:s4:yes")
+        # Alice: a No out of order (a Yes would count: never dropped), an illegal value,
+        # malformed data, an unknown check-in.
+        await refused(alice, question["message_id"], f"c:{checkin_id}:s4:no", texts.NOT_CURRENT)
         await refused(alice, question["message_id"], f"c:{checkin_id}:mood:11")
         await refused(alice, question["message_id"], "c:not-a-number:mood:5")
         await refused(alice, question["message_id"], "x" * 40)
         await refused(alice, question["message_id"], f"c:{checkin_id + 999}:mood:5")
         assert await _answers(bot) == []
 
-        # A real answer is taken once; the same (now stale) data again is refused.
+        # A real answer is taken once; the same data again is answered with what is stored.
         sandbox.tap(alice, question["message_id"], data=data)
         await sandbox.wait_for_message(alice, "wished you were dead")
-        await refused(alice, question["message_id"], data)
+        await refused(alice, question["message_id"], data, "Already saved: 5/10")
         assert await _answers(bot) == [(checkin_id, "mood", "5")]
         # Bob's chat never saw anything of Alice's.
         assert all("mood" not in (m.get("text") or "") for m in sandbox.chat(bob))

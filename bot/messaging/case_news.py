@@ -1,0 +1,87 @@
+"""What clinicians see change when a case is taken or closed: every page of it says so."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from telegram.ext import ExtBot
+
+from bot.context import AppContext
+from bot.domain.levels import Level
+from bot.messaging import pages
+from bot.messaging.delivery import deliver
+from bot.services.cases import checkin_facts, ladder
+from storage.cases import get_case, pages_of
+from storage.models import Case, Clinician, Patient
+from storage.patients import get_patient
+from storage.reports import clinicians_by_ids
+from storage.states import CaseStatus, PageStatus
+
+
+async def show_case_state(ctx: AppContext, bot: ExtBot[Any], *, case_id: int) -> int:
+    """Edit every delivered page of the case to show who took or closed it, keeping only the
+    buttons that still make sense; returns how many messages were edited."""
+    async with ctx.db.transaction() as session:
+        case = await get_case(session, case_id=case_id)
+        if case is None or case.status == CaseStatus.OPEN:
+            return 0
+        patient = await get_patient(session, patient_id=case.patient_id)
+        assert patient is not None
+        sent = [
+            p
+            for p in await pages_of(session, case_id=case_id)
+            if p.status == PageStatus.SENT and p.message_id is not None
+        ]
+        people = await clinicians_by_ids(
+            session,
+            ids=sorted(
+                {p.clinician_id for p in sent}
+                | {i for i in (case.acknowledged_by, case.resolved_by) if i is not None}
+            ),
+        )
+        facts = await checkin_facts(session, checkin_id=case.checkin_id)
+    by_id = {c.id: c for c in people}
+    clinic = ctx.clinic(case.clinic_id)
+    text = pages.page_text(
+        case=case,
+        patient=patient,
+        clinic=clinic,
+        steps=ladder(clinic, Level(case.level)),
+        checkin=facts,
+        now=ctx.clock.now(),
+        status_line=_status_line(case, patient, by_id, ctx),
+    )
+    markup = pages.case_buttons(case_id, case.level, case.status)
+    targets = {
+        (by_id[p.clinician_id].chat_id, p.message_id) for p in sent if p.clinician_id in by_id
+    }
+    await asyncio.gather(
+        *(
+            deliver(
+                bot.edit_message_text(text, chat_id=chat, message_id=message, reply_markup=markup),
+                what=f"page_update case={case_id}",
+            )
+            for chat, message in targets
+        )
+    )
+    return len(targets)
+
+
+def _status_line(
+    case: Case, patient: Patient, people: dict[int | None, Clinician], ctx: AppContext
+) -> str:
+    clinic = ctx.clinic(case.clinic_id)
+    if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
+        who = people.get(case.resolved_by)
+        note = (case.resolution_note or "")[:300]
+        return (
+            f"✓ Resolved by {who.name if who else 'a clinician'} at "
+            f"{pages.when(case.resolved_at, clinic, patient)}: {note}"
+        )
+    who = people.get(case.acknowledged_by)
+    at = case.acknowledged_at or ctx.clock.now()
+    return (
+        f"✓ Acknowledged by {who.name if who else 'a clinician'} at "
+        f"{pages.when(at, clinic, patient)}. Re-paging has stopped."
+    )

@@ -1,0 +1,43 @@
+"""Telegram's command menus: patients see theirs, each clinician's chat sees the clinician's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.ext import ExtBot
+
+from bot.messaging.delivery import Delivery, deliver
+
+PATIENT_COMMANDS = [
+    BotCommand("checkin", "Start a check-in now"),
+    BotCommand("crisis", "Crisis resources"),
+    BotCommand("help", "Help and crisis resources"),
+    BotCommand("stop", "Stop check-ins"),
+]
+CLINICIAN_COMMANDS = [
+    BotCommand("open", "Open cases, oldest first"),
+    BotCommand("ack", "Acknowledge a case: /ack CASE"),
+    BotCommand("resolve", "Resolve a case: /resolve CASE note"),
+    BotCommand("patients", "Patients with last check-in, mood and risk"),
+    BotCommand("history", "A patient's recent check-ins: /history REF"),
+    BotCommand("oncall", "Take the primary on-call shift now"),
+    BotCommand("offcall", "End your bot on-call shift"),
+    BotCommand("enroll", "Invite a patient: /enroll REF [ZONE]"),
+    BotCommand("infusion", "Record an infusion: /infusion REF [HH:MM]"),
+    BotCommand("resume", "Restart a patient's check-ins: /resume REF"),
+    BotCommand("help", "The crisis card"),
+]
+
+
+async def show_patient_menu(bot: ExtBot[Any]) -> Delivery:
+    """The default menu, for every chat without its own: the patients'."""
+    return await deliver(bot.set_my_commands(PATIENT_COMMANDS), what="menu_default")
+
+
+async def show_clinician_menu(bot: ExtBot[Any], chat_id: int) -> Delivery:
+    """A clinician's chat gets the clinician commands instead of the patients'."""
+    return await deliver(
+        bot.set_my_commands(CLINICIAN_COMMANDS, scope=BotCommandScopeChat(chat_id)),
+        what=f"menu_clinician chat={chat_id}",
+    )

@@ -2,7 +2,8 @@
 
 Runs the real application in-process against the sandbox Bot API (as tests/auxil/harness.py
 does), one clinician on call as primary, and walks N patients one after another through a
-check-in up to C-SSRS item 4 = Yes (high). Only that last tap is measured: from the moment it
+check-in up to C-SSRS item 6 = Yes (high; the check-in's first finding, so the crisis card
+goes out beside the page). Only that last tap is measured: from the moment it
 is queued at the sandbox (a pending long poll is answered at once) to the arrival at the
 sandbox of the sendMessage to the clinician's chat whose text contains "priority — case #".
 
@@ -82,10 +83,11 @@ high = [
 LEAD_IN = (
     ("mood", "5"),
     ("wished you were dead", "No"),  # C-SSRS item 1
-    ("thoughts of killing yourself", "Yes"),  # item 2
-    ("how you might do this", "No"),  # item 3
+    ("thoughts of killing yourself", "No"),  # item 2: the screener goes straight to item 6
 )
-FINAL = ("intention of acting on them", "Yes")  # item 4: high
+# Item 6 = Yes: high, and the check-in's first finding, so the crisis card (shown once per
+# check-in) goes out beside the page: the page's worst case.
+FINAL = ("prepared to do anything to end your life", "Yes")
 
 
 class BenchError(Exception):

@@ -74,6 +74,8 @@ async def tap(update: Update, context: AftercareContext) -> None:
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
         await answer_query(query, texts.LATE_YES)
+        if message is not None:  # nothing more to answer on a closed check-in's question
+            await retire_buttons(context.bot, patient, message.message_id)
     elif isinstance(result, AlreadySaved | NotCurrent):
         answer = (
             texts.already_saved(result.item_id, result.value)

@@ -112,12 +112,19 @@ async def resume(
         await message.reply_text("Usage: /resume REF, e.g. /resume P-0042")
         return
     ctx = context.app
-    clinic = ctx.clinic(clinician.clinic_id)
     try:
         async with ctx.db.transaction() as session:
-            patient = await patient_by_ref(session, clinic_id=clinician.clinic_id, ref=args[0])
+            patient = None
+            for registration in context.identity.clinicians:  # each of their clinics
+                patient = await patient_by_ref(
+                    session, clinic_id=registration.clinic_id, ref=args[0]
+                )
+                if patient is not None:
+                    clinician = registration
+                    break
             if patient is None:
                 raise ResumeError(f"No patient {args[0][:64]} in your clinic.")
+            clinic = ctx.clinic(clinician.clinic_id)
             planned = await resume_patient(
                 session,
                 patient=patient,

@@ -94,6 +94,10 @@ async def consent(update: Update, context: AftercareContext) -> None:
         raise ApplicationHandlerStop
     _, choice, reference = parts
     ctx = context.app
+    if choice != "yes" and context.identity.patient is not None:
+        # "Not now" on a screen of someone already enrolled: nothing to undo; say so.
+        await answer_query(query, texts.INVITE_PROBLEMS[InviteProblem.ENROLLED], alert=True)
+        raise ApplicationHandlerStop
     if choice != "yes":
         await answer_query(query)
         await deliver(query.edit_message_text(texts.CONSENT_DECLINED), what="consent_declined")
@@ -149,7 +153,7 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     """The /stop confirmation buttons."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
-    if patient is not None and patient.status != PatientStatus.ACTIVE:
+    if patient is not None and patient.status == PatientStatus.OPTED_OUT:
         await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change
         return
     await answer_query(query)

@@ -14,6 +14,7 @@ from bot.context import AppContext
 from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
+from bot.messaging.case_news import show_case_state
 from bot.messaging.delivery import Delivery, Outcome, deliver
 from bot.services.cases import (
     LadderPosition,
@@ -173,6 +174,8 @@ class Pager:
             if patient_told_after is not None:
                 await patient_told_after.wait()
             await self._tell_patient(plan, delivered=sent)
+        if plan.position.step == 0:  # a case raised or re-opened: its older pages say so
+            await show_case_state(self.ctx, self.bot, case_id=case.id)
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:
         """What happens next, truthfully: paged only if a page was delivered (CLINICAL.md §8)."""

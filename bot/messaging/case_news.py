@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from telegram.ext import ExtBot
+from telegram import Bot
 
 from bot.context import AppContext
 from bot.domain.levels import Level
@@ -19,20 +18,29 @@ from storage.reports import clinicians_by_ids
 from storage.states import CaseStatus, PageStatus
 
 
-async def show_case_state(ctx: AppContext, bot: ExtBot[Any], *, case_id: int) -> int:
+async def show_case_state(ctx: AppContext, bot: Bot, *, case_id: int) -> int:
     """Edit every delivered page of the case to show who took or closed it, keeping only the
-    buttons that still make sense; returns how many messages were edited."""
+    buttons that still make sense; returns how many messages were edited.
+
+    For a case open again (raised, or re-opened after it was taken), the pages of its earlier
+    ladder say so and lose their buttons: the newest page is the one to act on.
+    """
     async with ctx.db.transaction() as session:
         case = await get_case(session, case_id=case_id)
-        if case is None or case.status == CaseStatus.OPEN:
+        if case is None:
             return 0
+        reopened = case.status == CaseStatus.OPEN
         patient = await get_patient(session, patient_id=case.patient_id)
         assert patient is not None
         sent = [
             p
             for p in await pages_of(session, case_id=case_id)
-            if p.status == PageStatus.SENT and p.message_id is not None
+            if p.status == PageStatus.SENT
+            and p.message_id is not None
+            and (not reopened or p.sent_at < case.ladder_started_at)
         ]
+        if not sent:
+            return 0
         people = await clinicians_by_ids(
             session,
             ids=sorted(
@@ -41,7 +49,7 @@ async def show_case_state(ctx: AppContext, bot: ExtBot[Any], *, case_id: int) ->
             ),
         )
         facts = await checkin_facts(session, checkin_id=case.checkin_id)
-    by_id = {c.id: c for c in people}
+    by_id = {c.id: c for c in people if c.active}  # a deactivated clinician is told no more
     clinic = ctx.clinic(case.clinic_id)
     text = pages.page_text(
         case=case,
@@ -52,7 +60,7 @@ async def show_case_state(ctx: AppContext, bot: ExtBot[Any], *, case_id: int) ->
         now=ctx.clock.now(),
         status_line=_status_line(case, patient, by_id, ctx),
     )
-    markup = pages.case_buttons(case_id, case.level, case.status)
+    markup = None if reopened else pages.case_buttons(case_id, case.level, case.status)
     targets = {
         (by_id[p.clinician_id].chat_id, p.message_id) for p in sent if p.clinician_id in by_id
     }
@@ -72,6 +80,11 @@ def _status_line(
     case: Case, patient: Patient, people: dict[int | None, Clinician], ctx: AppContext
 ) -> str:
     clinic = ctx.clinic(case.clinic_id)
+    if case.status == CaseStatus.OPEN:
+        return (
+            f"↻ Raised or re-opened at {pages.when(case.ladder_started_at, clinic, patient)}: "
+            "see the newest page of this case."
+        )
     if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
         who = people.get(case.resolved_by)
         note = (case.resolution_note or "")[:300]

@@ -14,6 +14,7 @@ from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.services import checkin_states
 from bot.services.answers import Answered
 from bot.services.cases import RaisedCase, checkin_ending
 from storage import audit
@@ -137,6 +138,8 @@ async def urgent(
             await paging  # page_now logs and swallows its own failures; the next tick retries
     if shown is not None:
         async with ctx.db.transaction() as session:
+            if shown.outcome is not Outcome.SENT and checkin_id is not None:
+                await checkin_states.crisis_card_undelivered(session, checkin_id=checkin_id)
             await audit.append(
                 session,
                 at=ctx.clock.now(),

@@ -13,6 +13,7 @@ from storage.states import PageStatus
 
 MAX_TEXT = 4000
 MAX_REASONS = 4
+MAX_NAMES = 8
 
 
 def main_reasons(case: Case, clinic: ClinicConfig) -> list[str]:
@@ -45,11 +46,10 @@ def case_summary(
     for page in pages:
         name = names.get(page.clinician_id, f"clinician {page.clinician_id}")
         paged[name] = paged.get(name, False) or page.status == PageStatus.SENT
-    who = (
-        ", ".join(f"{n} {'✓' if ok else '✗ not delivered'}" for n, ok in paged.items())
-        if paged
-        else "nobody yet (care-team queue)"
-    )
+    shown = [f"{n} {'✓' if ok else '✗ not delivered'}" for n, ok in paged.items()]
+    if len(shown) > MAX_NAMES:
+        shown = [*shown[:MAX_NAMES], f"and {len(shown) - MAX_NAMES} more"]
+    who = ", ".join(shown) if shown else "nobody yet (care-team queue)"
     why = "; ".join(main_reasons(case, clinic))[:600]
     return f"{head}\n  Why: {why}\n  Paged: {who}"
 

@@ -103,15 +103,18 @@ def page_text(
             "A human should reach this patient within "
             f"{duration(clinic.escalation.human_contact_within)} at most."
         )
+    tail: list[str] = []  # what to do now: kept whole however long the reasons are
     if status_line is not None:
-        lines.append(status_line)
+        tail.append(status_line)
     elif case.step > 0:
         waited = duration(now - case.ladder_started_at)
-        lines.append(f"Re-page (step {case.step + 1}): nobody has acknowledged for {waited}.")
-        lines.append(_next(next_rung, clinic, patient))
+        tail.append(f"Re-page (step {case.step + 1}): nobody has acknowledged for {waited}.")
+        tail.append(_next(next_rung, clinic, patient))
     elif len(steps) > 1 and isinstance(steps[1].after, timedelta):
-        lines.append(f"Acknowledge within {duration(steps[1].after)}.")
-    return "\n".join(lines)[:MAX_TEXT]
+        tail.append(f"Acknowledge within {duration(steps[1].after)}.")
+    end = "\n".join(tail)
+    body = "\n".join(lines)[: MAX_TEXT - len(end) - 2]
+    return f"{body}\n{end}" if end else body
 
 
 def _next(rung: NextRung | None, clinic: ClinicConfig, patient: Patient) -> str:

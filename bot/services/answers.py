@@ -202,7 +202,9 @@ async def _late_yes(
         ],
         fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
-    return LateYes(raised, card=checkin_states.take_crisis_card(checkin, now=now))
+    # Its check-in is over (maybe days ago): the card is shown again, not scrolled back to.
+    checkin_states.take_crisis_card(checkin, now=now)
+    return LateYes(raised, card=True)
 
 
 async def awaiting_note(session: AsyncSession, *, patient: Patient) -> Checkin | None:

@@ -124,10 +124,11 @@ async def raise_case(
     raised = level.rank > Level(current.level).rank
     # Something new and concerning after a clinician took the case: it is theirs to hear now,
     # so the case re-opens and pages again rather than waiting silently in its reason text.
-    reopened = bool(lines) and (
-        (current.status == CaseStatus.ACKNOWLEDGED and level.rank >= Level.MODERATE.rank)
-        or repage  # news a clinician must hear now (the patient stopped), whatever its level
-    )
+    taken = current.status == CaseStatus.ACKNOWLEDGED
+    reopened = bool(lines) and taken and (level.rank >= Level.MODERATE.rank or repage)
+    # News a clinician must hear now (the patient stopped) on a case still walking its ladder:
+    # its current rung pages again at once; the ladder keeps how far it has gone.
+    repaged = bool(lines) and repage and not taken and not raised
     if raised or reopened:
         level = highest(level, Level(current.level))
         current.level, current.status, current.step = level, CaseStatus.OPEN, 0
@@ -135,15 +136,14 @@ async def raise_case(
         current.acknowledged_at = current.acknowledged_by = None
         current.trigger = trigger
         current.checkin_id = checkin_id or current.checkin_id
+    elif repaged:
+        current.next_step_at = now
+    event = "raised" if raised else "reopened" if reopened else "repaged" if repaged else "appended"
     await audit.append(
         session,
         at=now,
         actor=TRIAGE,
-        event="escalation.raised"
-        if raised
-        else "escalation.reopened"
-        if reopened
-        else "escalation.appended",
+        event=f"escalation.{event}",
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         checkin_id=checkin_id,
@@ -152,7 +152,7 @@ async def raise_case(
     )
     if fast_path and (raised or reopened):
         reserve_for_fast_path(current, now=now, until=now + FAST_PATH_GRACE)
-    return RaisedCase(current, page_now=raised or reopened)
+    return RaisedCase(current, page_now=raised or reopened or repaged)
 
 
 async def _case_for(session: AsyncSession, *, case_id: int, clinician: Clinician) -> Case:
@@ -290,14 +290,23 @@ class Ending(StrEnum):
 async def checkin_ending(
     session: AsyncSession, *, checkin: Checkin, clinic: ClinicConfig, now: datetime
 ) -> Ending:
-    """Paged, queued or routine, from the check-in's level and its case's pages."""
+    """Paged, queued or routine, from this check-in's own level and its case's current ladder.
+
+    Only pages of the ladder now running count (the ladder restarts when this check-in opened,
+    raised or re-opened the case), so an old page of the same case is never taken for a new one.
+    """
     level = Level(checkin.risk_level)
     if level is Level.NONE:
         return Ending.ROUTINE
-    case = await current_for_patient(session, patient_id=checkin.patient_id)
-    if case is None or case.id is None or Level(case.level).rank < Level.MODERATE.rank:
+    if level.rank < Level.MODERATE.rank:
         return Ending.QUEUED
-    delivered = any(p.status == PageStatus.SENT for p in await pages_of(session, case_id=case.id))
+    case = await current_for_patient(session, patient_id=checkin.patient_id)
+    if case is None or case.id is None:
+        return Ending.NOT_REACHED  # concerning, and no case left open: never say "paged"
+    delivered = any(
+        p.status == PageStatus.SENT and p.sent_at >= case.ladder_started_at
+        for p in await pages_of(session, case_id=case.id)
+    )
     on_call = await who_is_on_call(session, clinic=clinic, at=now)
     if delivered and (on_call.primary is not None or on_call.backup is not None):
         return Ending.PAGED

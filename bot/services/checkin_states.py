@@ -25,6 +25,7 @@ from storage.checkins import (
     add_checkins,
     answers_of,
     cancel_scheduled,
+    get_checkin,
     previous_moods,
     recent_closed,
     screened_checkins,
@@ -261,3 +262,10 @@ def take_crisis_card(checkin: Checkin, *, now: datetime) -> bool:
         return False
     checkin.crisis_card_at = now
     return True
+
+
+async def crisis_card_undelivered(session: AsyncSession, *, checkin_id: int) -> None:
+    """The card could not be delivered: the check-in's next finding shows it again."""
+    checkin = await get_checkin(session, checkin_id=checkin_id)
+    if checkin is not None:
+        checkin.crisis_card_at = None

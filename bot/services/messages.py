@@ -18,10 +18,8 @@ from storage.checkins import add_answer, last_message_at
 from storage.models import Answer, Patient
 from storage.states import CaseTrigger, patient_actor
 
-FREE_TEXT_ITEM = "message"
-BURST_GAP = timedelta(
-    minutes=5
-)  # messages closer than this are one burst, answered once  # a message typed outside any check-in
+FREE_TEXT_ITEM = "message"  # a message typed outside any check-in
+BURST_GAP = timedelta(minutes=5)  # messages closer than this are one burst, answered once
 
 
 _MATCHERS: dict[tuple[str, ...], CrisisMatcher] = {}

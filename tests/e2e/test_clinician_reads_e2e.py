@@ -139,6 +139,8 @@ async def test_consent_taps_twice_and_an_enrolled_patient_reopening_the_link(
         agreed = next(m for m in sandbox.chat(PAT) if m["message_id"] == screen["message_id"])
         query = sandbox.tap(PAT, screen["message_id"], data=data[0], forge=True)
         assert await _answered(sandbox, query) == texts.INVITE_PROBLEMS["enrolled"]
+        query = sandbox.tap(PAT, screen["message_id"], data=data[1], forge=True)  # "Not now"
+        assert await _answered(sandbox, query) == texts.INVITE_PROBLEMS["enrolled"]
         again = next(m for m in sandbox.chat(PAT) if m["message_id"] == screen["message_id"])
         assert again["text"] == agreed["text"], "the consent message stays as it was"
         last = sandbox.last_message(PAT)
@@ -192,3 +194,24 @@ async def test_a_failing_handler_still_answers_the_person(
             PAT, "something went wrong", after=screen["message_id"]
         )
         assert texts.crisis_card(bot.ctx.clinics.clinics[0]) in told["text"]
+
+
+async def test_a_case_reopened_after_it_was_taken_retires_its_older_pages(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(CLINIC)) as bot:
+        page = await _high_case(bot)
+        sandbox.tap(ADA, page["message_id"], button_text="Acknowledge")
+        await sandbox.wait_for_message(ADA, "You acknowledged case")
+        sandbox.send_text(PAT, "I took all my pills and I want to die")
+        newest = await sandbox.wait_for_message(ADA, "priority — case #", after=page["message_id"])
+        assert _buttons(newest) == ["Acknowledge", "Resolve"]
+        await sandbox.wait_for_call(
+            "editMessageText",
+            lambda c: (
+                c.params.get("message_id") == page["message_id"]
+                and "Raised or re-opened" in str(c.params.get("text"))
+            ),
+        )
+        old = next(m for m in sandbox.chat(ADA) if m["message_id"] == page["message_id"])
+        assert "↻ Raised or re-opened at " in old["text"] and _buttons(old) == []

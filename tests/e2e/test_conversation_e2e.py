@@ -241,3 +241,20 @@ async def test_a_red_flag_after_the_card_adds_only_the_emergency_advice(
         lines = chat(sandbox, PAT)
         assert sum(_card(bot) in line for line in lines) == 1
         in_order(lines, _card(bot), "Right now, do you have any of these?", "need a doctor now")
+
+
+async def test_a_card_that_could_not_be_delivered_is_shown_at_the_next_finding(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
+        await enrolled_patient(bot, PAT, "P-7")
+        await answer(sandbox, PAT, "How is your mood", "5", wait=8)
+        # The card after item 1 = Yes is refused by Telegram; item 2 = Yes must show it.
+        first = await sandbox.wait_for_message(PAT, "wished you were dead")
+        sandbox.fail_next("sendMessage", status=400, description="Bad Request: odd", chat_id=PAT)
+        sandbox.tap(PAT, first["message_id"], button_text="Yes")
+        await answer(sandbox, PAT, "thoughts of killing yourself", "Yes")
+        await sandbox.wait_for_message(PAT, _card(bot)[:40])
+        lines = chat(sandbox, PAT)
+        assert sum(_card(bot) in line for line in lines) == 1
+        in_order(lines, "thoughts of killing yourself", _card(bot))

@@ -138,6 +138,7 @@ def test_a_long_quote_is_cut_and_the_page_fits_one_message() -> None:
         case=case, patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=None, now=NOW
     )
     assert len(text) <= 4000
+    assert text.endswith("Acknowledge within 5 min."), "what to do is never cut off"
     short = _case(quote="x" * 5000)
     text = page_text(
         case=short, patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=None, now=NOW

@@ -162,6 +162,20 @@ async def test_a_yes_on_a_closed_checkin_after_its_no_is_a_late_yes(db: Database
     assert len(cases) == 1
 
 
+async def test_a_late_yes_shows_the_card_again_though_its_checkin_showed_it(
+    db: Database,
+) -> None:
+    patient, checkin_id = await _patient_with_checkin(
+        db, status=CheckinStatus.ABANDONED, answers={"mood": "5", "s1": "yes"}
+    )
+    async with db.transaction() as session:
+        checkin = await session.get(Checkin, checkin_id)
+        assert checkin is not None
+        checkin.crisis_card_at, checkin.closed_at = NOW, NOW + timedelta(seconds=30)
+    result = await _tap(db, patient, checkin_id, "s2", "yes")
+    assert isinstance(result, LateYes) and result.card
+
+
 async def test_a_no_on_a_closed_checkin_is_refused(db: Database) -> None:
     patient, checkin_id = await _patient_with_checkin(db, status=CheckinStatus.MISSED, answers={})
     assert await _tap(db, patient, checkin_id, "s1", "no") is None

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from bot.app import prepare, serve
-from bot.clinic_config import ClinicsConfig, parse_clinics
+from bot.clinic_config import ClinicConfig, ClinicsConfig, parse_clinics
 from bot.clock import Clock
 from bot.context import AppContext
 from bot.sandbox import BotApiSandbox
@@ -24,6 +24,12 @@ name = "North Clinic"
 timezone = "America/New_York"
 contact_phone = "+1 555 0100"
 """
+
+
+def north_clinic(extra: str = "") -> ClinicConfig:
+    """One UTC clinic, "north", with the CLINICAL.md defaults and `extra` TOML appended."""
+    toml = '[[clinics]]\nid = "north"\nname = "North"\ntimezone = "UTC"\ncontact_phone = "+1 555"\n'
+    return parse_clinics(toml + extra, source="test.toml").clinic("north")
 
 
 def make_clinics(toml: str = TEST_CLINIC_TOML) -> ClinicsConfig:

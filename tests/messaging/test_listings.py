@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.clinic_config import parse_clinics
 from bot.messaging.listings import case_summary, fit, main_reasons
 from storage.models import Case, Page, Patient
 from storage.states import CaseStatus, CaseTrigger, Level, PageStatus
+from tests.auxil.harness import north_clinic
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
-CLINIC = parse_clinics(
-    """
-[[clinics]]
-id = "north"
-name = "North"
-timezone = "UTC"
-contact_phone = "+1 555"
-""",
-    source="t",
-).clinic("north")
+CLINIC = north_clinic()
 PATIENT = Patient(id=1, clinic_id="north", ref="P-7", timezone="UTC", created_at=NOW)
 
 

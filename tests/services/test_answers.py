@@ -7,25 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.clinic_config import parse_clinics
 from bot.domain.checkin_flow import Tap
 from bot.services.answers import AlreadySaved, Answered, LateYes, NotCurrent, record_tap
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Answer, Case, Checkin, Patient
 from storage.states import CaseTrigger, CheckinKind, CheckinStatus, Level, PatientStatus
+from tests.auxil.harness import north_clinic
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
-CLINIC = parse_clinics(
-    """
-[[clinics]]
-id = "north"
-name = "North"
-timezone = "UTC"
-contact_phone = "+1 555"
-""",
-    source="t",
-).clinic("north")
+CLINIC = north_clinic()
 
 
 async def _patient_with_checkin(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.clinic_config import parse_clinics
 from bot.domain.triage import Finding
 from bot.services.cases import Ending, checkin_ending, raise_case
 from storage.clinics import ClinicRow, sync_clinics
@@ -21,18 +20,10 @@ from storage.states import (
     PatientStatus,
     ShiftRole,
 )
+from tests.auxil.harness import north_clinic
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
-CLINIC = parse_clinics(
-    """
-[[clinics]]
-id = "north"
-name = "North"
-timezone = "UTC"
-contact_phone = "+1 555"
-""",
-    source="t",
-).clinic("north")
+CLINIC = north_clinic()
 
 
 async def _world(db: Database) -> tuple[Patient, Clinician]:

@@ -20,7 +20,7 @@ from bot.services.enrollment import (
     offer_consent,
     redeem_clinician_invite,
 )
-from bot.services.patients import opt_out
+from bot.services.patients import AlreadyStopped, opt_out
 from handlers.auth import answer_query
 from storage.states import PatientStatus
 
@@ -153,17 +153,22 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     """The /stop confirmation buttons."""
     query, patient = update.callback_query, context.identity.patient
     assert query is not None
-    if patient is not None and patient.status == PatientStatus.OPTED_OUT:
-        await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change
-        return
-    await answer_query(query)
     if patient is None or query.data != STOP_YES:
+        if patient is not None and patient.status == PatientStatus.OPTED_OUT:
+            await answer_query(query, texts.ALREADY_STOPPED)  # "keep them" cannot undo a stop
+            return
+        await answer_query(query)
         await deliver(query.edit_message_text(texts.STOP_KEPT), what="stop_kept")
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
-    async with ctx.db.transaction() as session:
-        raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
+    try:
+        async with ctx.db.transaction() as session:
+            raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
+    except AlreadyStopped:
+        await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change
+        return
+    await answer_query(query)
     await deliver(query.edit_message_text(texts.stopped(clinic)), what="stopped")
     if raised is not None and raised.page_now and ctx.dispatcher:
         assert raised.case.id is not None

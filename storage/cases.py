@@ -103,10 +103,7 @@ async def add_page(session: AsyncSession, *, page: Page) -> Page:
 
 
 async def pages_of(session: AsyncSession, *, case_id: int) -> list[Page]:
-    rows = await session.scalars(
-        select(Page).where(col(Page.case_id) == case_id).order_by(col(Page.id))
-    )
-    return list(rows.all())
+    return await pages_of_cases(session, case_ids=[case_id])
 
 
 async def pages_of_cases(session: AsyncSession, *, case_ids: list[int]) -> list[Page]:

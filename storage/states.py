@@ -65,10 +65,6 @@ class CaseStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # a clinician took it; re-paging stopped
     RESOLVED = "resolved"  # closed with a note
 
-    @property
-    def is_unresolved(self) -> bool:
-        return self is not CaseStatus.RESOLVED
-
 
 class CaseTrigger(StrEnum):
     """What opened or last raised a case (CLINICAL.md §2–§6)."""

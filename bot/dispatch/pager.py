@@ -174,7 +174,8 @@ class Pager:
             if patient_told_after is not None:
                 await patient_told_after.wait()
             await self._tell_patient(plan, delivered=sent)
-        if plan.position.step == 0:  # a case raised or re-opened: its older pages say so
+        if plan.position.step == 0 and case.ladder_started_at > case.opened_at:
+            # Raised or re-opened (a new case has no older pages): its older pages say so.
             await show_case_state(self.ctx, self.bot, case_id=case.id)
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:

@@ -202,12 +202,7 @@ async def _late_yes(
         ],
         fast_path=True,  # the handler pages it at once (bot.messaging.conversation.urgent)
     )
-    # Its check-in is over (maybe days ago): the card is shown again rather than scrolled back
-    # to, once after the close (a repeat of the same late tap does not repeat it).
-    shown = checkin.crisis_card_at
-    card = shown is None or (checkin.closed_at is not None and shown < checkin.closed_at)
-    checkin.crisis_card_at = now
-    return LateYes(raised, card=card)
+    return LateYes(raised, card=checkin_states.take_crisis_card(checkin, now=now))
 
 
 async def awaiting_note(session: AsyncSession, *, patient: Patient) -> Checkin | None:

@@ -257,11 +257,13 @@ async def start_adhoc(
 
 
 def take_crisis_card(checkin: Checkin, *, now: datetime) -> bool:
-    """Whether this finding shows the full crisis card: once per check-in (CLINICAL.md §7)."""
-    if checkin.crisis_card_at is not None:
-        return False
-    checkin.crisis_card_at = now
-    return True
+    """Whether this finding shows the full crisis card: once per check-in (CLINICAL.md §7),
+    and once more after it closed — a late Yes may come days later, far below the first card."""
+    shown = checkin.crisis_card_at
+    due = shown is None or (checkin.closed_at is not None and shown < checkin.closed_at)
+    if due:
+        checkin.crisis_card_at = now
+    return due
 
 
 async def crisis_card_undelivered(session: AsyncSession, *, checkin_id: int) -> None:

@@ -96,7 +96,7 @@ async def roster(
     for shift in rotation_shifts(
         resolve_rotation(clinic, clinicians), start=start, end=end, zone=clinic.zone
     ):
-        entries.append(RosterEntry(shift, names.get(shift.clinician_id, "?"), "rotation"))
+        entries.append(RosterEntry(shift, names.get(shift.clinician_id, "?"), ShiftSource.ROTATION))
     return sorted(entries, key=lambda e: (e.shift.starts_at, ROLES.index(e.shift.role)))
 
 

@@ -18,17 +18,28 @@ from bot.services.infusions import replan_patient
 from storage import audit
 from storage.checkins import open_checkins
 from storage.models import Patient
-from storage.patients import get_patient
+from storage.patients import get_patient, lock_patient
 from storage.states import DISPATCHER, Actor, CaseTrigger, PatientStatus, patient_actor
+
+
+class AlreadyStopped(Exception):
+    """The patient's check-ins were stopped already (a second "Yes, stop"): nothing changes."""
 
 
 async def opt_out(
     session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime
 ) -> RaisedCase | None:
-    """Stop all check-ins for a patient who asked to, and tell the care team (CLINICAL.md §6)."""
+    """Stop all check-ins for a patient who asked to, and tell the care team (CLINICAL.md §6).
+
+    Once only: two taps racing on two instances stop, audit and page once (the patient row is
+    locked); the second raises AlreadyStopped.
+    """
     assert patient.id is not None
+    await lock_patient(session, patient_id=patient.id)
     row = await get_patient(session, patient_id=patient.id)
     assert row is not None
+    if row.status == PatientStatus.OPTED_OUT:
+        raise AlreadyStopped
     row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
     cancelled = await checkin_states.cancel_unsent(session, patient_id=patient.id, now=now)
     for checkin in await open_checkins(session, patient_id=patient.id):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select
+
 from bot.domain.triage import Finding
 from bot.services.cases import Ending, checkin_ending, raise_case
+from bot.services.patients import AlreadyStopped, opt_out
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Case, Checkin, Clinician, OnCallShift, Page, Patient
@@ -173,3 +177,16 @@ async def test_only_pages_of_the_ladder_now_running_count(db: Database) -> None:
     assert await _ending(db, checkin) is Ending.NOT_REACHED
     await _page(db, case_id, ada, started + timedelta(seconds=1))
     assert await _ending(db, checkin) is Ending.PAGED
+
+
+async def test_a_second_stop_changes_nothing_and_pages_nobody(db: Database) -> None:
+    patient, _ = await _world(db)
+    async with db.transaction() as session:
+        first = await opt_out(session, patient=patient, clinic=CLINIC, now=NOW)
+    assert first is not None and first.page_now
+    with pytest.raises(AlreadyStopped):
+        async with db.transaction() as session:
+            await opt_out(session, patient=patient, clinic=CLINIC, now=NOW + timedelta(seconds=1))
+    async with db.transaction() as session:
+        cases = (await session.scalars(select(Case))).all()
+    assert len(cases) == 1 and cases[0].reason.count("patient stopped") == 1

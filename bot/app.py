@@ -18,9 +18,14 @@ from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
 from bot.dispatch.dispatcher import Dispatcher
+from bot.intake.inbox import Inbox
+from bot.intake.polling import Poller
+from bot.intake.receive import Intake
+from bot.intake.replies import OutageReplies
 from bot.messaging.menus import show_clinician_menu, show_patient_menu
 from bot.messaging.ratelimit import PriorityRateLimiter
 from bot.messaging.transport import AiohttpRequest
+from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.webhook import BotHttpServer
 from bot.services.infusions import replan_patient
@@ -31,10 +36,10 @@ from storage.cases import release_case_leases
 from storage.checkins import release_leases
 from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
+from storage.inbox import forget_before
 from storage.invites import clinician_chats
 from storage.migrate import upgrade
 from storage.states import Actor, ActorKind
-from storage.updates import forget_updates_before
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +127,12 @@ def webhook_secret(settings: Settings) -> str | None:
     return settings.webhook_secret.get_secret_value()
 
 
-def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareApplication:
+def build_application(ctx: AppContext) -> AftercareApplication:
     """The PTB Application against the configured Bot API server, with every handler.
 
-    Without `polling` there is no Updater: updates arrive through our own webhook server.
+    There is no PTB Updater (it confirms updates before they are processed): updates come
+    through `bot.intake` (our long polling or webhook server), which stores each one before
+    Telegram is told it arrived, and reach the handlers from the inbox via `process_update`.
     """
     if ctx.settings.telegram_token is None:
         raise StartupError("AFTERCARE_TELEGRAM_TOKEN is not set (see .env.example)", exit_code=2)
@@ -146,9 +153,7 @@ def build_application(ctx: AppContext, *, polling: bool = True) -> AftercareAppl
                 chat_interval=ctx.settings.routine_chat_interval_seconds,
             )
         )
-    if not polling:
-        builder = builder.updater(None)
-    application = builder.build()
+    application = builder.updater(None).build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)
     return application
@@ -173,6 +178,7 @@ async def _post_init(application: AftercareApplication) -> None:
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     application.job_queue.run_repeating(_housekeeping, interval=3600, first=60, name="housekeeping")
+    await _publish_audit_head(ctx)
     if ctx.settings.heartbeat_url is not None:
         interval = ctx.settings.heartbeat_interval_seconds
         application.bot_data[HEARTBEAT_MONITOR_KEY] = HealthMonitor()
@@ -202,26 +208,36 @@ async def _heartbeat(context: CallbackContext[Any, Any, Any, Any]) -> None:
 
 
 async def _housekeeping(context: CallbackContext[Any, Any, Any, Any]) -> None:
-    """Forget update ids Telegram can no longer redeliver."""
+    """Forget processed updates Telegram can no longer redeliver; publish the audit head."""
     ctx: AppContext = context.bot_data[CONTEXT_KEY]
     try:
         async with ctx.db.transaction() as session:
-            await forget_updates_before(session, before=ctx.clock.now() - timedelta(days=2))
+            await forget_before(session, before=ctx.clock.now() - timedelta(days=2))
     except Exception:
         log.exception("housekeeping.failed")
+    await _publish_audit_head(ctx)
+
+
+async def _publish_audit_head(ctx: AppContext) -> None:
+    """The audit chain's newest hash, to be kept elsewhere (log line, head file): never raises."""
+    try:
+        await publish_head(ctx.db, ctx.settings, now=ctx.clock.now())
+    except Exception:
+        log.exception("audit.head_failed")
 
 
 async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
     """Run the bot until `stop` is set, then shut down cleanly.
 
     Long polling by default; with AFTERCARE_WEBHOOK_URL, our own HTTP server takes
-    Telegram's webhook posts (and serves /healthz) and no polling happens. The webhook is
-    left set on shutdown: other instances behind the same URL keep receiving.
+    Telegram's webhook posts (and serves /healthz) and no polling happens. Either way updates
+    are stored in the inbox before Telegram is told they arrived, and processed from there.
+    The webhook is left set on shutdown: other instances behind the same URL keep receiving.
     """
     settings = ctx.settings
     secret = webhook_secret(settings)
     webhook = secret is not None
-    application = build_application(ctx, polling=not webhook)
+    application = build_application(ctx)
     try:
         await application.initialize()
     except InvalidToken as exc:
@@ -230,7 +246,11 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
         raise StartupError(
             f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc}"
         ) from None
+    replies = OutageReplies(ctx, application.bot)
+    inbox = Inbox(ctx, application, replies)
+    intake = Intake(ctx, replies, inbox)
     server: BotHttpServer | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
         if application.post_init:
             await application.post_init(application)
@@ -239,7 +259,8 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
                 ctx,
                 listen=settings.webhook_listen,
                 port=settings.webhook_port,
-                application=application,
+                bot=application.bot,
+                receiver=intake,
                 webhook_path=settings.webhook_path,
                 secret=secret,
             )
@@ -253,6 +274,7 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
                     f"cannot listen on {server.listen}:{server.port}: {exc.strerror or exc}"
                 ) from None
         await application.start()
+        tasks.append(asyncio.create_task(inbox.run(take_over_all=not webhook), name="inbox"))
         if webhook:
             assert settings.webhook_url is not None
             await application.bot.set_webhook(
@@ -262,10 +284,8 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
                 drop_pending_updates=False,
             )
         else:
-            assert application.updater is not None
-            await application.updater.start_polling(
-                allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=10
-            )
+            await application.bot.delete_webhook(drop_pending_updates=False)
+            tasks.append(asyncio.create_task(Poller(application.bot, intake).run(), name="poll"))
         log.info(
             "bot.started instance=%s username=%s database=%s mode=%s",
             ctx.instance_id,
@@ -273,19 +293,33 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
             ctx.db.dialect,
             "webhook" if webhook else "polling",
         )
-        await stop.wait()
+        await _until(stop, tasks)
     finally:
         log.info("bot.stopping instance=%s", ctx.instance_id)
         if (dispatcher := application.bot_data.get(DISPATCHER_KEY)) is not None:
             dispatcher.stop()  # a running tick ends after its round, before the job queue
         if server is not None:
-            await server.stop()  # no new updates; those already queued are handled by stop()
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+            await server.stop()  # no new updates
+        for task in tasks[1:]:  # the poller: what it fetched and did not store comes again
+            task.cancel()
+        await inbox.stop()  # updates being processed finish; the rest wait in the inbox
+        await asyncio.gather(*tasks, return_exceptions=True)
         if application.running:
             await application.stop()
         await application.shutdown()
         await _release_claims(ctx)
+
+
+async def _until(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for `stop`; a task of the intake that ends on its own ends the bot (its error)."""
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    for task in done:
+        if task is not stopped and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def _release_claims(ctx: AppContext) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from telegram.ext import Application, CallbackContext, ExtBot
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.clinic_config import ClinicConfig, ClinicsConfig
 from bot.clock import Clock, SystemClock
@@ -17,6 +21,7 @@ from bot.messaging.delivery import Outcome
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from storage.engine import Database
+from storage.inbox import mark_done
 from storage.models import Checkin, Clinician, Patient
 
 CONTEXT_KEY = "aftercare"
@@ -44,6 +49,27 @@ class Dispatch(Protocol):
 
 
 @dataclass
+class IntakeState:
+    """Whether updates can be stored and processed right now (the intake's part of `/healthz`),
+    and what the intake remembers for answering from memory during an outage."""
+
+    failing_since: datetime | None = None
+    problem: str | None = None  # one line, e.g. "OperationalError: database is locked"
+    held: int = 0  # updates seen but not yet stored (Telegram keeps them meanwhile)
+    clinic_of_chat: dict[int, str] = field(default_factory=dict)  # for the right crisis card
+
+    def failed(self, problem: str, *, now: datetime) -> None:
+        if self.failing_since is None:
+            self.failing_since = now
+        self.problem = problem
+
+    def recovered(self) -> None:
+        self.failing_since = None
+        self.problem = None
+        self.held = 0
+
+
+@dataclass
 class AppContext:
     """The running bot's dependencies, kept in `application.bot_data`."""
 
@@ -54,6 +80,7 @@ class AppContext:
     instance_id: str = field(default_factory=default_instance_id)
     dispatcher: Dispatch | None = None  # set once the bot is initialised
     metrics: Metrics = field(default_factory=Metrics)
+    intake: IntakeState = field(default_factory=IntakeState)
 
     def clinic(self, clinic_id: str | None) -> ClinicConfig:
         """A clinic by id; the first configured clinic for someone not in one."""
@@ -71,11 +98,42 @@ class Identity:
 
     patient: Patient | None = None
     clinicians: tuple[Clinician, ...] = ()
-    lookup_failed: bool = False  # the database could not be asked; treat as unknown, say so
 
     @property
     def is_stranger(self) -> bool:
-        return self.patient is None and not self.clinicians and not self.lookup_failed
+        return self.patient is None and not self.clinicians
+
+
+LATE_AFTER = timedelta(minutes=1)  # an update this late says so even without a known outage
+
+
+@dataclass
+class UpdateInProcess:
+    """The update the inbox is processing in this task (see `bot.intake.inbox`)."""
+
+    update_id: int
+    written_at: datetime  # when the sender sent it, as far as anyone knows
+    held: bool = False  # it waited out a database outage before it could be stored or processed
+    committed: bool = False  # its effects, and the record that it was processed, are stored
+    error: BaseException | None = None  # what a handler raised, if anything
+
+    def delayed_since(self, now: datetime) -> datetime | None:
+        """When it was written, if it reached the handlers delayed (an outage, or late)."""
+        if self.held or now - self.written_at >= LATE_AFTER:
+            return self.written_at
+        return None
+
+
+CURRENT_UPDATE: ContextVar[UpdateInProcess | None] = ContextVar("aftercare_update", default=None)
+
+
+class AlreadyProcessed(ApplicationHandlerStop):
+    """The update was processed before (by another try or instance): change nothing."""
+
+
+async def _mark_processed(session: AsyncSession, work: UpdateInProcess, *, now: datetime) -> None:
+    if not await mark_done(session, update_id=work.update_id, now=now):
+        raise AlreadyProcessed
 
 
 class AftercareContext(
@@ -97,3 +155,24 @@ class AftercareContext(
         ctx = self.bot_data[CONTEXT_KEY]
         assert isinstance(ctx, AppContext)
         return ctx
+
+    def delayed_since(self, now: datetime) -> datetime | None:
+        """When the update being processed was written, if it reached us delayed."""
+        work = CURRENT_UPDATE.get()
+        return work.delayed_since(now) if work is not None else None
+
+    @asynccontextmanager
+    async def effects(self) -> AsyncIterator[AsyncSession]:
+        """The transaction an update's effects commit in, with the record that it was processed.
+
+        Every handler that changes something opens it once. A redelivered or retried update
+        whose effects are already stored raises `AlreadyProcessed` here and changes nothing.
+        """
+        work = CURRENT_UPDATE.get()
+        ctx = self.app
+        async with ctx.db.transaction() as session:
+            if work is not None and not work.committed:  # the first of this update's writes
+                await _mark_processed(session, work, now=ctx.clock.now())
+            yield session
+        if work is not None:
+            work.committed = True

@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     routine_chat_interval_seconds: float = Field(default=1.0, ge=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=60.0, gt=0)
+    intake_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Chats whose updates are processed side by side."
+    )
+    intake_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Tries of an update that fails for a reason of its own (not a database "
+        "outage) before it is parked for a person.",
+    )
+    intake_retry_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="Wait before the first retry; doubles each try."
+    )
     webhook_url: str | None = Field(
         default=None,
         description="Public HTTPS URL Telegram posts updates to; set, `aftercare run` uses a "
@@ -74,13 +87,25 @@ class Settings(BaseSettings):
         default=None, description="Requested while healthy, for a dead-man's-switch monitor."
     )
     heartbeat_interval_seconds: float = Field(default=60.0, gt=0)
+    audit_head_file: Path | None = Field(
+        default=None,
+        description="Append the audit chain's head here (`<time> <id> <hash>`) at start-up and "
+        "hourly; keep it where the database's writers cannot change it.",
+    )
 
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("webhook_url", "heartbeat_url", "webhook_secret", "health_port", mode="before")
+    @field_validator(
+        "webhook_url",
+        "heartbeat_url",
+        "webhook_secret",
+        "health_port",
+        "audit_head_file",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -68,7 +68,7 @@ async def _registration_for(context: AftercareContext, me: Clinician, case_id: i
 async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
     ctx = context.app
     me = await _registration_for(context, me, case_id)
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         case, took = await acknowledge(session, case_id=case_id, clinician=me, now=ctx.clock.now())
     if not took:
         return f"Case #{case_id} is already {case.status}."
@@ -83,7 +83,7 @@ async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
 async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note: str) -> str:
     ctx = context.app
     me = await _registration_for(context, me, case_id)
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         await resolve(session, case_id=case_id, clinician=me, note=note, now=ctx.clock.now())
     await show_case_state(ctx, context.bot, case_id=case_id)
     await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")

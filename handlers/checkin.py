@@ -26,6 +26,7 @@ from bot.services.answers import (
     record_note,
     record_tap,
 )
+from bot.services.cases import note_delay
 from bot.services.checkin_states import start_adhoc
 from bot.services.messages import record_free_text
 from bot.services.patients import wrote_while_unreachable
@@ -47,15 +48,13 @@ async def tap(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     message = query.message if isinstance(query.message, Message) else None
-    async with ctx.db.transaction() as session:
+    now = ctx.clock.now()
+    async with context.effects() as session:
         result = await record_tap(
-            session,
-            patient=patient,
-            clinic=clinic,
-            tap=parsed,
-            now=ctx.clock.now(),
-            update_id=update.update_id,
+            session, patient=patient, clinic=clinic, tap=parsed, now=now, update_id=update.update_id
         )
+        if isinstance(result, Answered | LateYes):
+            note_delay(result.raised, written_at=context.delayed_since(now), now=now)
     if isinstance(result, Answered):
         await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
         await answer_query(query, texts.CHANGED_TO_YES if result.corrected_from else None)
@@ -106,7 +105,7 @@ async def text(update: Update, context: AftercareContext) -> None:
     now = ctx.clock.now()
     kept = None
     pending: tuple[int, str] | None = None
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         note_for = await awaiting_note(session, patient=patient)
         answered = None
         if note_for is not None and note_for.id is not None and body:
@@ -119,6 +118,8 @@ async def text(update: Update, context: AftercareContext) -> None:
                 now=now,
                 update_id=update.update_id,
             )
+            if answered is not None:
+                note_delay(answered.raised, written_at=context.delayed_since(now), now=now)
         if answered is None:
             assert patient.id is not None
             kept = await record_free_text(
@@ -130,6 +131,7 @@ async def text(update: Update, context: AftercareContext) -> None:
                 update_id=update.update_id,
                 scan=bool(body),
             )
+            note_delay(kept.raised, written_at=context.delayed_since(now), now=now)
             pending = await next_question(session, patient=patient)
             if patient.status == PatientStatus.UNREACHABLE:
                 await wrote_while_unreachable(session, patient=patient, clinic=clinic, now=now)
@@ -187,7 +189,7 @@ async def checkin_now(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     now = ctx.clock.now()
     assert patient.id is not None
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         resume = await next_question(session, patient=patient)
         if resume is None:
             adhoc = await start_adhoc(

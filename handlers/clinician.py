@@ -32,7 +32,7 @@ async def enroll(
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
     try:
-        async with ctx.db.transaction() as session:
+        async with context.effects() as session:
             patient, token = await enroll_patient(
                 session,
                 clinic=clinic,
@@ -64,7 +64,7 @@ async def infusion(
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
     now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         patient = await patient_by_ref(session, clinic_id=clinic.id, ref=args[0])
         if patient is None:
             await message.reply_text(f"No patient {args[0][:64]} in {clinic.name}.")
@@ -113,7 +113,7 @@ async def resume(
         return
     ctx = context.app
     try:
-        async with ctx.db.transaction() as session:
+        async with context.effects() as session:
             patient = None
             for registration in context.identity.clinicians:  # each of their clinics
                 patient = await patient_by_ref(

@@ -1,21 +1,19 @@
-"""Handlers every user may reach: the duplicate guard, identity, /help and /crisis, strangers."""
+"""Handlers every user may reach: identity, /help and /crisis, strangers, and errors."""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot.context import AftercareContext, Identity
+from bot.context import CURRENT_UPDATE, AftercareContext, Identity
 from bot.messaging import texts
 from bot.services.messages import crisis_words
 from handlers.auth import answer_query
 from storage.people import clinicians_by_user, patient_by_chat
-from storage.updates import claim_update
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +27,20 @@ async def ignore_non_private(update: Update, context: AftercareContext) -> None:
 
 
 async def admit(update: Update, context: AftercareContext) -> None:
-    """Drop a redelivered update, and look the sender up once, in one transaction.
+    """Look the sender up once; every later handler reads `context.identity`.
 
-    Every later handler reads `context.identity`. If the database is down the guard fails
-    open (a /crisis must still be answered) and the identity is marked unknown (see README).
+    If the database fails here the error reaches `on_error`, and the inbox tries the update
+    again once the database is back (the sender was answered from memory meanwhile).
     """
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # ignore_non_private ran first
     ctx = context.app
-    try:
-        async with ctx.db.transaction() as session:
-            first = await claim_update(session, update_id=update.update_id, now=ctx.clock.now())
-            if first:
-                patient = await patient_by_chat(session, chat_id=chat.id)
-                clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
-    except SQLAlchemyError:
-        log.error("update.admit_failed update_id=%s", update.update_id, exc_info=True)
-        context.identity = Identity(lookup_failed=True)
-        return
-    if not first:
-        log.info("update.duplicate update_id=%s", update.update_id)
-        raise ApplicationHandlerStop
+    async with ctx.db.transaction() as session:
+        patient = await patient_by_chat(session, chat_id=chat.id)
+        clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
     context.identity = Identity(patient=patient, clinicians=tuple(clinicians))
+    if patient is not None:  # the right crisis card if this chat writes during an outage
+        ctx.intake.clinic_of_chat[chat.id] = patient.clinic_id
     if update.callback_query is not None and not update.callback_query.data:
         # PTB lets a button without data match every pattern: nothing of ours sends one.
         await answer_query(update.callback_query, texts.CLOSED)
@@ -68,12 +58,6 @@ async def crisis(update: Update, context: AftercareContext) -> None:
 
 async def stranger(update: Update, context: AftercareContext) -> None:
     """Someone neither enrolled nor a clinician: explain how to join, store nothing about them."""
-    if context.identity.lookup_failed:
-        if update.effective_message is not None:
-            await update.effective_message.reply_text(
-                texts.something_went_wrong(context.app.clinic(None))
-            )
-        raise ApplicationHandlerStop
     if not context.identity.is_stranger:
         return  # the next handler group serves patients and clinicians
     if update.callback_query is not None:
@@ -88,8 +72,18 @@ async def stranger(update: Update, context: AftercareContext) -> None:
 
 
 async def on_error(update: object, context: AftercareContext) -> None:
-    """Log any handler failure with its update id and keep serving; tell the user plainly."""
+    """A handler failed. Before its effects were stored: stop, and let the inbox try again
+    (or park it). After: log it, keep serving, and tell the user plainly."""
     update_id = update.update_id if isinstance(update, Update) else None
+    work = CURRENT_UPDATE.get()
+    if work is not None and not work.committed and context.error is not None:
+        work.error = context.error  # bot.intake.inbox settles it: retry, wait out, or park
+        log.info(
+            "handler.failed_before_commit update_id=%s error=%s",
+            update_id,
+            type(context.error).__name__,
+        )
+        raise ApplicationHandlerStop
     log.error(
         "handler.failed update_id=%s error=%s",
         update_id,
@@ -100,16 +94,18 @@ async def on_error(update: object, context: AftercareContext) -> None:
         return
     if update.effective_chat.type != ChatType.PRIVATE or isinstance(context.error, Forbidden):
         return  # not ours to answer, or Telegram will not let anything reach them
+    saved = work is not None and work.committed  # its effects are stored; what followed failed
     if update.callback_query is not None:
         try:  # stop the button's spinner whatever else happens
-            await update.callback_query.answer(texts.TRY_AGAIN)
+            await update.callback_query.answer(texts.SAVED if saved else texts.TRY_AGAIN)
         except TelegramError:
             log.info("handler.error_answer_failed update_id=%s", update_id)
-    patient = context.identity.patient
+    ctx = context.app
+    clinic = ctx.clinic(ctx.intake.clinic_of_chat.get(update.effective_chat.id))
     try:
         await context.bot.send_message(
             update.effective_chat.id,
-            texts.something_went_wrong(context.app.clinic(patient.clinic_id if patient else None)),
+            texts.saved_then_failed(clinic) if saved else texts.something_went_wrong(clinic),
         )
     except TelegramError:
         log.warning("handler.error_reply_failed update_id=%s", update_id, exc_info=True)

@@ -47,7 +47,7 @@ async def start(update: Update, context: AftercareContext) -> None:
         raise ApplicationHandlerStop
     now = ctx.clock.now()
     offered = None
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         checked = await check_invite(session, token=token, chat_id=chat.id, now=now)
         clinician = None
         if checked.problem is None and checked.invite and checked.invite.kind == "clinician":
@@ -103,7 +103,7 @@ async def consent(update: Update, context: AftercareContext) -> None:
         await deliver(query.edit_message_text(texts.CONSENT_DECLINED), what="consent_declined")
         raise ApplicationHandlerStop
     now = ctx.clock.now()
-    async with ctx.db.transaction() as session:
+    async with context.effects() as session:
         if INVITE_ID.match(reference):
             checked = await check_offer(session, invite_id=int(reference), chat_id=chat.id, now=now)
         else:  # a consent screen shown before buttons carried the invite's id
@@ -163,7 +163,7 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
     try:
-        async with ctx.db.transaction() as session:
+        async with context.effects() as session:
             raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
     except AlreadyStopped:
         await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change

@@ -27,7 +27,7 @@ async def oncall(update: Update, context: AftercareContext) -> None:
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
     try:
-        async with ctx.db.transaction() as session:
+        async with context.effects() as session:
             shift = await take_primary_now(
                 session, clinic=clinic, clinician=clinician, now=ctx.clock.now()
             )
@@ -52,7 +52,7 @@ async def offcall(update: Update, context: AftercareContext) -> None:
     lines = []
     for clinician in context.identity.clinicians:
         clinic = ctx.clinic(clinician.clinic_id)
-        async with ctx.db.transaction() as session:
+        async with context.effects() as session:
             ended = await go_off_call(session, clinic=clinic, clinician=clinician, now=now)
             current = await who_is_on_call(session, clinic=clinic, at=now)
         lines.append(

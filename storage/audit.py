@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -221,8 +221,8 @@ async def verify(session: AsyncSession, *, batch_size: int = VERIFY_BATCH) -> Ve
 
     Limitations: the chain alone cannot reveal that the *last* rows were deleted (the log
     is then a shorter, still valid chain), nor a log rewritten wholesale with every hash
-    recomputed. Catching those needs the last hash (or the row count) kept somewhere the
-    database's writers cannot change, e.g. noted from `verify` output and compared later.
+    recomputed. Catching those needs the last hash kept somewhere the database's writers
+    cannot change (`head`, published by `bot.ops.audit_head`) and checked with `locate`.
 
     Runs in the caller's transaction. On SQLite every transaction holds the write lock,
     so for a large log on a live database prefer `verify_database`, which reads each
@@ -256,6 +256,54 @@ async def verify_database(db: Database, *, batch_size: int = VERIFY_BATCH) -> Ve
         if last is None:
             return walk.done()
         after = last
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest row of the chain: its id and hash."""
+
+    id: int
+    hash: str
+
+
+async def head(session: AsyncSession) -> Head | None:
+    """The newest audit row's id and hash; None while the chain is empty."""
+    row = (
+        await session.execute(
+            select(col(AuditEvent.id), col(AuditEvent.hash))
+            .order_by(col(AuditEvent.id).desc())
+            .limit(1)
+        )
+    ).first()
+    return Head(id=row[0], hash=row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class HeadPosition:
+    """Where a head recorded earlier sits in today's chain, and how many rows followed it."""
+
+    id: int
+    rows_after: int
+
+
+async def locate(session: AsyncSession, hash_: str) -> HeadPosition | None:
+    """The row whose hash is `hash_` (row 0 for GENESIS, the empty chain); None if absent.
+
+    A head recorded earlier that is no longer in the chain means rows at or before it
+    were deleted, or rewritten with their hashes recomputed.
+    """
+    if hash_ == GENESIS:
+        found: int | None = 0
+    else:
+        found = await session.scalar(
+            select(col(AuditEvent.id)).where(col(AuditEvent.hash) == hash_).limit(1)
+        )
+    if found is None:
+        return None
+    after = await session.scalar(
+        select(func.count()).select_from(AuditEvent).where(col(AuditEvent.id) > found)
+    )
+    return HeadPosition(id=found, rows_after=int(after or 0))
 
 
 async def events(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,8 +19,40 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+class WriterBusy(TimeoutError):
+    """SQLite's write lock could not be had within the busy timeout (an outage, retried)."""
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or used; the message is one line for the operator."""
+
+
+# Failures that say "the database cannot be used right now", not "this request is wrong": a
+# connection refused or dropped, a pool timeout, SQLite's "database is locked" past the busy
+# timeout, "database or disk is full", a read-only or I/O-failing file.
+_OUTAGE_ERRORS = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.DisconnectionError,
+    exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` means the database is down, locked or full (an outage, retried)."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _OUTAGE_ERRORS)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for the operator: the driver's own words, without SQL or parameters."""
+    cause = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
+    text = str(cause).splitlines()[0] if str(cause) else ""
+    return f"{type(cause).__name__}: {text}"[:200] if text else type(cause).__name__
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -69,6 +102,10 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
         )
+        # SQLite has one writer at a time and every transaction here is a writer (BEGIN
+        # IMMEDIATE). Within this process they queue on this lock, in order, instead of
+        # polling SQLite's busy handler, which sleeps up to 100 ms a try and starves under load.
+        self._one_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -77,8 +114,20 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on any error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        if self._one_writer is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):  # as SQLite would wait
+                await self._one_writer.acquire()
+        except TimeoutError:
+            raise WriterBusy("database is locked (a writer of this process held it)") from None
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._one_writer.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

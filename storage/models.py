@@ -13,6 +13,7 @@ from storage.states import (
     CaseTrigger,
     CheckinKind,
     CheckinStatus,
+    InboxStatus,
     InfusionStatus,
     InviteKind,
     Level,
@@ -231,11 +232,29 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    """Telegram update ids already handled, so a redelivered update is handled once."""
+class InboundUpdate(SQLModel, table=True):
+    """A Telegram update held durably before it is confirmed to Telegram (the inbox).
 
-    __tablename__ = "processed_update"
+    Written by the intake in one transaction per batch; processed per chat in update order.
+    The effects of an update commit in the same transaction that marks it `done`, so a
+    redelivery or a retry after a crash changes nothing twice. `payload` (the update's JSON)
+    is cleared once processed; the row stays two days as the record that it was.
+    """
+
+    __tablename__ = "inbound_update"
+    __table_args__ = (Index("ix_inbound_update_chat", "status", "chat_id", "update_id"),)
     update_id: int = Field(
         sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
-    received_at: datetime = Field(sa_column=_utc())
+    chat_id: int = Field(sa_type=BigInteger)  # 0 for an update without a chat
+    payload: str | None = Field(default=None, sa_type=Text)
+    status: InboxStatus = Field(default=InboxStatus.PENDING, sa_type=TextEnum(InboxStatus))
+    seen_at: datetime = Field(sa_column=_utc())  # first seen by an instance (maybe held in memory)
+    stored_at: datetime = Field(sa_column=_utc())
+    held: bool = False  # waited out a database outage before it could be stored
+    attempts: int = 0  # failed tries other than outages
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    error: str | None = Field(default=None, sa_type=Text)
+    processed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))

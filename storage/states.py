@@ -72,11 +72,20 @@ class CaseTrigger(StrEnum):
     CHECKIN = "checkin"  # a check-in's answers (triage)
     MESSAGE = "message"  # crisis words in typed text
     NON_RESPONSE = "non_response"  # silence, unreachable, /stop, a refused send
+    UNPROCESSED = "unprocessed"  # a message that failed every try and was parked (intake)
 
     @property
     def is_patients_own(self) -> bool:
         """Raised by the patient's own answer or words: they are told whether a page went."""
         return self in (CaseTrigger.CHECKIN, CaseTrigger.MESSAGE)
+
+
+class InboxStatus(StrEnum):
+    """A received Telegram update: waiting to be processed, processed, or parked for a person."""
+
+    PENDING = "pending"
+    DONE = "done"
+    PARKED = "parked"
 
 
 class PageStatus(StrEnum):

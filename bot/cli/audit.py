@@ -7,9 +7,10 @@ the clinic configuration, so reading the log never appends to it.
 from __future__ import annotations
 
 import asyncio
-import sys
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -17,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from bot.cli.support import CliError, load_settings
+from bot.cli.support import CliError, load_settings, run_group
+from bot.ops.audit_head import HeadFileError, read_last
 from storage import audit
-from storage.engine import Database, DatabaseUnavailable
+from storage.engine import Database
 from storage.migrate import current_revision
 from storage.models import AuditEvent, Patient
 from storage.patients import patient_by_ref, patients_by_ref
@@ -57,17 +59,77 @@ def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+HeadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--head",
+        metavar="HASH",
+        help="Also fail unless the row with this hash (a head published earlier) is still "
+        "in the chain.",
+    ),
+]
+HeadFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--head-file",
+        metavar="PATH",
+        help="Like --head, with the last head in this file (AFTERCARE_AUDIT_HEAD_FILE).",
+    ),
+]
+
+
+def expected_head(head: str | None, head_file: Path | None) -> str | None:
+    """The head hash to look for, from --head or the last line of --head-file."""
+    if head is not None and head_file is not None:
+        raise CliError("give --head or --head-file, not both", 2)
+    if head_file is not None:
+        try:
+            return read_last(head_file).hash
+        except HeadFileError as exc:
+            raise CliError(str(exc), 2) from None
+    if head is not None and not HEX64.fullmatch(head.strip().lower()):
+        raise CliError(f"--head: not a 64-character hex hash: {head[:80]!r}", 2)
+    return head.strip().lower() if head is not None else None
+
+
+async def check_head(db: Database, hash_: str) -> tuple[bool, str]:
+    """Whether the row with `hash_` is in the chain, and one line saying so."""
+    async with db.transaction() as session:
+        position = await audit.locate(session, hash_)
+    short = f"{hash_[:12]}…"
+    if position is None:
+        return False, (
+            f"the head {short} is not in the chain: rows at or before it were deleted or altered"
+        )
+    rows = "1 row" if position.rows_after == 1 else f"{position.rows_after} rows"
+    return True, f"the head {short} is row {position.id}; {rows} came after it"
+
+
 @audit_app.command("verify")
-def verify() -> None:
+def verify(head: HeadOption = None, head_file: HeadFileOption = None) -> None:
     """Check the whole hash chain; exit 1 naming the first broken row.
 
-    A deletion of the newest rows leaves a valid, shorter chain and cannot be detected
-    here: compare the printed row count with one recorded earlier.
+    Deleting the newest rows leaves a valid, shorter chain: only a head recorded earlier
+    (--head, --head-file) shows it.
     """
-    result = _with_db(audit.verify_database)
+    expected = expected_head(head, head_file)
+
+    async def work(db: Database) -> tuple[audit.VerifyResult, tuple[bool, str] | None]:
+        result = await audit.verify_database(db)
+        if not result.ok or expected is None:
+            return result, None
+        return result, await check_head(db, expected)
+
+    result, head_result = _with_db(work)
     if not result.ok:
         raise CliError(f"audit log broken at row {result.first_bad_id}: {result.problem}", 1)
+    if head_result is not None and not head_result[0]:
+        raise CliError(f"audit log truncated or rewritten: {head_result[1]}", 1)
     typer.echo(f"audit log intact: {result.checked} rows")
+    if head_result is not None:
+        typer.echo(head_result[1])
 
 
 async def _find_patient(db: Database, ref: str, clinic: str | None) -> Patient:
@@ -132,20 +194,7 @@ def show(
 
 def main() -> None:
     """Run `audit_app` on its own, failing the way `aftercare` does: one line, an exit code."""
-    try:
-        audit_app(standalone_mode=False)
-    except (CliError, DatabaseUnavailable) as exc:
-        typer.echo(f"aftercare: error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    run_group(audit_app)
 
 
 if __name__ == "__main__":

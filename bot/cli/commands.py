@@ -11,13 +11,15 @@ from typing import Annotated
 import typer
 
 from bot.cli.audit import audit_app
+from bot.cli.db import db_app
 from bot.cli.demo import demo_command
+from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
 from bot.cli.support import CliError, load_settings, parse_time
 from bot.clinic_config import ConfigError, parse_clinics
 from bot.domain.schedule import checkin_label, plan_checkins
-from storage.engine import Database, DatabaseUnavailable
+from storage.engine import DatabaseUnavailable
 
 app = typer.Typer(
     help="Aftercare: check-ins and on-call escalation between ketamine infusions.",
@@ -25,7 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Clinic configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
@@ -34,6 +35,7 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(infusion_app, name="infusion")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(audit_app, name="audit")
+app.add_typer(intake_app, name="intake")
 app.command("demo")(demo_command)
 
 
@@ -94,24 +96,6 @@ def run(
         ],
     )
     asyncio.run(run_bot(settings))
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration."""
-    from storage.migrate import upgrade
-
-    settings = load_settings()
-
-    async def go() -> str:
-        db = Database(settings.database_url)
-        try:
-            return await upgrade(db)
-        finally:
-            await db.dispose()
-
-    revision = asyncio.run(go())
-    typer.echo(f"database at revision {revision}")
 
 
 @config_app.command("check")

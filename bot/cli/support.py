@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import typer
 from pydantic import ValidationError
 
 from bot.context import AppContext
 from bot.ops.logs import configure_logging
 from bot.settings import Settings
+from storage.engine import DatabaseUnavailable
 
 T = TypeVar("T")
 
@@ -66,3 +69,22 @@ def parse_time(value: str | None, *, default: datetime) -> datetime:
             f"not an ISO-8601 time: {value!r} (e.g. 2026-11-26T09:30+01:00)", exit_code=2
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def run_group(group: typer.Typer) -> None:
+    """Run one command group on its own (`python -m bot.cli.db ...`), failing the way
+    `aftercare` does: one line, an exit code. It never imports the bot application."""
+    try:
+        group(standalone_mode=False)
+    except (CliError, DatabaseUnavailable) as exc:
+        typer.echo(f"aftercare: error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 1))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -27,11 +27,14 @@ from bot.services.patients import mark_unreachable
 from storage import audit
 from storage.cases import end_fast_path_reservation
 from storage.checkins import claim_closing, claim_reminders, get_checkin, release
+from storage.inbox import chats_waiting
 from storage.models import Checkin, Patient
 from storage.patients import patients_by_ids
 from storage.states import DISPATCHER, CheckinStatus
 
 log = logging.getLogger(__name__)
+
+WAIT_FOR_INBOX = timedelta(seconds=5)  # a check-in due to close waits while its chat's updates do
 
 
 class Dispatcher:
@@ -111,6 +114,8 @@ class Dispatcher:
         report.paged += await self.pager.run_due()
 
     async def _close_expired(self, now: datetime, report: TickReport) -> None:
+        if self.ctx.intake.failing_since is not None or self.ctx.intake.held:
+            return  # answers may be waiting with Telegram: nobody is judged silent meanwhile
         async with self.ctx.db.transaction() as session:
             rows = await claim_closing(
                 session,
@@ -122,8 +127,13 @@ class Dispatcher:
             report.more |= len(rows) >= self.batch
             closed: list[tuple[Checkin, Patient]] = []
             patients = await patients_by_ids(session, ids=[c.patient_id for c in rows])
+            chats = [p.chat_id for p in patients.values() if p.chat_id is not None]
+            writing = await chats_waiting(session, chat_ids=chats)
             for checkin in rows:
                 patient = patients[checkin.patient_id]
+                if patient.chat_id in writing:  # their answers are in the inbox: read them first
+                    await release(session, checkin=checkin, retry_at=now + WAIT_FOR_INBOX)
+                    continue
                 await checkin_states.close_checkin(
                     session,
                     checkin=checkin,

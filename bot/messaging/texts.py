@@ -32,6 +32,41 @@ def something_went_wrong(clinic: ClinicConfig) -> str:
     )
 
 
+def held_for_outage(clinic: ClinicConfig) -> str:
+    """Said at once while updates cannot be stored: true whatever happens next (Telegram keeps
+    an unconfirmed update, and it is recorded when the service is back)."""
+    return (
+        "Aftercare cannot record messages right now because of a problem on our side. Yours is "
+        "kept and will be handled as soon as the service is back: no need to send it again.\n\n"
+        f"Nobody is reading this chat in the meantime. To talk to someone, call {clinic.name} "
+        f"at {clinic.contact_phone}. If you need help now, send /crisis."
+    )
+
+
+HELD_TAP = (
+    "Cannot record this right now (a problem on our side). It is kept and will be recorded "
+    "when the service is back: no need to tap again."
+)
+
+
+def could_not_process(clinic: ClinicConfig) -> str:
+    """An update that failed every try: set aside for a person, the clinic told."""
+    return (
+        "Sorry, your last message could not be processed because of a fault on our side. It is "
+        f"kept and {clinic.name} has been told.\n\n" + crisis_card(clinic)
+    )
+
+
+def saved_then_failed(clinic: ClinicConfig) -> str:
+    """A handler failed after the update's effects were stored: say both, truthfully."""
+    return (
+        "Your last message or answer is saved, but something went wrong on our side after "
+        "that, so a reply or the next question may be missing. If nothing comes within a few "
+        "minutes, send /checkin.\n\n" + crisis_card(clinic)
+    )
+
+
+SAVED = "Saved."
 TRY_AGAIN = "Sorry, that did not work. Please try again in a minute."
 REMINDER = "Reminder: your check-in is still open. It only takes a minute."
 

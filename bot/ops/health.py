@@ -1,5 +1,6 @@
-"""Health: is the database answering and is the dispatcher ticking? Served as `GET /healthz`,
-and used by the dead-man's heartbeat, which only calls out while both are fine."""
+"""Health: is the database answering, can updates be stored, is the dispatcher ticking?
+Served as `GET /healthz`, and used by the dead-man's heartbeat, which only calls out while
+every part is fine."""
 
 from __future__ import annotations
 
@@ -32,23 +33,29 @@ class HealthReport:
     dispatcher: str
     last_tick_age_s: float | None
     instance: str
+    intake: str = OK  # "ok", or why updates cannot be stored or processed right now
+
+    @property
+    def parts(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("database", self.database),
+            ("intake", self.intake),
+            ("dispatcher", self.dispatcher),
+        )
 
     @property
     def healthy(self) -> bool:
-        return self.database == OK and self.dispatcher == OK
+        return all(state == OK for _, state in self.parts)
 
     @property
     def failing(self) -> list[str]:
-        return [
-            name
-            for name, state in (("database", self.database), ("dispatcher", self.dispatcher))
-            if state != OK
-        ]
+        return [name for name, state in self.parts if state != OK]
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "status": OK if self.healthy else "failing",
             "database": self.database,
+            "intake": self.intake,
             "dispatcher": self.dispatcher,
             "last_tick_age_s": self.last_tick_age_s,
             "instance": self.instance,
@@ -83,12 +90,25 @@ def dispatcher_state(ctx: AppContext) -> tuple[str, float | None]:
     return (OK if age <= stall_after_seconds(ctx) else "stalled"), round(age, 3)
 
 
+def intake_state(ctx: AppContext) -> str:
+    """ "ok" unless the last try to store or process an update failed on the database (a
+    SQLite file locked past its busy timeout or full answers `SELECT 1` but stores nothing)."""
+    state = ctx.intake
+    if state.failing_since is None:
+        return OK
+    return f"cannot store updates since {state.failing_since:%H:%M:%S} UTC: {state.problem}"
+
+
 async def check_health(ctx: AppContext) -> HealthReport:
-    """The database and the dispatcher, as `/healthz` and the heartbeat see them."""
+    """The database, the intake and the dispatcher, as `/healthz` and the heartbeat see them."""
     dispatcher, age = dispatcher_state(ctx)
     database = await database_state(ctx)
     return HealthReport(
-        database=database, dispatcher=dispatcher, last_tick_age_s=age, instance=ctx.instance_id
+        database=database,
+        dispatcher=dispatcher,
+        last_tick_age_s=age,
+        instance=ctx.instance_id,
+        intake=intake_state(ctx),
     )
 
 
@@ -143,9 +163,10 @@ class HealthMonitor:
             return
         if failing:
             log.warning(
-                "health.failing instance=%s database=%s dispatcher=%s last_tick_age_s=%s",
+                "health.failing instance=%s database=%s intake=%s dispatcher=%s last_tick_age_s=%s",
                 report.instance,
                 report.database,
+                report.intake,
                 report.dispatcher,
                 report.last_tick_age_s,
             )

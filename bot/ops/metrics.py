@@ -7,7 +7,10 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from bot.domain.levels import Level
+from storage.audit import GENESIS
+from storage.audit import head as audit_head
 from storage.engine import Database
+from storage.inbox import counts as inbox_counts
 from storage.stats import due_checkins, oldest_unacknowledged, open_escalations
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,8 +46,41 @@ class Metrics:
             "Age of the oldest unacknowledged escalation (0 when none)",
             registry=r,
         )
+        self.updates_processed = Counter(
+            "aftercare_updates_processed", "Telegram updates processed from the inbox", registry=r
+        )
+        self.updates_retried = Counter(
+            "aftercare_updates_retried",
+            "Inbox updates that failed a try for a reason of their own and wait to be retried",
+            registry=r,
+        )
+        self.updates_parked = Counter(
+            "aftercare_updates_parked",
+            "Inbox updates set aside after failing every try (see `aftercare intake show`)",
+            registry=r,
+        )
+        self.intake_unavailable = Counter(
+            "aftercare_intake_unavailable",
+            "Times updates could not be stored or processed because the database was down",
+            registry=r,
+        )
+        self.inbox = Gauge(
+            "aftercare_inbox_updates",
+            "Updates in the inbox waiting to be processed (pending) or set aside (parked)",
+            ["status"],
+            registry=r,
+        )
         self.dispatcher_lag = Gauge(
             "aftercare_dispatcher_lag_seconds", "Time since the dispatcher last ticked", registry=r
+        )
+        self.audit_head_id = Gauge(
+            "aftercare_audit_head_id", "Id of the newest audit row (0 when none)", registry=r
+        )
+        self.audit_head_info = Gauge(
+            "aftercare_audit_head_info",
+            "1, labelled with the newest audit row's hash (for `aftercare audit verify --head`)",
+            ["hash"],
+            registry=r,
         )
 
     async def render(self, db: Database, *, now: datetime, last_tick_at: datetime | None) -> bytes:
@@ -53,10 +89,17 @@ class Metrics:
             due = await due_checkins(session, now=now)
             by_level = await open_escalations(session)
             oldest = await oldest_unacknowledged(session)
+            head = await audit_head(session)
+            inbox = await inbox_counts(session)
         self.checkins_due.set(due)
         for level in (Level.LOW, Level.MODERATE, Level.HIGH):
             self.escalations_open.labels(level=level.value).set(by_level.get(level.value, 0))
         self.oldest_unacknowledged.set((now - oldest).total_seconds() if oldest else 0)
+        for status, count in inbox.items():
+            self.inbox.labels(status=status.value).set(count)
+        self.audit_head_id.set(head.id if head else 0)
+        self.audit_head_info.clear()
+        self.audit_head_info.labels(hash=head.hash if head else GENESIS).set(1)
         lag = (now - last_tick_at).total_seconds() if last_tick_at else float("inf")
         self.dispatcher_lag.set(lag)
         return generate_latest(self.registry)

@@ -2,8 +2,8 @@
 
 Webhook mode: `POST {webhook_path}` takes updates from Telegram, checked against the secret
 token Telegram was given in setWebhook, and `GET /healthz` reports health. Polling mode may
-run the same server with `/healthz` alone. This is PTB's documented custom-webhook pattern:
-the handler decodes the update and puts it on `application.update_queue`; PTB does the rest.
+run the same server with `/healthz` alone. An update is answered 200 only once the intake has
+stored it (`bot.intake.receive`); while it cannot be, 503, and Telegram delivers it again.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 import tornado.httpserver
 import tornado.netutil
@@ -30,11 +30,19 @@ HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 
 
-class TelegramWebhookHandler(tornado.web.RequestHandler):
-    """`POST {webhook_path}`: 403 without the right secret, 400 if not an update, else 200."""
+class Receiver(Protocol):
+    """What takes a webhook's update (`bot.intake.receive.Intake`)."""
 
-    def initialize(self, bot_app: Any, secret: str) -> None:
-        self.bot_app = bot_app
+    async def receive(self, update: Update, data: dict[str, Any]) -> bool: ...
+
+
+class TelegramWebhookHandler(tornado.web.RequestHandler):
+    """`POST {webhook_path}`: 403 without the right secret, 400 if not an update, 200 once it
+    is stored, 503 while it cannot be (Telegram tries again)."""
+
+    def initialize(self, bot: Any, receiver: Receiver, secret: str) -> None:
+        self.bot = bot
+        self.receiver = receiver
         self.secret = secret.encode("utf-8")
 
     async def post(self) -> None:
@@ -48,13 +56,18 @@ class TelegramWebhookHandler(tornado.web.RequestHandler):
             data = json.loads(self.request.body)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-            update = Update.de_json(data, self.bot_app.bot)
+            update = Update.de_json(data, self.bot)
+            if update is None:
+                raise ValueError("empty update")
         except Exception as exc:  # malformed JSON or not an update
             log.warning("webhook.bad_request error=%s", type(exc).__name__)
             self._answer(400, "Bad Request")
             return
-        await self.bot_app.update_queue.put(update)
-        self._answer(200, "OK")
+        if await self.receiver.receive(update, data):
+            self._answer(200, "OK")
+        else:
+            self.set_header("Retry-After", "1")
+            self._answer(503, "Service Unavailable: not stored, please deliver again")
 
     def _answer(self, status: int, text: str) -> None:
         self.set_status(status)
@@ -77,7 +90,8 @@ class BotHttpServer:
         *,
         listen: str,
         port: int,
-        application: Any = None,
+        bot: Any = None,
+        receiver: Receiver | None = None,
         webhook_path: str | None = None,
         secret: str | None = None,
     ) -> None:
@@ -89,17 +103,17 @@ class BotHttpServer:
             (HEALTH_PATH, HealthHandler, {"ctx": ctx, "monitor": self.monitor}),
             (METRICS_PATH, MetricsHandler, {"ctx": ctx}),
         ]
-        if application is not None:
-            if not webhook_path or not secret:
-                raise ValueError("a webhook needs a path and a secret")
+        if receiver is not None:
+            if not webhook_path or not secret or bot is None:
+                raise ValueError("a webhook needs a bot, a path and a secret")
             routes.append(
                 (
                     re.escape(webhook_path),
                     TelegramWebhookHandler,
-                    {"bot_app": application, "secret": secret},
+                    {"bot": bot, "receiver": receiver, "secret": secret},
                 )
             )
-        self.webhook = application is not None
+        self.webhook = receiver is not None
         self._app = tornado.web.Application(routes, log_function=_access_log)
         self._server: tornado.httpserver.HTTPServer | None = None
 

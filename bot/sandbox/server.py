@@ -53,8 +53,9 @@ class BotApiSandbox(ScriptingMixin):
         self.host = host
         self.port = port
         self.bot_username = bot_username
-        self.webhook_retry_delay = 0.2
-        self.webhook_max_attempts = 50
+        self.webhook_retry_delay = 0.2  # first wait after a failed POST; doubles up to the max
+        self.webhook_max_retry_delay = 2.0
+        self.webhook_max_attempts = 50  # then Telegram stops trying until something changes
         self._pulse = Pulse()
         self.state = SandboxState(bot_username, on_change=self.poke)
         self._server: tornado.httpserver.HTTPServer | None = None
@@ -222,7 +223,8 @@ class BotApiSandbox(ScriptingMixin):
     # ----------------------------------------------------------------- webhook
 
     async def _push_loop(self) -> None:
-        """POST queued updates to the webhook one at a time, in order, retrying failures."""
+        """POST queued updates to the webhook one at a time, in order, retrying failures with a
+        growing wait (as Telegram does: a failing update holds back the ones after it)."""
         failures = 0
         while not self._stopping.is_set():
             webhook = self.state.webhook
@@ -237,7 +239,8 @@ class BotApiSandbox(ScriptingMixin):
                 failures = 0
             else:
                 failures += 1
-                await self._sleep(self.webhook_retry_delay)
+                wait = self.webhook_retry_delay * 2 ** min(failures - 1, 16)
+                await self._sleep(min(wait, self.webhook_max_retry_delay))
 
     async def _post_update(self, url: str, secret: str | None, update: JsonDict) -> str | None:
         """POST one update; None on a 2xx answer, else Telegram's error text."""

@@ -60,6 +60,7 @@ class SandboxState(MethodsMixin):
         self.webhook: Webhook | None = None
         self.webhook_error: tuple[int, str] | None = None
         self.webhook_attempts: list[WebhookAttempt] = []
+        self.on_confirm: Callable[[list[int]], None] | None = None  # getUpdates confirmed these
         self._on_change = on_change or (lambda: None)
         self._serial = itertools.count(1)
         self.handlers: dict[str, Handler] = self.method_handlers()
@@ -218,10 +219,14 @@ class SandboxState(MethodsMixin):
 
     def _confirm(self, offset: int) -> None:
         """Forget updates below the offset (or all but the last -offset ones)."""
+        before = {q.update_id for q in self.queue}
         if offset < 0:
             self.queue = self.queue[offset:]
         else:
             self.queue = [q for q in self.queue if q.pinned or q.update_id >= offset]
+        confirmed = sorted(before - {q.update_id for q in self.queue})
+        if confirmed and self.on_confirm is not None:
+            self.on_confirm(confirmed)  # before the bot hears back: a test may crash it here
 
     def _drop_unwanted(self) -> None:
         """Forget updates of kinds the bot did not ask for."""

@@ -60,6 +60,31 @@ class RaisedCase:
     page_now: bool
 
 
+def note_delay(raised: RaisedCase | None, *, written_at: datetime | None, now: datetime) -> bool:
+    """A case raised by words that reached us delayed (`written_at` given) says when the
+    patient wrote them and that an outage held them back.
+
+    Call it in the transaction that raised the case, so the first page already says it.
+    True when a note was added.
+    """
+    if raised is None or written_at is None:
+        return False
+    raised.case.reason = (
+        f"{raised.case.reason}\n[{now:%Y-%m-%d %H:%M} UTC] Delayed by a service outage: the "
+        f"patient sent the above at [{written_at:%Y-%m-%d %H:%M} UTC] and it reached Aftercare "
+        f"{_waited(now - written_at)} later."
+    )
+    return True
+
+
+def _waited(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
 async def raise_case(
     session: AsyncSession,
     *,

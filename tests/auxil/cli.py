@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 MINIMAL_CLINIC = """\
@@ -21,3 +24,25 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["AFTERCARE_BOT_USERNAME"] = "aftercare_test_bot"
     env.update(extra)
     return env
+
+
+async def run_group(
+    module: str, *args: str, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run one command group on its own (`python -m bot.cli.db ...`) without blocking the loop,
+    so tasks of the test (writers, say) keep running meanwhile."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(
+        [module, *args], process.returncode, out.decode(), err.decode()
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bot.settings import Settings
 from tests.auxil.databases import IsolatedDatabase
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
+WEBHOOK_SECRET = "s3cr3t-Webhook_token"
 
 TEST_CLINIC_TOML = """
 [[clinics]]
@@ -82,6 +84,47 @@ async def running_bot(
             "deleteWebhook", lambda c: len(sandbox.calls_to("deleteWebhook")) > before, timeout=10
         )
         yield running
+    finally:
+        stop.set()
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=15)
+        await ctx.db.dispose()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def webhook_bot(
+    sandbox: BotApiSandbox,
+    database: IsolatedDatabase,
+    *,
+    clinics: ClinicsConfig | None = None,
+    **settings: object,
+) -> AsyncIterator[tuple[RunningBot, str]]:
+    """The bot in webhook mode on a free local port; yields it and its webhook URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    values: dict[str, object] = {
+        "webhook_url": url,
+        "webhook_secret": WEBHOOK_SECRET,
+        "webhook_listen": "127.0.0.1",
+        "webhook_port": port,
+        **settings,
+    }
+    ctx = await prepare(
+        make_settings(sandbox, database.url, **values),
+        clinics=clinics or make_clinics(),
+        db=database.open(),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(ctx, stop))
+    try:
+        await sandbox.wait_for_call("setWebhook", timeout=10)
+        yield RunningBot(sandbox=sandbox, ctx=ctx, stop=stop, task=task), url
     finally:
         stop.set()
         with suppress(asyncio.CancelledError):

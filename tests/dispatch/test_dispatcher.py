@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.dispatch.dispatcher import Dispatcher
+from bot.dispatch.dispatcher import WAIT_FOR_INBOX, Dispatcher
 from bot.dispatch.sending import Prompt, claim_batch, one_per_patient
 from bot.sandbox import BotApiSandbox
+from storage import inbox
 from storage.engine import Database
+from storage.inbox import Arrival
 from storage.models import Case, Checkin, Patient
 from storage.states import CaseTrigger, CheckinKind, CheckinStatus, PatientStatus
 from tests.auxil.units import PATIENT_CHAT, seed_checkin, seed_patient, unit, utc
@@ -180,3 +182,30 @@ async def test_shutting_down_hands_back_what_has_not_been_sent(
         row = await _row(db, checkin.id)
         assert row.status == CheckinStatus.SCHEDULED and row.lease_owner is None
         assert sandbox.chat(PATIENT_CHAT) == []
+
+
+async def test_a_checkin_is_not_closed_as_missed_while_its_patients_updates_wait(
+    sandbox: BotApiSandbox, db: Database
+) -> None:
+    async with unit(sandbox, db) as u:
+        patient = await seed_patient(u)
+        checkin = await seed_checkin(u, patient, due_in=timedelta(seconds=-1))
+        dispatcher = Dispatcher(u.ctx, u.bot)
+        await dispatcher.tick()
+        assert (await _row(db, checkin.id)).status == CheckinStatus.SENT
+        u.clock.advance(timedelta(hours=30))  # long past its answer window
+        u.ctx.intake.held = 1  # this instance holds an update Telegram has not let go of
+        await dispatcher.tick()
+        assert (await _row(db, checkin.id)).status == CheckinStatus.SENT
+        u.ctx.intake.held = 0
+        async with db.transaction() as session:  # an answer stored during an outage, unprocessed
+            arrival = Arrival(77, PATIENT_CHAT, "{}", u.clock.now())
+            await inbox.store(session, [arrival], now=u.clock.now())
+        report = await dispatcher.tick()
+        assert report.closed == 0 and (await _row(db, checkin.id)).status == CheckinStatus.SENT
+        async with db.transaction() as session:
+            assert await inbox.mark_done(session, update_id=77, now=u.clock.now())
+        u.clock.advance(WAIT_FOR_INBOX + timedelta(seconds=1))
+        report = await dispatcher.tick()
+        assert report.closed == 1
+        assert (await _row(db, checkin.id)).status == CheckinStatus.MISSED

@@ -47,7 +47,7 @@ from storage.engine import Database
 from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient
 from storage.states import CaseTrigger
 from tests.auxil.databases import IsolatedDatabase, postgres_url, standalone
-from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic, running_bot
+from tests.auxil.harness import TOKEN, free_port, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, enrolled_patient, join_clinician
 
 AFTERCARE = Path(sys.executable).parent / "aftercare"
@@ -77,14 +77,6 @@ high = [
 postgres_only = pytest.mark.skipif(
     postgres_url() is None, reason="AFTERCARE_TEST_DATABASE_URL is not set"
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def until(

@@ -1,4 +1,4 @@
-"""Storage on both backends: migrations, UTC round trips, the update guard, start-up checks."""
+"""Storage on both backends: migrations, UTC round trips, claims, start-up checks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database, DatabaseUnavailable
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Case, Checkin, Clinic, Patient, ProcessedUpdate
+from storage.models import Case, Checkin, Clinic, Patient
 from storage.states import CaseTrigger, CheckinStatus, Level
-from storage.updates import claim_update, forget_updates_before
 from tests.auxil.databases import IsolatedDatabase
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -47,18 +46,6 @@ async def test_naive_timestamps_are_refused(db: Database) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         async with db.transaction() as session:
             session.add(Clinic(id="x", name="X", timezone="UTC", updated_at=datetime(2026, 1, 1)))
-
-
-async def test_claim_update_is_once_only(db: Database) -> None:
-    async with db.transaction() as session:
-        assert await claim_update(session, update_id=41, now=NOW) is True
-    async with db.transaction() as session:
-        assert await claim_update(session, update_id=41, now=NOW) is False
-        assert await claim_update(session, update_id=42, now=NOW + timedelta(days=2)) is True
-    async with db.transaction() as session:
-        assert await forget_updates_before(session, before=NOW + timedelta(days=1)) == 1
-        ids = (await session.scalars(select(ProcessedUpdate.update_id))).all()
-    assert list(ids) == [42]
 
 
 async def _patient_with_checkins(db: Database, due: list[timedelta]) -> list[int]:

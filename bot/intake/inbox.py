@@ -1,0 +1,371 @@
+"""Processing the inbox: each chat's held updates in order, through PTB's handlers, once.
+
+A round claims the oldest pending update of up to `intake_concurrency` chats (a lease, so
+several instances share the inbox and never work on one chat at once) and processes each
+chat's updates one after the other. An update's effects commit together with the record that
+it was processed (`AftercareContext.effects`). What fails is settled here:
+
+- the database is down, locked or full: the update stays pending, the sender is told from
+  memory that it will be handled when the service is back, and the worker waits it out;
+- a fault of the update's own: it is tried again later, then parked for a person after
+  `intake_max_attempts` tries, its patient's clinic told by a low case; the chat goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+
+from bot.context import CURRENT_UPDATE, AppContext, UpdateInProcess
+from bot.intake.replies import OutageReplies
+from bot.messaging import texts
+from bot.services.intake import park_update
+from storage import inbox
+from storage.engine import describe_failure, is_unavailable
+from storage.models import InboundUpdate
+
+log = logging.getLogger(__name__)
+
+IDLE_LOOK_SECONDS = 1.0  # with nothing to do, look again this often (other instances' updates)
+OUTAGE_PAUSES = (0.5, 1.0, 2.0, 4.0, 5.0)  # waits between tries while the database is down
+MAX_RETRY_WAIT = timedelta(minutes=5)
+PER_CHAT_RUN = 20  # updates of one chat leased together; more wait for the next claim
+
+
+class Settled(Enum):
+    NEXT = "next"  # processed or parked: the chat's next update may follow
+    WAIT = "wait"  # to be tried again later: the chat waits
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim leased: each chat's run, and the stale leases it handed back."""
+
+    runs: dict[int, list[InboundUpdate]]
+    released: list[int]
+
+
+NOTHING = Claimed({}, [])
+
+
+class Inbox:
+    """The worker: one per instance, running beside the Application."""
+
+    def __init__(self, ctx: AppContext, application: Any, replies: OutageReplies) -> None:
+        self.ctx = ctx
+        self.application = application
+        self.replies = replies
+        self.concurrency = ctx.settings.intake_concurrency
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._outages = 0  # consecutive failed tries of the database
+        self._stale: set[int] = set()  # updates this instance holds but stopped working on
+        self._waited_out: set[int] = set()  # updates whose processing met a database outage
+        self._more = False  # the last claim may have left updates waiting: look when a chat ends
+
+    def wake(self) -> None:
+        """Updates are waiting that no claim has taken: look again now."""
+        self._more = True
+        self._wake.set()
+
+    async def run(self, *, take_over_all: bool = False) -> None:
+        """Work until `stop()`; first hand back leases a previous run left behind.
+
+        `take_over_all` (long polling, where Telegram allows one consumer): every lease is
+        stale, whoever held it. Otherwise only this instance's own.
+        """
+        owner = None if take_over_all else self.ctx.instance_id
+        while not self._stopping:
+            try:
+                async with self.ctx.db.transaction() as session:
+                    await inbox.release(session, owner=owner)
+                break
+            except Exception as exc:
+                await self._unavailable(exc, doing="release")
+                await self._sleep(self._pause())
+        while not self._stopping:
+            claimed = await self._claim()
+            if claimed is None:
+                await self._sleep(self._pause())
+            elif not claimed:  # nothing more to start: wait for news (or look again later)
+                await self._sleep(IDLE_LOOK_SECONDS)
+
+    async def stop(self) -> None:
+        """Finish the updates being processed, then hand back what this instance holds."""
+        self._stopping = True
+        self.wake()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        try:
+            async with self.ctx.db.transaction() as session:
+                await inbox.release(session, owner=self.ctx.instance_id)
+        except Exception:
+            log.warning("intake.release_failed instance=%s", self.ctx.instance_id, exc_info=True)
+
+    def _pause(self) -> float:
+        return OUTAGE_PAUSES[min(max(self._outages, 1), len(OUTAGE_PAUSES)) - 1]
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    def free_slots(self) -> int:
+        return 0 if self._stopping else max(self.concurrency - len(self._running), 0)
+
+    async def claim_in(self, session: AsyncSession, *, now: datetime, free: int) -> Claimed:
+        """Lease the next runs for `free` chats in the caller's transaction (the intake claims
+        what it has just stored in the storing transaction: one round trip less per update)."""
+        stale = sorted(self._stale)
+        if stale:  # held through an outage: free again for whoever comes first
+            await inbox.release(session, owner=self.ctx.instance_id, update_ids=stale)
+        runs = await inbox.claim(
+            session,
+            now=now,
+            owner=self.ctx.instance_id,
+            lease_until=self._lease(now),
+            limit=free,
+            run=PER_CHAT_RUN,
+        )
+        return Claimed(runs, released=stale)
+
+    def start(self, claimed: Claimed, *, free: int) -> None:
+        """Work on claimed runs, once the claiming transaction has committed."""
+        self._stale.difference_update(claimed.released)
+        self._available()
+        runs = claimed.runs.values()
+        self._more = len(claimed.runs) >= free or any(len(r) >= PER_CHAT_RUN for r in runs)
+        for chat, rows in claimed.runs.items():
+            task = asyncio.create_task(self._work_chat(rows), name=f"inbox-chat-{chat}")
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    async def _claim(self) -> bool | None:
+        """Start work on the waiting updates of as many chats as there are free slots.
+
+        True when every free slot was filled (there may be more to start); None when the
+        database could not be asked.
+        """
+        free = self.free_slots()
+        if free <= 0:
+            return False
+        try:
+            async with self.ctx.db.transaction() as session:
+                claimed = await self.claim_in(session, now=self.ctx.clock.now(), free=free)
+        except Exception as exc:
+            await self._unavailable(exc, doing="claim")
+            return None
+        self.start(claimed, free=free)
+        return len(claimed.runs) == free
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("intake.chat_failed", exc_info=task.exception())
+        if self._more:
+            self._wake.set()
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ctx.settings.lease_seconds)
+
+    async def _work_chat(self, rows: list[InboundUpdate]) -> None:
+        """Process one chat's leased updates in order while they succeed; hand back the rest."""
+        for index, row in enumerate(rows):
+            if self._stopping:
+                await self._hand_back([r.update_id for r in rows[index:]])
+                return
+            if await self._process(row) is Settled.WAIT:  # this one is settled for now
+                await self._hand_back([r.update_id for r in rows[index + 1 :]])
+                return
+
+    async def _hand_back(self, update_ids: list[int]) -> None:
+        """Updates leased with a chat's run that will not be processed in it."""
+        if not update_ids:
+            return
+        try:
+            async with self.ctx.db.transaction() as session:
+                await inbox.release(session, owner=self.ctx.instance_id, update_ids=update_ids)
+        except Exception as exc:
+            await self._unavailable(exc, doing="release")
+            self._stale.update(update_ids)
+
+    async def _process(self, row: InboundUpdate) -> Settled:
+        """Hand one held update to PTB's handlers and settle what came of it."""
+        try:
+            update = Update.de_json(json.loads(row.payload or "null"), self.application.bot)
+            if update is None:
+                raise ValueError("the stored update is empty")
+        except Exception as exc:  # unreadable: no try will ever read it
+            return await self._park(row, None, f"unreadable: {describe_failure(exc)}")
+        work = UpdateInProcess(
+            row.update_id,
+            written_at=written_at(update, row.seen_at),
+            held=row.held or row.update_id in self._waited_out,
+        )
+        token = CURRENT_UPDATE.set(work)
+        try:
+            await self.application.process_update(update)
+        except Exception as exc:  # PTB hands handler errors to on_error; this is a fault of PTB's
+            work.error = work.error or exc
+        finally:
+            CURRENT_UPDATE.reset(token)
+        return await self._settle(row, update, work)
+
+    async def _settle(self, row: InboundUpdate, update: Update, work: UpdateInProcess) -> Settled:
+        error = work.error
+        if error is not None and not work.committed and is_unavailable(error):
+            await self._unavailable(error, doing="process")
+            await self.replies.answer(update)
+            self._stale.add(row.update_id)  # still pending: handed back once the database is back
+            self._waited_out.add(row.update_id)
+            return Settled.WAIT
+        if isinstance(error, TelegramError) and not work.committed:
+            transient = isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+            if transient and row.attempts + 1 < self.ctx.settings.intake_max_attempts:
+                return await self._failed(row, update, error)  # Telegram again, later
+            await self._apologise(row, error)  # refused, or still failing: the reply is lost
+            error = None
+        if error is not None and not work.committed:
+            return await self._failed(row, update, error)
+        if error is not None:
+            log.error(
+                "intake.failed_after_commit update_id=%s error=%s",
+                row.update_id,
+                type(error).__name__,
+            )
+        if not work.committed:  # nothing changed: record that it was seen to
+            try:
+                async with self.ctx.db.transaction() as session:
+                    await inbox.mark_done(
+                        session, update_id=row.update_id, now=self.ctx.clock.now()
+                    )
+            except Exception as exc:
+                await self._unavailable(exc, doing="mark")
+                self._stale.add(row.update_id)  # answered again when retried: nothing was stored
+                return Settled.WAIT
+        self._available()
+        self._waited_out.discard(row.update_id)
+        self.replies.processed(row.update_id)
+        self.ctx.metrics.updates_processed.inc()
+        return Settled.NEXT
+
+    async def _apologise(self, row: InboundUpdate, error: TelegramError) -> None:
+        """Telegram refused a reply that changed nothing stored: say so once if it lets us."""
+        log.warning(
+            "intake.reply_failed update_id=%s chat=%s error=%s",
+            row.update_id,
+            row.chat_id,
+            type(error).__name__,
+        )
+        if isinstance(error, Forbidden) or row.chat_id <= 0:
+            return  # blocked, or not a private chat: nothing can reach them
+        clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(row.chat_id))
+        try:
+            await self.application.bot.send_message(row.chat_id, texts.something_went_wrong(clinic))
+        except TelegramError as exc:
+            log.info("intake.apology_failed error=%s", type(exc).__name__)
+
+    async def _failed(self, row: InboundUpdate, update: Update, error: BaseException) -> Settled:
+        """A fault of the update's own: try again later, or park it after the last try."""
+        settings = self.ctx.settings
+        problem = describe_failure(error)
+        if row.attempts + 1 >= settings.intake_max_attempts:
+            return await self._park(row, update, problem)
+        wait = min(
+            timedelta(seconds=settings.intake_retry_seconds * 2**row.attempts), MAX_RETRY_WAIT
+        )
+        try:
+            async with self.ctx.db.transaction() as session:
+                tries = await inbox.record_failure(
+                    session,
+                    update_id=row.update_id,
+                    error=problem,
+                    retry_at=self.ctx.clock.now() + wait,
+                )
+        except Exception as exc:
+            await self._unavailable(exc, doing="retry")
+            self._stale.add(row.update_id)
+            return Settled.WAIT
+        self.ctx.metrics.updates_retried.inc()
+        log.warning(
+            "intake.retry update_id=%s chat=%s tries=%d error=%s",
+            row.update_id,
+            row.chat_id,
+            tries,
+            type(error).__name__,
+        )
+        return Settled.WAIT
+
+    async def _park(self, row: InboundUpdate, update: Update | None, problem: str) -> Settled:
+        try:
+            async with self.ctx.db.transaction() as session:
+                parked = await park_update(
+                    session,
+                    update_id=row.update_id,
+                    chat_id=row.chat_id,
+                    error=problem,
+                    now=self.ctx.clock.now(),
+                )
+        except Exception as exc:
+            await self._unavailable(exc, doing="park")
+            self._stale.add(row.update_id)
+            return Settled.WAIT
+        self.replies.processed(row.update_id)
+        if parked is None:
+            return Settled.NEXT  # settled elsewhere meanwhile
+        self.ctx.metrics.updates_parked.inc()
+        log.error(
+            "intake.parked update_id=%s chat=%s case=%s error=%s",
+            row.update_id,
+            row.chat_id,
+            parked.raised.case.id if parked.raised else None,
+            problem.split(":")[0],
+        )
+        if row.chat_id > 0:  # a private chat: say so, with the crisis card
+            clinic = self.ctx.clinic(parked.patient.clinic_id if parked.patient else None)
+            try:
+                await self.application.bot.send_message(
+                    row.chat_id, texts.could_not_process(clinic)
+                )
+            except TelegramError as exc:
+                log.warning("intake.park_reply_failed error=%s", type(exc).__name__)
+        return Settled.NEXT
+
+    async def _unavailable(self, error: BaseException, *, doing: str) -> None:
+        """The database failed: note it for /healthz and the log; the caller waits and retries."""
+        if not is_unavailable(error):
+            log.error("intake.%s_failed", doing, exc_info=error)
+        problem = describe_failure(error)
+        if self._outages == 0:
+            log.error("intake.database_unavailable doing=%s problem=%s", doing, problem)
+            self.ctx.metrics.intake_unavailable.inc()
+        self._outages += 1
+        self.ctx.intake.failed(problem, now=self.ctx.clock.now())
+        await self.replies.answer_waiting()
+
+    def _available(self) -> None:
+        if self._outages:
+            log.info("intake.database_back after_tries=%d", self._outages)
+        self._outages = 0
+        if self.ctx.intake.held == 0:
+            self.ctx.intake.recovered()
+
+
+def written_at(update: Update, seen_at: datetime) -> datetime:
+    """When the sender sent it: a message's own date, else when an instance first saw it."""
+    message = update.message or update.edited_message
+    if isinstance(message, Message):
+        sent = message.edit_date or message.date
+        return min(sent, seen_at)
+    return seen_at

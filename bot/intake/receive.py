@@ -1,0 +1,111 @@
+"""Receiving updates: store a batch in the inbox before Telegram is told it arrived.
+
+`take` is the one door for both modes. Long polling confirms a batch (the next getUpdates
+offset) only when `take` returned True; the webhook answers 200 only then, else 503 so that
+Telegram delivers it again. While the database cannot store anything, each sender is answered
+from memory (`replies`) and Telegram keeps the update.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+
+from bot.context import AppContext
+from bot.intake.inbox import NOTHING, Inbox
+from bot.intake.replies import OutageReplies
+from storage import inbox
+from storage.engine import describe_failure, is_unavailable
+from storage.inbox import Arrival
+
+log = logging.getLogger(__name__)
+
+MAX_HELD = 100_000  # update ids remembered as seen-but-not-stored (oldest forgotten first)
+
+
+def chat_of(update: Update) -> int:
+    """The chat an update belongs to (0 if none): its order is kept per chat."""
+    chat = update.effective_chat
+    return chat.id if chat is not None else 0
+
+
+class Intake:
+    """Holds received updates durably, or answers from memory and lets Telegram keep them."""
+
+    def __init__(self, ctx: AppContext, replies: OutageReplies, inbox: Inbox) -> None:
+        self.ctx = ctx
+        self.replies = replies
+        self.inbox = inbox
+        self._first_seen: OrderedDict[int, datetime] = OrderedDict()  # held during an outage
+
+    async def take(self, batch: Sequence[tuple[Update, dict[str, Any]]]) -> bool:
+        """Store updates (each with its JSON) in one transaction; False if they are not stored."""
+        if not batch:
+            return True
+        now = self.ctx.clock.now()
+        arrivals = [
+            Arrival(
+                update_id=update.update_id,
+                chat_id=chat_of(update),
+                payload=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                seen_at=self._first_seen.get(update.update_id, now),
+                held=update.update_id in self._first_seen,
+            )
+            for update, data in batch
+        ]
+        free = self.inbox.free_slots()
+        try:
+            async with self.ctx.db.transaction() as session:
+                await inbox.store(session, arrivals, now=now)
+                claimed = (
+                    await self.inbox.claim_in(session, now=now, free=free) if free else NOTHING
+                )
+        except Exception as exc:
+            await self._not_stored(batch, exc, now=now)
+            return False
+        for update, _ in batch:
+            self._first_seen.pop(update.update_id, None)
+        self.replies.stored([update for update, _ in batch])
+        self.ctx.intake.held = len(self._first_seen)
+        if not self._first_seen:
+            self.ctx.intake.recovered()
+        if free:
+            self.inbox.start(claimed, free=free)  # taken on at once
+        else:
+            self.inbox.wake()  # every slot is busy: the worker takes them when one frees
+        return True
+
+    async def _not_stored(
+        self, batch: Sequence[tuple[Update, dict[str, Any]]], error: Exception, *, now: datetime
+    ) -> None:
+        problem = describe_failure(error)
+        if not is_unavailable(error):
+            log.error("intake.store_error", exc_info=error)
+        fresh = [u for u, _ in batch if u.update_id not in self._first_seen]
+        for update, _ in batch:
+            self._first_seen.setdefault(update.update_id, now)
+        while len(self._first_seen) > MAX_HELD:
+            self._first_seen.popitem(last=False)
+        if fresh and self.ctx.intake.failing_since is None:
+            self.ctx.metrics.intake_unavailable.inc()
+        self.ctx.intake.failed(problem, now=now)
+        self.ctx.intake.held = len(self._first_seen)
+        log.error(
+            "intake.not_stored updates=%d held=%d problem=%s (not confirmed to Telegram, "
+            "which keeps them)",
+            len(batch),
+            len(self._first_seen),
+            problem,
+        )
+        for update, _ in batch:
+            await self.replies.answer(update)
+
+    async def receive(self, update: Update, data: dict[str, Any]) -> bool:
+        """One webhook delivery: True once it is stored (answer 2xx), else False (5xx)."""
+        return await self.take([(update, data)])

@@ -1,0 +1,102 @@
+"""What a sender is told at once while their update cannot be stored or processed.
+
+Nothing here touches the database: during an outage the crisis card comes from the clinic file,
+and every other answer says plainly that the message will be handled when the service is back.
+Each update is answered this way once per instance, however often Telegram delivers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from telegram import Bot, Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+
+from bot.context import AppContext
+from bot.domain import checkin_flow
+from bot.messaging import questions, texts
+from bot.services.messages import crisis_words
+
+log = logging.getLogger(__name__)
+
+REMEMBERED = 10_000  # update ids answered from memory, newest kept
+CRISIS_COMMANDS = ("/crisis", "/help")
+
+
+def asks_for_help(update: Update, ctx: AppContext) -> bool:
+    """A /crisis or /help, crisis words, or a Yes tap: the crisis card goes with the answer."""
+    chat = update.effective_chat
+    clinic = ctx.clinic(ctx.intake.clinic_of_chat.get(chat.id) if chat else None)
+    message = update.effective_message if update.callback_query is None else None
+    if isinstance(message, Message):
+        body = (message.text or message.caption or "").strip()
+        command = body.split()[0].split("@")[0].lower() if body.startswith("/") else ""
+        return command in CRISIS_COMMANDS or bool(crisis_words(clinic, body))
+    if update.callback_query is not None:
+        tap = questions.parse_tap(update.callback_query.data)
+        return tap is not None and tap.value == checkin_flow.YES
+    return False
+
+
+class OutageReplies:
+    """Answers from memory, once per update id.
+
+    It also remembers the updates this instance stored and has not processed yet, so that when
+    the database fails after storing them (locked, full, gone) their senders are told too.
+    """
+
+    def __init__(self, ctx: AppContext, bot: Bot) -> None:
+        self.ctx = ctx
+        self.bot = bot
+        self._answered: OrderedDict[int, None] = OrderedDict()
+        self._waiting: OrderedDict[int, Update] = OrderedDict()
+
+    def answered(self, update_id: int) -> bool:
+        return update_id in self._answered
+
+    def stored(self, updates: list[Update]) -> None:
+        """These are in the inbox now, not yet processed."""
+        for update in updates:
+            self._waiting[update.update_id] = update
+        while len(self._waiting) > REMEMBERED:
+            self._waiting.popitem(last=False)
+
+    def processed(self, update_id: int) -> None:
+        self._waiting.pop(update_id, None)
+
+    async def answer_waiting(self) -> None:
+        """The database failed: tell everyone whose stored update is still waiting."""
+        for update in list(self._waiting.values()):
+            await self.answer(update)
+
+    async def answer(self, update: Update) -> None:
+        """Tell the sender their update is kept for later; the crisis card if they need help."""
+        chat = update.effective_chat
+        if self.answered(update.update_id) or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        self._answered[update.update_id] = None
+        while len(self._answered) > REMEMBERED:
+            self._answered.popitem(last=False)
+        clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(chat.id))
+        help_now = asks_for_help(update, self.ctx)
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(texts.HELD_TAP, show_alert=True)
+            if help_now:
+                await self.bot.send_message(chat.id, texts.crisis_card(clinic))
+            if update.callback_query is None or help_now:
+                await self.bot.send_message(chat.id, texts.held_for_outage(clinic))
+        except TelegramError as exc:
+            log.warning(
+                "intake.outage_reply_failed update_id=%s error=%s",
+                update.update_id,
+                type(exc).__name__,
+            )
+            return
+        log.info(
+            "intake.answered_from_memory update_id=%s crisis_card=%s",
+            update.update_id,
+            "yes" if help_now else "no",
+        )

@@ -115,7 +115,9 @@ async def _stream_through_an_outage(
         await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - started)))
     page = await sandbox.wait_for_message(ADA, "MODERATE priority", timeout=20)
     assert "pills" in page["text"] and "Delayed by a service outage" in page["text"], page["text"]
-    assert card["message_id"] < kept["message_id"]
+    # The crisis message's own answer: the card first, then what happens to the message.
+    after_card = await sandbox.wait_for_message(PAT, None, after=card["message_id"])
+    assert "cannot record messages right now" in after_card["text"]
     await sandbox.wait_for_message(PAT, "actually had any thoughts", timeout=10)  # s1 → s2
     ctx = bot.ctx
 

@@ -61,6 +61,7 @@ from bot.settings import Settings
 from storage.engine import Database
 from storage.models import Answer
 from storage.states import InboxStatus
+from tests.auxil.cli import cli_env
 from tests.auxil.harness import free_port
 from tests.auxil.outage import TcpProxy, sqlite_write_lock
 
@@ -151,12 +152,11 @@ async def bot_process(
     """`aftercare run` polling the sandbox; yields its /healthz port; SIGTERM at the end."""
     (workdir / "clinic.toml").write_text(CLINIC_TOML, encoding="utf-8")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
-    env.update(
+    env = cli_env(
+        workdir,
         AFTERCARE_TELEGRAM_TOKEN=TOKEN,
         AFTERCARE_TELEGRAM_API_URL=sandbox.url,
         AFTERCARE_DATABASE_URL=url,
-        AFTERCARE_CONFIG=str(workdir / "clinic.toml"),
         AFTERCARE_SEND_RATE_PER_SECOND="0",
         AFTERCARE_HEALTH_PORT=str(port),
         AFTERCARE_WEBHOOK_LISTEN="127.0.0.1",

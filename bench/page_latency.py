@@ -140,7 +140,7 @@ async def database_url(url: str | None) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def running_bot(
-    sandbox: BotApiSandbox, url: str, dispatch_interval: float, **more: Any
+    sandbox: BotApiSandbox, url: str, dispatch_interval: float
 ) -> AsyncIterator[AppContext]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -148,7 +148,6 @@ async def running_bot(
         telegram_api_url=sandbox.url,
         database_url=url,
         dispatch_interval_seconds=dispatch_interval,
-        **more,
     )
     ctx = await prepare(
         settings, clinics=parse_clinics(CLINIC_TOML, source="bench"), db=Database(url)

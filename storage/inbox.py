@@ -168,27 +168,29 @@ async def claim(
     return runs
 
 
+_NO_LEASE = {"lease_owner": None, "lease_until": None}
+
+
+def _one(update_id: int, status: InboxStatus) -> Any:
+    """UPDATE of one update, if it is still in `status` (a second try then changes nothing)."""
+    return update(InboundUpdate).where(
+        col(InboundUpdate.update_id) == update_id, col(InboundUpdate.status) == status
+    )
+
+
+async def _moved(session: AsyncSession, statement: Any) -> bool:
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def mark_done(session: AsyncSession, *, update_id: int, now: datetime) -> bool:
     """Record that an update was processed (its payload is no longer kept).
 
     False when it was not pending: processed or parked already, so its effects must not be
     applied again. Call it in the transaction of the update's effects.
     """
-    result = await session.execute(
-        update(InboundUpdate)
-        .where(
-            col(InboundUpdate.update_id) == update_id,
-            col(InboundUpdate.status) == InboxStatus.PENDING,
-        )
-        .values(
-            status=InboxStatus.DONE,
-            processed_at=now,
-            payload=None,
-            lease_owner=None,
-            lease_until=None,
-        )
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    done = {"status": InboxStatus.DONE, "processed_at": now, "payload": None}
+    return await _moved(session, _one(update_id, InboxStatus.PENDING).values(**done, **_NO_LEASE))
 
 
 async def record_failure(
@@ -196,17 +198,12 @@ async def record_failure(
 ) -> int:
     """One more failed try: kept pending, not tried again before `retry_at`. The try count."""
     attempts = await session.scalar(
-        update(InboundUpdate)
-        .where(
-            col(InboundUpdate.update_id) == update_id,
-            col(InboundUpdate.status) == InboxStatus.PENDING,
-        )
+        _one(update_id, InboxStatus.PENDING)
         .values(
             attempts=col(InboundUpdate.attempts) + 1,
             error=error[:MAX_ERROR_CHARS],
             next_attempt_at=retry_at,
-            lease_owner=None,
-            lease_until=None,
+            **_NO_LEASE,
         )
         .returning(col(InboundUpdate.attempts))
     )
@@ -215,34 +212,16 @@ async def record_failure(
 
 async def park(session: AsyncSession, *, update_id: int, error: str, now: datetime) -> bool:
     """Set a failing update aside for a person; the chat's later updates go on."""
-    result = await session.execute(
-        update(InboundUpdate)
-        .where(
-            col(InboundUpdate.update_id) == update_id,
-            col(InboundUpdate.status) == InboxStatus.PENDING,
-        )
-        .values(
-            status=InboxStatus.PARKED,
-            error=error[:MAX_ERROR_CHARS],
-            processed_at=now,
-            lease_owner=None,
-            lease_until=None,
-        )
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    parked = {"status": InboxStatus.PARKED, "error": error[:MAX_ERROR_CHARS], "processed_at": now}
+    return await _moved(session, _one(update_id, InboxStatus.PENDING).values(**parked, **_NO_LEASE))
 
 
 async def requeue(session: AsyncSession, *, update_id: int, now: datetime) -> bool:
     """Try a parked update again (after the fault was mended)."""
-    result = await session.execute(
-        update(InboundUpdate)
-        .where(
-            col(InboundUpdate.update_id) == update_id,
-            col(InboundUpdate.status) == InboxStatus.PARKED,
-        )
-        .values(status=InboxStatus.PENDING, attempts=0, next_attempt_at=now, processed_at=None)
+    again = {"status": InboxStatus.PENDING, "attempts": 0, "next_attempt_at": now}
+    return await _moved(
+        session, _one(update_id, InboxStatus.PARKED).values(**again, processed_at=None)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release(

@@ -10,7 +10,6 @@ were taken in their order (an out-of-order tap would be refused as not the curre
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -27,6 +26,7 @@ from bot.sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Answer, Checkin, InboundUpdate
 from storage.states import CheckinStatus, InboxStatus
+from tests.auxil.cli import cli_env
 from tests.auxil.databases import IsolatedDatabase, standalone
 from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import enrolled_patient
@@ -43,12 +43,11 @@ async def bot_process(
     sandbox: BotApiSandbox, url: str, workdir: Path, name: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`aftercare run` in its own process, polling the sandbox; killed if still running."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
-    env.update(
+    env = cli_env(
+        workdir,
         AFTERCARE_TELEGRAM_TOKEN=TOKEN,
         AFTERCARE_TELEGRAM_API_URL=sandbox.url,
         AFTERCARE_DATABASE_URL=url,
-        AFTERCARE_CONFIG=str(workdir / "clinic.toml"),
         AFTERCARE_DISPATCH_INTERVAL_SECONDS="0.5",
         AFTERCARE_INSTANCE_ID=name,
     )

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     """Everything an operator sets per deployment; clinical choices live in the clinic file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AFTERCARE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="AFTERCARE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
     )
 
     telegram_token: SecretStr | None = Field(
@@ -80,8 +84,19 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=65535,
-        description="In polling mode, serve GET /healthz on this port (webhook mode serves it "
-        "on the webhook port).",
+        validation_alias=AliasChoices("AFTERCARE_HTTP_PORT", "AFTERCARE_HEALTH_PORT"),
+        description="In polling mode, serve HTTP (/healthz, /metrics, the console) on this port "
+        "(AFTERCARE_HTTP_PORT; the older name AFTERCARE_HEALTH_PORT still works). Webhook mode "
+        "serves them on the webhook port.",
+    )
+    console_url: str | None = Field(
+        default=None,
+        description="Public URL of the clinic console (the `/console` path of the bot's HTTP "
+        "server, e.g. https://aftercare.example.org/console); used in the links the bot sends.",
+    )
+    trust_forwarded: bool = Field(
+        default=False,
+        description="Honour X-Forwarded-Proto/For (only behind a reverse proxy you run).",
     )
     heartbeat_url: str | None = Field(
         default=None, description="Requested while healthy, for a dead-man's-switch monitor."
@@ -104,18 +119,24 @@ class Settings(BaseSettings):
         "webhook_secret",
         "health_port",
         "audit_head_file",
+        "console_url",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("webhook_url", "heartbeat_url")
+    @field_validator("webhook_url", "heartbeat_url", "console_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("webhook_secret")
     @classmethod

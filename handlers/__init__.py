@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import cases, checkin, clinician, common, enrollment, oncall
+from handlers import cases, checkin, clinician, common, console, enrollment, oncall
 
 # Handler groups run in this order; within a group the first matching handler wins.
 PRIVATE_ONLY, ADMIT, PUBLIC, MEMBERS = -20, -10, 0, 10
@@ -46,6 +46,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("open", cases.open_cases),
             CommandHandler("patients", cases.patients),
             CommandHandler("history", cases.patient_history),
+            CommandHandler("console", console.console),
             CallbackQueryHandler(cases.case_button, pattern=r"^esc:"),
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),

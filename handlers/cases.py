@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import timedelta
@@ -9,17 +10,19 @@ from datetime import timedelta
 from telegram import ForceReply, Message, Update
 from telegram.error import TelegramError
 
+from bot.charts import render_png, summary_text
 from bot.context import AftercareContext
-from bot.messaging.case_news import show_case_state
+from bot.messaging.case_news import announce_taken, show_case_state
 from bot.messaging.listings import case_summary, fit
 from bot.messaging.pages import when
-from bot.services.cases import CaseError, acknowledge, resolve
+from bot.services.cases import CaseError, acknowledge, raised_since, resolve
+from bot.services.mood_chart import mood_chart_for
 from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
-from storage.cases import get_case, pages_of, pages_of_cases, unresolved_for_clinic
+from storage.cases import get_case, pages_of_cases, unresolved_for_clinic
 from storage.models import Clinician
 from storage.patients import patient_by_ref, patients_by_ids
-from storage.reports import clinicians_by_ids, history, messages_of, patients_of_clinic
 from storage.states import CaseStatus
+from storage.views.reports import clinicians_by_ids, history, messages_of, patients_of_clinic
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +35,6 @@ def parse_case_id(text: str) -> int | None:
     """A case number as typed or carried in button data; None for anything else."""
     match = CASE_ID.match(text)
     return int(match.group(1)) if match else None
-
-
-async def _tell_others(context: AftercareContext, case_id: int, me: Clinician, text: str) -> None:
-    """Everyone else paged for this case learns who took it."""
-    async with context.app.db.transaction() as session:
-        pages = await pages_of(session, case_id=case_id)
-        others = await clinicians_by_ids(
-            session, ids=sorted({p.clinician_id for p in pages if p.clinician_id != me.id})
-        )
-    for other in others:
-        try:
-            await context.bot.send_message(other.chat_id, text)
-        except TelegramError as exc:
-            log.warning(
-                "case.notify_failed case=%s clinician=%s error=%s",
-                case_id,
-                other.id,
-                exc.message,
-            )
 
 
 async def _registration_for(context: AftercareContext, me: Clinician, case_id: int) -> Clinician:
@@ -72,8 +56,7 @@ async def _ack(context: AftercareContext, me: Clinician, case_id: int) -> str:
         case, took = await acknowledge(session, case_id=case_id, clinician=me, now=ctx.clock.now())
     if not took:
         return f"Case #{case_id} is already {case.status}."
-    await show_case_state(ctx, context.bot, case_id=case_id)
-    await _tell_others(context, case_id, me, f"Case #{case_id} was acknowledged by {me.name}.")
+    await announce_taken(ctx, context.bot, case_id=case_id, by=me, what="acknowledged")
     return (
         f"✓ You acknowledged case #{case_id}. Re-paging has stopped. Resolve it with "
         f"/resolve {case_id} <note> when done."
@@ -85,8 +68,7 @@ async def _resolve(context: AftercareContext, me: Clinician, case_id: int, note:
     me = await _registration_for(context, me, case_id)
     async with context.effects() as session:
         await resolve(session, case_id=case_id, clinician=me, note=note, now=ctx.clock.now())
-    await show_case_state(ctx, context.bot, case_id=case_id)
-    await _tell_others(context, case_id, me, f"Case #{case_id} was resolved by {me.name}.")
+    await announce_taken(ctx, context.bot, case_id=case_id, by=me, what="resolved")
     return f"✓ Case #{case_id} resolved."
 
 
@@ -107,18 +89,8 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     if case is None or case.clinic_id not in {c.clinic_id for c in context.identity.clinicians}:
         await answer_query(query, f"No case #{number} in your clinic.", alert=True)
         return
-    if (
-        len(parts) == 4
-        and case is not None
-        and case.level != parts[3]
-        and case.status == CaseStatus.OPEN
-    ):
-        await answer_query(
-            query,
-            f"Case #{number} was raised to {case.level.upper()} after this page was sent. "
-            "Please read the newest page before acknowledging.",
-            alert=True,
-        )
+    if len(parts) == 4 and (stale := raised_since(case, parts[3], "this page was sent")):
+        await answer_query(query, stale, alert=True)
         return
     if (
         case is not None
@@ -261,15 +233,17 @@ async def patient_history(
         await message.reply_text("Usage: /history REF")
         return
     ctx = context.app
+    clinic = ctx.clinic(me.clinic_id)
     async with ctx.db.transaction() as session:
         patient = await patient_by_ref(session, clinic_id=me.clinic_id, ref=args[0])
         if patient is None or patient.id is None:
             await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
             return
-        since = ctx.clock.now() - timedelta(days=30)
+        now = ctx.clock.now()
+        since = now - timedelta(days=30)
         rows = await history(session, patient_id=patient.id, since=since)
         typed = await messages_of(session, patient_id=patient.id, since=since)
-    clinic = ctx.clinic(me.clinic_id)
+        chart = await mood_chart_for(session, patient=patient, clinic=clinic, now=now, days=30)
     moods = [a["mood"] for _, a in reversed(rows) if "mood" in a]
     baseline = patient.baseline_mood if patient.baseline_mood is not None else "unset"
     out = [
@@ -291,3 +265,13 @@ async def patient_history(
             for m in typed
         )
     await message.reply_text("\n".join(out)[:4000])
+    # The chart follows the text and never holds it back: a failure costs only the picture.
+    try:
+        png = await asyncio.to_thread(render_png, chart)
+    except Exception:
+        log.exception("history.chart_render_failed chat=%s", message.chat_id)
+        return
+    try:
+        await message.reply_photo(png, caption=summary_text(chart)[:1024])
+    except TelegramError as exc:
+        log.warning("history.chart_not_sent chat=%s error=%s", message.chat_id, exc.message)

@@ -125,6 +125,7 @@ class Checkin(SQLModel, table=True):
         Index("ix_checkin_reminder", "status", "reminder_due_at"),
         Index("ix_checkin_closes", "status", "closes_at"),
         Index("ix_checkin_patient", "patient_id", "due_at"),
+        Index("ix_checkin_patient_sent", "patient_id", "sent_at"),  # the console's newest sent
     )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id")
@@ -155,7 +156,10 @@ class Checkin(SQLModel, table=True):
 class Answer(SQLModel, table=True):
     """One answer, stored the moment it is given, with its instrument and version."""
 
-    __table_args__ = (UniqueConstraint("checkin_id", "item_id"),)
+    __table_args__ = (
+        UniqueConstraint("checkin_id", "item_id"),
+        Index("ix_answer_patient_item", "patient_id", "item_id", "answered_at"),  # newest mood
+    )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
@@ -258,3 +262,36 @@ class InboundUpdate(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     error: str | None = Field(default=None, sa_type=Text)
     processed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
+
+
+class ConsoleLink(SQLModel, table=True):
+    """A single-use console sign-in link sent by `/console`; only its token's SHA-256 is kept."""
+
+    __tablename__ = "console_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    clinician_id: int = Field(foreign_key="clinician.id")  # the registration that asked
+    telegram_user_id: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime = Field(sa_column=_utc())
+    used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console browser; the cookie holds a random token, this row its SHA-256.
+
+    `clinician_id` is the registration (and so the clinic) the browser works as; a clinician
+    of several clinics switches it. Ended by sign-out, by an admin, or by expiry.
+    """
+
+    __tablename__ = "console_session"
+    __table_args__ = (Index("ix_console_session_user", "telegram_user_id", "ended_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    telegram_user_id: int = Field(sa_type=BigInteger)
+    clinician_id: int = Field(foreign_key="clinician.id")
+    created_at: datetime = Field(sa_column=_utc())
+    last_seen_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime = Field(sa_column=_utc())  # absolute end
+    ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    ended_by: str | None = Field(default=None, max_length=32)  # "sign-out", "admin", "telegram"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ REF = "P-0042"
 NOTE = "Called her: safe at home with her sister tonight; seen at the clinic tomorrow 09:00."
 AUDITED = ("escalation.opened", "page.sent", "escalation.acknowledged", "escalation.resolved")
 TOKEN_IN_LINK = re.compile(r"start=([A-Za-z0-9_-]+)")
+CONSOLE_LINK = re.compile(r"https?://\S+/console/signin/[A-Za-z0-9_-]+")
+CRISIS_WORDS = "I can't stop thinking about suicide tonight"
 SECONDS = {"offset": 2, "reminder": 20, "missed": 40, "backup": 3, "everyone": 8}
 
 CLINIC_TOML = """
@@ -209,6 +212,22 @@ class _Demo:
         await self.wait(PRIMARY, "resolved by Dr Backup", "Dr Primary hears of the resolution")
         self.step("Dr Backup resolved the case with a note")
 
+    async def console_story(self) -> str:
+        """For `--console`: the patient writes crisis words, so a case is open in the console,
+        and Dr Backup asks the bot for a console sign-in link; returns the link."""
+        self.say(PATIENT, CRISIS_WORDS)
+        await self.wait(PRIMARY, "Patient wrote", "the patient's words page the team", within=10)
+        self.step("the patient wrote crisis words: a new case is open and paged")
+        after = self._last_id(BACKUP)
+        self.say(BACKUP, "/console")
+        reply = await self.wait(
+            BACKUP, "Your sign-in link", "Dr Backup asks for a console link", after=after
+        )
+        link = CONSOLE_LINK.search(reply["text"])
+        if link is None:
+            raise DemoFailed("Dr Backup asks for a console link: no link in the reply")
+        return link.group(0)
+
     def print_chat(self, chat_id: int, title: str) -> None:
         """One chat: the bot's messages (edits applied) interleaved with what the person did."""
         self.out(f"\n=== {title} ===")
@@ -245,14 +264,26 @@ class _Demo:
         return f"the audit trail lacks {', '.join(missing)}" if missing else None
 
 
-async def run_demo(*, out: Callable[[str], None] = print, speed: float = 1.0) -> int:
-    """Run the whole demo and print the transcripts and audit trail; 0 if every step happened."""
+async def run_demo(
+    *,
+    out: Callable[[str], None] = print,
+    speed: float = 1.0,
+    console_port: int | None = None,
+    until: asyncio.Event | None = None,
+) -> int:
+    """Run the whole demo and print the transcripts and audit trail; 0 if every step happened.
+
+    With `console_port`, the console is served on 127.0.0.1 at that port and, after the story,
+    the sandbox, the bot and the console keep running until `until` is set (Ctrl-C), with a
+    sign-in link for Dr Backup printed.
+    """
     if speed <= 0:
         raise ValueError("speed must be positive")
     started = time.monotonic()
     timings = "timings in seconds" + (f", x{speed:g}" if speed != 1 else "")
     out(f"Aftercare demo: the real bot, offline, against its embedded sandbox Bot API ({timings})")
     failure: str | None = None
+    console_url = f"http://127.0.0.1:{console_port}/console" if console_port else None
     with tempfile.TemporaryDirectory(prefix="aftercare-demo-") as tmp:
         async with BotApiSandbox(bot_username="aftercare_demo_bot") as sandbox:
             settings = Settings(
@@ -264,7 +295,9 @@ async def run_demo(*, out: Callable[[str], None] = print, speed: float = 1.0) ->
                 instance_id="demo",
                 # Offline means offline: whatever the operator's environment says.
                 webhook_url=None,
-                health_port=None,
+                health_port=console_port,
+                webhook_listen="127.0.0.1",
+                console_url=console_url,
                 heartbeat_url=None,
             )
             clinics = parse_clinics(demo_clinic_toml(speed), source="embedded demo clinic")
@@ -274,6 +307,10 @@ async def run_demo(*, out: Callable[[str], None] = print, speed: float = 1.0) ->
             task = asyncio.create_task(serve(ctx, stop), name="aftercare-demo-bot")
             try:
                 await demo.scenario()
+                if console_url is not None:
+                    link = await demo.console_story()
+                    _print_console(out, console_url, link)
+                    await _until_stopped(until, task)
             except DemoFailed as exc:
                 failure = str(exc)
             except Exception as exc:  # the demo must always stop the bot and report
@@ -298,10 +335,42 @@ async def run_demo(*, out: Callable[[str], None] = print, speed: float = 1.0) ->
     return 0
 
 
+def _print_console(out: Callable[[str], None], console_url: str, link: str) -> None:
+    out("\n=== The clinic console ===")
+    out("Open this sign-in link in a browser, as Dr Backup (it works once, within 10 minutes):")
+    out(f"  {link}")
+    out(f"Then: the open case, the patient {REF}'s timeline and mood chart, at {console_url}/")
+    out("The sandbox, the bot and the console keep running; press Ctrl-C to stop.")
+
+
+async def _until_stopped(until: asyncio.Event | None, bot: asyncio.Task[None]) -> None:
+    """Wait for Ctrl-C (`until`), or for the bot to end on its own (an error)."""
+    waiter = asyncio.create_task((until or asyncio.Event()).wait())
+    try:
+        await asyncio.wait([waiter, bot], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if bot.done() and bot.exception() is not None:
+        raise DemoFailed(f"the bot stopped while the console was open: {bot.exception()!r}")
+
+
+async def _demo_with_signals(speed: float, console_port: int | None) -> int:
+    until = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, until.set)
+    return await run_demo(speed=speed, console_port=console_port, until=until)
+
+
 def demo_command(
     speed: float = typer.Option(1.0, min=0.25, max=4.0, help="2 runs the timings twice as fast."),
+    console: bool = typer.Option(
+        False, "--console", help="Then keep running with the clinic console open, until Ctrl-C."
+    ),
+    port: int = typer.Option(8480, min=1, max=65535, help="The console's port (127.0.0.1)."),
 ) -> None:
     """Run the real bot offline against the embedded sandbox: a check-in escalated end to end."""
     configure_logging("WARNING", LogFormat.PLAIN, secrets=[TOKEN])
-    if code := asyncio.run(run_demo(speed=speed)):  # typer.Exit would be lost by main()
+    work = _demo_with_signals(speed, port if console else None)
+    if code := asyncio.run(work):  # typer.Exit would be lost by main()
         raise CliError("the demo did not complete; see the step named above", exit_code=code)

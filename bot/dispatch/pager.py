@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
@@ -15,7 +17,7 @@ from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
 from bot.messaging.case_news import show_case_state
-from bot.messaging.delivery import Delivery, Outcome, deliver
+from bot.messaging.delivery import Delivery, Outcome, deliver, deliver_markup
 from bot.services.cases import (
     LadderPosition,
     advance_ladder,
@@ -138,11 +140,20 @@ class Pager:
         assert case.id is not None
         deliveries: list[tuple[Clinician, Delivery]] = []
         if plan.recipients:
-            buttons = pages.case_buttons(case.id, plan.position.level)
+            plain = pages.case_buttons(case.id, plan.position.level)
+            linked = pages.case_buttons(
+                case.id, plan.position.level, console_url=self.ctx.settings.console_url
+            )
+
+            def page_to(chat_id: int) -> Callable[[Any], Awaitable[Any]]:
+                return lambda markup: self.bot.send_message(chat_id, plan.text, reply_markup=markup)
+
             results = await asyncio.gather(
                 *(
-                    deliver(
-                        self.bot.send_message(c.chat_id, plan.text, reply_markup=buttons),
+                    deliver_markup(
+                        page_to(c.chat_id),
+                        linked,
+                        plain,
                         what=f"page case={case.id} clinician={c.id}",
                     )
                     for c in plan.recipients

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Bot
+from telegram.error import TelegramError
 
 from bot.context import AppContext
 from bot.domain.levels import Level
 from bot.messaging import pages
-from bot.messaging.delivery import deliver
+from bot.messaging.delivery import deliver_markup
 from bot.services.cases import checkin_facts, ladder
 from storage.cases import get_case, pages_of
 from storage.models import Case, Clinician, Patient
 from storage.patients import get_patient
-from storage.reports import clinicians_by_ids
 from storage.states import CaseStatus, PageStatus
+from storage.views.reports import clinicians_by_ids
+
+log = logging.getLogger(__name__)
+
+
+async def announce_taken(
+    ctx: AppContext, bot: Bot, *, case_id: int, by: Clinician, what: str
+) -> None:
+    """After a case was acknowledged or resolved (in Telegram or the console): every page of
+    it says so, and everyone else who was paged is told who took it."""
+    await show_case_state(ctx, bot, case_id=case_id)
+    async with ctx.db.transaction() as session:
+        pages = await pages_of(session, case_id=case_id)
+        others = await clinicians_by_ids(
+            session, ids=sorted({p.clinician_id for p in pages if p.clinician_id != by.id})
+        )
+    for other in others:
+        try:
+            await bot.send_message(other.chat_id, f"Case #{case_id} was {what} by {by.name}.")
+        except TelegramError as exc:
+            log.warning(
+                "case.notify_failed case=%s clinician=%s error=%s", case_id, other.id, exc.message
+            )
 
 
 async def show_case_state(ctx: AppContext, bot: Bot, *, case_id: int) -> int:
@@ -60,20 +86,37 @@ async def show_case_state(ctx: AppContext, bot: Bot, *, case_id: int) -> int:
         now=ctx.clock.now(),
         status_line=_status_line(case, patient, by_id, ctx),
     )
-    markup = None if reopened else pages.case_buttons(case_id, case.level, case.status)
+    plain = pages.case_buttons(case_id, case.level, case.status, actions=not reopened)
+    markup = pages.case_buttons(
+        case_id,
+        case.level,
+        case.status,
+        actions=not reopened,
+        console_url=ctx.settings.console_url,
+    )
     targets = {
         (by_id[p.clinician_id].chat_id, p.message_id) for p in sent if p.clinician_id in by_id
     }
     await asyncio.gather(
         *(
-            deliver(
-                bot.edit_message_text(text, chat_id=chat, message_id=message, reply_markup=markup),
+            deliver_markup(
+                _editing(bot, text, chat, message),
+                markup,
+                plain,
                 what=f"page_update case={case_id}",
             )
             for chat, message in targets
         )
     )
     return len(targets)
+
+
+def _editing(
+    bot: Bot, text: str, chat: int, message: int | None
+) -> Callable[[Any], Awaitable[Any]]:
+    return lambda markup: bot.edit_message_text(
+        text, chat_id=chat, message_id=message, reply_markup=markup
+    )
 
 
 def _status_line(

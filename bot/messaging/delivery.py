@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import warnings
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -95,6 +95,27 @@ async def deliver(
     except TelegramError as exc:
         log.error("send.failed what=%s error=%s", what, exc.message)
         return Delivery(Outcome.FAILED, error=exc.message)
+
+
+def refused_button(delivery: Delivery) -> bool:
+    """Telegram refused a message for its button (a URL button to a host it will not link)."""
+    return delivery.outcome is Outcome.FAILED and "button" in (delivery.error or "").lower()
+
+
+async def deliver_markup(
+    send: Callable[[Any], Awaitable[Message | Mapping[str, Any] | bool]],
+    markup: Any,
+    fallback: Any,
+    *,
+    what: str,
+) -> Delivery:
+    """Send with `markup`; if Telegram refuses its URL button (the console link), once more
+    with `fallback`: a page must never be lost to its convenience link."""
+    result = await deliver(send(markup), what=what)
+    if markup is not fallback and refused_button(result):
+        log.warning("send.button_refused what=%s: sent again without the console link", what)
+        result = await deliver(send(fallback), what=what)
+    return result
 
 
 async def send_question(

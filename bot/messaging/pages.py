@@ -27,18 +27,31 @@ WHO = {"primary": "the primary", "backup": "the backup", "everyone": "every clin
 
 
 def case_buttons(
-    case_id: int, level: str, status: str = CaseStatus.OPEN
+    case_id: int,
+    level: str,
+    status: str = CaseStatus.OPEN,
+    *,
+    console_url: str | None = None,
+    actions: bool = True,
 ) -> InlineKeyboardMarkup | None:
     """The buttons that still make sense: both while open, Resolve once taken, none once closed
-    (None: an edit without markup takes the keyboard away).
+    or when `actions` is off (None: an edit without markup takes the keyboard away); with a
+    console, an "Open in console" link to the case below them.
 
     They carry the level they were sent for: a raised case needs a new look.
     """
+    rows: list[list[InlineKeyboardButton]] = []
     ack = InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{case_id}:{level}")
     res = InlineKeyboardButton("Resolve", callback_data=f"esc:res:{case_id}:{level}")
-    if status == CaseStatus.RESOLVED:
-        return None
-    return InlineKeyboardMarkup([[ack, res] if status == CaseStatus.OPEN else [res]])
+    if actions and status != CaseStatus.RESOLVED:
+        rows.append([ack, res] if status == CaseStatus.OPEN else [res])
+    if console_url:
+        rows.append([InlineKeyboardButton("Open in console", url=case_link(console_url, case_id))])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def case_link(console_url: str, case_id: int) -> str:
+    return f"{console_url}/cases/{case_id}"
 
 
 @dataclass(frozen=True)
@@ -63,10 +76,15 @@ def when(instant: datetime, clinic: ClinicConfig, patient: Patient) -> str:
 
 def reasons_in(reason: str, clinic: ClinicConfig) -> list[str]:
     """A case's reason lines with their UTC stamps shown in the clinic's zone."""
+    return reason_lines(reason, clinic.zone)
+
+
+def reason_lines(reason: str, zone: ZoneInfo) -> list[str]:
+    """A case's reason lines with their UTC stamps shown in `zone`."""
 
     def local(match: re.Match[str]) -> str:
         stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-        return f"[{stamp.astimezone(clinic.zone):%a %d %b %H:%M %Z}] "
+        return f"[{stamp.astimezone(zone):%a %d %b %H:%M %Z}] "
 
     return [_STAMP.sub(local, line) for line in reason.splitlines() if line.strip()]
 

@@ -1,6 +1,6 @@
 """Health: is the database answering, can updates be stored, is the dispatcher ticking?
-Served as `GET /healthz`, and used by the dead-man's heartbeat, which only calls out while
-every part is fine."""
+Served as `GET /healthz` (beside `GET /metrics`), and used by the dead-man's heartbeat, which
+only calls out while every part is fine."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import tornado.web
 from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from bot.context import AppContext
 from bot.ops.metrics import CONTENT_TYPE
@@ -112,43 +114,41 @@ async def check_health(ctx: AppContext) -> HealthReport:
     )
 
 
-class MetricsHandler(tornado.web.RequestHandler):
-    """`GET /metrics`: Prometheus exposition, queue gauges read from the database."""
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
-    def initialize(self, ctx: AppContext) -> None:
-        self.ctx = ctx
 
-    async def get(self) -> None:
-        dispatcher = self.ctx.dispatcher
+def health_routes(ctx: AppContext, monitor: HealthMonitor) -> list[Route]:
+    """`GET /healthz` (200 and the report when healthy, else 503 naming the failing part) and
+    `GET /metrics` (Prometheus exposition, queue gauges read from the database)."""
+
+    async def healthz(request: Request) -> Response:
+        report = await check_health(ctx)
+        monitor.observe(report)
+        return Response(
+            json.dumps(report.as_json()),
+            status_code=200 if report.healthy else 503,
+            media_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def metrics(request: Request) -> Response:
+        dispatcher = ctx.dispatcher
         try:
-            body = await self.ctx.metrics.render(
-                self.ctx.db,
-                now=self.ctx.clock.now(),
+            body = await ctx.metrics.render(
+                ctx.db,
+                now=ctx.clock.now(),
                 last_tick_at=dispatcher.last_tick_at if dispatcher else None,
             )
         except Exception:
             log.exception("metrics.render_failed")
-            self.set_status(503)
-            self.finish("database unavailable\n")
-            return
-        self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(body)
+            return PlainTextResponse("database unavailable\n", status_code=503)
+        return Response(body, headers={"Content-Type": CONTENT_TYPE})
 
-
-class HealthHandler(tornado.web.RequestHandler):
-    """`GET /healthz`: 200 and the report when healthy, else 503 naming the failing part."""
-
-    def initialize(self, ctx: AppContext, monitor: HealthMonitor) -> None:
-        self.ctx = ctx
-        self.monitor = monitor
-
-    async def get(self) -> None:
-        report = await check_health(self.ctx)
-        self.monitor.observe(report)
-        self.set_status(200 if report.healthy else 503)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(report.as_json()))
+    return [
+        Route(HEALTH_PATH, healthz, methods=["GET"], name="healthz"),
+        Route(METRICS_PATH, metrics, methods=["GET"], name="metrics"),
+    ]
 
 
 class HealthMonitor:

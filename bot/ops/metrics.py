@@ -11,7 +11,7 @@ from storage.audit import GENESIS
 from storage.audit import head as audit_head
 from storage.engine import Database
 from storage.inbox import counts as inbox_counts
-from storage.stats import due_checkins, oldest_unacknowledged, open_escalations
+from storage.views.stats import due_checkins, oldest_unacknowledged, open_escalations
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

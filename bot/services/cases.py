@@ -180,6 +180,17 @@ async def raise_case(
     return RaisedCase(current, page_now=raised or reopened or repaged)
 
 
+def raised_since(case: Case, seen_level: str, seen_when: str) -> str | None:
+    """Why an acknowledgement must wait: the open case was raised after the clinician saw it
+    at `seen_level` (a page's button, a console page); None when what they saw still holds."""
+    if case.status != CaseStatus.OPEN or case.level == seen_level:
+        return None
+    return (
+        f"Case #{case.id} was raised to {case.level.upper()} after {seen_when}. "
+        "Please read the newest page before acknowledging."
+    )
+
+
 async def _case_for(session: AsyncSession, *, case_id: int, clinician: Clinician) -> Case:
     case = await get_case(session, case_id=case_id, lock=True)
     if case is None or case.clinic_id != clinician.clinic_id:

@@ -76,3 +76,41 @@ def test_the_readme_first_command_runs_the_demo_as_a_process(tmp_path: Path) -> 
     assert time.monotonic() - started < 60
     assert "audit log intact" in result.stdout and "demo finished" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+async def test_the_console_demo_keeps_running_with_a_sign_in_link_for_the_backup() -> None:
+    import asyncio
+    import re
+
+    import httpx
+
+    from tests.auxil.console import GUARD
+    from tests.auxil.harness import free_port
+
+    lines: list[str] = []
+    until = asyncio.Event()
+    port = free_port()
+    demo = asyncio.create_task(run_demo(out=lines.append, console_port=port, until=until))
+    link = None
+    for _ in range(600):
+        found = re.search(r"http://127\.0\.0\.1:\d+/console/signin/\S+", "\n".join(lines))
+        if found or demo.done():
+            link = found.group(0) if found else None
+            break
+        await asyncio.sleep(0.1)
+    assert link is not None, "\n".join(lines)
+    try:
+        async with httpx.AsyncClient(timeout=10) as browser:
+            form = await browser.get(link)
+            guard = GUARD.search(form.text)
+            assert guard is not None, form.text
+            queue = await browser.post(link, data={"guard": guard.group(1)}, follow_redirects=True)
+            assert "Signed in as Dr Backup" in queue.text
+            assert "MODERATE" in queue.text and "suicide tonight" in queue.text
+            timeline = await browser.get(f"http://127.0.0.1:{port}/console/patients/P-0042")
+            assert timeline.status_code == 200 and 'role="img"' in timeline.text
+            assert not demo.done()  # still serving until Ctrl-C
+    finally:
+        until.set()
+    assert await asyncio.wait_for(demo, timeout=30) == 0
+    assert "demo finished in" in "\n".join(lines)

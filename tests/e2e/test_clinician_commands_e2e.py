@@ -219,6 +219,8 @@ async def test_clinician_commands_work_for_the_patients_clinic(
         assert "6 → 4" in reply["text"], reply["text"]
         assert "mood=6" in reply["text"] and "mood=4" in reply["text"], reply["text"]
         assert "s1=no" in reply["text"], reply["text"]
+        # The chart follows the text as a photo; wait for it so the next reply is /open's.
+        await sandbox.wait_for_message(ADA, f"Mood of {REF}", after=reply["message_id"])
 
         reply = await _say(sandbox, ADA, "/open")
         assert f"#{n}" in reply["text"] and "MODERATE" in reply["text"], reply["text"]

@@ -1,0 +1,148 @@
+"""The mood chart: one definition, rendered as SVG (the console) and PNG (/history in Telegram).
+
+Rendering uses matplotlib's object-oriented API only (a `Figure` and an explicit canvas; never
+pyplot, never `matplotlib.use`). rc settings apply only inside `rc_context`, which changes the
+process-wide rcParams while it is open, so every render holds `_LOCK`: callers may run these
+functions in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+from bot.charts.data import MoodChart, MoodPoint
+from bot.charts.drawing import FIG_HEIGHT_IN, FIG_WIDTH_IN, HIGH_LEVELS, RC, build_figure
+
+__all__ = [
+    "MoodChart",
+    "MoodPoint",
+    "point_positions",
+    "render_png",
+    "render_svg",
+    "summary_text",
+]
+
+SUMMARY_LIMIT = 900  # a Telegram photo caption holds 1024
+_LOCK = threading.Lock()
+_SVG_METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_PNG_METADATA: dict[str, Any] = {"Software": None}
+_GROUP_ID = re.compile(r'<g id="')
+_ROOT_SIZE = re.compile(r'width="[0-9.]+pt" height="[0-9.]+pt"')
+_DOM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _in_range(chart: MoodChart) -> tuple[list[MoodPoint], list[datetime]]:
+    points = sorted((p for p in chart.points if chart.start <= p.at <= chart.end), key=_at)
+    infusions = sorted(t for t in chart.infusions if chart.start <= t <= chart.end)
+    return points, infusions
+
+
+def _at(point: MoodPoint) -> datetime:
+    return point.at
+
+
+def _day(moment: datetime, tz: ZoneInfo) -> str:
+    local = moment.astimezone(tz)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_text(chart: MoodChart) -> str:
+    """The chart in plain words, for screen readers and the photo caption (≤ 900 characters)."""
+    points, infusions = _in_range(chart)
+    moods = [p.mood for p in points if p.mood is not None]
+    tz = chart.tz
+    parts = [f"{chart.title}: {_day(chart.start, tz)} to {_day(chart.end, tz)} ({tz.key})."]
+    if moods:
+        parts.append(
+            f"{_plural(len(moods), 'check-in')} with a mood answer; mood went from "
+            f"{moods[0]} to {moods[-1]} (lowest {min(moods)}, highest {max(moods)})."
+        )
+    else:
+        parts.append("No mood answers yet.")
+    parts.append(f"Baseline {chart.baseline}." if chart.baseline is not None else "No baseline.")
+    if chart.floor is not None and moods:
+        low = sum(1 for m in moods if m <= chart.floor)
+        parts.append(f"{low} at or below the mood floor of {chart.floor}.")
+    screened = [p for p in points if p.cssrs is not None]
+    if screened:
+        positive = sum(1 for p in screened if p.cssrs == "positive")
+        parts.append(f"C-SSRS: {positive} positive of {_plural(len(screened), 'screener')}.")
+    high = sum(1 for p in points if p.level in HIGH_LEVELS)
+    if high:
+        parts.append(f"{_plural(high, 'check-in')} at high risk.")
+    if infusions:
+        days = [_day(t, tz).rsplit(" ", 1)[0] for t in infusions]
+        shown = ", ".join(days[:8]) + (f" and {len(days) - 8} more" if len(days) > 8 else "")
+        parts.append(f"{_plural(len(infusions), 'infusion')}: {shown}.")
+    else:
+        parts.append("No infusions in this period.")
+    text = " ".join(parts)
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+
+
+def render_svg(chart: MoodChart, *, dom_id: str = "mood-chart") -> str:
+    """A standalone `<svg>` element (no prolog) for inlining in HTML, its ids unique to `dom_id`.
+
+    Group ids (the gids too) become `<dom_id>-<gid>`; matplotlib's hashed marker and clip ids
+    are salted with `dom_id`, so two charts with different ids can share a page.
+    """
+    if not _DOM_ID.fullmatch(dom_id):
+        raise ValueError(f"dom_id must be an HTML id, not {dom_id!r}")
+    points, infusions = _in_range(chart)
+    buffer = io.StringIO()
+    with _LOCK, matplotlib.rc_context({**RC, "svg.hashsalt": f"aftercare-mood:{dom_id}"}):
+        figure = build_figure(chart, points, infusions, dpi=72).figure
+        FigureCanvasSVG(figure).print_svg(buffer, metadata=_SVG_METADATA)
+    text = buffer.getvalue()
+    svg = _GROUP_ID.sub(f'<g id="{dom_id}-', text[text.index("<svg") :])
+    # The default style would otherwise apply to the whole HTML page.
+    svg = svg.replace("*{stroke-linejoin", f"#{dom_id} *{{stroke-linejoin", 1)
+    root = (
+        f'id="{dom_id}" width="{round(FIG_WIDTH_IN * 100)}" height="{round(FIG_HEIGHT_IN * 100)}"'
+        f' role="img" aria-labelledby="{dom_id}-title {dom_id}-desc"'
+        ' style="max-width:100%;height:auto"'
+    )
+    svg = _ROOT_SIZE.sub(root, svg, count=1)
+    head = svg.index(">") + 1
+    label = (
+        f'\n <title id="{dom_id}-title">{escape(chart.title)}</title>'
+        f'\n <desc id="{dom_id}-desc">{escape(summary_text(chart))}</desc>'
+    )
+    return svg[:head] + label + svg[head:]
+
+
+def render_png(chart: MoodChart, *, dpi: float = 100) -> bytes:
+    """The chart as PNG bytes, 720×300 px at 100 dpi."""
+    points, infusions = _in_range(chart)
+    buffer = io.BytesIO()
+    with _LOCK, matplotlib.rc_context(RC):
+        figure = build_figure(chart, points, infusions, dpi=dpi).figure
+        FigureCanvasAgg(figure).print_png(buffer, metadata=_PNG_METADATA)
+    return buffer.getvalue()
+
+
+def point_positions(chart: MoodChart, width_px: int, height_px: int) -> list[tuple[float, float]]:
+    """Pixel centres (origin top-left) of the mood points in a PNG of that size, oldest first."""
+    points, infusions = _in_range(chart)
+    with _LOCK, matplotlib.rc_context(RC):
+        drawn = build_figure(chart, points, infusions, dpi=width_px / FIG_WIDTH_IN)
+        drawn.figure.set_size_inches(FIG_WIDTH_IN, height_px / drawn.figure.dpi)
+        FigureCanvasAgg(drawn.figure).draw()
+        if not drawn.mood_xy:
+            return []
+        xy = drawn.axes.transData.transform(drawn.mood_xy)
+    return [(float(x), float(height_px - y)) for x, y in xy]

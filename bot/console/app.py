@@ -1,0 +1,169 @@
+"""The clinic console as one ASGI app, mounted at `/console` on the bot's HTTP server.
+
+Security on every response: a strict Content-Security-Policy (scripts and styles only from
+this package; inline `style` attributes allowed for the SVG charts), no referrer (sign-in
+links never leak), no framing, and pages never cached (they hold patient data).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from telegram import Bot
+
+from bot.console import cases, patients, signin
+from bot.console.web import (
+    PREFIX,
+    Console,
+    NotFound,
+    Refused,
+    SignInNeeded,
+    make_environment,
+    page,
+)
+from bot.context import AppContext
+from storage.engine import describe_failure, is_unavailable
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    ),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response; `Cache-Control: no-store` to pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith(f"{PREFIX}/static/")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if static or k.lower() != b"cache-control"
+                ]
+                headers.extend(SECURITY_HEADERS)
+                headers.append(
+                    (b"cache-control", b"public, max-age=3600")
+                    if static
+                    else (b"cache-control", b"no-store")
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+async def _sign_in_needed(request: Request, exc: Exception) -> Response:
+    response = page(
+        request,
+        "message.html",
+        status=401,
+        title="Please sign in",
+        text="Send /console to the Aftercare bot in Telegram: it answers with a sign-in link "
+        "for this console, valid for 10 minutes.",
+    )
+    signin.remember_next(response, request)
+    return response
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    what = exc.what if isinstance(exc, NotFound) else "page"
+    return page(
+        request,
+        "message.html",
+        status=404,
+        title=f"No such {what} here",
+        text=f"There is no such {what} in your clinic.",
+    )
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return page(request, "message.html", status=exc.status, title="Not done", text=exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return await _not_found(request, NotFound("page"))
+    return page(
+        request, "message.html", status=exc.status_code, title="Not done", text=str(exc.detail)
+    )
+
+
+async def _failure(request: Request, exc: Exception) -> Response:
+    """A database outage gets an honest page (nothing was changed); anything else is logged."""
+    if is_unavailable(exc):
+        log.warning("console.database_unavailable problem=%s", describe_failure(exc))
+        text = (
+            "The console cannot reach Aftercare's database right now, so nothing could be shown "
+            "or changed. Try again in a minute. If a patient may be at risk, follow your "
+            "clinic's usual procedure; do not wait for this page."
+        )
+        return page(request, "message.html", status=503, title="Database unavailable", text=text)
+    log.exception("console.error path=%s", request.url.path)
+    return page(
+        request,
+        "message.html",
+        status=500,
+        title="Something went wrong",
+        text="The console failed on this request and it was logged. Nothing is shown as "
+        "done that was not done: reload the page to see the current state.",
+    )
+
+
+def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette:
+    handlers: dict[Any, Any] = {
+        SignInNeeded: _sign_in_needed,
+        NotFound: _not_found,
+        Refused: _refused,
+        HTTPException: _http_error,
+        Exception: _failure,
+    }
+    app = Starlette(
+        routes=[
+            *cases.ROUTES,
+            *patients.ROUTES,
+            *signin.ROUTES,
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers=handlers,
+    )
+    app.state.console = Console(ctx, bot, make_environment(), secure_cookies)
+    return app
+
+
+def console_mount(ctx: AppContext, bot: Bot) -> Mount:
+    """`/console` for the bot's HTTP server."""
+    url = ctx.settings.console_url or ""
+    return Mount(
+        PREFIX,
+        app=SecurityHeaders(console_app(ctx, bot, secure_cookies=url.startswith("https://"))),
+    )

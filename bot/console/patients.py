@@ -1,0 +1,94 @@
+"""Patients: the clinic's list (sortable, filterable by risk), and one patient's timeline
+with the mood chart (inline SVG, and the same numbers as a table)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.charts.mood import render_svg, summary_text
+from bot.console.web import NotFound, console_of, page, viewer
+from bot.services.mood_chart import mood_chart_for
+from bot.services.overview import (
+    RISK_FILTERS,
+    SORT_KEYS,
+    STATUS_FILTERS,
+    filter_rows,
+    patient_rows,
+    sort_rows,
+)
+from bot.services.patient_views import patient_of_clinic, record_view
+from bot.services.timeline import patient_timeline
+
+MAX_REF = 64
+CHART_DAYS = 30
+
+
+async def patients(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    query = request.query_params
+    sort = query.get("sort", "risk")
+    sort = sort if sort in SORT_KEYS else "risk"
+    risk = query.get("risk") or None
+    risk = risk if risk in RISK_FILTERS else None
+    status = query.get("status") or None
+    status = status if status in STATUS_FILTERS else None
+    async with console.read() as session:
+        rows = await patient_rows(session, clinic_id=who.clinic_id, now=console.ctx.clock.now())
+    shown = sort_rows(filter_rows(rows, risk=risk, status=status), sort)
+    return page(
+        request,
+        "patients.html",
+        who=who,
+        rows=shown,
+        total=len(rows),
+        sort=sort,
+        risk=risk or "",
+        status_filter=status or "",
+        sort_keys=SORT_KEYS,
+        risk_filters=RISK_FILTERS,
+        status_filters=STATUS_FILTERS,
+    )
+
+
+async def timeline(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    ref = request.path_params["ref"]
+    if len(ref) > MAX_REF:
+        raise NotFound("patient")
+    clinic = console.clinic(who)
+    now = console.ctx.clock.now()
+    async with console.read() as session:
+        found = await patient_timeline(session, clinic_id=who.clinic_id, patient_ref=ref, now=now)
+        patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
+        if found is None or patient is None:
+            raise NotFound("patient")
+        chart = await mood_chart_for(
+            session, patient=patient, clinic=clinic, now=now, days=CHART_DAYS
+        )
+    svg = await asyncio.to_thread(render_svg, chart, dom_id="mood")
+    async with console.ctx.db.transaction() as session:  # who looked at whose record
+        await record_view(session, patient=patient, actor=who.actor, now=now)
+    return page(
+        request,
+        "timeline.html",
+        who=who,
+        timeline=found,
+        chart=chart,
+        chart_svg=Markup(svg),
+        chart_summary=summary_text(chart),
+        chart_days=CHART_DAYS,
+        pzone=found.patient.timezone,
+    )
+
+
+ROUTES = [
+    Route("/patients", patients, methods=["GET"]),
+    Route("/patients/{ref}", timeline, methods=["GET"]),
+]

@@ -1,0 +1,207 @@
+"""What every console route shares: the templates, the signed-in viewer, CSRF, and answers.
+
+Routes stay thin: they read the request, call `bot/services/`, and render a template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from telegram import Bot
+
+from bot.clinic_config import ClinicConfig
+from bot.context import AppContext
+from bot.domain.levels import Level
+from bot.messaging.pages import duration, reason_lines
+from bot.services.console_access import Viewer, viewer_of
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/console"
+SESSION_COOKIE = "aftercare_console"
+SIGNIN_COOKIE = "aftercare_signin"  # double-submit token of the sign-in form
+NEXT_COOKIE = "aftercare_next"  # where to go after signing in
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_FORM_BYTES = 64 * 1024
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class SignInNeeded(Exception):
+    """No live session: the sign-in page (401), remembering where the clinician was going."""
+
+
+class NotFound(Exception):
+    """Nothing of that name in the viewer's clinic (another clinic's look the same: absent)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Refused(Exception):
+    """A request that cannot be done as sent (stale CSRF token, bad form): 400 or 403."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@dataclass
+class Console:
+    """The console's dependencies: the application's context and the bot (to update pages)."""
+
+    ctx: AppContext
+    bot: Bot
+    env: Environment
+    secure_cookies: bool
+
+    def clinic(self, viewer: Viewer) -> ClinicConfig:
+        return self.ctx.clinic(viewer.clinic_id)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.ctx.db.transaction() as session:
+            yield session
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["local"] = local_time
+    env.filters["duration"] = lambda delta: duration(delta)
+    env.filters["age"] = age
+    env.filters["reasons"] = lambda reason, zone: reason_lines(reason, ZoneInfo(str(zone)))
+    env.globals["Level"] = Level
+    return env
+
+
+def age(delta: timedelta) -> str:
+    """A wait to the minute ('under a minute', '5 min', '4 h'), so a refreshed list that shows
+    nothing new is byte for byte the same."""
+    if delta < timedelta(minutes=1):
+        return "under a minute"
+    return duration(delta)
+
+
+def local_time(
+    instant: datetime | None, zone: ZoneInfo | str, fmt: str = "%a %d %b %H:%M %Z"
+) -> str:
+    if instant is None:
+        return "—"
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    return instant.astimezone(tz).strftime(fmt)
+
+
+def csrf_for(session_token: str) -> str:
+    """The CSRF token of a session: derived from its secret, so it needs no storage and
+    cannot be known without the session cookie."""
+    return hmac.new(session_token.encode(), b"aftercare-console-csrf", hashlib.sha256).hexdigest()
+
+
+def session_token(request: Request) -> str | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return token if token and len(token) < 128 else None
+
+
+async def viewer(request: Request, *, touch: bool = True) -> Viewer:
+    """The signed-in clinician, or SignInNeeded."""
+    token = session_token(request)
+    if token is None:
+        raise SignInNeeded
+    console = console_of(request)
+    async with console.ctx.db.transaction() as session:
+        found = await viewer_of(session, token=token, now=console.ctx.clock.now(), touch=touch)
+    if found is None:
+        raise SignInNeeded
+    return found
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches this session's; else Refused (403)."""
+    token = session_token(request)
+    if token is None:
+        raise SignInNeeded
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise Refused("That form is too large.", 413)
+    form = await request.form(max_files=0, max_fields=20)
+    sent = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
+    if not hmac.compare_digest(sent.encode(), csrf_for(token).encode()):
+        log.warning("console.csrf_refused path=%s", request.url.path)
+        raise Refused(
+            "This form has expired or did not come from this console. Reload the page and "
+            "try again; nothing was changed.",
+            403,
+        )
+    return form
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    who: Viewer | None = None,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    """Render a page (or a fragment) with what every page needs."""
+    return HTMLResponse(render(request, template, who=who, **values), status_code=status)
+
+
+def render(request: Request, template: str, *, who: Viewer | None = None, **values: Any) -> str:
+    console = console_of(request)
+    token = session_token(request)
+    context: dict[str, Any] = {
+        "prefix": PREFIX,
+        "now": console.ctx.clock.now(),
+        "viewer": who,
+        "csrf": csrf_for(token) if (token and who) else "",
+        **values,
+    }
+    if who is not None:
+        clinic = console.clinic(who)
+        context.update(clinic=clinic, zone=clinic.zone)
+        context.setdefault(
+            "clinic_names",
+            {c.clinic_id: console.ctx.clinic(c.clinic_id).name for c in who.registrations},
+        )
+    return console.env.get_template(template).render(context)
+
+
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, *, max_age: timedelta, path: str
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(max_age.total_seconds()),
+        path=path,
+        httponly=True,
+        samesite="lax",
+        secure=console_of(request).secure_cookies or request.url.scheme == "https",
+    )

@@ -1,0 +1,225 @@
+"""Who may use the clinic console: single-use sign-in links from `/console`, and sessions.
+
+Links and session tokens are random; only their SHA-256 is stored (as for invites). A link
+is valid 10 minutes and once; a session ends after 12 hours without a page view or action,
+7 days after sign-in at the latest, at sign-out, or when an admin ends it. A session works as
+one clinician registration (one clinic); a clinician of several clinics switches between them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit
+from storage.console import (
+    add_link,
+    add_session,
+    end_sessions,
+    link_by_hash,
+    registrations,
+    session_by_hash,
+    use_link,
+)
+from storage.models import Clinician, ConsoleLink, ConsoleSession
+from storage.states import Actor, clinician_actor
+
+LINK_VALID_FOR = timedelta(minutes=10)
+IDLE_EXPIRY = timedelta(hours=12)
+ABSOLUTE_EXPIRY = timedelta(days=7)
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
+TOKEN_BYTES = 32
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class LinkProblem(StrEnum):
+    """Why a sign-in link signs nobody in; each has its own page."""
+
+    UNKNOWN = "unknown"  # forged or mistyped
+    USED = "used"
+    EXPIRED = "expired"
+    NOT_A_CLINICIAN = "not_a_clinician"  # deactivated since the link was sent
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in clinician of one request: the registration the session works as, and
+    every registration of the same person (a clinician of several clinics chooses)."""
+
+    session_id: int
+    clinician: Clinician
+    registrations: tuple[Clinician, ...]
+    expires_at: datetime
+
+    @property
+    def clinic_id(self) -> str:
+        return self.clinician.clinic_id
+
+    @property
+    def actor(self) -> Actor:
+        return clinician_actor(self.clinician.id)
+
+
+async def issue_link(session: AsyncSession, *, clinician: Clinician, now: datetime) -> str:
+    """A fresh sign-in link token for this clinician (shown once, stored as a hash)."""
+    assert clinician.id is not None
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    await add_link(
+        session,
+        link=ConsoleLink(
+            token_hash=token_hash(token),
+            clinician_id=clinician.id,
+            telegram_user_id=clinician.telegram_user_id,
+            created_at=now,
+            expires_at=now + LINK_VALID_FOR,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(clinician.id),
+        event="console.link_issued",
+        clinic_id=clinician.clinic_id,
+    )
+    return token
+
+
+async def check_link(
+    session: AsyncSession, *, token: str, now: datetime
+) -> ConsoleLink | LinkProblem:
+    """The link if it would sign someone in now (nothing is changed), else why not."""
+    link = await link_by_hash(session, token_hash=token_hash(token))
+    if link is None:
+        return LinkProblem.UNKNOWN
+    if link.used_at is not None:
+        return LinkProblem.USED
+    if link.expires_at <= now:
+        return LinkProblem.EXPIRED
+    return link
+
+
+async def redeem_link(
+    session: AsyncSession, *, token: str, now: datetime
+) -> tuple[str, ConsoleSession] | LinkProblem:
+    """Use the link (once) and open a session; the new session token and its row, or why not."""
+    link = await check_link(session, token=token, now=now)
+    if isinstance(link, LinkProblem):
+        return link
+    assert link.id is not None
+    if not await use_link(session, link_id=link.id, now=now):
+        return LinkProblem.USED  # another request used it a moment ago
+    people = await registrations(session, telegram_user_id=link.telegram_user_id)
+    if not people:
+        return LinkProblem.NOT_A_CLINICIAN
+    chosen = next((c for c in people if c.id == link.clinician_id), people[0])
+    assert chosen.id is not None
+    secret = secrets.token_urlsafe(TOKEN_BYTES)
+    row = await add_session(
+        session,
+        row=ConsoleSession(
+            token_hash=token_hash(secret),
+            telegram_user_id=link.telegram_user_id,
+            clinician_id=chosen.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ABSOLUTE_EXPIRY,
+        ),
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(chosen.id),
+        event="console.signed_in",
+        clinic_id=chosen.clinic_id,
+        detail={"session": row.id},
+    )
+    return secret, row
+
+
+async def viewer_of(
+    session: AsyncSession, *, token: str, now: datetime, touch: bool = True
+) -> Viewer | None:
+    """The clinician behind a session cookie, or None (unknown, ended, idle, expired, or the
+    clinician was deactivated). `touch` counts this request as activity for the idle expiry."""
+    row = await session_by_hash(session, token_hash=token_hash(token))
+    if row is None or row.id is None or row.ended_at is not None:
+        return None
+    if row.expires_at <= now or row.last_seen_at + IDLE_EXPIRY <= now:
+        return None
+    people = tuple(await registrations(session, telegram_user_id=row.telegram_user_id))
+    current = next((c for c in people if c.id == row.clinician_id), None)
+    if current is None:
+        return None
+    if touch and now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return Viewer(row.id, current, people, min(row.expires_at, row.last_seen_at + IDLE_EXPIRY))
+
+
+async def switch_clinic(
+    session: AsyncSession, *, token: str, clinician_id: int, now: datetime
+) -> Viewer | None:
+    """Work as another registration of the same person; None if it is not theirs."""
+    viewer = await viewer_of(session, token=token, now=now)
+    if viewer is None or clinician_id not in {c.id for c in viewer.registrations}:
+        return None
+    row = await session_by_hash(session, token_hash=token_hash(token))
+    assert row is not None
+    row.clinician_id = clinician_id
+    chosen = next(c for c in viewer.registrations if c.id == clinician_id)
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(clinician_id),
+        event="console.clinic_chosen",
+        clinic_id=chosen.clinic_id,
+        detail={"session": row.id},
+    )
+    return await viewer_of(session, token=token, now=now)
+
+
+async def sign_out(session: AsyncSession, *, token: str, now: datetime) -> bool:
+    """End this browser's session; False if it was not live."""
+    row = await session_by_hash(session, token_hash=token_hash(token))
+    if row is None or row.ended_at is not None:
+        return False
+    row.ended_at, row.ended_by = now, "sign-out"
+    clinic = await _clinic_of(session, row)
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(row.clinician_id),
+        event="console.signed_out",
+        clinic_id=clinic,
+        detail={"session": row.id},
+    )
+    return True
+
+
+async def end_all_sessions(
+    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: str
+) -> int:
+    """End every live console session of this clinician's Telegram account (`/console logout`,
+    or an admin of their clinic); how many ended."""
+    ended = await end_sessions(session, telegram_user_id=clinician.telegram_user_id, now=now, by=by)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="console.sessions_ended",
+        clinic_id=clinician.clinic_id,
+        detail={"clinician": clinician.id, "ended": ended, "by": by},
+    )
+    return ended
+
+
+async def _clinic_of(session: AsyncSession, row: ConsoleSession) -> str | None:
+    people = await registrations(session, telegram_user_id=row.telegram_user_id)
+    return next((c.clinic_id for c in people if c.id == row.clinician_id), None)

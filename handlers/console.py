@@ -1,0 +1,95 @@
+"""/console: a sign-in link for the clinic console; `/console logout` ends every session;
+an admin's `/console end NAME` ends every session of a clinician of their clinic."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest
+
+from bot.context import AftercareContext
+from bot.services.console_access import end_all_sessions, issue_link
+from handlers.auth import clinicians_only
+from storage.console import clinician_named
+from storage.models import Clinician
+from storage.states import clinician_actor
+
+log = logging.getLogger(__name__)
+
+NOT_SET_UP = (
+    "The clinic console is not set up for this Aftercare (AFTERCARE_CONSOLE_URL is not set). "
+    "Ask whoever runs it; everything still works here in Telegram."
+)
+USAGE = "Usage: /console (a sign-in link), /console logout, or /console end NAME (admins)."
+
+
+@clinicians_only
+async def console(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
+    args = context.args or []
+    if not args:
+        await _link(context, message, me)
+    elif args[0].lower() in ("logout", "signout") and len(args) == 1:
+        await _end(context, message, me, me, by="telegram")
+    elif args[0].lower() == "end" and len(args) > 1:
+        if not me.is_admin:
+            await message.reply_text("Only an admin of your clinic can end someone's sessions.")
+            return
+        name = " ".join(args[1:])[:120]
+        async with context.app.db.transaction() as session:
+            found = await clinician_named(session, clinic_id=me.clinic_id, name=name)
+        if len(found) != 1:
+            await message.reply_text(
+                f"No clinician named {name} in your clinic."
+                if not found
+                else f"{len(found)} clinicians are named {name}; nothing was ended."
+            )
+            return
+        await _end(context, message, me, found[0], by="admin")
+    else:
+        await message.reply_text(USAGE)
+
+
+async def _link(context: AftercareContext, message: Message, me: Clinician) -> None:
+    ctx = context.app
+    base = ctx.settings.console_url
+    if base is None:
+        await message.reply_text(NOT_SET_UP)
+        return
+    async with context.effects() as session:
+        token = await issue_link(session, clinician=me, now=ctx.clock.now())
+    link = f"{base}/signin/{token}"
+    text = (
+        "Your sign-in link for the clinic console. It works once, within 10 minutes, and only "
+        f"for you: do not forward it.\n{link}"
+    )
+    no_preview = LinkPreviewOptions(is_disabled=True)  # a preview fetch must not meet it first
+    button = InlineKeyboardMarkup([[InlineKeyboardButton("Open the console", url=link)]])
+    try:
+        await message.reply_text(text, reply_markup=button, link_preview_options=no_preview)
+    except BadRequest as exc:  # Telegram refuses URL buttons to some addresses (a LAN host)
+        log.warning("console.link_button_refused error=%s", exc.message)
+        await message.reply_text(text, link_preview_options=no_preview)
+
+
+async def _end(
+    context: AftercareContext, message: Message, me: Clinician, whose: Clinician, *, by: str
+) -> None:
+    async with context.effects() as session:
+        ended = await end_all_sessions(
+            session,
+            clinician=whose,
+            actor=clinician_actor(me.id),
+            now=context.app.clock.now(),
+            by=by,
+        )
+    who = "your" if whose.id == me.id else f"{whose.name}'s"
+    await message.reply_text(f"Ended {ended} console session(s) of {who}; they must sign in again.")

@@ -1,0 +1,93 @@
+"""Queries on console sign-in links and sessions (only token hashes are stored)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Clinician, ConsoleLink, ConsoleSession
+
+
+async def add_link(session: AsyncSession, *, link: ConsoleLink) -> ConsoleLink:
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def link_by_hash(session: AsyncSession, *, token_hash: str) -> ConsoleLink | None:
+    return (
+        await session.scalars(select(ConsoleLink).where(col(ConsoleLink.token_hash) == token_hash))
+    ).first()
+
+
+async def use_link(session: AsyncSession, *, link_id: int, now: datetime) -> bool:
+    """Mark a link used if it is still unused and unexpired; False if another request won."""
+    result = await session.execute(
+        update(ConsoleLink)
+        .where(
+            col(ConsoleLink.id) == link_id,
+            col(ConsoleLink.used_at).is_(None),
+            col(ConsoleLink.expires_at) > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def add_session(session: AsyncSession, *, row: ConsoleSession) -> ConsoleSession:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def session_by_hash(session: AsyncSession, *, token_hash: str) -> ConsoleSession | None:
+    return (
+        await session.scalars(
+            select(ConsoleSession)
+            .where(col(ConsoleSession.token_hash) == token_hash)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def end_sessions(
+    session: AsyncSession, *, telegram_user_id: int, now: datetime, by: str
+) -> int:
+    """End every live session of one person (all their registrations); how many ended."""
+    result = await session.execute(
+        update(ConsoleSession)
+        .where(
+            col(ConsoleSession.telegram_user_id) == telegram_user_id,
+            col(ConsoleSession.ended_at).is_(None),
+            col(ConsoleSession.expires_at) > now,
+        )
+        .values(ended_at=now, ended_by=by)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def registrations(session: AsyncSession, *, telegram_user_id: int) -> list[Clinician]:
+    """The active clinician registrations of one Telegram account, by clinic."""
+    rows = await session.scalars(
+        select(Clinician)
+        .where(col(Clinician.telegram_user_id) == telegram_user_id, col(Clinician.active))
+        .order_by(col(Clinician.clinic_id))
+    )
+    return list(rows.all())
+
+
+async def clinician_named(session: AsyncSession, *, clinic_id: str, name: str) -> list[Clinician]:
+    """Active clinicians of a clinic registered under this name (case-insensitive)."""
+    rows = await session.scalars(
+        select(Clinician).where(
+            col(Clinician.clinic_id) == clinic_id,
+            col(Clinician.active),
+            func.lower(col(Clinician.name)) == name.lower(),
+        )
+    )
+    return list(rows.all())

@@ -1,0 +1,1 @@
+"""Read-only queries behind what people look at: listings, timelines, charts, reports."""

@@ -1,0 +1,168 @@
+"""The console in a real browser: Debian's Chromium, headless, driven through chromedriver.
+
+Signs in through a link from /console, sees a new case appear without reloading, acknowledges
+it, resolves it with a note, opens the patient's timeline and checks the chart is drawn.
+Screenshots of each page go to test-artifacts/console/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.sandbox import BotApiSandbox
+from storage.models import Case
+from storage.states import CaseStatus
+from tests.auxil.console import console_bot, join, link_for, patient_with_case
+from tests.auxil.databases import IsolatedDatabase
+from tests.console.test_patients_routes import _history
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+ADA = 7001
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
+        reason="chromium browser test: needs Debian's chromium and chromium-driver",
+    ),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,1400",
+    ):
+        options.add_argument(flag)
+    # The given chromedriver: Selenium Manager downloads nothing.
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _shot(driver: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+async def test_a_clinician_works_a_case_in_the_browser(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 20)  # type: ignore[arg-type]
+    async with console_bot(sandbox, test_db) as app:
+        await join(app, ADA, "Dr Ada")
+        link = await link_for(app, ADA)
+
+        def sign_in() -> str:
+            driver.get(link)  # type: ignore[attr-defined]
+            _shot(driver, "signin")
+            driver.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
+            wait.until(ec.presence_of_element_located((By.ID, "queue")))
+            # A marker that a reload would wipe.
+            driver.execute_script("window.__stayed = 'yes';")  # type: ignore[attr-defined]
+            return driver.find_element(By.ID, "queue-count").text  # type: ignore[attr-defined]
+
+        assert "No open cases" in await asyncio.to_thread(sign_in)
+
+        patient, case = await patient_with_case(app, "P-042")
+        await _history(app, patient)
+
+        def sees_the_new_case() -> str:
+            card = wait.until(ec.presence_of_element_located((By.ID, f"case-{case.id}")))
+            assert driver.execute_script("return window.__stayed;") == "yes"  # type: ignore[attr-defined]
+            wait.until(ec.text_to_be_present_in_element((By.ID, f"case-{case.id}"), "delivered"))
+            _shot(driver, "queue")
+            driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+            _shot(driver, "queue-phone")
+            driver.set_window_size(1200, 1400)  # type: ignore[attr-defined]
+            return str(card.text)
+
+        text = await asyncio.to_thread(sees_the_new_case)
+        assert "HIGH" in text and "P-042" in text and "I keep thinking about it" in text
+
+        def acknowledges() -> str:
+            driver.find_element(By.ID, f"ack-{case.id}").click()  # type: ignore[attr-defined]
+            notice = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
+            return str(notice.text)
+
+        assert f"You acknowledged case #{case.id}" in await asyncio.to_thread(acknowledges)
+        assert (await _status(app, case.id)) == CaseStatus.ACKNOWLEDGED
+
+        def resolves() -> str:
+            driver.get(f"{app.base}/cases/{case.id}")  # type: ignore[attr-defined]
+            note = driver.find_element(By.ID, f"note-{case.id}")  # type: ignore[attr-defined]
+            note.send_keys("Phoned her; safe at home with her sister; seen tomorrow 09:00")
+            _shot(driver, "case")
+            driver.find_element(By.ID, f"resolve-{case.id}").click()  # type: ignore[attr-defined]
+            notice = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
+            return str(notice.text)
+
+        assert "This case is resolved" in await asyncio.to_thread(resolves)
+        assert (await _status(app, case.id)) == CaseStatus.RESOLVED
+
+        def timeline() -> dict[str, float]:
+            driver.find_element(By.LINK_TEXT, "P-042").click()  # type: ignore[attr-defined]
+            chart = wait.until(
+                ec.presence_of_element_located((By.CSS_SELECTOR, "figure.chart svg[role=img]"))
+            )
+            _shot(driver, "timeline")
+            box = driver.execute_script(  # type: ignore[attr-defined]
+                """
+                const svg = arguments[0];
+                const line = svg.querySelector('[id$="mood-line"] path');
+                const r = svg.getBoundingClientRect();
+                return {width: r.width, height: r.height,
+                        line: line ? line.getTotalLength() : 0,
+                        title: svg.querySelector('title') ? 1 : 0};
+                """,
+                chart,
+            )
+            return dict(box)
+
+        drawn = await asyncio.to_thread(timeline)
+        assert drawn["width"] > 300 and drawn["height"] > 100
+        assert drawn["line"] > 50  # the mood line is a drawn path, not an empty group
+        assert drawn["title"] == 1
+
+        def patients_list() -> str:
+            driver.get(f"{app.base}/patients")  # type: ignore[attr-defined]
+            _shot(driver, "patients")
+            return str(driver.find_element(By.TAG_NAME, "table").text)  # type: ignore[attr-defined]
+
+        assert "P-042" in await asyncio.to_thread(patients_list)
+
+
+async def _status(app: object, case_id: int | None) -> str:
+    async with app.bot.ctx.db.transaction() as session:  # type: ignore[attr-defined]
+        case = (await session.scalars(select(Case).where(Case.id == case_id))).one()
+    return case.status

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from bot.console.web import NotFound, Refused, checked_form, console_of, page, render, viewer
 from bot.messaging.case_news import announce_taken
 from bot.messaging.pages import WHO, reasons_in
-from bot.services.case_queue import case_card, open_case_cards
+from bot.services.case_queue import case_card, case_of_clinic, open_case_cards
 from bot.services.cases import CaseError, acknowledge, raised_since, resolve
 from bot.services.console_access import Viewer
 
@@ -107,10 +107,10 @@ async def acknowledge_case(request: Request) -> Response:
     case_id = _case_id(request)
     seen = str(form.get("level") or "")
     async with console.ctx.db.transaction() as session:
-        card = await case_card(session, clinic=console.clinic(who), case_id=case_id)
-        if card is None:
+        case = await case_of_clinic(session, clinic=console.clinic(who), case_id=case_id)
+        if case is None:
             raise NotFound("case")
-        if stale := raised_since(card.case, seen, "you opened this page"):
+        if stale := raised_since(case, seen, "you opened this page"):
             raise Refused(stale, 409)
         try:
             _, took = await acknowledge(
@@ -136,7 +136,7 @@ async def resolve_case(request: Request) -> Response:
     if len(note) > MAX_NOTE:
         raise Refused(f"The note is longer than {MAX_NOTE} characters. Nothing was changed.")
     async with console.ctx.db.transaction() as session:
-        if await case_card(session, clinic=console.clinic(who), case_id=case_id) is None:
+        if await case_of_clinic(session, clinic=console.clinic(who), case_id=case_id) is None:
             raise NotFound("case")
         try:
             await resolve(

@@ -7,15 +7,14 @@ import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes
 
-from bot.clinic_config import ClinicConfig, ClinicsConfig, load_clinics
+from bot.clinic_config import ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.console.app import console_mount
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
@@ -30,13 +29,13 @@ from bot.messaging.transport import AiohttpRequest
 from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
-from bot.services.infusions import replan_patient
+from bot.ops.settings_watch import refresh_settings
+from bot.services.clinic.settings import effective_clinics, replan_clinic
 from bot.settings import Settings
 from handlers import register_handlers
 from storage import audit
 from storage.cases import release_case_leases
 from storage.checkins import release_leases
-from storage.clinics import ClinicRow, patients_with_active_infusions, sync_clinics
 from storage.engine import Database
 from storage.inbox import forget_before
 from storage.invites import clinician_chats
@@ -67,8 +66,10 @@ async def prepare(
     clinics: ClinicsConfig | None = None,
     clock: Clock | None = None,
     db: Database | None = None,
+    apply_file: bool = True,
 ) -> AppContext:
-    """Load the clinics, migrate the database and mirror the clinics into it."""
+    """Load the clinics, migrate the database and mirror the clinics into it. With
+    `apply_file=False` (CLI commands) stored clinic settings are used as they are."""
     clinics = clinics or load_clinics(settings.config)
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
@@ -76,44 +77,33 @@ async def prepare(
         await upgrade(db)
         now = clock.now()
         async with db.transaction() as session:
-            changed = await sync_clinics(
-                session,
-                clinics=[
-                    ClinicRow(c.id, c.name, c.timezone, c.plan_fingerprint())
-                    for c in clinics.clinics
-                ],
-                now=now,
+            effective, changed = await effective_clinics(
+                session, file=clinics, now=now, apply_file=apply_file
             )
             await audit.append(
                 session,
                 at=now,
                 actor=Actor.of(ActorKind.SYSTEM),
                 event="config.loaded",
-                detail={"source": clinics.source, "clinics": [c.id for c in clinics.clinics]},
+                detail={
+                    "source": clinics.source,
+                    "clinics": [c.id for c in clinics.clinics],
+                    "versions": effective.versions,
+                },
             )
             for clinic_id in changed:
-                await replan_clinic(session, clinic=clinics.clinic(clinic_id), now=now)
+                await replan_clinic(session, clinic=effective.clinics.clinic(clinic_id), now=now)
     except BaseException:
         await db.dispose()
         raise
     return AppContext(
         settings=settings,
-        clinics=clinics,
+        clinics=effective.clinics,
         db=db,
         clock=clock,
         instance_id=settings.instance_id or default_instance_id(),
+        settings_versions=dict(effective.versions),
     )
-
-
-async def replan_clinic(session: AsyncSession, *, clinic: ClinicConfig, now: datetime) -> int:
-    """A clinic's protocols or quiet hours changed: re-plan every check-in not yet sent."""
-    patients = await patients_with_active_infusions(session, clinic_id=clinic.id)
-    for patient in patients:
-        await replan_patient(
-            session, patient=patient, clinic=clinic, now=now, actor=Actor.of(ActorKind.CONFIG)
-        )
-    log.info("plan.replanned clinic=%s patients=%d", clinic.id, len(patients))
-    return len(patients)
 
 
 def webhook_secret(settings: Settings) -> str | None:
@@ -180,6 +170,13 @@ async def _post_init(application: AftercareApplication) -> None:
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     application.job_queue.run_repeating(_housekeeping, interval=3600, first=60, name="housekeeping")
+    application.job_queue.run_repeating(
+        _watch_settings,
+        interval=ctx.settings.settings_poll_seconds,
+        first=ctx.settings.settings_poll_seconds,
+        name="settings",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
     await _publish_audit_head(ctx)
     if ctx.settings.heartbeat_url is not None:
         interval = ctx.settings.heartbeat_interval_seconds
@@ -201,6 +198,11 @@ async def _dispatch(context: CallbackContext[Any, Any, Any, Any]) -> None:
         await dispatcher.tick()
     except Exception:
         log.exception("dispatcher.tick_failed instance=%s", ctx.instance_id)
+
+
+async def _watch_settings(context: CallbackContext[Any, Any, Any, Any]) -> None:
+    """Use a clinic's new settings version, saved from any instance's console; never raises."""
+    await refresh_settings(context.bot_data[CONTEXT_KEY])
 
 
 async def _heartbeat(context: CallbackContext[Any, Any, Any, Any]) -> None:

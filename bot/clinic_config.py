@@ -16,55 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
 from bot.domain.levels import Level
 from bot.domain.schedule import Protocol, QuietHours
 from bot.domain.triage import MoodRule
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CRISIS_CARD = (
-    "If you are in crisis or thinking about suicide, please reach out now:\n"
-    "• Call or text 988 (Suicide & Crisis Lifeline), or chat at 988lifeline.org\n"
-    "• Veterans: call 988 and press 1, or text 838255\n"
-    "• Crisis Text Line: text HOME to 741741\n"
-    "• In immediate danger: call 911 or go to the nearest emergency department\n\n"
-    "This chat is not an emergency service and is not watched around the clock. "
-    "You deserve support, and help is available right now."
-)
 
-DEFAULT_CRISIS_TERMS = (
-    "suicide",
-    "suicidal",
-    "kill myself",
-    "killing myself",
-    "end my life",
-    "end it all",
-    "want to die",
-    "wanna die",
-    "better off dead",
-    "no reason to live",
-    "self harm",
-    "self-harm",
-    "hurt myself",
-    "cut myself",
-    "cutting",
-    "overdose",
-    "od",
-    "pills",
-    "sleeping pills",
-    "ibuprofen",
-    "acetaminophen",
-    "paracetamol",
-    "tylenol",
-    "800mg",
-    "hang myself",
-    "noose",
-    "jump off",
-    "gun",
-    "💊",
-    "🔪",
-    "⚰️",
-)
+MAX_OFFSET = timedelta(days=30)  # a check-in offset after the infusion
+MAX_WINDOW = timedelta(days=7)  # until a check-in closes as missed
+MAX_RUNG_AFTER = timedelta(days=7)  # a ladder rung, and the human-contact target
 
 
 class _Strict(BaseModel):
@@ -83,11 +45,18 @@ class ProtocolConfig(_Strict):
         default=timedelta(hours=4), description="The offset check-in that asks the red flags."
     )
 
+    @field_validator("red_flags_at", mode="before")
+    @classmethod
+    def _false_is_none(cls, value: object) -> object:
+        return None if value is False else value  # TOML has no null: `red_flags_at = false`
+
     @field_validator("offsets")
     @classmethod
     def _positive(cls, value: list[timedelta]) -> list[timedelta]:
         if any(offset <= timedelta(0) for offset in value):
             raise ValueError("offsets must be positive durations such as PT4H or PT30S")
+        if any(offset > MAX_OFFSET for offset in value):
+            raise ValueError("offsets must be at most 30 days after the infusion")
         return value
 
     def to_domain(self, name: str) -> Protocol:
@@ -119,6 +88,8 @@ class CheckinWindows(_Strict):
     def _ordered(self) -> CheckinWindows:
         if not timedelta(0) < self.reminder_after < self.missed_after:
             raise ValueError("need 0 < reminder_after < missed_after")
+        if self.missed_after > MAX_WINDOW:
+            raise ValueError("a check-in closes as missed within 7 days at the latest")
         return self
 
 
@@ -148,7 +119,16 @@ class EscalationStep(_Strict):
     """One rung of a ladder: when unacknowledged this long after opening, notify these."""
 
     after: timedelta | Literal["next_business_day"]
-    notify: list[PageTarget]
+    notify: list[PageTarget] = Field(min_length=1, description="Whom this rung notifies.")
+
+    @field_validator("after")
+    @classmethod
+    def _within_a_week(
+        cls, value: timedelta | Literal["next_business_day"]
+    ) -> timedelta | Literal["next_business_day"]:
+        if isinstance(value, timedelta) and not timedelta(0) <= value <= MAX_RUNG_AFTER:
+            raise ValueError("a rung fires between PT0S and 7 days after the case opened")
+        return value
 
 
 class BusinessHours(_Strict):
@@ -186,7 +166,9 @@ class EscalationConfig(_Strict):
     )
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     human_contact_within: timedelta = Field(
-        default=timedelta(hours=12), description="A human should reach a high-risk patient by then."
+        default=timedelta(hours=12),
+        le=MAX_RUNG_AFTER,
+        description="A human should reach a high-risk patient by then.",
     )
 
     @field_validator("high", "moderate", "low")
@@ -202,7 +184,7 @@ class NonResponseConfig(_Strict):
 
     missed_24h: Level = Level.MODERATE
     missed_after_risk: Level = Level.MODERATE
-    risk_lookback: timedelta = timedelta(days=7)
+    risk_lookback: timedelta = Field(default=timedelta(days=7), le=timedelta(days=365))
     consecutive_missed: int = Field(default=2, ge=1)
     consecutive_missed_level: Level = Level.MODERATE
     unreachable: Level = Level.HIGH
@@ -214,7 +196,11 @@ class CrisisConfig(_Strict):
 
     card: str = DEFAULT_CRISIS_CARD
     emergency_number: str = Field(default="911", min_length=2, max_length=16)
-    terms: list[str] = Field(default_factory=lambda: list(DEFAULT_CRISIS_TERMS))
+    terms: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CRISIS_TERMS),
+        min_length=1,
+        description="At least one: an empty list would switch crisis-word scanning off.",
+    )
 
     @field_validator("card")
     @classmethod
@@ -266,7 +252,19 @@ class ClinicConfig(_Strict):
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
     oncall: OnCallConfig = Field(default_factory=OnCallConfig)
     alerts_include_name: bool = False
-    invite_valid_for: timedelta = Field(default=timedelta(days=7))
+    invite_valid_for: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0), le=timedelta(days=90)
+    )
+    managed_by: Literal["file", "console"] = Field(
+        default="file",
+        description='"file": this file wins at every start and the console shows the settings '
+        'read-only; "console": the file only creates the clinic, then the console edits it.',
+    )
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _no_quiet_hours(cls, value: object) -> object:
+        return None if value is False else value  # `quiet_hours = false`: none
 
     @field_validator("timezone")
     @classmethod
@@ -343,12 +341,13 @@ def default_clinics() -> ClinicsConfig:
                 name="Aftercare clinic",
                 timezone="America/New_York",
                 contact_phone="(set contact_phone in clinic.toml)",
+                managed_by="console",  # no file to manage it
             )
         ]
     )
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
+def key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
@@ -372,7 +371,7 @@ def parse_clinics(text: str, *, source: str) -> ClinicsConfig:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {_key_path(first['loc'])}: {message}{more}") from None
+        raise ConfigError(f"{source}: {key_path(first['loc'])}: {message}{more}") from None
     return config.model_copy(update={"source": source})
 
 

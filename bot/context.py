@@ -81,6 +81,20 @@ class AppContext:
     dispatcher: Dispatch | None = None  # set once the bot is initialised
     metrics: Metrics = field(default_factory=Metrics)
     intake: IntakeState = field(default_factory=IntakeState)
+    settings_versions: dict[str, int] = field(default_factory=dict)  # clinic id -> in use
+
+    def use_clinic(self, clinic: ClinicConfig, version: int) -> bool:
+        """Use a newer settings version of a clinic (from the console, or another instance's
+        save); an older or unknown one is ignored. True if it was taken."""
+        if version <= self.settings_versions.get(clinic.id, 0):
+            return False
+        if clinic.id not in {c.id for c in self.clinics.clinics}:
+            return False
+        self.clinics = self.clinics.model_copy(
+            update={"clinics": [clinic if c.id == clinic.id else c for c in self.clinics.clinics]}
+        )
+        self.settings_versions[clinic.id] = version
+        return True
 
     def clinic(self, clinic_id: str | None) -> ClinicConfig:
         """A clinic by id; the first configured clinic for someone not in one."""

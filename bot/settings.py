@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     routine_chat_interval_seconds: float = Field(default=1.0, ge=0)
     dispatch_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=60.0, gt=0)
+    settings_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often an instance looks for clinic settings saved in the console "
+        "(by any instance).",
+    )
     intake_concurrency: int = Field(
         default=16, ge=1, le=256, description="Chats whose updates are processed side by side."
     )

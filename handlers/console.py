@@ -1,5 +1,5 @@
 """/console: a sign-in link for the clinic console; `/console logout` ends every session;
-an admin's `/console end NAME` ends every session of a clinician of their clinic."""
+an admin's `/console end NAME` ends a clinician's sessions working in the admin's clinic."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot.context import AftercareContext
-from bot.services.console_access import end_all_sessions, issue_link
+from bot.services.console_access import end_all_sessions, end_clinic_sessions, issue_link
 from handlers.auth import clinicians_only
 from storage.console import clinician_named
 from storage.models import Clinician
@@ -83,8 +83,11 @@ async def _link(context: AftercareContext, message: Message, me: Clinician) -> N
 async def _end(
     context: AftercareContext, message: Message, me: Clinician, whose: Clinician, *, by: str
 ) -> None:
+    # `/console logout` ends all of the person's own sessions; an admin ends only those
+    # working in their clinic (the same person may belong to another clinic too).
+    ending = end_all_sessions if by == "telegram" else end_clinic_sessions
     async with context.effects() as session:
-        ended = await end_all_sessions(
+        ended = await ending(
             session,
             clinician=whose,
             actor=clinician_actor(me.id),

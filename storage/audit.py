@@ -322,3 +322,9 @@ async def events(
     if limit is not None:
         query = query.limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def hash_of(session: AsyncSession, row_id: int) -> str | None:
+    """The stored hash of row `row_id` (say the last row a verification checked)."""
+    found = await session.scalar(select(col(AuditEvent.hash)).where(col(AuditEvent.id) == row_id))
+    return None if found is None else str(found)

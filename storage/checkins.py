@@ -184,6 +184,22 @@ async def checkins_of_patient(session: AsyncSession, *, patient_id: int) -> list
     return list(rows.all())
 
 
+async def checkins_of_patients(
+    session: AsyncSession, *, patient_ids: Sequence[int]
+) -> dict[int, list[Checkin]]:
+    """Every check-in of these patients, each patient's by due time (one query per 5,000)."""
+    found: dict[int, list[Checkin]] = {pid: [] for pid in patient_ids}
+    for start in range(0, len(patient_ids), 5000):
+        rows = await session.scalars(
+            select(Checkin)
+            .where(col(Checkin.patient_id).in_(patient_ids[start : start + 5000]))
+            .order_by(col(Checkin.patient_id), col(Checkin.due_at))
+        )
+        for row in rows.all():
+            found[row.patient_id].append(row)
+    return found
+
+
 async def get_checkin(session: AsyncSession, *, checkin_id: int) -> Checkin | None:
     return await session.get(Checkin, checkin_id, populate_existing=True)
 

@@ -1,4 +1,4 @@
-"""Clinic rows mirrored from the configuration file."""
+"""Clinic rows, and every saved version of a clinic's settings."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Clinic, Infusion, Patient
+from storage.models import Checkin, Clinic, ClinicSettings, Infusion, Patient
+from storage.states import CheckinStatus, InfusionStatus, PatientStatus
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,13 @@ async def sync_clinics(
 
 
 async def patients_with_active_infusions(session: AsyncSession, *, clinic_id: str) -> list[Patient]:
+    """The clinic's patients still monitored (invited or active) with an active infusion: the
+    ones a change of schedule re-plans (a stopped patient's check-ins stay cancelled)."""
     rows = await session.scalars(
         select(Patient)
         .where(
             col(Patient.clinic_id) == clinic_id,
+            col(Patient.status).in_((PatientStatus.INVITED, PatientStatus.ACTIVE)),
             col(Patient.id).in_(
                 select(col(Infusion.patient_id)).where(col(Infusion.status) == "active")
             ),
@@ -64,3 +68,84 @@ async def patients_with_active_infusions(session: AsyncSession, *, clinic_id: st
         .order_by(col(Patient.id))
     )
     return list(rows.all())
+
+
+async def count_patients_with_unsent(session: AsyncSession, *, clinic_id: str) -> int:
+    """How many of the clinic's patients have a check-in planned but not yet sent (one index
+    probe per patient: `ix_checkin_patient_sent`)."""
+    unsent = (
+        select(col(Checkin.id))
+        .where(
+            col(Checkin.patient_id) == col(Patient.id),
+            col(Checkin.status) == CheckinStatus.SCHEDULED,
+        )
+        .exists()
+    )
+    count = await session.scalar(
+        select(func.count()).select_from(Patient).where(col(Patient.clinic_id) == clinic_id, unsent)
+    )
+    return int(count or 0)
+
+
+async def get_clinic(session: AsyncSession, *, clinic_id: str) -> Clinic | None:
+    return await session.get(Clinic, clinic_id)
+
+
+async def settings_versions(session: AsyncSession) -> dict[str, int]:
+    """Each clinic's newest settings version: what every instance polls (one small read)."""
+    rows = await session.execute(select(col(Clinic.id), col(Clinic.settings_version)))
+    return {clinic_id: version for clinic_id, version in rows.all()}
+
+
+async def settings_version(
+    session: AsyncSession, *, clinic_id: str, version: int
+) -> ClinicSettings | None:
+    return await session.scalar(
+        select(ClinicSettings).where(
+            col(ClinicSettings.clinic_id) == clinic_id, col(ClinicSettings.version) == version
+        )
+    )
+
+
+async def settings_history(
+    session: AsyncSession, *, clinic_id: str, limit: int = 50
+) -> list[ClinicSettings]:
+    rows = await session.scalars(
+        select(ClinicSettings)
+        .where(col(ClinicSettings.clinic_id) == clinic_id)
+        .order_by(col(ClinicSettings.version).desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def add_settings_version(
+    session: AsyncSession, *, row: ClinicSettings, expected_version: int
+) -> bool:
+    """Store `row` as the clinic's newest version if the newest is still `expected_version`
+    (so two people saving at once cannot both win); False if someone saved in between."""
+    moved = await session.execute(
+        update(Clinic)
+        .where(col(Clinic.id) == row.clinic_id, col(Clinic.settings_version) == expected_version)
+        .values(settings_version=row.version)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(row)
+    await session.flush()
+    return True
+
+
+async def protocols_in_use(session: AsyncSession, *, clinic_id: str) -> set[str]:
+    """Protocols named by the clinic's patients or their active infusions."""
+    of_patients = select(col(Patient.protocol)).where(
+        col(Patient.clinic_id) == clinic_id, col(Patient.protocol).is_not(None)
+    )
+    of_infusions = (
+        select(col(Infusion.protocol))
+        .join(Patient, col(Patient.id) == col(Infusion.patient_id))
+        .where(col(Patient.clinic_id) == clinic_id, col(Infusion.status) == InfusionStatus.ACTIVE)
+    )
+    rows = await session.scalars(of_patients.union(of_infusions))
+    return {name for name in rows.all() if name}

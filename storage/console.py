@@ -71,6 +71,24 @@ async def end_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def end_registration_sessions(
+    session: AsyncSession, *, clinician_id: int, now: datetime, by: str
+) -> int:
+    """End every live session working as this one registration (one clinic); the same
+    person's sessions working in another clinic go on. How many ended."""
+    result = await session.execute(
+        update(ConsoleSession)
+        .where(
+            col(ConsoleSession.clinician_id) == clinician_id,
+            col(ConsoleSession.ended_at).is_(None),
+            col(ConsoleSession.expires_at) > now,
+        )
+        .values(ended_at=now, ended_by=by)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def registrations(session: AsyncSession, *, telegram_user_id: int) -> list[Clinician]:
     """The active clinician registrations of one Telegram account, by clinic."""
     rows = await session.scalars(

@@ -48,6 +48,25 @@ async def active_infusions_of(session: AsyncSession, *, patient_id: int) -> list
     return list(rows.all())
 
 
+async def active_infusions_of_patients(
+    session: AsyncSession, *, patient_ids: Sequence[int]
+) -> dict[int, list[Infusion]]:
+    """The active infusions of these patients, each patient's oldest first."""
+    found: dict[int, list[Infusion]] = {pid: [] for pid in patient_ids}
+    for start in range(0, len(patient_ids), 5000):
+        rows = await session.scalars(
+            select(Infusion)
+            .where(
+                col(Infusion.patient_id).in_(patient_ids[start : start + 5000]),
+                col(Infusion.status) == "active",
+            )
+            .order_by(col(Infusion.patient_id), col(Infusion.ended_at))
+        )
+        for row in rows.all():
+            found[row.patient_id].append(row)
+    return found
+
+
 async def infusions_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Infusion]:
     if not ids:
         return {}

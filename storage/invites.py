@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -64,3 +66,54 @@ async def clinician_chats(session: AsyncSession) -> list[int]:
         select(col(Clinician.chat_id)).where(col(Clinician.active)).distinct()
     )
     return sorted(rows.all())
+
+
+async def open_patient_invites(
+    session: AsyncSession, *, patient_id: int, now: datetime
+) -> list[Invite]:
+    """A patient's invites that could still be used: not used, not expired."""
+    rows = await session.scalars(
+        select(Invite).where(
+            col(Invite.patient_id) == patient_id,
+            col(Invite.used_at).is_(None),
+            col(Invite.expires_at) > now,
+        )
+    )
+    return list(rows.all())
+
+
+async def clinician_of_clinic(
+    session: AsyncSession, *, clinic_id: str, clinician_id: int
+) -> Clinician | None:
+    """One clinician registration (active or not), if it is of this clinic."""
+    rows = await session.scalars(
+        select(Clinician)
+        .where(col(Clinician.id) == clinician_id, col(Clinician.clinic_id) == clinic_id)
+        .execution_options(populate_existing=True)
+    )
+    return rows.first()
+
+
+async def team_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
+    """Every clinician registration of the clinic, deactivated ones too, by id."""
+    rows = await session.scalars(
+        select(Clinician).where(col(Clinician.clinic_id) == clinic_id).order_by(col(Clinician.id))
+    )
+    return list(rows.all())
+
+
+async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
+    """The clinic's active admins, row-locked on PostgreSQL (two admins demoting each other at
+    once must not both pass the last-admin check)."""
+    query = (
+        select(Clinician)
+        .where(
+            col(Clinician.clinic_id) == clinic_id,
+            col(Clinician.active).is_(True),
+            col(Clinician.is_admin).is_(True),
+        )
+        .order_by(col(Clinician.id))
+    )
+    if is_postgres(session):
+        query = query.with_for_update()
+    return list((await session.scalars(query.execution_options(populate_existing=True))).all())

@@ -30,13 +30,31 @@ def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
 
 
 class Clinic(SQLModel, table=True):
-    """A clinic from the configuration file, mirrored so rows can reference it."""
+    """A clinic: created from the clinic file; its settings are versioned in `clinic_settings`."""
 
     id: str = Field(primary_key=True, max_length=32)
     name: str
     timezone: str
     plan_fingerprint: str = Field(default="", max_length=64)  # protocols + quiet hours, hashed
     updated_at: datetime = Field(sa_column=_utc())
+    managed_by: str = Field(default="file", max_length=16)  # "file" or "console"
+    settings_version: int = 0  # the newest ClinicSettings.version; instances watch it
+
+
+class ClinicSettings(SQLModel, table=True):
+    """Every saved version of a clinic's settings (the clinic file's shape, as JSON)."""
+
+    __tablename__ = "clinic_settings"
+    __table_args__ = (UniqueConstraint("clinic_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
+    version: int
+    settings: str = Field(sa_type=Text)
+    source: str = Field(max_length=16)  # file, console, restore
+    saved_at: datetime = Field(sa_column=_utc())
+    saved_by: Actor = Field(sa_type=ActorText())
+    note: str | None = Field(default=None, sa_type=Text)
 
 
 class Clinician(SQLModel, table=True):

@@ -86,3 +86,34 @@ async def clinician_by_name(
     """The earliest-registered active clinician of the clinic with this name, if any."""
     found = await clinicians_named(session, clinic_id=clinic_id, name=name)
     return found[0] if found else None
+
+
+async def shift_of_clinic(
+    session: AsyncSession, *, clinic_id: str, shift_id: int
+) -> OnCallShift | None:
+    """One shift, if it belongs to this clinic (another clinic's is None, like a missing one)."""
+    rows = await session.scalars(
+        select(OnCallShift)
+        .where(col(OnCallShift.id) == shift_id, col(OnCallShift.clinic_id) == clinic_id)
+        .execution_options(populate_existing=True)
+    )
+    return rows.first()
+
+
+async def end_every_shift(
+    session: AsyncSession, *, clinic_id: str, clinician_id: int, now: datetime
+) -> list[OnCallShift]:
+    """End the clinician's shifts in the clinic not yet over at `now`, whatever their source
+    (a future shift shrinks to nothing); returns those changed."""
+    rows = await session.scalars(
+        select(OnCallShift).where(
+            col(OnCallShift.clinic_id) == clinic_id,
+            col(OnCallShift.clinician_id) == clinician_id,
+            col(OnCallShift.ends_at) > now,
+        )
+    )
+    ended = [row for row in rows.all() if row.ends_at > row.starts_at]
+    for shift in ended:
+        shift.ends_at = max(shift.starts_at, now)
+    await session.flush()
+    return ended

@@ -13,12 +13,15 @@ import typer
 from bot.cli.audit import audit_app
 from bot.cli.db import db_app
 from bot.cli.demo import demo_command
+from bot.cli.export import export_app
 from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
-from bot.cli.support import CliError, load_settings, parse_time
+from bot.cli.support import CliError, load_settings, parse_time, with_context
 from bot.clinic_config import ConfigError, parse_clinics
+from bot.context import AppContext
 from bot.domain.schedule import checkin_label, plan_checkins
+from bot.services.clinic.settings_shape import as_toml
 from storage.engine import DatabaseUnavailable
 
 app = typer.Typer(
@@ -36,6 +39,7 @@ app.add_typer(infusion_app, name="infusion")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(audit_app, name="audit")
 app.add_typer(intake_app, name="intake")
+app.add_typer(export_app, name="export")
 app.command("demo")(demo_command)
 
 
@@ -130,6 +134,34 @@ def config_check(
                 typer.echo(
                     f"    {item.due_at.astimezone(zone):%a %d %b %H:%M:%S %Z}  {label}{moved}"
                 )
+
+
+@config_app.command("export")
+def config_export(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Write a clinic's current settings (the console's newest version) as a clinic file."""
+    if out is not None and out.exists() and not force:
+        raise CliError(f"{out} exists; add --force to overwrite it", exit_code=2)
+
+    async def work(ctx: AppContext) -> tuple[str, int]:
+        try:
+            found = ctx.clinics.clinic(clinic)
+        except KeyError:
+            known = ", ".join(c.id for c in ctx.clinics.clinics)
+            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
+        return as_toml(found), ctx.settings_versions.get(clinic, 0)
+
+    text, version = with_context(work)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{out}: clinic {clinic} settings version {version}", err=True)
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ id = "demo"
 name = "Demo Ketamine Clinic"
 timezone = "UTC"
 contact_phone = "+1 555 0100"
+managed_by = "console"  # with --console, its Settings page edits it live
 quiet_hours = {{ start = "00:00", end = "00:00" }}  # start = end: no quiet hours
 protocols.standard = {{ offsets = ["{offset}"], red_flags_at = "{offset}", daily_days = 0 }}
 checkins = {{ reminder_after = "{reminder}", missed_after = "{missed}" }}

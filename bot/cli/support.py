@@ -49,7 +49,7 @@ def with_context(work: Callable[[AppContext], Awaitable[T]]) -> T:
     settings = load_settings()
 
     async def go() -> T:
-        ctx = await prepare(settings)
+        ctx = await prepare(settings, apply_file=False)  # only `run` applies the clinic file
         try:
             return await work(ctx)
         finally:

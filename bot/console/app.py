@@ -20,7 +20,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from telegram import Bot
 
-from bot.console import cases, patients, signin
+from bot.console import (
+    audit_log,
+    cases,
+    enroll,
+    export,
+    infusions,
+    patients,
+    roster,
+    settings,
+    signin,
+    team,
+)
 from bot.console.web import (
     PREFIX,
     Console,
@@ -151,6 +162,13 @@ def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette
         routes=[
             *cases.ROUTES,
             *patients.ROUTES,
+            *enroll.ROUTES,
+            *infusions.ROUTES,
+            *roster.ROUTES,
+            *team.ROUTES,
+            *settings.ROUTES,
+            *audit_log.ROUTES,
+            *export.ROUTES,
             *signin.ROUTES,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

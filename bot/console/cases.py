@@ -14,7 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.console.web import NotFound, Refused, checked_form, console_of, page, render, viewer
+from bot.console.web import (
+    NotFound,
+    Refused,
+    checked_form,
+    console_of,
+    page,
+    render,
+    viewer,
+    whole_number,
+)
 from bot.messaging.case_news import announce_taken
 from bot.messaging.pages import WHO, reasons_in
 from bot.services.case_queue import case_card, case_of_clinic, open_case_cards
@@ -28,10 +37,10 @@ NOTICES = {"acknowledged", "resolved", "already"}
 
 
 def _case_id(request: Request) -> int:
-    raw = request.path_params["case_id"]
-    if not raw.isdigit() or len(raw) > 9:
+    number = whole_number(request.path_params["case_id"])
+    if number is None:
         raise NotFound("case")
-    return int(raw)
+    return number
 
 
 async def queue(request: Request) -> Response:
@@ -45,7 +54,7 @@ async def queue(request: Request) -> Response:
         who=who,
         queue_html=Markup(fragment),
         notice=done if done in NOTICES else "",
-        notice_case=number if number.isdigit() else "",
+        notice_case=number if whole_number(number) is not None else "",
     )
 
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -79,6 +82,20 @@ class Console:
             yield session
 
 
+def whole_number(raw: str, *, max_digits: int = 9) -> int | None:
+    """An id or count from a path, query or form: ASCII digits only (`str.isdigit` also takes
+    "²", which `int` then refuses), at most `max_digits`; None for anything else."""
+    if not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", raw):
+        return None
+    return int(raw)
+
+
+def require_admin(who: Viewer, doing: str) -> None:
+    """Refused (403) unless the viewer is an admin of the clinic they are working in."""
+    if not who.clinician.is_admin:
+        raise Refused(f"Only an admin of this clinic can {doing}. Nothing was changed.", 403)
+
+
 def console_of(request: Request) -> Console:
     console: Console = request.app.state.console
     return console
@@ -93,11 +110,27 @@ def make_environment() -> Environment:
         auto_reload=False,
     )
     env.filters["local"] = local_time
+    env.filters["hhmm"] = hhmm
     env.filters["duration"] = lambda delta: duration(delta)
     env.filters["age"] = age
     env.filters["reasons"] = lambda reason, zone: reason_lines(reason, ZoneInfo(str(zone)))
     env.globals["Level"] = Level
     return env
+
+
+def qr_svg(link: str, *, title: str) -> Markup:
+    """A QR code of `link` as inline SVG (segno), sized by CSS through its viewBox."""
+    svg: str = segno.make(link, error="m").svg_inline(
+        scale=4, border=2, dark="#000", light="#fff", title=title, svgclass="qr", omitsize=True
+    )
+    return Markup(svg)
+
+
+def hhmm(value: object) -> str:
+    """A time for `<input type="time">`: `HH:MM` (a submitted string is shown back as sent)."""
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return "" if value is None else str(value)
 
 
 def age(delta: timedelta) -> str:
@@ -141,15 +174,15 @@ async def viewer(request: Request, *, touch: bool = True) -> Viewer:
     return found
 
 
-async def checked_form(request: Request) -> FormData:
+async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
     """The posted form, once its CSRF token matches this session's; else Refused (403)."""
     token = session_token(request)
     if token is None:
         raise SignInNeeded
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    if (size := whole_number(declared, max_digits=12)) is not None and size > MAX_FORM_BYTES:
         raise Refused("That form is too large.", 413)
-    form = await request.form(max_files=0, max_fields=20)
+    form = await request.form(max_files=0, max_fields=max_fields)
     sent = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
     if not hmac.compare_digest(sent.encode(), csrf_for(token).encode()):
         log.warning("console.csrf_refused path=%s", request.url.path)

@@ -20,6 +20,7 @@ from storage import audit
 from storage.console import (
     add_link,
     add_session,
+    end_registration_sessions,
     end_sessions,
     link_by_hash,
     registrations,
@@ -206,18 +207,42 @@ async def sign_out(session: AsyncSession, *, token: str, now: datetime) -> bool:
 async def end_all_sessions(
     session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: str
 ) -> int:
-    """End every live console session of this clinician's Telegram account (`/console logout`,
-    or an admin of their clinic); how many ended."""
+    """End every live console session of this clinician's Telegram account, in every clinic
+    (`/console logout`: the person's own); how many ended."""
     ended = await end_sessions(session, telegram_user_id=clinician.telegram_user_id, now=now, by=by)
+    await _sessions_ended(session, clinician, actor, now, by, ended, scope="everywhere")
+    return ended
+
+
+async def end_clinic_sessions(
+    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: str
+) -> int:
+    """End the live console sessions working as this registration only (an admin of its
+    clinic, or its deactivation): the same person's sessions in another clinic go on."""
+    assert clinician.id is not None
+    ended = await end_registration_sessions(session, clinician_id=clinician.id, now=now, by=by)
+    await _sessions_ended(session, clinician, actor, now, by, ended, scope="clinic")
+    return ended
+
+
+async def _sessions_ended(
+    session: AsyncSession,
+    clinician: Clinician,
+    actor: Actor,
+    now: datetime,
+    by: str,
+    ended: int,
+    *,
+    scope: str,
+) -> None:
     await audit.append(
         session,
         at=now,
         actor=actor,
         event="console.sessions_ended",
         clinic_id=clinician.clinic_id,
-        detail={"clinician": clinician.id, "ended": ended, "by": by},
+        detail={"clinician": clinician.id, "ended": ended, "by": by, "scope": scope},
     )
-    return ended
 
 
 async def _clinic_of(session: AsyncSession, row: ConsoleSession) -> str | None:

@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from storage import audit
-from storage.invites import add_clinician, add_invite, clinician_of, get_invite, invite_by_hash
+from storage.invites import (
+    add_clinician,
+    add_invite,
+    clinician_of,
+    get_invite,
+    invite_by_hash,
+    open_patient_invites,
+)
 from storage.models import Clinician, Invite, Patient
 from storage.patients import add_patient, get_patient, patient_by_ref
 from storage.people import patient_by_chat
@@ -145,6 +152,23 @@ async def enroll_patient(
             baseline_mood if baseline_mood is not None else patient.baseline_mood
         )
         patient.emergency_contact = emergency_contact or patient.emergency_contact
+    invite, token = await _patient_invite(session, clinic=clinic, patient=patient, now=now)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="patient.enrolled",
+        clinic_id=clinic.id,
+        patient_id=patient.id,
+        detail={"invite_id": invite.id, "timezone": zone},
+    )
+    return patient, token
+
+
+async def _patient_invite(
+    session: AsyncSession, *, clinic: ClinicConfig, patient: Patient, now: datetime
+) -> tuple[Invite, str]:
+    """A new single-use invite for the patient (stored as a hash) and its token."""
     token, hashed = new_token()
     invite = await add_invite(
         session,
@@ -157,16 +181,32 @@ async def enroll_patient(
             expires_at=now + clinic.invite_valid_for,
         ),
     )
+    return invite, token
+
+
+async def reissue_patient_invite(
+    session: AsyncSession, *, clinic: ClinicConfig, patient: Patient, now: datetime, actor: Actor
+) -> tuple[Invite, str]:
+    """A new single-use invite for a patient who has not joined yet; every earlier invite of
+    theirs expires now, so only the new one works."""
+    assert patient.id is not None
+    if patient.status != PatientStatus.INVITED:
+        raise EnrollmentError(f"patient {patient.ref} has already joined ({patient.status})")
+    expired = []
+    for old in await open_patient_invites(session, patient_id=patient.id, now=now):
+        old.expires_at = now
+        expired.append(old.id)
+    invite, token = await _patient_invite(session, clinic=clinic, patient=patient, now=now)
     await audit.append(
         session,
         at=now,
         actor=actor,
-        event="patient.enrolled",
+        event="invite.reissued",
         clinic_id=clinic.id,
         patient_id=patient.id,
-        detail={"invite_id": invite.id, "timezone": zone},
+        detail={"invite_id": invite.id, "expired_invites": expired},
     )
-    return patient, token
+    return invite, token
 
 
 async def check_invite(

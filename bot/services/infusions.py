@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,8 +13,8 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
 from bot.services import checkin_states
 from storage import audit
-from storage.checkins import add_checkins, checkins_of_patient, scheduled_for_patient
-from storage.infusions import active_infusions_of, add_infusion, get_infusion
+from storage.checkins import add_checkins, checkins_of_patients, scheduled_for_patient
+from storage.infusions import active_infusions_of_patients, add_infusion, get_infusion
 from storage.models import Checkin, Infusion, Patient
 from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus
 
@@ -74,14 +75,74 @@ async def replan_patient(
 ) -> ReplanResult:
     """Bring the patient's not-yet-sent check-ins in line with their active infusions."""
     assert patient.id is not None
-    infusions = await active_infusions_of(session, patient_id=patient.id)
+    results = await replan_patients(
+        session, patients=[patient], clinic=clinic, now=now, actor=actor
+    )
+    return results[patient.id]
+
+
+async def replan_patients(
+    session: AsyncSession,
+    *,
+    patients: Sequence[Patient],
+    clinic: ClinicConfig,
+    now: datetime,
+    actor: Actor,
+) -> dict[int, ReplanResult]:
+    """`replan_patient` for many patients of one clinic with two reads and one audit append
+    (a clinic's schedule change re-plans all of them in one transaction)."""
+    ids = [p.id for p in patients if p.id is not None]
+    infusions = await active_infusions_of_patients(session, patient_ids=ids)
+    checkins = await checkins_of_patients(session, patient_ids=ids)
+    results: dict[int, ReplanResult] = {}
+    new_rows: list[Checkin] = []
+    entries: list[audit.Entry] = []
+    for patient in patients:
+        assert patient.id is not None
+        result, added = _reconcile(
+            patient, infusions[patient.id], checkins[patient.id], clinic=clinic, now=now
+        )
+        results[patient.id] = result
+        new_rows.extend(added)
+        if any((result.added, result.moved, result.cancelled, result.superseded)):
+            entries.append(
+                audit.Entry(
+                    at=now,
+                    actor=actor,
+                    event="plan.updated",
+                    clinic_id=patient.clinic_id,
+                    patient_id=patient.id,
+                    detail=result.__dict__,
+                )
+            )
+    await add_checkins(session, checkins=new_rows)
+    await audit.append_many(session, entries)
+    return results
+
+
+def _reconcile(
+    patient: Patient,
+    infusions: list[Infusion],
+    checkins: list[Checkin],
+    *,
+    clinic: ClinicConfig,
+    now: datetime,
+) -> tuple[ReplanResult, list[Checkin]]:
+    """Move, cancel or supersede the patient's unsent check-ins (rows changed in place) and
+    make the missing ones; a plan slot that already produced a check-in is never planned again."""
     wanted, replaced = desired_plan(infusions, clinic=clinic, zone=ZoneInfo(patient.timezone))
     existing = {
         _row_key(row): row
-        for row in await scheduled_for_patient(session, patient_id=patient.id)
-        if row.infusion_id is not None
+        for row in checkins
+        if row.infusion_id is not None and row.status == CheckinStatus.SCHEDULED
     }
-    done = await _planned_keys_already_used(session, patient_id=patient.id)
+    done = {
+        _row_key(row)
+        for row in checkins
+        if row.infusion_id is not None
+        and row.status
+        not in (CheckinStatus.SCHEDULED, CheckinStatus.CANCELLED, CheckinStatus.SUPERSEDED)
+    }
     window = clinic.checkins.missed_after
     moved = cancelled = superseded = 0
     for key, row in existing.items():
@@ -102,30 +163,7 @@ async def replan_patient(
         for key, (infusion, item) in wanted.items()
         if key not in existing and key not in done and item.due_at + window > now
     ]
-    await add_checkins(session, checkins=new_rows)
-    result = ReplanResult(len(new_rows), moved, cancelled, superseded)
-    if any((result.added, result.moved, result.cancelled, result.superseded)):
-        await audit.append(
-            session,
-            at=now,
-            actor=actor,
-            event="plan.updated",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
-            detail=result.__dict__,
-        )
-    return result
-
-
-async def _planned_keys_already_used(session: AsyncSession, *, patient_id: int) -> set[PlanKey]:
-    """Plan slots that already produced a check-in (sent, answered, closed): never planned again."""
-    return {
-        _row_key(row)
-        for row in await checkins_of_patient(session, patient_id=patient_id)
-        if row.infusion_id is not None
-        and row.status != CheckinStatus.SCHEDULED
-        and row.status not in (CheckinStatus.CANCELLED, CheckinStatus.SUPERSEDED)
-    }
+    return ReplanResult(len(new_rows), moved, cancelled, superseded), new_rows
 
 
 def _new_checkin(

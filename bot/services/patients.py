@@ -113,7 +113,13 @@ class ResumeError(Exception):
 
 
 async def resume(
-    session: AsyncSession, *, patient: Patient, clinic: ClinicConfig, now: datetime, actor: Actor
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    actor: Actor,
+    reason: str | None = None,
 ) -> int:
     """The clinic restarts a stopped or unreachable patient's check-ins; returns how many are
     planned again (those of their active infusions still ahead)."""
@@ -127,6 +133,9 @@ async def resume(
     was = row.status
     row.status, row.opted_out_at = PatientStatus.ACTIVE, None
     planned = await replan_patient(session, patient=row, clinic=clinic, now=now, actor=actor)
+    detail: dict[str, object] = {"was": was, "planned_checkins": planned.added}
+    if reason:  # a reason code from the console, never free text
+        detail["reason"] = reason
     await audit.append(
         session,
         at=now,
@@ -134,9 +143,52 @@ async def resume(
         event="patient.resumed",
         clinic_id=row.clinic_id,
         patient_id=row.id,
-        detail={"was": was, "planned_checkins": planned.added},
+        detail=detail,
     )
     return planned.added
+
+
+class StopRefused(Exception):
+    """The clinic cannot stop this patient's check-ins (not joined yet); safe to show."""
+
+
+async def stop_by_clinic(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    clinic: ClinicConfig,
+    now: datetime,
+    actor: Actor,
+    reason: str,
+) -> int:
+    """The clinic stops a patient's check-ins, as their own /stop does (every unsent one
+    cancelled, open ones closed), audited as the clinician's with a reason code; returns how
+    many planned check-ins were cancelled. No case is raised: the care team did it."""
+    assert patient.id is not None
+    await lock_patient(session, patient_id=patient.id)
+    row = await get_patient(session, patient_id=patient.id)
+    assert row is not None
+    if row.status == PatientStatus.OPTED_OUT:
+        raise AlreadyStopped
+    if row.status == PatientStatus.INVITED:
+        raise StopRefused(f"{row.ref} has not joined yet, so nothing is sent to them.")
+    was = row.status
+    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
+    cancelled = await checkin_states.cancel_unsent(session, patient_id=patient.id, now=now)
+    for checkin in await open_checkins(session, patient_id=patient.id):
+        await checkin_states.close_checkin(
+            session, checkin=checkin, patient=row, clinic=clinic, now=now, actor=actor
+        )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="patient.stopped_by_clinic",
+        clinic_id=row.clinic_id,
+        patient_id=row.id,
+        detail={"was": was, "reason": reason, "cancelled_checkins": cancelled},
+    )
+    return cancelled
 
 
 async def wrote_while_unreachable(

@@ -26,6 +26,21 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+AFTERCARE = Path(sys.executable).parent / "aftercare"
+
+
+def aftercare(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the `aftercare` command in `tmp_path` with a clean environment (`cli_env`)."""
+    return subprocess.run(
+        [str(AFTERCARE), *args],
+        cwd=tmp_path,
+        env=cli_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 async def run_group(
     module: str, *args: str, cwd: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:

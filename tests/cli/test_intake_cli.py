@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,21 +13,9 @@ from storage.engine import Database
 from storage.inbox import Arrival
 from storage.models import InboundUpdate, Patient
 from storage.states import InboxStatus, PatientStatus
-from tests.auxil.cli import MINIMAL_CLINIC, cli_env
+from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
 
-AFTERCARE = Path(sys.executable).parent / "aftercare"
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
-
-
-def aftercare(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AFTERCARE), *args],
-        cwd=tmp_path,
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def _park_one(url: str) -> None:

@@ -8,11 +8,7 @@ Screenshots of each page go to test-artifacts/console/ (git-ignored).
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from bot.sandbox import BotApiSandbox
@@ -20,54 +16,12 @@ from storage.models import Case
 from storage.states import CaseStatus
 from tests.auxil.console import console_bot, join, link_for, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
+from tests.console.conftest import NEEDS_CHROMIUM, shot
 from tests.console.test_patients_routes import _history
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 ADA = 7001
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
-        reason="chromium browser test: needs Debian's chromium and chromium-driver",
-    ),
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,1400",
-    ):
-        options.add_argument(flag)
-    # The given chromedriver: Selenium Manager downloads nothing.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(0)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _shot(driver: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
+pytestmark = NEEDS_CHROMIUM
 
 
 async def test_a_clinician_works_a_case_in_the_browser(
@@ -85,7 +39,7 @@ async def test_a_clinician_works_a_case_in_the_browser(
 
         def sign_in() -> str:
             driver.get(link)  # type: ignore[attr-defined]
-            _shot(driver, "signin")
+            shot(driver, "signin")
             driver.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
             wait.until(ec.presence_of_element_located((By.ID, "queue")))
             # A marker that a reload would wipe.
@@ -101,9 +55,9 @@ async def test_a_clinician_works_a_case_in_the_browser(
             card = wait.until(ec.presence_of_element_located((By.ID, f"case-{case.id}")))
             assert driver.execute_script("return window.__stayed;") == "yes"  # type: ignore[attr-defined]
             wait.until(ec.text_to_be_present_in_element((By.ID, f"case-{case.id}"), "delivered"))
-            _shot(driver, "queue")
+            shot(driver, "queue")
             driver.set_window_size(390, 844)  # type: ignore[attr-defined]
-            _shot(driver, "queue-phone")
+            shot(driver, "queue-phone")
             driver.set_window_size(1200, 1400)  # type: ignore[attr-defined]
             return str(card.text)
 
@@ -122,7 +76,7 @@ async def test_a_clinician_works_a_case_in_the_browser(
             driver.get(f"{app.base}/cases/{case.id}")  # type: ignore[attr-defined]
             note = driver.find_element(By.ID, f"note-{case.id}")  # type: ignore[attr-defined]
             note.send_keys("Phoned her; safe at home with her sister; seen tomorrow 09:00")
-            _shot(driver, "case")
+            shot(driver, "case")
             driver.find_element(By.ID, f"resolve-{case.id}").click()  # type: ignore[attr-defined]
             notice = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
             return str(notice.text)
@@ -135,7 +89,7 @@ async def test_a_clinician_works_a_case_in_the_browser(
             chart = wait.until(
                 ec.presence_of_element_located((By.CSS_SELECTOR, "figure.chart svg[role=img]"))
             )
-            _shot(driver, "timeline")
+            shot(driver, "timeline")
             box = driver.execute_script(  # type: ignore[attr-defined]
                 """
                 const svg = arguments[0];
@@ -156,7 +110,7 @@ async def test_a_clinician_works_a_case_in_the_browser(
 
         def patients_list() -> str:
             driver.get(f"{app.base}/patients")  # type: ignore[attr-defined]
-            _shot(driver, "patients")
+            shot(driver, "patients")
             return str(driver.find_element(By.TAG_NAME, "table").text)  # type: ignore[attr-defined]
 
         assert "P-042" in await asyncio.to_thread(patients_list)

@@ -200,6 +200,13 @@ async def test_no_route_shows_or_changes_another_clinics_case_or_anything_withou
             changed = await south.post(path, data={"csrf": csrf, "level": "high", "note": "n"})
             assert changed.status_code == 404, route
         assert (await _case(app, north_case.id or 0)).status == CaseStatus.OPEN
+        # A case number that is not plain digits ("²" is a digit to str.isdigit): not found.
+        for odd in ("²", f"{north_case.id}²", "٣"):
+            assert (await south.get(f"{app.base}/cases/{odd}")).status_code == 404, odd
+            posted = await south.post(f"{app.base}/cases/{odd}/acknowledge", data={"csrf": csrf})
+            assert posted.status_code == 404, odd
+        notice = await south.get(f"{app.base}/", params={"done": "resolved", "case": "²"})
+        assert notice.status_code == 200 and "²" not in notice.text
         async with httpx.AsyncClient() as nobody:
             for route in GET_ROUTES:
                 seen = await nobody.get(app.base + route.format(**filled))

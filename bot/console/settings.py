@@ -1,0 +1,291 @@
+"""A clinic's settings edited live: the form with a preview, every saved version, compare and
+restore. Saving goes through `bot/services/clinic/settings.py` (validated like the clinic file,
+re-plans unsent check-ins, audited); this instance uses the new version at once, the others
+within `AFTERCARE_SETTINGS_POLL_SECONDS`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.clinic_config import ClinicConfig
+from bot.console.settings_form import (
+    CHOICE_LEVELS,
+    LEVELS,
+    MAX_FIELDS,
+    NON_RESPONSE_LEVELS,
+    TARGETS,
+    form_values,
+    protocol_names,
+    read_form,
+    rung_count,
+)
+from bot.console.web import (
+    PREFIX,
+    NotFound,
+    Refused,
+    checked_form,
+    console_of,
+    page,
+    require_admin,
+    viewer,
+    whole_number,
+)
+from bot.services.clinic import settings as clinic_settings
+from bot.services.clinic.settings_shape import changes_between
+from bot.services.console_access import Viewer
+
+PREVIEW_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+async def _managed_by(request: Request, clinic_id: str) -> str:
+    async with console_of(request).read() as session:
+        return await clinic_settings.managed_by(session, clinic_id=clinic_id)
+
+
+def _editable(who: Viewer, managed_by: str) -> bool:
+    return who.clinician.is_admin and managed_by == "console"
+
+
+async def settings_page(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    clinic = console.clinic(who)
+    saved = whole_number(request.query_params.get("saved", ""))
+    replanned = whole_number(request.query_params.get("replanned", ""))
+    return await _form_page(
+        request,
+        who,
+        clinic,
+        form_values(clinic),
+        notice=(
+            f"Saved as version {saved}. Unsent check-ins of {replanned} patients were re-planned."
+            if saved is not None and replanned is not None
+            else ""
+        ),
+    )
+
+
+async def _form_page(
+    request: Request,
+    who: Viewer,
+    clinic: ClinicConfig,
+    values: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    based_on: int | None = None,
+    **extra: Any,
+) -> Response:
+    console = console_of(request)
+    managed_by = await _managed_by(request, clinic.id)
+    now = console.ctx.clock.now().astimezone(clinic.zone)
+    return page(
+        request,
+        "settings.html",
+        who=who,
+        status=status,
+        section="settings",
+        v=values,
+        errors=errors or {},
+        editable=_editable(who, managed_by),
+        managed_by=managed_by,
+        version=console.ctx.settings_versions.get(clinic.id, 0),
+        protocols=protocol_names(values),
+        levels=LEVELS,
+        rungs={level: rung_count(values, level) for level in LEVELS},
+        targets=TARGETS,
+        choice_levels=CHOICE_LEVELS,
+        non_response_levels=NON_RESPONSE_LEVELS,
+        preview_at=extra.pop("preview_at", now.strftime(PREVIEW_FORMAT)),
+        based_on=based_on,
+        **extra,
+    )
+
+
+async def settings_post(request: Request) -> Response:
+    """Preview or save the edited settings (admins of a console-managed clinic)."""
+    who = await viewer(request)
+    form = await checked_form(request, max_fields=MAX_FIELDS)
+    require_admin(who, "change the clinic's settings")
+    console = console_of(request)
+    clinic = console.clinic(who)
+    if await _managed_by(request, clinic.id) != "console":
+        raise Refused(
+            "This clinic's settings come from the clinic file, which wins at every start; "
+            "they can only be changed there. Nothing was changed.",
+            403,
+        )
+    based_on = whole_number(str(form.get("based_on", "")))
+    if based_on is None:
+        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+    shown, parsed = read_form(form, clinic)
+    preview_protocol = str(form.get("preview_protocol") or clinic.default_protocol)
+    preview_at_text = str(form.get("preview_at", ""))
+    if parsed.errors or parsed.clinic is None:
+        return await _form_page(
+            request,
+            who,
+            clinic,
+            shown,
+            errors=parsed.errors,
+            status=400,
+            preview_at=preview_at_text,
+            preview_protocol=preview_protocol,
+            based_on=based_on,  # a second try must still be checked against what was read
+        )
+    if form.get("action") == "save":
+        return await _save(request, who, clinic, parsed.clinic, based_on, shown)
+    infusion_at = _preview_time(preview_at_text, clinic, console.ctx.clock.now())
+    async with console.read() as session:
+        preview = await clinic_settings.preview(
+            session,
+            before=clinic,
+            after=parsed.clinic,
+            protocol=preview_protocol,
+            infusion_at=infusion_at,
+        )
+    return await _form_page(
+        request,
+        who,
+        clinic,
+        shown,
+        preview=preview,
+        preview_at=infusion_at.astimezone(clinic.zone).strftime(PREVIEW_FORMAT),
+        preview_protocol=preview_protocol,
+        based_on=based_on,
+    )
+
+
+def _preview_time(text: str, clinic: ClinicConfig, now: datetime) -> datetime:
+    try:
+        return datetime.strptime(text, PREVIEW_FORMAT).replace(tzinfo=clinic.zone)
+    except ValueError:
+        return now.replace(second=0, microsecond=0)
+
+
+async def _save(
+    request: Request,
+    who: Viewer,
+    clinic: ClinicConfig,
+    edited: ClinicConfig,
+    based_on: int,
+    shown: dict[str, Any],
+) -> Response:
+    console = console_of(request)
+    try:
+        async with console.ctx.db.transaction() as session:
+            saved = await clinic_settings.save(
+                session,
+                clinic=edited,
+                based_on=based_on,
+                actor=who.actor,
+                now=console.ctx.clock.now(),
+            )
+    except clinic_settings.SettingsConflict as exc:
+        return await _form_page(
+            request, who, clinic, shown, status=409, conflict=str(exc), based_on=based_on
+        )
+    except clinic_settings.SettingsError as exc:
+        raise Refused(f"{exc} Nothing was changed.", 403) from None
+    console.ctx.use_clinic(saved.clinic, saved.version)
+    return RedirectResponse(
+        f"{PREFIX}/settings?saved={saved.version}&replanned={saved.replanned}", status_code=303
+    )
+
+
+async def versions(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    clinic = console.clinic(who)
+    async with console.read() as session:
+        rows = await clinic_settings.history(session, clinic_id=clinic.id)
+        names = await clinic_settings.saved_by_names(session, clinic_id=clinic.id)
+    return page(
+        request,
+        "settings_versions.html",
+        who=who,
+        section="settings",
+        rows=rows,
+        names=names,
+        current=console.ctx.settings_versions.get(clinic.id, 0),
+    )
+
+
+async def version_page(request: Request) -> Response:
+    """One version compared with the one before it (or with `?with=N`)."""
+    who = await viewer(request)
+    console = console_of(request)
+    clinic = console.clinic(who)
+    number = _version_number(request.path_params["version"])
+    other = whole_number(request.query_params.get("with", ""))
+    other = number - 1 if other is None else other
+    async with console.read() as session:
+        this = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=number)
+        if this is None:
+            raise NotFound("settings version")
+        before = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=other)
+    changes = changes_between(before, this) if before is not None else []
+    current = console.ctx.settings_versions.get(clinic.id, 0)
+    managed_by = await _managed_by(request, clinic.id)
+    return page(
+        request,
+        "settings_version.html",
+        who=who,
+        section="settings",
+        number=number,
+        other=other if before is not None else None,
+        changes=changes,
+        current=current,
+        can_restore=_editable(who, managed_by) and number != current,
+    )
+
+
+async def restore(request: Request) -> Response:
+    who = await viewer(request)
+    form = await checked_form(request)
+    require_admin(who, "restore the clinic's settings")
+    console = console_of(request)
+    clinic = console.clinic(who)
+    number = _version_number(request.path_params["version"])
+    based_on = whole_number(str(form.get("based_on", "")))
+    if based_on is None:
+        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+    try:
+        async with console.ctx.db.transaction() as session:
+            saved = await clinic_settings.restore(
+                session,
+                clinic_id=clinic.id,
+                version=number,
+                based_on=based_on,
+                actor=who.actor,
+                now=console.ctx.clock.now(),
+            )
+    except clinic_settings.SettingsConflict as exc:
+        raise Refused(str(exc), 409) from None
+    except clinic_settings.SettingsError as exc:
+        raise Refused(f"{exc} Nothing was changed.", 403) from None
+    console.ctx.use_clinic(saved.clinic, saved.version)
+    return RedirectResponse(
+        f"{PREFIX}/settings?saved={saved.version}&replanned={saved.replanned}", status_code=303
+    )
+
+
+def _version_number(raw: str) -> int:
+    number = whole_number(raw)
+    if number is None:
+        raise NotFound("settings version")
+    return number
+
+
+ROUTES = [
+    Route("/settings", settings_page, methods=["GET"]),
+    Route("/settings", settings_post, methods=["POST"]),
+    Route("/settings/versions", versions, methods=["GET"]),
+    Route("/settings/versions/{version}", version_page, methods=["GET"]),
+    Route("/settings/versions/{version}/restore", restore, methods=["POST"]),
+]

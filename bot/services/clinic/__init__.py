@@ -1,0 +1,1 @@
+"""A clinic administering itself: its settings, roster, team, audit log and exports."""

@@ -29,6 +29,7 @@ from bot.messaging.transport import AiohttpRequest
 from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
+from bot.ops.pagerduty import pagerduty_route
 from bot.ops.settings_watch import refresh_settings
 from bot.services.clinic.settings import effective_clinics, replan_clinic
 from bot.settings import Settings
@@ -324,7 +325,7 @@ def http_server(
         receiver=receiver,
         webhook_path=settings.webhook_path if receiver is not None else None,
         secret=secret,
-        routes=[console_mount(ctx, bot)],
+        routes=[console_mount(ctx, bot), pagerduty_route(ctx, bot)],
         trust_forwarded=settings.trust_forwarded,
     )
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
+from bot.clinic_escalation import EscalationConfig, PagingConfig
 from bot.domain.levels import Level
 from bot.domain.schedule import Protocol, QuietHours
 from bot.domain.triage import MoodRule
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 MAX_OFFSET = timedelta(days=30)  # a check-in offset after the infusion
 MAX_WINDOW = timedelta(days=7)  # until a check-in closes as missed
-MAX_RUNG_AFTER = timedelta(days=7)  # a ladder rung, and the human-contact target
 
 
 class _Strict(BaseModel):
@@ -112,73 +112,6 @@ class Thresholds(_Strict):
         )
 
 
-PageTarget = Literal["queue", "primary", "backup", "everyone"]
-
-
-class EscalationStep(_Strict):
-    """One rung of a ladder: when unacknowledged this long after opening, notify these."""
-
-    after: timedelta | Literal["next_business_day"]
-    notify: list[PageTarget] = Field(min_length=1, description="Whom this rung notifies.")
-
-    @field_validator("after")
-    @classmethod
-    def _within_a_week(
-        cls, value: timedelta | Literal["next_business_day"]
-    ) -> timedelta | Literal["next_business_day"]:
-        if isinstance(value, timedelta) and not timedelta(0) <= value <= MAX_RUNG_AFTER:
-            raise ValueError("a rung fires between PT0S and 7 days after the case opened")
-        return value
-
-
-class BusinessHours(_Strict):
-    start: time = time(9, 0)
-    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
-        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays, Monday = 1."
-    )
-
-
-def _ladder(
-    *steps: tuple[timedelta | Literal["next_business_day"], list[PageTarget]],
-) -> list[EscalationStep]:
-    return [EscalationStep(after=after, notify=notify) for after, notify in steps]
-
-
-class EscalationConfig(_Strict):
-    """Who is told, and when, per level (CLINICAL.md §8)."""
-
-    high: list[EscalationStep] = Field(
-        default_factory=lambda: _ladder(
-            (timedelta(0), ["primary"]),
-            (timedelta(minutes=5), ["primary", "backup"]),
-            (timedelta(minutes=10), ["everyone"]),
-        )
-    )
-    moderate: list[EscalationStep] = Field(
-        default_factory=lambda: _ladder(
-            (timedelta(0), ["primary"]), (timedelta(hours=4), ["backup"])
-        )
-    )
-    low: list[EscalationStep] = Field(
-        default_factory=lambda: _ladder(
-            (timedelta(0), ["queue"]), ("next_business_day", ["primary"])
-        )
-    )
-    business_hours: BusinessHours = Field(default_factory=BusinessHours)
-    human_contact_within: timedelta = Field(
-        default=timedelta(hours=12),
-        le=MAX_RUNG_AFTER,
-        description="A human should reach a high-risk patient by then.",
-    )
-
-    @field_validator("high", "moderate", "low")
-    @classmethod
-    def _starts_now(cls, value: list[EscalationStep]) -> list[EscalationStep]:
-        if not value or value[0].after != timedelta(0):
-            raise ValueError('a ladder\'s first step must have after = "PT0S"')
-        return value
-
-
 class NonResponseConfig(_Strict):
     """Which silences alert the care team, and at what level (CLINICAL.md §6)."""
 
@@ -251,6 +184,7 @@ class ClinicConfig(_Strict):
     non_response: NonResponseConfig = Field(default_factory=NonResponseConfig)
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
     oncall: OnCallConfig = Field(default_factory=OnCallConfig)
+    paging: PagingConfig = Field(default_factory=PagingConfig)
     alerts_include_name: bool = False
     invite_valid_for: timedelta = Field(
         default=timedelta(days=7), gt=timedelta(0), le=timedelta(days=90)

@@ -105,6 +105,23 @@ class Settings(BaseSettings):
         default=False,
         description="Honour X-Forwarded-Proto/For (only behind a reverse proxy you run).",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server for e-mailed pages: "
+        "smtp://[user:pass@]host[:port][?starttls=true] or smtps://… (implicit TLS); "
+        "unset, rungs' e-mail channel sends nothing.",
+    )
+    smtp_from: str = Field(
+        default="Aftercare <aftercare@localhost>", description="From address of e-mailed pages."
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Verifies PagerDuty webhooks (v3) posted to /pagerduty/webhook; unset, that "
+        "endpoint refuses everything.",
+    )
+    page_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signs the JSON of the clinic's own page webhook (HMAC-SHA256)."
+    )
     heartbeat_url: str | None = Field(
         default=None, description="Requested while healthy, for a dead-man's-switch monitor."
     )
@@ -127,6 +144,9 @@ class Settings(BaseSettings):
         "health_port",
         "audit_head_file",
         "console_url",
+        "smtp_url",
+        "pagerduty_webhook_secret",
+        "page_webhook_secret",
         mode="before",
     )
     @classmethod

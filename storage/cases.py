@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
-from storage.models import Case, Page
+from storage.models import Case, Page, PageEvent
 from storage.states import CaseStatus
 
 UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
@@ -140,3 +141,92 @@ async def any_page_sent(session: AsyncSession, *, case_id: int, step: int) -> bo
         .limit(1)
     )
     return found is not None
+
+
+# Page events (the outbox of events for paging services and the clinic's webhook).
+
+_EARLIER = aliased(PageEvent)
+# An event waits while an earlier one of its target (case, channel, url, routing key) is still
+# pending: a paging service must see the trigger before its acknowledge or resolve.
+_TARGET_BUSY = exists().where(
+    col(_EARLIER.case_id) == col(PageEvent.case_id),
+    col(_EARLIER.channel) == col(PageEvent.channel),
+    col(_EARLIER.url) == col(PageEvent.url),
+    func.coalesce(col(_EARLIER.routing_key), "") == func.coalesce(col(PageEvent.routing_key), ""),
+    col(_EARLIER.status) == "pending",
+    col(_EARLIER.id) < col(PageEvent.id),
+)
+_EVENT_DUE = and_(
+    col(PageEvent.status) == "pending", col(PageEvent.next_attempt_at) <= NOW, ~_TARGET_BUSY
+)
+_DUE_EVENTS = ClaimQuery(PageEvent, _EVENT_DUE, col(PageEvent.id))
+_ONE_EVENT = ClaimQuery(
+    PageEvent, and_(_EVENT_DUE, col(PageEvent.id) == ONLY_ID), col(PageEvent.id)
+)
+
+
+async def add_page_event(session: AsyncSession, *, event: PageEvent) -> PageEvent:
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def get_page_event(session: AsyncSession, *, event_id: int) -> PageEvent | None:
+    query = select(PageEvent).where(col(PageEvent.id) == event_id)
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def page_events_of(session: AsyncSession, *, case_id: int) -> list[PageEvent]:
+    """Every event of a case, oldest first."""
+    rows = await session.scalars(
+        select(PageEvent).where(col(PageEvent.case_id) == case_id).order_by(col(PageEvent.id))
+    )
+    return list(rows.all())
+
+
+async def page_triggered_since(
+    session: AsyncSession,
+    *,
+    case_id: int,
+    channel: str,
+    url: str,
+    routing_key: str | None,
+    since: datetime,
+) -> bool:
+    """Whether a trigger to that target, not failed for good, was queued at or after `since`."""
+    found = await session.scalar(
+        select(col(PageEvent.id))
+        .where(
+            col(PageEvent.case_id) == case_id,
+            col(PageEvent.channel) == channel,
+            col(PageEvent.url) == url,
+            func.coalesce(col(PageEvent.routing_key), "") == (routing_key or ""),
+            col(PageEvent.action) == "trigger",
+            col(PageEvent.status) != "failed",
+            col(PageEvent.created_at) >= since,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def claim_due_page_events(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    owner: str,
+    lease_until: datetime,
+    limit: int,
+    only_id: int | None = None,
+) -> list[PageEvent]:
+    """Pending events due to be sent, oldest first, under a lease (`FOR UPDATE SKIP LOCKED` on
+    PostgreSQL); none whose target has an earlier event still pending."""
+    return await claim(
+        session,
+        _DUE_EVENTS if only_id is None else _ONE_EVENT,
+        now=now,
+        owner=owner,
+        lease_until=lease_until,
+        limit=limit,
+        only_id=only_id,
+    )

@@ -149,3 +149,17 @@ async def protocols_in_use(session: AsyncSession, *, clinic_id: str) -> set[str]
     )
     rows = await session.scalars(of_patients.union(of_infusions))
     return {name for name in rows.all() if name}
+
+
+async def claim_digest(session: AsyncSession, *, clinic_id: str, day: str) -> bool:
+    """Take the clinic's digest for `day` (ISO date), once across every instance."""
+    taken = await session.execute(
+        update(Clinic)
+        .where(
+            col(Clinic.id) == clinic_id,
+            (col(Clinic.digest_sent_on).is_(None)) | (col(Clinic.digest_sent_on) < day),
+        )
+        .values(digest_sent_on=day)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]

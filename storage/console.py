@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Clinician, ConsoleLink, ConsoleSession
+from storage.models import AckLink, Clinician, ConsoleLink, ConsoleSession
 
 
 async def add_link(session: AsyncSession, *, link: ConsoleLink) -> ConsoleLink:
@@ -109,3 +109,24 @@ async def clinician_named(session: AsyncSession, *, clinic_id: str, name: str) -
         )
     )
     return list(rows.all())
+
+
+async def add_ack_link(session: AsyncSession, *, link: AckLink) -> AckLink:
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def ack_link_by_hash(session: AsyncSession, *, token_hash: str) -> AckLink | None:
+    return await session.scalar(select(AckLink).where(col(AckLink.token_hash) == token_hash))
+
+
+async def spend_ack_link(session: AsyncSession, *, link_id: int, now: datetime) -> bool:
+    """Mark the link used, once: False if it already was (a second click, a race)."""
+    spent = await session.execute(
+        update(AckLink)
+        .where(col(AckLink.id) == link_id, col(AckLink.used_at).is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(spent.rowcount)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.leases import is_postgres
-from storage.models import InboundUpdate
+from storage.models import InboundUpdate, WebhookReceipt
 from storage.states import InboxStatus
 from storage.types import UTCDateTime
 
@@ -286,3 +286,18 @@ async def forget_before(session: AsyncSession, *, before: datetime) -> int:
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_webhook(
+    session: AsyncSession, *, webhook_id: str, event_type: str, now: datetime
+) -> bool:
+    """Note a paging service's webhook (`X-Webhook-Id`) as handled in this transaction; False
+    when it already was (a redelivery: it must change nothing)."""
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    statement = (
+        insert(WebhookReceipt)
+        .values(webhook_id=webhook_id, event_type=event_type[:64], received_at=now)
+        .on_conflict_do_nothing(index_elements=["webhook_id"])
+        .returning(col(WebhookReceipt.webhook_id))
+    )
+    return (await session.execute(statement)).first() is not None

@@ -13,10 +13,10 @@ from sqlalchemy import BindParameter, ColumnElement, Integer, bindparam, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Case, Checkin
+from storage.models import Case, Checkin, PageEvent
 from storage.types import UTCDateTime
 
-Leased = TypeVar("Leased", Checkin, Case)
+Leased = TypeVar("Leased", Checkin, Case, PageEvent)
 
 # What a claim's condition compares against; `claim` binds them on every call, so each claim
 # statement is built, and its cache key computed, once per process rather than once per claim.

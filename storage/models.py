@@ -39,6 +39,7 @@ class Clinic(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
     managed_by: str = Field(default="file", max_length=16)  # "file" or "console"
     settings_version: int = 0  # the newest ClinicSettings.version; instances watch it
+    digest_sent_on: str | None = Field(default=None, max_length=10)  # local date of the last digest
 
 
 class ClinicSettings(SQLModel, table=True):
@@ -69,6 +70,8 @@ class Clinician(SQLModel, table=True):
     is_admin: bool = False
     active: bool = True
     created_at: datetime = Field(sa_column=_utc())
+    email: str | None = Field(default=None, max_length=254)  # pages by e-mail where a rung says
+    pager_key: str | None = Field(default=None, max_length=128)  # a paging service's routing key
 
 
 class OnCallShift(SQLModel, table=True):
@@ -235,6 +238,22 @@ class Page(SQLModel, table=True):
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     error: str | None = None
     sent_at: datetime = Field(sa_column=_utc())
+    channel: str = Field(default="telegram", max_length=16)  # telegram, email, pager, webhook
+
+
+class AckLink(SQLModel, table=True):
+    """A single-use acknowledge link in an e-mailed page, bound to one clinician and one case;
+    only its token's SHA-256 is kept. It works while the case is open (until acknowledged)."""
+
+    __tablename__ = "ack_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    case_id: int = Field(
+        sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False, index=True)
+    )
+    clinician_id: int = Field(foreign_key="clinician.id")
+    created_at: datetime = Field(sa_column=_utc())
+    used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class AuditEvent(SQLModel, table=True):
@@ -313,3 +332,38 @@ class ConsoleSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc())  # absolute end
     ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     ended_by: str | None = Field(default=None, max_length=32)  # "sign-out", "admin", "telegram"
+
+
+class PageEvent(SQLModel, table=True):
+    """An event for a paging service (PagerDuty Events API v2 or a compatible receiver) or the
+    clinic's signed webhook: kept until delivered, retried with backoff (the outbox)."""
+
+    __tablename__ = "page_event"
+    __table_args__ = (Index("ix_page_event_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(
+        sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False, index=True)
+    )
+    channel: str = Field(max_length=16)  # pager, webhook
+    action: str = Field(max_length=16)  # trigger, acknowledge, resolve
+    url: str = Field(sa_type=Text)
+    routing_key: str | None = Field(default=None, max_length=128)
+    body: str = Field(sa_type=Text)  # the JSON sent
+    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """An inbound paging-service webhook already handled (`X-Webhook-Id`): a redelivery of it
+    changes nothing."""
+
+    __tablename__ = "webhook_receipt"
+    webhook_id: str = Field(primary_key=True, max_length=128)
+    event_type: str = Field(max_length=64)
+    received_at: datetime = Field(sa_column=_utc())

@@ -128,6 +128,7 @@ class ActorKind(StrEnum):
     SYSTEM = "system"
     DEMO = "demo"
     BENCH = "bench"
+    SERVICE = "service"  # a paging service (PagerDuty) reporting what happened to its incident
 
 
 class Actor(str):
@@ -178,3 +179,4 @@ DISPATCHER = Actor.of(ActorKind.DISPATCHER)
 PAGER = Actor.of(ActorKind.PAGER)
 BOT = Actor.of(ActorKind.BOT)
 CLI = Actor.of(ActorKind.CLI)
+SERVICE = Actor.of(ActorKind.SERVICE)

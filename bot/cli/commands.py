@@ -95,7 +95,13 @@ def run(
         settings.log_format,
         secrets=[
             secret.get_secret_value()
-            for secret in (settings.telegram_token, settings.webhook_secret)
+            for secret in (
+                settings.telegram_token,
+                settings.webhook_secret,
+                settings.smtp_url,
+                settings.pagerduty_webhook_secret,
+                settings.page_webhook_secret,
+            )
             if secret is not None
         ],
     )

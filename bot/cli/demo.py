@@ -3,38 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import prepare, serve
+from bot.cli.demo_report import print_audit, print_mail
 from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
 from bot.ops.logs import configure_logging
 from bot.sandbox import BotApiSandbox
+from bot.sandbox.smtp import SmtpSink
+from bot.services.clinic.team import set_contact
 from bot.services.enrollment import create_clinician_invite
 from bot.services.oncall import add_shift
 from bot.settings import LogFormat, Settings
-from storage import audit
+from storage.models import Clinician
+from storage.oncall import clinician_by_name
 from storage.states import Actor, ActorKind
 
 TOKEN = "demo:TOKEN"
 PRIMARY, BACKUP, PATIENT = 1001, 1002, 2001
 NAMES = {PRIMARY: "Dr Primary", BACKUP: "Dr Backup"}
+PRIMARY_MAIL = "primary@demo-clinic.example"
 WHO = {PATIENT: "patient", **NAMES}
 REF = "P-0042"
 NOTE = "Called her: safe at home with her sister tonight; seen at the clinic tomorrow 09:00."
-AUDITED = ("escalation.opened", "page.sent", "escalation.acknowledged", "escalation.resolved")
 TOKEN_IN_LINK = re.compile(r"start=([A-Za-z0-9_-]+)")
 CONSOLE_LINK = re.compile(r"https?://\S+/console/signin/[A-Za-z0-9_-]+")
 CRISIS_WORDS = "I can't stop thinking about suicide tonight"
@@ -51,7 +55,7 @@ quiet_hours = {{ start = "00:00", end = "00:00" }}  # start = end: no quiet hour
 protocols.standard = {{ offsets = ["{offset}"], red_flags_at = "{offset}", daily_days = 0 }}
 checkins = {{ reminder_after = "{reminder}", missed_after = "{missed}" }}
 escalation.high = [
-  {{ after = "PT0S", notify = ["primary"] }},
+  {{ after = "PT0S", notify = ["primary"], channels = ["telegram", "email"] }},
   {{ after = "{backup}", notify = ["primary", "backup"] }},
   {{ after = "{everyone}", notify = ["everyone"] }},
 ]
@@ -78,6 +82,7 @@ class _Demo:
     started: float = field(default_factory=time.monotonic)
     said: dict[int, list[tuple[tuple[int, int, int], str]]] = field(default_factory=dict)
     answered: int = 0  # the patient's last answered question
+    mail: SmtpSink | None = None  # the embedded SMTP server e-mailed pages arrive at
 
     def step(self, text: str) -> None:
         """Print one progress line with the time since the start."""
@@ -157,6 +162,15 @@ class _Demo:
                 now=now,
                 actor=Actor.of(ActorKind.DEMO),
             )
+            if chat_id == PRIMARY:  # pages by e-mail too, where the ladder says so
+                await set_contact(
+                    session,
+                    clinician=await _named(session, clinic.id, name),
+                    email=PRIMARY_MAIL,
+                    pager_key=None,
+                    actor=Actor.of(ActorKind.DEMO),
+                    now=now,
+                )
         self.step(f"{name} joined through an invite and is on call as {role}")
 
     async def scenario(self) -> None:
@@ -198,6 +212,12 @@ class _Demo:
         paged_at = time.monotonic()
         self.step("C-SSRS item 4 = Yes: HIGH escalation, Dr Primary paged (not acknowledging)")
         await self.wait(PATIENT, "paged now", "the patient is told someone was paged")
+        if self.mail is not None:
+            try:
+                await self.mail.wait_for(PRIMARY_MAIL, timeout=10 / min(self.speed, 1.0))
+            except AssertionError:
+                raise DemoFailed("Dr Primary's page arrives by e-mail too") from None
+            self.step("the same page reached Dr Primary by e-mail (embedded SMTP server)")
 
         page = await self.wait(BACKUP, "HIGH priority", "the backup is paged", within=10)
         self.step(f"Dr Backup paged {time.monotonic() - paged_at:.1f} s after the primary")
@@ -242,28 +262,6 @@ class _Demo:
         for _, line in sorted(lines):
             self.out(line)
 
-    async def print_audit(self) -> str | None:
-        """The audit trail, one line per event, and the chain check; what is wrong, if anything."""
-        async with self.ctx.db.transaction() as session:
-            events = await audit.events(session)
-            verdict = await audit.verify(session)
-        self.out("\n=== Audit trail ===")
-        for e in events:
-            ids = {"patient": e.patient_id, "checkin": e.checkin_id, "case": e.case_id}
-            parts = [f"{k}={v}" for k, v in ids.items() if v is not None]
-            for key, value in json.loads(e.detail).items():
-                parts.append(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
-            detail = " ".join(parts)
-            detail = detail if len(detail) <= 100 else detail[:99] + "…"
-            stamp = f"{e.at.astimezone(UTC):%H:%M:%S}.{e.at.microsecond // 1000:03d}"
-            self.out(f"{e.id:3d} {stamp} {e.actor:<13} {e.event:<26} {detail}")
-        if not verdict.ok:
-            self.out(f"audit log BROKEN at row {verdict.first_bad_id}: {verdict.problem}")
-            return "the audit log's hash chain is broken"
-        self.out(f"audit log intact: {verdict.checked} rows")
-        missing = [name for name in AUDITED if name not in {e.event for e in events}]
-        return f"the audit trail lacks {', '.join(missing)}" if missing else None
-
 
 async def run_demo(
     *,
@@ -285,7 +283,10 @@ async def run_demo(
     out(f"Aftercare demo: the real bot, offline, against its embedded sandbox Bot API ({timings})")
     failure: str | None = None
     console_url = f"http://127.0.0.1:{console_port}/console" if console_port else None
-    with tempfile.TemporaryDirectory(prefix="aftercare-demo-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="aftercare-demo-") as tmp,
+        SmtpSink() as mail,
+    ):
         async with BotApiSandbox(bot_username="aftercare_demo_bot") as sandbox:
             settings = Settings(
                 _env_file=None,
@@ -300,10 +301,12 @@ async def run_demo(
                 webhook_listen="127.0.0.1",
                 console_url=console_url,
                 heartbeat_url=None,
+                smtp_url=mail.url,
+                smtp_from="Aftercare demo <pages@demo-clinic.example>",
             )
             clinics = parse_clinics(demo_clinic_toml(speed), source="embedded demo clinic")
             ctx = await prepare(settings, clinics=clinics)
-            demo = _Demo(sandbox, ctx, out, speed, started=started)
+            demo = _Demo(sandbox, ctx, out, speed, started=started, mail=mail)
             stop = asyncio.Event()
             task = asyncio.create_task(serve(ctx, stop), name="aftercare-demo-bot")
             try:
@@ -326,7 +329,8 @@ async def run_demo(
                 demo.step("bot stopped")
                 for chat_id, title in ((PATIENT, "Patient chat"), *NAMES.items()):
                     demo.print_chat(chat_id, title)
-                failure = failure or await demo.print_audit()
+                print_mail(out, mail)
+                failure = failure or await print_audit(ctx, out)
             finally:
                 await ctx.db.dispose()
     if failure is not None:
@@ -375,3 +379,10 @@ def demo_command(
     work = _demo_with_signals(speed, port if console else None)
     if code := asyncio.run(work):  # typer.Exit would be lost by main()
         raise CliError("the demo did not complete; see the step named above", exit_code=code)
+
+
+async def _named(session: AsyncSession, clinic_id: str, name: str) -> Clinician:
+    found = await clinician_by_name(session, clinic_id=clinic_id, name=name)
+    if found is None:
+        raise DemoFailed(f"{name} is not registered")
+    return found

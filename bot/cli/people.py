@@ -9,6 +9,7 @@ import typer
 
 from bot.cli.support import CliError, parse_time, with_context
 from bot.context import AppContext
+from bot.services.clinic.team import TeamError, set_contact
 from bot.services.enrollment import (
     EnrollmentError,
     create_clinician_invite,
@@ -19,6 +20,7 @@ from bot.services.infusions import InfusionError, change_infusion, describe_plan
 from bot.services.patients import ResumeError, resume
 from storage.infusions import get_infusion
 from storage.models import Patient
+from storage.oncall import clinician_by_name
 from storage.patients import get_patient, patient_by_ref, patients_by_ref
 from storage.states import CLI
 
@@ -57,6 +59,42 @@ def _clinic(ctx: AppContext, clinic_id: str):  # type: ignore[no-untyped-def]
         raise CliError(
             f"no clinic {clinic_id!r} in {ctx.clinics.source} (known: {known})", 2
         ) from None
+
+
+@clinician_app.command("contact")
+def clinician_contact(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    name: Annotated[str, typer.Option(help="The clinician's registered name.")],
+    email: Annotated[
+        str | None, typer.Option(help="E-mail address for pages; '' clears it.")
+    ] = None,
+    pager_key: Annotated[
+        str | None, typer.Option(help="Paging-service routing key; '' clears it.")
+    ] = None,
+) -> None:
+    """Set where a clinician is paged besides Telegram (rungs choose the channels)."""
+
+    async def work(ctx: AppContext) -> str:
+        config = _clinic(ctx, clinic)
+        async with ctx.db.transaction() as session:
+            found = await clinician_by_name(session, clinic_id=config.id, name=name)
+            if found is None:
+                raise CliError(f"no active clinician {name!r} in clinic {config.id}", 2)
+            try:
+                await set_contact(
+                    session,
+                    clinician=found,
+                    email=found.email if email is None else (email.strip() or None),
+                    pager_key=found.pager_key if pager_key is None else (pager_key.strip() or None),
+                    actor=ACTOR,
+                    now=ctx.clock.now(),
+                )
+            except TeamError as exc:
+                raise CliError(str(exc), 2) from None
+            channels = ["telegram"] + ["e-mail"] * bool(found.email)
+            return ", ".join(channels + ["paging service"] * bool(found.pager_key))
+
+    typer.echo(f"{name} is paged by: {with_context(work)}")
 
 
 @clinician_app.command("invite")

@@ -21,8 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from telegram import Bot
 
 from bot.console import (
+    ack,
     audit_log,
     cases,
+    contact,
     enroll,
     export,
     infusions,
@@ -166,10 +168,12 @@ def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette
             *infusions.ROUTES,
             *roster.ROUTES,
             *team.ROUTES,
+            *contact.ROUTES,
             *settings.ROUTES,
             *audit_log.ROUTES,
             *export.ROUTES,
             *signin.ROUTES,
+            *ack.ROUTES,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers=handlers,

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from bot.clinic_config import ClinicConfig
 from bot.console.settings_form import (
+    CHANNELS,
     CHOICE_LEVELS,
     LEVELS,
     MAX_FIELDS,
@@ -99,6 +100,7 @@ async def _form_page(
         levels=LEVELS,
         rungs={level: rung_count(values, level) for level in LEVELS},
         targets=TARGETS,
+        channels=CHANNELS,
         choice_levels=CHOICE_LEVELS,
         non_response_levels=NON_RESPONSE_LEVELS,
         preview_at=extra.pop("preview_at", now.strftime(PREVIEW_FORMAT)),

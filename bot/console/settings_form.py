@@ -17,6 +17,7 @@ from bot.domain.levels import Level
 
 LEVELS = ("high", "moderate", "low")
 TARGETS = ("queue", "primary", "backup", "everyone")
+CHANNELS = ("telegram", "email", "pager", "webhook")
 CHOICE_LEVELS = tuple(level.value for level in Level if level is not Level.NONE)
 NON_RESPONSE_LEVELS = (
     "missed_24h",
@@ -102,10 +103,16 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
         "crisis.emergency_number": clinic.crisis.emergency_number,
         "crisis.terms": "\n".join(clinic.crisis.terms),
         "oncall.bot_shift_hours": clinic.oncall.bot_shift_hours,
+        "paging.events_url": clinic.paging.events_url,
+        "paging.routing_key": clinic.paging.routing_key or "",
+        "paging.webhook_url": clinic.paging.webhook_url or "",
+        "paging.digest_time": clinic.paging.digest_time or "",
         "new_protocol": "",
     }
     for key in NON_RESPONSE_LEVELS:
         values[f"non_response.{key}"] = getattr(clinic.non_response, key).value
+    for level in LEVELS:
+        values[f"paging.routing_keys.{level}"] = clinic.paging.routing_keys.get(Level(level), "")
     for name, protocol in clinic.protocols.items():
         values[f"protocol.{name}.offsets"] = ", ".join(show_duration(o) for o in protocol.offsets)
         values[f"protocol.{name}.red_flags_at"] = show_duration(protocol.red_flags_at)
@@ -117,6 +124,7 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
             step = steps[index] if index < len(steps) else None
             values[f"ladder.{level}.{index}.after"] = _rung_after(step.after if step else None)
             values[f"ladder.{level}.{index}.notify"] = list(step.notify) if step else []
+            values[f"ladder.{level}.{index}.channels"] = list(step.channels) if step else []
     return values
 
 
@@ -229,12 +237,13 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
             if key not in form:
                 continue
             raw, notify = text(key), form.getlist(f"ladder.{level}.{index}.notify")
+            channels = form.getlist(f"ladder.{level}.{index}.channels")
             if not raw and not notify:
                 continue  # an empty row
             after: Any = "next_business_day" if raw.lower() == NEXT_BUSINESS_DAY else None
             if after is None:
                 after = duration(key)
-            steps.append({"after": after, "notify": notify})
+            steps.append({"after": after, "notify": notify, "channels": channels or ["telegram"]})
         escalation[level] = steps
     data["escalation"] = escalation
     data["non_response"] = {
@@ -246,6 +255,17 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
         "card": str(form.get("crisis.card", "")).replace("\r\n", "\n"),
         "emergency_number": text("crisis.emergency_number"),
         "terms": [t.strip() for t in text("crisis.terms").splitlines() if t.strip()],
+    }
+    data["paging"] = {
+        "events_url": text("paging.events_url"),
+        "routing_key": text("paging.routing_key") or None,
+        "routing_keys": {
+            level: text(f"paging.routing_keys.{level}")
+            for level in LEVELS
+            if text(f"paging.routing_keys.{level}")
+        },
+        "webhook_url": text("paging.webhook_url") or None,
+        "digest_time": text("paging.digest_time") or None,
     }
     data["oncall"] = {
         "bot_shift_hours": number("oncall.bot_shift_hours"),
@@ -289,6 +309,8 @@ def field_of(loc: tuple[int | str, ...]) -> str:
         if parts[1] == "business_hours":
             return "business.days" if "days" in parts else "business.start"
         return f"escalation.{parts[1]}"
+    if head == "paging" and len(parts) > 1:
+        return "paging.routing_keys.high" if parts[1] == "routing_keys" else f"paging.{parts[1]}"
     if head in {"thresholds", "non_response", "crisis", "oncall"} and len(parts) > 1:
         return f"{head}.{parts[1]}"
     return head

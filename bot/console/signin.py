@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from datetime import timedelta
@@ -19,6 +18,7 @@ from bot.console.web import (
     Refused,
     checked_form,
     console_of,
+    guarded_form,
     page,
     session_token,
     set_cookie,
@@ -86,14 +86,12 @@ async def signin_form(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     """POST: spend the link, open a session, and go where the clinician was going."""
     console = console_of(request)
-    form = await request.form(max_files=0, max_fields=5)
-    guard = str(form.get("guard") or "")
-    cookie = request.cookies.get(SIGNIN_COOKIE, "")
-    if not guard or not hmac.compare_digest(guard.encode(), cookie.encode()):
-        raise Refused(
-            "This sign-in form did not come from this browser. Open the link from Telegram again.",
-            403,
-        )
+    await guarded_form(
+        request,
+        cookie=SIGNIN_COOKIE,
+        refusal="This sign-in form did not come from this browser. Open the link from "
+        "Telegram again.",
+    )
     async with console.ctx.db.transaction() as session:
         opened = await redeem_link(
             session, token=request.path_params["token"], now=console.ctx.clock.now()

@@ -34,6 +34,7 @@ NOTICES = {
     "reactivated": "Reactivated. Their ended shifts stay ended; add new ones on the roster.",
     "sessions": "Their console sessions in this clinic have ended.",
     "unchanged": "Nothing needed changing.",
+    "contact": "Contact methods saved.",
 }
 
 

@@ -194,6 +194,17 @@ async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
     return form
 
 
+async def guarded_form(request: Request, *, cookie: str, refusal: str) -> FormData:
+    """The form of a page opened without a session (a sign-in or acknowledge link): its
+    `guard` field must match the cookie that page set (double submit), else Refused (403)."""
+    form = await request.form(max_files=0, max_fields=5)
+    guard = str(form.get("guard") or "")
+    expected = request.cookies.get(cookie, "")
+    if not guard or not hmac.compare_digest(guard.encode(), expected.encode()):
+        raise Refused(refusal, 403)
+    return form
+
+
 def page(
     request: Request,
     template: str,

@@ -16,6 +16,8 @@ from typing import Any
 from telegram.ext import ExtBot
 
 from bot.context import AppContext
+from bot.dispatch.digest import Digests
+from bot.dispatch.page_events import PageEvents
 from bot.dispatch.pager import Pager
 from bot.dispatch.sending import Sender, TickReport, claim_batch
 from bot.domain import checkin_flow
@@ -58,6 +60,8 @@ class Dispatcher:
         self.sender = Sender(ctx, bot, batch=self.batch, concurrency=concurrency)
         self.last_tick_at: datetime | None = None
         self.pager = Pager(ctx, bot, lease=self.lease)
+        self.page_events = PageEvents(ctx, lease=self.lease)
+        self.digests = Digests(ctx, self.pager.mailer)
 
     def stop(self) -> None:
         """Shutting down: a running tick ends after its current round."""
@@ -99,6 +103,8 @@ class Dispatcher:
             ("page", self._page),
             ("close", self._close_expired),
             ("page", self._page),  # again, for what closing just raised
+            ("events", self._events),
+            ("digest", self._digest),
             ("remind", self._remind),
             ("send", self._send),
         ):
@@ -112,6 +118,12 @@ class Dispatcher:
 
     async def _page(self, now: datetime, report: TickReport) -> None:
         report.paged += await self.pager.run_due()
+
+    async def _digest(self, now: datetime, report: TickReport) -> None:
+        await self.digests.run_due(now)
+
+    async def _events(self, now: datetime, report: TickReport) -> None:
+        report.more |= await self.page_events.run_due() >= self.page_events.batch
 
     async def _close_expired(self, now: datetime, report: TickReport) -> None:
         if self.ctx.intake.failing_since is not None or self.ctx.intake.held:

@@ -12,20 +12,26 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
+from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
+from bot.dispatch.page_events import send_now
 from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
 from bot.messaging.case_news import show_case_state
 from bot.messaging.delivery import Delivery, Outcome, deliver, deliver_markup
+from bot.paging.email_page import page_email, page_subject
+from bot.paging.smtp import Mailer
+from bot.services.case_facts import checkin_facts
 from bot.services.cases import (
     LadderPosition,
     advance_ladder,
     business_hours,
-    checkin_facts,
     ladder,
 )
 from bot.services.oncall import who_is_on_call
+from bot.services.paging.ack_links import issue_ack_link
+from bot.services.paging.events import enqueue_trigger, routing_key_for
 from storage import audit
 from storage.cases import any_page_sent, claim_due_cases, get_case
 from storage.invites import clinicians_of_clinic
@@ -48,6 +54,9 @@ class StepPlan:
     text: str
     position: LadderPosition  # the rung this plan fires; still the case's when recorded?
     last_resort: bool  # everyone, because nothing earlier could be delivered
+    telegram: bool = True  # the rung pages in Telegram
+    emails: tuple[tuple[Clinician, str], ...] = ()  # recipients with an address, ack token
+    triggers: tuple[int, ...] = ()  # paging-service / webhook events queued for this rung
 
 
 class Pager:
@@ -55,6 +64,12 @@ class Pager:
 
     def __init__(self, ctx: AppContext, bot: Bot, *, lease: timedelta) -> None:
         self.ctx, self.bot, self.lease = ctx, bot, lease
+        smtp = ctx.settings.smtp_url
+        self.mailer = (
+            Mailer(smtp.get_secret_value(), sender=ctx.settings.smtp_from)
+            if smtp is not None
+            else None
+        )
 
     async def run_due(
         self,
@@ -88,7 +103,8 @@ class Pager:
         assert patient is not None and case.id is not None
         clinic = self.ctx.clinic(case.clinic_id)
         steps = ladder(clinic, Level(case.level))
-        notify = steps[min(case.step, len(steps) - 1)].notify
+        rung = steps[min(case.step, len(steps) - 1)]
+        notify = rung.notify
         # Past the last rung with nothing delivered before: a page that cannot be delivered
         # counts as unacknowledged (CLINICAL.md §8), so the ladder ends with everyone.
         last_resort = case.step >= len(steps) and not await any_page_sent(
@@ -124,45 +140,90 @@ class Pager:
             now=now,
             next_rung=next_rung,
         )
+        recipients = tuple(by_id[i] for i in chosen.clinician_ids if i in by_id)
+        # Telegram always on the last resort; e-mail where the rung says and an address exists
+        telegram = "telegram" in rung.channels or last_resort
+        emails = []
+        if "email" in rung.channels and self.mailer is None:
+            log.warning(
+                "page.channel_unavailable case=%s channel=email: no AFTERCARE_SMTP_URL", case.id
+            )
+        if "email" in rung.channels and self.mailer is not None:
+            for clinician in recipients:
+                if clinician.email and clinician.id is not None:
+                    token = await issue_ack_link(
+                        session, case_id=case.id, clinician_id=clinician.id, now=now
+                    )
+                    emails.append((clinician, token))
+        triggers = await self._triggers(session, case, clinic, rung.channels, recipients, text, now)
         return StepPlan(
             case,
             patient,
-            recipients=tuple(by_id[i] for i in chosen.clinician_ids if i in by_id),
+            recipients=recipients,
             nobody_on_call=chosen.nobody_on_call,
             queue_only=chosen.queue_only,
             text=text,
             position=LadderPosition.of(case),
             last_resort=last_resort,
+            telegram=telegram,
+            emails=tuple(emails),
+            triggers=triggers,
         )
+
+    async def _triggers(
+        self,
+        session: AsyncSession,
+        case: Case,
+        clinic: ClinicConfig,
+        channels: tuple[str, ...],
+        recipients: tuple[Clinician, ...],
+        text: str,
+        now: datetime,
+    ) -> tuple[int, ...]:
+        """Queue the rung's paging-service events (one per routing key of its recipients, or the
+        clinic's when Aftercare has nobody to page: the service has its own on-call) and the
+        clinic's webhook event; the outbox keeps them until delivered."""
+        assert case.id is not None
+        summary = f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}"
+        wanted: list[tuple[str, str | None]] = []
+        if "pager" in channels:
+            keys = {routing_key_for(clinic, case.level, c) for c in recipients}
+            if not recipients:
+                by_level = {str(level): key for level, key in clinic.paging.routing_keys.items()}
+                keys.add(by_level.get(str(case.level)) or clinic.paging.routing_key)
+            wanted += [("pager", key) for key in sorted(k for k in keys if k)]
+        if "webhook" in channels:
+            wanted.append(("webhook", None))
+        queued = []
+        for channel, key in wanted:
+            event = await enqueue_trigger(
+                session,
+                case=case,
+                clinic=clinic,
+                channel=channel,
+                routing_key=key,
+                summary=summary,
+                reference=f"case #{case.id}",
+                text=text,
+                ack_url=None,
+                now=now,
+            )
+            if event is not None and event.id is not None:
+                queued.append(event.id)
+        return tuple(queued)
 
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
         case = plan.case
         assert case.id is not None
-        deliveries: list[tuple[Clinician, Delivery]] = []
-        if plan.recipients:
-            plain = pages.case_buttons(case.id, plan.position.level)
-            linked = pages.case_buttons(
-                case.id, plan.position.level, console_url=self.ctx.settings.console_url
-            )
-
-            def page_to(chat_id: int) -> Callable[[Any], Awaitable[Any]]:
-                return lambda markup: self.bot.send_message(chat_id, plan.text, reply_markup=markup)
-
-            results = await asyncio.gather(
-                *(
-                    deliver_markup(
-                        page_to(c.chat_id),
-                        linked,
-                        plain,
-                        what=f"page case={case.id} clinician={c.id}",
-                    )
-                    for c in plan.recipients
-                )
-            )
-            deliveries = list(zip(plan.recipients, results, strict=True))
-            for result in results:
-                self.ctx.metrics.pages.labels(outcome=result.outcome.value).inc()
-        sent = any(d.outcome is Outcome.SENT for _, d in deliveries)
+        telegram, emails, events = await asyncio.gather(
+            self._telegram(plan), self._emails(plan), self._events(plan)
+        )
+        deliveries = telegram + emails
+        for _, channel, result in deliveries:
+            self.ctx.metrics.pages.labels(channel=channel, outcome=result.outcome.value).inc()
+        sent = any(d.outcome is Outcome.SENT for _, _, d in deliveries) or any(
+            d.outcome is Outcome.SENT for d in events
+        )
         delivered = plan.queue_only or sent
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
@@ -188,6 +249,62 @@ class Pager:
         if plan.position.step == 0 and case.ladder_started_at > case.opened_at:
             # Raised or re-opened (a new case has no older pages): its older pages say so.
             await show_case_state(self.ctx, self.bot, case_id=case.id)
+
+    async def _telegram(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
+        """The rung's Telegram pages, side by side."""
+        case = plan.case
+        assert case.id is not None
+        if not plan.recipients or not plan.telegram:
+            return []
+        plain = pages.case_buttons(case.id, plan.position.level)
+        linked = pages.case_buttons(
+            case.id, plan.position.level, console_url=self.ctx.settings.console_url
+        )
+
+        def page_to(chat_id: int) -> Callable[[Any], Awaitable[Any]]:
+            return lambda markup: self.bot.send_message(chat_id, plan.text, reply_markup=markup)
+
+        results = await asyncio.gather(
+            *(
+                deliver_markup(
+                    page_to(c.chat_id), linked, plain, what=f"page case={case.id} clinician={c.id}"
+                )
+                for c in plan.recipients
+            )
+        )
+        return [(c, "telegram", r) for c, r in zip(plan.recipients, results, strict=True)]
+
+    async def _events(self, plan: StepPlan) -> list[Delivery]:
+        """Send the rung's queued events now (the outbox retries what does not go through;
+        their outcomes are recorded and counted there)."""
+        if not plan.triggers:
+            return []
+        return list((await send_now(self.ctx, list(plan.triggers))).values())
+
+    async def _emails(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
+        """The rung's e-mailed pages (with acknowledge links), side by side."""
+        if not plan.emails or self.mailer is None:
+            return []
+        case = plan.case
+        assert case.id is not None
+        console = self.ctx.settings.console_url
+        subject = page_subject(level=case.level, case_id=case.id, reference=plan.patient.ref)
+        results = await asyncio.gather(
+            *(
+                self.mailer.send(
+                    page_email(
+                        to=clinician.email or "",
+                        sender=self.ctx.settings.smtp_from,
+                        subject=subject,
+                        text=plan.text,
+                        ack_url=f"{console}/ack/{token}" if console else None,
+                        console_url=pages.case_link(console, case.id) if console else None,
+                    )
+                )
+                for clinician, token in plan.emails
+            )
+        )
+        return [(c, "email", r) for (c, _), r in zip(plan.emails, results, strict=True)]
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:
         """What happens next, truthfully: paged only if a page was delivered (CLINICAL.md §8)."""
@@ -220,13 +337,13 @@ async def _record_pages(
     session: AsyncSession,
     row: Case,
     plan: StepPlan,
-    deliveries: list[tuple[Clinician, Delivery]],
+    deliveries: list[tuple[Clinician, str, Delivery]],
     now: datetime,
 ) -> None:
     """Each page as sent or failed, with the rung it belongs to; a queued rung as queued."""
     assert row.id is not None
     fired = plan.position.step
-    for clinician, delivery in deliveries:
+    for clinician, channel, delivery in deliveries:
         assert clinician.id is not None
         sent = delivery.outcome is Outcome.SENT
         session.add(
@@ -238,6 +355,7 @@ async def _record_pages(
                 message_id=delivery.message_id,
                 error=delivery.error,
                 sent_at=now,
+                channel=channel,
             )
         )
         await audit.append(
@@ -251,6 +369,7 @@ async def _record_pages(
             detail={
                 "clinician_id": clinician.id,
                 "step": fired,
+                "channel": channel,
                 **({"error": delivery.error} if delivery.error else {}),
             },
         )

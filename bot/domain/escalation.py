@@ -25,6 +25,7 @@ MIN_REPEAT = timedelta(minutes=5)
 class Step:
     after: timedelta | str  # a duration, or "next_business_day"
     notify: tuple[str, ...]  # "queue", "primary", "backup", "everyone"
+    channels: tuple[str, ...] = ("telegram",)  # "telegram", "email", "pager", "webhook"
 
 
 @dataclass(frozen=True)

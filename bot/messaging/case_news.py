@@ -14,7 +14,8 @@ from bot.context import AppContext
 from bot.domain.levels import Level
 from bot.messaging import pages
 from bot.messaging.delivery import deliver_markup
-from bot.services.cases import checkin_facts, ladder
+from bot.services.case_facts import checkin_facts
+from bot.services.cases import ladder
 from storage.cases import get_case, pages_of
 from storage.models import Case, Clinician, Patient
 from storage.patients import get_patient
@@ -31,10 +32,14 @@ async def announce_taken(
     it says so, and everyone else who was paged is told who took it."""
     await show_case_state(ctx, bot, case_id=case_id)
     async with ctx.db.transaction() as session:
+        case = await get_case(session, case_id=case_id)
         pages = await pages_of(session, case_id=case_id)
         others = await clinicians_by_ids(
             session, ids=sorted({p.clinician_id for p in pages if p.clinician_id != by.id})
         )
+    if what.startswith("acknowledged") and case is not None and case.acknowledged_at:
+        waited = (case.acknowledged_at - case.ladder_started_at).total_seconds()
+        ctx.metrics.time_to_acknowledge.labels(level=case.level).observe(max(waited, 0.0))
     for other in others:
         try:
             await bot.send_message(other.chat_id, f"Case #{case_id} was {what} by {by.name}.")
@@ -132,12 +137,12 @@ def _status_line(
         who = people.get(case.resolved_by)
         note = (case.resolution_note or "")[:300]
         return (
-            f"✓ Resolved by {who.name if who else 'a clinician'} at "
+            f"✓ Resolved by {who.name if who else 'the paging service'} at "
             f"{pages.when(case.resolved_at, clinic, patient)}: {note}"
         )
     who = people.get(case.acknowledged_by)
     at = case.acknowledged_at or ctx.clock.now()
     return (
-        f"✓ Acknowledged by {who.name if who else 'a clinician'} at "
+        f"✓ Acknowledged by {who.name if who else 'the paging service'} at "
         f"{pages.when(at, clinic, patient)}. Re-paging has stopped."
     )

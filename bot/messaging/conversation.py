@@ -16,7 +16,8 @@ from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.services import checkin_states
 from bot.services.answers import Answered
-from bot.services.cases import RaisedCase, checkin_ending
+from bot.services.case_facts import checkin_ending
+from bot.services.cases import RaisedCase
 from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient

@@ -15,7 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
-from bot.services.cases import CheckinFacts
+from bot.services.case_facts import CheckinFacts
 from storage.models import Case, Patient
 from storage.states import CaseStatus
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.domain.levels import Level
 from storage.audit import GENESIS
@@ -34,7 +34,22 @@ class Metrics:
         self.send_errors = Counter(
             "aftercare_send_errors", "Bot API sends that failed, by kind", ["kind"], registry=r
         )
-        self.pages = Counter("aftercare_pages", "Pages by outcome", ["outcome"], registry=r)
+        self.time_to_acknowledge = Histogram(
+            "aftercare_time_to_acknowledge_seconds",
+            "From a case's ladder start to its acknowledgement, on any channel, by level",
+            ["level"],
+            buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400),
+            registry=r,
+        )
+        self.pages = Counter(
+            "aftercare_pages", "Pages by channel and outcome", ["channel", "outcome"], registry=r
+        )
+        self.page_followups = Counter(
+            "aftercare_page_followups",
+            "Acknowledge and resolve events for paging services and webhooks, by final outcome",
+            ["channel", "action", "outcome"],
+            registry=r,
+        )
         self.checkins_due = Gauge(
             "aftercare_checkins_due", "Check-ins due and not yet sent", registry=r
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -75,3 +76,10 @@ def describe_message(message: JsonDict) -> str:
     ]
     buttons = f"  buttons: {' | '.join(labels)}" if labels else ""
     return f"  #{message['message_id']}: {body!r}{buttons}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
-from bot.services.cases import CheckinFacts, ladder
+from bot.services.case_facts import CheckinFacts
+from bot.services.cases import ladder
 from storage.cases import pages_of_cases, unresolved_for_clinic
 from storage.models import Case, Page, Patient
 from storage.patients import patients_by_ids

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,20 +13,24 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import BusinessHours, Step, next_step_time
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
-from bot.services.oncall import who_is_on_call
+from bot.services.paging.events import enqueue_followups
 from storage import audit
 from storage.cases import (
     add_case,
     current_for_patient,
     get_case,
-    pages_of,
     reserve_for_fast_path,
 )
-from storage.checkins import answers_of, get_checkin
-from storage.infusions import get_infusion
-from storage.models import Case, Checkin, Clinician, Infusion, Patient
+from storage.models import Case, Clinician, Patient
 from storage.patients import lock_patient
-from storage.states import PAGER, TRIAGE, CaseStatus, CaseTrigger, PageStatus, clinician_actor
+from storage.states import (
+    PAGER,
+    SERVICE,
+    TRIAGE,
+    CaseStatus,
+    CaseTrigger,
+    clinician_actor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ class CaseError(Exception):
 def ladder(clinic: ClinicConfig, level: Level) -> list[Step]:
     """The clinic's ladder for a level, as domain steps."""
     steps = getattr(clinic.escalation, level.value, clinic.escalation.low)
-    return [Step(after=s.after, notify=tuple(s.notify)) for s in steps]
+    return [Step(after=s.after, notify=tuple(s.notify), channels=tuple(s.channels)) for s in steps]
 
 
 def business_hours(clinic: ClinicConfig) -> BusinessHours:
@@ -203,28 +206,30 @@ async def acknowledge(
 ) -> tuple[Case, bool]:
     """Take a case: re-paging stops. Returns the case and whether this call acknowledged it."""
     case = await _case_for(session, case_id=case_id, clinician=clinician)
+    return case, await _take(session, case, by=clinician, now=now)
+
+
+async def _take(
+    session: AsyncSession, case: Case, *, by: Clinician | None, now: datetime, via: str = ""
+) -> bool:
+    """Acknowledge an open case (by a clinician, or a paging service reporting it)."""
     if case.status != CaseStatus.OPEN:
-        return case, False
-    case.status, case.acknowledged_at, case.acknowledged_by = (
-        CaseStatus.ACKNOWLEDGED,
-        now,
-        clinician.id,
-    )
-    case.next_step_at = None
+        return False
+    case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
+    case.acknowledged_by, case.next_step_at = (by.id if by else None), None
+    after = int((now - case.ladder_started_at).total_seconds())
     await audit.append(
         session,
         at=now,
-        actor=clinician_actor(clinician.id),
+        actor=clinician_actor(by.id) if by else SERVICE,
         event="escalation.acknowledged",
         clinic_id=case.clinic_id,
         patient_id=case.patient_id,
         case_id=case.id,
-        detail={
-            "level": case.level,
-            "after_seconds": int((now - case.ladder_started_at).total_seconds()),
-        },
+        detail={"level": case.level, "after_seconds": after, **({"via": via} if via else {})},
     )
-    return case, True
+    await enqueue_followups(session, case=case, action="acknowledge", now=now)  # other channels
+    return True
 
 
 async def resolve(
@@ -250,6 +255,7 @@ async def resolve(
         case_id=case.id,
         detail={"level": case.level, "note_length": len(note.strip())},
     )
+    await enqueue_followups(session, case=case, action="resolve", now=now)
     return case
 
 
@@ -314,56 +320,73 @@ async def advance_ladder(
         )
 
 
-class Ending(StrEnum):
-    """What a finished check-in led to, as the patient is told (CLINICAL.md §8)."""
+# A paging service reporting on a case's incident (`services/paging_inbound`): `source` is its
+# name in the audit row ("via"), `clinician` whom it could be matched to, if anyone.
+async def _service_case(session: AsyncSession, case_id: int) -> Case:
+    case = await get_case(session, case_id=case_id, lock=True)
+    if case is None:
+        raise CaseError(f"No case #{case_id}.")
+    return case
 
-    ROUTINE = "routine"  # nothing of concern
-    QUEUED = "queued"  # a low finding: the care team's queue
-    PAGED = "paged"  # a page reached someone on call
-    NOT_REACHED = "not_reached"  # concerning, but no page reached anyone on call
+
+async def acknowledge_from_service(
+    session: AsyncSession, *, case_id: int, source: str, clinician: Clinician | None, now: datetime
+) -> tuple[Case, bool]:
+    """As `acknowledge`, reported by a paging service; whether this call acknowledged it."""
+    case = await _service_case(session, case_id)
+    return case, await _take(session, case, by=clinician, now=now, via=source)
 
 
-async def checkin_ending(
-    session: AsyncSession, *, checkin: Checkin, clinic: ClinicConfig, now: datetime
-) -> Ending:
-    """Paged, queued or routine, from this check-in's own level and its case's current ladder.
-
-    Only pages of the ladder now running count (the ladder restarts when this check-in opened,
-    raised or re-opened the case), so an old page of the same case is never taken for a new one.
-    """
-    level = Level(checkin.risk_level)
-    if level is Level.NONE:
-        return Ending.ROUTINE
-    if level.rank < Level.MODERATE.rank:
-        return Ending.QUEUED
-    case = await current_for_patient(session, patient_id=checkin.patient_id)
-    if case is None or case.id is None:
-        return Ending.NOT_REACHED  # concerning, and no case left open: never say "paged"
-    delivered = any(
-        p.status == PageStatus.SENT and p.sent_at >= case.ladder_started_at
-        for p in await pages_of(session, case_id=case.id)
+async def unacknowledge(session: AsyncSession, *, case_id: int, source: str, now: datetime) -> bool:
+    """The service's incident is unacknowledged again (its acknowledgement lapsed or was
+    withdrawn): the case is open and its ladder starts over as a re-opened case's does, so the
+    next tick pages its first rung and marks the older pages. False if it was not acknowledged."""
+    case = await _service_case(session, case_id)
+    if case.status != CaseStatus.ACKNOWLEDGED:
+        return False
+    case.status, case.step = CaseStatus.OPEN, 0
+    case.ladder_started_at = case.next_step_at = now
+    case.acknowledged_at = case.acknowledged_by = None
+    await audit.append(
+        session,
+        at=now,
+        actor=SERVICE,
+        event="escalation.unacknowledged",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        case_id=case.id,
+        detail={"level": case.level, "via": source},
     )
-    on_call = await who_is_on_call(session, clinic=clinic, at=now)
-    if delivered and (on_call.primary is not None or on_call.backup is not None):
-        return Ending.PAGED
-    return Ending.NOT_REACHED
+    return True
 
 
-@dataclass(frozen=True)
-class CheckinFacts:
-    """The check-in behind a case, as a page shows it."""
-
-    checkin: Checkin
-    answers: dict[str, str]
-    infusion: Infusion | None
-
-
-async def checkin_facts(session: AsyncSession, *, checkin_id: int | None) -> CheckinFacts | None:
-    """The case's check-in with its answers and infusion, if it has one."""
-    checkin = None if checkin_id is None else await get_checkin(session, checkin_id=checkin_id)
-    if checkin is None or checkin.id is None:
-        return None
-    infusion = None
-    if checkin.infusion_id is not None:
-        infusion = await get_infusion(session, infusion_id=checkin.infusion_id)
-    return CheckinFacts(checkin, await answers_of(session, checkin_id=checkin.id), infusion)
+async def resolve_from_service(
+    session: AsyncSession,
+    *,
+    case_id: int,
+    source: str,
+    clinician: Clinician | None,
+    note: str,
+    now: datetime,
+) -> tuple[Case, bool]:
+    """As `resolve`, reported by a paging service, with its `note`; whether this call closed it."""
+    case = await _service_case(session, case_id)
+    if case.status == CaseStatus.RESOLVED:
+        return case, False
+    by = clinician.id if clinician else None
+    if case.acknowledged_at is None:
+        case.acknowledged_at, case.acknowledged_by = now, by
+    case.status, case.resolved_at, case.resolved_by = CaseStatus.RESOLVED, now, by
+    case.resolution_note, case.next_step_at = note.strip(), None
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(by) if by is not None else SERVICE,
+        event="escalation.resolved",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        case_id=case.id,
+        detail={"level": case.level, "note_length": len(note.strip()), "via": source},
+    )
+    await enqueue_followups(session, case=case, action="resolve", now=now)
+    return case, True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from bot.clinic_config import ClinicConfig, ClinicsConfig, parse_clinics
 from bot.clock import Clock
 from bot.context import AppContext
 from bot.sandbox import BotApiSandbox
+from bot.sandbox.helpers import free_port
 from bot.settings import Settings
 from tests.auxil.databases import IsolatedDatabase
 
@@ -89,12 +89,6 @@ async def running_bot(
         with suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=15)
         await ctx.db.dispose()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -55,7 +55,13 @@ async def test_the_demo_runs_the_whole_escalation_and_exits_0() -> None:
     for event in ("escalation.opened", "page.sent", "escalation.acknowledged"):
         assert f" {event} " in trail, event
     assert " escalation.resolved " in trail
-    assert trail.count(" page.sent ") == 3
+    assert trail.count(" page.sent ") == 4  # three in Telegram, one by e-mail
+    assert trail.count("channel=email") == 1
+
+    mail = _section(output, "E-mail (embedded SMTP server)")
+    assert "To: primary@demo-clinic.example" in mail
+    assert "Subject: [Aftercare] HIGH priority — case #1 (P-0042)" in mail
+    assert "C-SSRS item 4 = Yes" in mail  # the same facts as the Telegram page
     assert "audit log intact:" in output
 
 

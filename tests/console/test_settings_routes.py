@@ -17,7 +17,7 @@ from bot.console.settings_form import form_values
 from bot.sandbox import BotApiSandbox
 from bot.services.infusions import record_infusion
 from storage.models import AuditEvent, Checkin, ClinicSettings
-from storage.states import CheckinStatus
+from storage.states import CheckinStatus, Level
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
@@ -285,4 +285,51 @@ async def test_a_stale_form_conflicts_and_versions_compare_and_restore(
         assert missing.status_code == 404
         other_clinic = await client.get(f"{app.base}/settings/versions/1?with=abc")
         assert other_clinic.status_code == 200
+        await client.aclose()
+
+
+async def test_a_rungs_channels_and_the_paging_settings_are_edited_and_kept(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with console_bot(sandbox, test_db, clinics=make_clinics(CLINICS)) as app:
+        ctx = app.bot.ctx
+        client, csrf = await _admin(app)
+        first = await client.post(
+            f"{app.base}/settings",
+            headers=FORM,
+            content=posted(
+                ctx.clinic("north"),
+                csrf,
+                1,
+                action="save",
+                ladder__high__0__channels=["telegram", "email", "pager"],
+                paging__routing_key="NORTHKEY",
+                paging__routing_keys__high="HIGHKEY",
+                paging__digest_time="08:30",
+            ),
+        )
+        assert first.status_code == 303
+        north = ctx.clinic("north")
+        assert north.escalation.high[0].channels == ["telegram", "email", "pager"]
+        assert north.paging.routing_key == "NORTHKEY"
+        assert north.paging.routing_keys == {Level.HIGH: "HIGHKEY"}
+        assert north.paging.digest_time == time(8, 30)
+        # a later save of something else keeps them (the form shows them ticked)
+        second = await client.post(
+            f"{app.base}/settings",
+            headers=FORM,
+            content=posted(north, csrf, 2, action="save", name="North, renamed"),
+        )
+        assert second.status_code == 303
+        assert ctx.clinic("north").escalation.high[0].channels == ["telegram", "email", "pager"]
+        assert ctx.clinic("north").paging.routing_key == "NORTHKEY"
+        assert ctx.clinic("north").paging.digest_time == time(8, 30)
+        bad = await client.post(
+            f"{app.base}/settings",
+            headers=FORM,
+            content=posted(
+                ctx.clinic("north"), csrf, 3, action="save", paging__webhook_url="ftp://x"
+            ),
+        )
+        assert bad.status_code == 400 and 'id="err-paging-webhook_url"' in bad.text
         await client.aclose()

@@ -8,7 +8,7 @@ from bot.clinic_config import parse_clinics
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
 from bot.messaging.pages import NextRung, case_buttons, duration, page_text, when
-from bot.services.cases import CheckinFacts
+from bot.services.case_facts import CheckinFacts
 from storage.models import Case, Checkin, Infusion, Patient
 from storage.states import CaseStatus, CaseTrigger, CheckinKind
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.domain.triage import Finding
-from bot.services.cases import Ending, checkin_ending, raise_case
+from bot.services.case_facts import Ending, checkin_ending
+from bot.services.cases import raise_case
 from bot.services.patients import AlreadyStopped, opt_out
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database

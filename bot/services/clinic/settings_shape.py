@@ -48,13 +48,21 @@ def as_toml(clinic: ClinicConfig) -> str:
     return header + tomli_w.dumps({"clinics": [data]})
 
 
+OFF_WHEN_NONE = {"quiet_hours", "red_flags_at"}  # None means "off" where the default is on
+
+
 def _no_nulls(value: Any) -> Any:
-    """TOML has no null: an optional setting that is off is written `false`."""
+    """TOML has no null: a setting switched off is written `false` (`quiet_hours = false`);
+    one that is simply unset (a routing key, a webhook URL) is left out."""
     if isinstance(value, dict):
-        return {key: _no_nulls(item) for key, item in value.items()}
+        return {
+            key: False if item is None else _no_nulls(item)
+            for key, item in value.items()
+            if item is not None or key in OFF_WHEN_NONE
+        }
     if isinstance(value, list):
         return [_no_nulls(item) for item in value]
-    return False if value is None else value
+    return value
 
 
 def changes_between(before: ClinicConfig, after: ClinicConfig) -> list[Change]:

@@ -9,6 +9,7 @@ The last active admin of a clinic can be neither demoted nor deactivated.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,8 @@ from storage.models import Clinician, OnCallShift
 from storage.states import Actor
 
 MAX_NAME = 80
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
+PAGER_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LOOK_AHEAD = timedelta(days=3660)  # shifts this far ahead are listed before deactivating
 
 
@@ -216,3 +219,47 @@ async def end_sessions(
     """End the clinician's console sessions working in this clinic (their sessions in another
     clinic they belong to go on); audited `console.sessions_ended`."""
     return await end_clinic_sessions(session, clinician=clinician, actor=actor, now=now, by="admin")
+
+
+def contact_problems(email: str, pager_key: str) -> dict[str, str]:
+    """What is wrong with a clinician's contact methods, by field (empty: none)."""
+    problems = {}
+    if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        problems["email"] = "Enter an e-mail address such as ada@clinic.example, or leave it empty."
+    if pager_key and not PAGER_KEY.fullmatch(pager_key):
+        problems["pager_key"] = (
+            "A routing key is letters, digits, - and _ (up to 128), or leave it empty."
+        )
+    return problems
+
+
+async def set_contact(
+    session: AsyncSession,
+    *,
+    clinician: Clinician,
+    email: str | None,
+    pager_key: str | None,
+    actor: Actor,
+    now: datetime,
+) -> bool:
+    """Set (or clear, with None) where a clinician is paged besides Telegram; True if changed.
+    Audited without the values (which channels are set, not the addresses)."""
+    problems = contact_problems(email or "", pager_key or "")
+    if problems:
+        raise TeamError(" ".join(problems.values()))
+    if (clinician.email, clinician.pager_key) == (email, pager_key):
+        return False
+    clinician.email, clinician.pager_key = email, pager_key
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="clinician.contact_set",
+        clinic_id=clinician.clinic_id,
+        detail={
+            "clinician_id": clinician.id,
+            "email": email is not None,
+            "pager_key": pager_key is not None,
+        },
+    )
+    return True

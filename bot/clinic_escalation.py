@@ -1,0 +1,123 @@
+"""A clinic's escalation ladders and paging services, part of its settings (`ClinicConfig`).
+
+Every default is CLINICAL.md §8's; a clinic overrides any of them."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.domain.levels import Level
+
+MAX_RUNG_AFTER = timedelta(days=7)  # a ladder rung, and the human-contact target
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PageTarget = Literal["queue", "primary", "backup", "everyone"]
+Channel = Literal["telegram", "email", "pager", "webhook"]
+
+
+class EscalationStep(_Strict):
+    """One rung of a ladder: when unacknowledged this long after opening, notify these."""
+
+    after: timedelta | Literal["next_business_day"]
+    notify: list[PageTarget] = Field(min_length=1, description="Whom this rung notifies.")
+    channels: list[Channel] = Field(
+        default_factory=lambda: list[Channel](["telegram"]),
+        min_length=1,
+        description="How: Telegram; e-mail to clinicians with an address (AFTERCARE_SMTP_URL); "
+        "pager: a paging-service event (PagerDuty Events API v2) per routing key; webhook: the "
+        "clinic's signed webhook.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _within_a_week(
+        cls, value: timedelta | Literal["next_business_day"]
+    ) -> timedelta | Literal["next_business_day"]:
+        if isinstance(value, timedelta) and not timedelta(0) <= value <= MAX_RUNG_AFTER:
+            raise ValueError("a rung fires between PT0S and 7 days after the case opened")
+        return value
+
+
+class BusinessHours(_Strict):
+    start: time = time(9, 0)
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays, Monday = 1."
+    )
+
+
+def _rung(
+    after: timedelta | Literal["next_business_day"],
+    notify: list[PageTarget],
+    channels: list[Channel] | None = None,
+) -> EscalationStep:
+    return EscalationStep(after=after, notify=notify, channels=channels or ["telegram"])
+
+
+class EscalationConfig(_Strict):
+    """Who is told, and when, per level (CLINICAL.md §8)."""
+
+    high: list[EscalationStep] = Field(
+        default_factory=lambda: [  # Telegram and the paging service at once
+            _rung(timedelta(0), ["primary"], ["telegram", "pager"]),
+            _rung(timedelta(minutes=5), ["primary", "backup"]),
+            _rung(timedelta(minutes=10), ["everyone"]),
+        ]
+    )
+    moderate: list[EscalationStep] = Field(
+        default_factory=lambda: [  # Telegram, then e-mail too at the backup rung
+            _rung(timedelta(0), ["primary"]),
+            _rung(timedelta(hours=4), ["backup"], ["telegram", "email"]),
+        ]
+    )
+    low: list[EscalationStep] = Field(
+        default_factory=lambda: [  # the queue (and the daily digest, when set)
+            _rung(timedelta(0), ["queue"]),
+            _rung("next_business_day", ["primary"]),
+        ]
+    )
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    human_contact_within: timedelta = Field(
+        default=timedelta(hours=12),
+        le=MAX_RUNG_AFTER,
+        description="A human should reach a high-risk patient by then.",
+    )
+
+    @field_validator("high", "moderate", "low")
+    @classmethod
+    def _starts_now(cls, value: list[EscalationStep]) -> list[EscalationStep]:
+        if not value or value[0].after != timedelta(0):
+            raise ValueError('a ladder\'s first step must have after = "PT0S"')
+        return value
+
+
+class PagingConfig(_Strict):
+    """Paging services and the clinic's own webhook, for rungs whose channels name them."""
+
+    events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        pattern=r"^https?://",
+        description="A PagerDuty Events API v2 compatible endpoint (GoAlert's works too).",
+    )
+    routing_key: str | None = Field(
+        default=None, max_length=128, description="Used for clinicians without their own key."
+    )
+    routing_keys: dict[Level, str] = Field(
+        default_factory=dict, description="Per level, before the clinic's `routing_key`."
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The clinic's webhook: JSON, signed with AFTERCARE_PAGE_WEBHOOK_SECRET.",
+    )
+    digest_time: time | None = Field(
+        default=None,
+        description="Clinic-local time of a daily e-mail of the open cases to every clinician "
+        "with an address (the low queue's reminder); unset, none.",
+    )

@@ -1,0 +1,127 @@
+"""Acknowledge links from e-mailed pages: GET shows the case and one button (a mail scanner
+following the link acknowledges nothing); POST, from that page only (double-submit cookie),
+acknowledges through the same service as Telegram and the console, then every page of the
+case says who took it. No console session is needed: the link is the clinician's."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.console.web import PREFIX, console_of, guarded_form, page, set_cookie
+from bot.messaging.case_news import announce_taken
+from bot.messaging.pages import reasons_in
+from bot.services.paging.ack_links import AckProblem, AckView, check_ack_link, use_ack_link
+
+log = logging.getLogger(__name__)
+
+GUARD_COOKIE = "aftercare_ack"
+GUARD_FOR = timedelta(hours=1)
+SEEN_WHEN = "this page was opened"
+ANSWERS = {
+    AckProblem.UNKNOWN: (
+        404,
+        "This acknowledge link is not valid",
+        "It may have been cut short "
+        "by the mail program. Acknowledge in Telegram or the console instead.",
+    ),
+    AckProblem.USED: (410, "This link was already used", "Each acknowledge link works once."),
+    AckProblem.CLOSED: (410, "This case is resolved", "Nothing needs acknowledging."),
+    AckProblem.NOT_ACTIVE: (
+        403,
+        "You are no longer an active clinician of this clinic",
+        "Ask your clinic's administrator.",
+    ),
+    AckProblem.RAISED: (
+        409,
+        "The case was raised since you opened this page",
+        "Open the link again to read the newest facts before acknowledging.",
+    ),
+}
+
+
+def _answer(request: Request, view: AckView) -> Response:
+    assert view.problem is not None
+    if view.problem is AckProblem.TAKEN:
+        by = view.taken_by.name if view.taken_by is not None else "a colleague"
+        at = view.case.acknowledged_at if view.case is not None else None
+        when = f" at {at:%H:%M} UTC" if at is not None else ""
+        return page(
+            request,
+            "message.html",
+            status=200,
+            title="Already acknowledged",
+            text=f"Case #{view.case.id if view.case else ''} was already acknowledged by "
+            f"{by}{when}. Re-paging has stopped.",
+        )
+    status, title, text = ANSWERS[view.problem]
+    log.info("console.ack_refused reason=%s", view.problem.value)
+    return page(request, "message.html", status=status, title=title, text=text)
+
+
+async def ack_form(request: Request) -> Response:
+    console = console_of(request)
+    token = request.path_params["token"]
+    async with console.read() as session:
+        view = await check_ack_link(session, token=token)
+    if view.problem is not None:
+        return _answer(request, view)
+    assert view.case is not None
+    clinic = console.ctx.clinic(view.case.clinic_id)
+    guard = secrets.token_urlsafe(24)
+    response = page(
+        request,
+        "ack.html",
+        token=token,
+        guard=guard,
+        case=view.case,
+        clinician=view.clinician,
+        reasons=reasons_in(view.case.reason, clinic),
+        ack_zone=clinic.zone,
+    )
+    set_cookie(response, request, GUARD_COOKIE, guard, max_age=GUARD_FOR, path=f"{PREFIX}/ack")
+    return response
+
+
+async def ack(request: Request) -> Response:
+    console = console_of(request)
+    form = await guarded_form(
+        request,
+        cookie=GUARD_COOKIE,
+        refusal="This form did not come from this browser. Open the link from the e-mail "
+        "again; nothing was acknowledged.",
+    )
+    async with console.ctx.db.transaction() as session:
+        view = await use_ack_link(
+            session,
+            token=request.path_params["token"],
+            seen_level=str(form.get("level") or ""),
+            seen_when=SEEN_WHEN,
+            now=console.ctx.clock.now(),
+        )
+    if view.problem is not None:
+        return _answer(request, view)
+    assert view.case is not None and view.case.id is not None and view.clinician is not None
+    await announce_taken(
+        console.ctx, console.bot, case_id=view.case.id, by=view.clinician, what="acknowledged"
+    )
+    response = page(
+        request,
+        "message.html",
+        title=f"You acknowledged case #{view.case.id}",
+        text="Re-paging has stopped and your colleagues were told. Follow up with the patient "
+        "as your clinic's procedure says; resolve the case in Telegram or the console.",
+    )
+    response.delete_cookie(GUARD_COOKIE, path=f"{PREFIX}/ack")
+    return response
+
+
+ROUTES = [
+    Route("/ack/{token}", ack_form, methods=["GET"]),
+    Route("/ack/{token}", ack, methods=["POST"]),
+]

@@ -1,0 +1,107 @@
+"""The daily e-mail digest of a clinic's open cases (the low queue's reminder): at the clinic's
+`[clinics.paging] digest_time`, once a day across every instance (`claim_digest`), to every
+active clinician of the clinic with an address. Run from the dispatcher's rounds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from bot.context import AppContext
+from bot.messaging.delivery import Outcome
+from bot.messaging.pages import case_link
+from bot.paging.email_page import page_email
+from bot.paging.smtp import Mailer
+from bot.services.case_queue import CaseCard, open_case_cards
+from storage import audit
+from storage.clinics import claim_digest
+from storage.invites import clinicians_of_clinic
+from storage.states import PAGER
+
+log = logging.getLogger(__name__)
+
+
+def due_day(now: datetime, *, at: time, zone: ZoneInfo) -> str | None:
+    """The clinic-local date whose digest is due at `now`, if its time has come."""
+    local = now.astimezone(zone)
+    return local.date().isoformat() if local.time() >= at else None
+
+
+def digest_text(cards: list[CaseCard], *, clinic_name: str, console_url: str | None) -> str:
+    lines = [f"{clinic_name}: {len(cards)} open case(s) in Aftercare.", ""]
+    for card in cards:
+        case = card.case
+        status = "acknowledged" if case.acknowledged_at else "not acknowledged"
+        link = f" {case_link(console_url, case.id)}" if console_url and case.id else ""
+        lines.append(
+            f"• case #{case.id} {case.level.upper()} {card.patient.ref}, opened "
+            f"{case.opened_at:%d %b %H:%M} UTC, {status}{link}"
+        )
+    if not cards:
+        lines.append("No open cases.")
+    lines += ["", "This digest does not replace pages: high and moderate cases page on call."]
+    return "\n".join(lines)
+
+
+class Digests:
+    """Sends each clinic's digest once a day; remembers which day it last saw sent."""
+
+    def __init__(self, ctx: AppContext, mailer: Mailer | None) -> None:
+        self.ctx, self.mailer = ctx, mailer
+        self.done: dict[str, str] = {}  # clinic id -> local date already sent (by anyone)
+
+    async def run_due(self, now: datetime) -> int:
+        if self.mailer is None:
+            return 0
+        sent = 0
+        for clinic in self.ctx.clinics.clinics:
+            at = clinic.paging.digest_time
+            day = due_day(now, at=at, zone=clinic.zone) if at is not None else None
+            if day is None or self.done.get(clinic.id) == day:
+                continue
+            self.done[clinic.id] = day
+            async with self.ctx.db.transaction() as session:
+                if not await claim_digest(session, clinic_id=clinic.id, day=day):
+                    continue  # another instance (or an earlier run) sent it
+                cards = await open_case_cards(session, clinic=clinic)
+                staff = [
+                    c
+                    for c in await clinicians_of_clinic(session, clinic_id=clinic.id)
+                    if c.active and c.email
+                ]
+            sent += await self._send(clinic.id, clinic.name, cards, [c.email or "" for c in staff])
+        return sent
+
+    async def _send(self, clinic_id: str, name: str, cards: list[CaseCard], to: list[str]) -> int:
+        assert self.mailer is not None
+        text = digest_text(cards, clinic_name=name, console_url=self.ctx.settings.console_url)
+        subject = f"[Aftercare] {name}: {len(cards)} open case(s), daily digest"
+        results = await asyncio.gather(
+            *(
+                self.mailer.send(
+                    page_email(
+                        to=address,
+                        sender=self.ctx.settings.smtp_from,
+                        subject=subject,
+                        text=text,
+                        ack_url=None,
+                        console_url=self.ctx.settings.console_url,
+                    )
+                )
+                for address in to
+            )
+        )
+        delivered = sum(r.outcome is Outcome.SENT for r in results)
+        async with self.ctx.db.transaction() as session:
+            await audit.append(
+                session,
+                at=self.ctx.clock.now(),
+                actor=PAGER,
+                event="digest.sent",
+                clinic_id=clinic_id,
+                detail={"cases": len(cards), "recipients": len(to), "delivered": delivered},
+            )
+        log.info("digest.sent clinic=%s cases=%d delivered=%d", clinic_id, len(cards), delivered)
+        return delivered

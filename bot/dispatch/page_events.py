@@ -1,0 +1,218 @@
+"""Sending the outbox of page events: claim what is due under a lease, post side by side, record.
+
+Each event goes to its URL as the JSON stored with it (`PageEvent.body`, byte for byte), with
+`X-Aftercare-Event-Id` so that a receiver can drop a repeat, and for the clinic's webhook
+`X-Aftercare-Signature` (HMAC-SHA256 of those bytes with AFTERCARE_PAGE_WEBHOOK_SECRET). A lease,
+not a lock held across the network: an instance that dies mid-send leaves its events to the
+next claim once the lease ends, so a crash may repeat an event (the receiver de-duplicates on
+the dedup key and the event id), never lose one. The dispatcher runs `PageEvents.run_due` every
+round; the pager sends a rung's triggers at once with `send_now`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from bot.context import AppContext
+from bot.messaging.delivery import Delivery, Outcome, backoff
+from bot.paging.events import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
+from bot.services.paging.events import WEBHOOK_CHANNEL, record_outcome
+from storage.cases import claim_due_page_events
+from storage.models import PageEvent
+from storage.states import PAGER
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+TIMEOUT_SECONDS = 10.0
+CONCURRENCY = 8
+USER_AGENT = "Aftercare page events"
+
+
+def retry_after(value: str | None, *, now: datetime | None = None) -> timedelta | None:
+    """A Retry-After header: seconds, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), when - (now or datetime.now(UTC)))
+
+
+async def post_json(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float = TIMEOUT_SECONDS,  # noqa: ASYNC109 - httpx's, for each phase of the request
+) -> Delivery:
+    """POST `body` as JSON. 2xx: SENT; 429, 5xx, a timeout or a connection error: RETRY (with
+    the receiver's Retry-After when it gives one); any other status: FAILED. Never raises for
+    HTTP or network trouble. `error` reads "HTTP 503" or "ConnectError", then " — " and what
+    the receiver said (kept on the row, never audited)."""
+    sent_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+    try:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            response = await client.post(url, content=body, headers=sent_headers)
+    except httpx.TimeoutException as exc:
+        return Delivery(Outcome.RETRY, error=f"{type(exc).__name__} — timed out after {timeout}s")
+    except (httpx.TransportError, OSError) as exc:
+        return Delivery(Outcome.RETRY, error=f"{type(exc).__name__} — {exc}")
+    status = response.status_code
+    if 200 <= status < 300:
+        return Delivery(Outcome.SENT)
+    said = " ".join(response.text.split())[:300]
+    error = f"HTTP {status}" + (f" — {said}" if said else "")
+    if status == 429 or status >= 500:
+        wait = retry_after(response.headers.get("Retry-After"))
+        return Delivery(Outcome.RETRY, error=error, retry_after=wait)
+    return Delivery(Outcome.FAILED, error=error)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What a send needs of a claimed row (read under the claim, used after its commit)."""
+
+    id: int
+    channel: str
+    action: str
+    url: str
+    body: bytes
+    attempts: int
+
+    @classmethod
+    def of(cls, event: PageEvent) -> _Claimed:
+        assert event.id is not None
+        return cls(
+            event.id, event.channel, event.action, event.url, event.body.encode(), event.attempts
+        )
+
+
+class PageEvents:
+    """Sends due page events; one per instance, shared by the dispatcher and the pager."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        lease: timedelta,
+        batch: int = 50,
+        max_attempts: int = MAX_ATTEMPTS,
+        timeout: float = TIMEOUT_SECONDS,
+        backoff: Callable[[int], timedelta] = backoff,
+    ) -> None:
+        self.ctx, self.lease, self.batch = ctx, lease, batch
+        self.max_attempts, self.timeout, self.backoff = max_attempts, timeout, backoff
+        self.slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def run_due(self) -> int:
+        """Claim a batch of due events, send them side by side and record each outcome;
+        returns how many were claimed (a full batch: more may be waiting)."""
+        now = self.ctx.clock.now()
+        async with self.ctx.db.transaction() as session:
+            rows = await claim_due_page_events(
+                session,
+                now=now,
+                owner=self.ctx.instance_id,
+                lease_until=now + self.lease,
+                limit=self.batch,
+            )
+            claimed = [_Claimed.of(row) for row in rows]
+        await self._send(claimed)
+        return len(claimed)
+
+    async def send_now(self, event_ids: list[int]) -> dict[int, Delivery]:
+        """Send these events at once (a rung's triggers, just committed), recorded as the worker
+        records them; each id maps to its outcome. An event not claimable now (another instance
+        holds it, it is already final, or an earlier event of its target is pending) maps to
+        NOT_SENT and is left to the dispatcher's rounds."""
+        now = self.ctx.clock.now()
+        claimed: list[_Claimed] = []
+        async with self.ctx.db.transaction() as session:
+            for event_id in dict.fromkeys(event_ids):
+                rows = await claim_due_page_events(
+                    session,
+                    now=now,
+                    owner=self.ctx.instance_id,
+                    lease_until=now + self.lease,
+                    limit=1,
+                    only_id=event_id,
+                )
+                claimed += [_Claimed.of(row) for row in rows]
+        results = await self._send(claimed)
+        elsewhere = Delivery(Outcome.NOT_SENT, error="not claimable now: left to the dispatcher")
+        return {event_id: results.get(event_id, elsewhere) for event_id in event_ids}
+
+    def _headers(self, event: _Claimed) -> dict[str, str]:
+        headers = {EVENT_ID_HEADER: str(event.id)}
+        secret = self.ctx.settings.page_webhook_secret
+        if event.channel == WEBHOOK_CHANNEL and secret is not None:
+            headers[SIGNATURE_HEADER] = signature(event.body, secret.get_secret_value())
+        return headers
+
+    async def _post(self, event: _Claimed) -> Delivery:
+        async with self.slots:
+            return await post_json(
+                event.url, event.body, headers=self._headers(event), timeout=self.timeout
+            )
+
+    async def _send(self, claimed: list[_Claimed]) -> dict[int, Delivery]:
+        if not claimed:
+            return {}
+        deliveries = await asyncio.gather(*(self._post(event) for event in claimed))
+        now = self.ctx.clock.now()
+        finished: list[tuple[_Claimed, str]] = []
+        async with self.ctx.db.transaction() as session:
+            for event, delivery in zip(claimed, deliveries, strict=True):
+                wait = delivery.retry_after or self.backoff(event.attempts)
+                row = await record_outcome(
+                    session,
+                    event_id=event.id,
+                    outcome=delivery.outcome.value,
+                    error=delivery.error,
+                    retry_at=now + wait,
+                    max_attempts=self.max_attempts,
+                    now=now,
+                    actor=PAGER,
+                )
+                if row is not None and row.status != "pending":
+                    finished.append((event, row.status))
+        for event, delivery in zip(claimed, deliveries, strict=True):
+            if delivery.outcome is not Outcome.SENT:
+                log.warning(
+                    "page_event.%s id=%s channel=%s action=%s attempt=%d error=%s",
+                    delivery.outcome.value,
+                    event.id,
+                    event.channel,
+                    event.action,
+                    event.attempts + 1,
+                    (delivery.error or "").split(" — ", 1)[0],
+                )
+        for event, status in finished:
+            if event.action == "trigger":
+                self.ctx.metrics.pages.labels(channel=event.channel, outcome=status).inc()
+            else:
+                self.ctx.metrics.page_followups.labels(
+                    channel=event.channel, action=event.action, outcome=status
+                ).inc()
+        return {event.id: delivery for event, delivery in zip(claimed, deliveries, strict=True)}
+
+
+async def send_now(ctx: AppContext, event_ids: list[int]) -> dict[int, Delivery]:
+    """The pager's fast path: `PageEvents(ctx, lease=...).send_now(event_ids)` with the
+    instance's lease (AFTERCARE_LEASE_SECONDS)."""
+    events = PageEvents(ctx, lease=timedelta(seconds=ctx.settings.lease_seconds))
+    return await events.send_now(event_ids)

@@ -1,0 +1,139 @@
+"""PagerDuty's webhooks (v3): `POST /pagerduty/webhook`, acknowledgements flowing back.
+
+Each delivery is signed (`X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]`, one HMAC-SHA256 of the
+raw body per signing secret while a secret is rotated; PagerDuty developer docs, "Verifying
+Signatures") and carries `X-Webhook-Id`, the same on every retry ("Webhooks Behavior",
+At-Least-Once Delivery). PagerDuty wants a 2xx within 5 s, retries on 5xx and timeouts, and
+drops a delivery answered 4xx.
+
+Unsigned or badly signed: 401, the body is not looked at; the secret unset: 503 (PagerDuty
+tries again once it is set); not JSON or not a v3 event: 400; over 1 MB: 413. A signed event
+we do not act on, or about an incident that is not one of our cases: 200 "ignored". The
+receipt of the webhook id and the case's change commit together (`services/paging_inbound`);
+a redelivery is answered 200 "duplicate" and changes nothing. The Telegram pages of the case
+are updated after the answer has gone (`announce_taken`), so the answer never waits on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import Bot
+
+from bot.context import AppContext
+from bot.messaging.case_news import announce_taken
+from bot.ops.webhook import BodyTooLarge, read_body
+from bot.services.paging.inbound import Action, Handled, Outcome, handle, read_event
+from storage.models import Clinician
+
+log = logging.getLogger(__name__)
+
+PATH = "/pagerduty/webhook"
+SIGNATURE_HEADER = "X-PagerDuty-Signature"
+WEBHOOK_ID_HEADER = "X-Webhook-Id"
+MAX_WEBHOOK_ID = 128  # `webhook_receipt.webhook_id`
+MAX_BODY_BYTES = 1024 * 1024  # PagerDuty drops any webhook over 256 KB itself
+
+
+def signed(body: bytes, header: str, secret: bytes) -> bool:
+    """Whether any `v1=` signature in the header is the body's HMAC-SHA256 under `secret`,
+    compared in constant time."""
+    expected = b"v1=" + hmac.new(secret, body, hashlib.sha256).hexdigest().encode("ascii")
+    supplied = [part.strip().encode("utf-8", "replace") for part in header.split(",")]
+    matches = [hmac.compare_digest(expected, part) for part in supplied if part.startswith(b"v1=")]
+    return any(matches)
+
+
+def pagerduty_route(ctx: AppContext, bot: Bot) -> Route:
+    """The PagerDuty webhook endpoint at PATH (it refuses everything while no secret is set)."""
+
+    async def post(request: Request) -> Response:
+        remote = request.client.host if request.client else ""
+
+        def refuse(status: int, reason: str, text: str) -> Response:
+            # Never the body: only why, and where from.
+            log.warning("pagerduty.refused status=%d reason=%s remote=%s", status, reason, remote)
+            return PlainTextResponse(text, status_code=status)
+
+        secret = ctx.settings.pagerduty_webhook_secret
+        if secret is None:
+            return refuse(503, "no_secret_configured", "Service Unavailable: not configured")
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        if not header.strip():
+            return refuse(401, "unsigned", "Unauthorized")
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return refuse(413, "too_large", "Payload Too Large")
+        if not signed(body, header, secret.get_secret_value().encode("utf-8")):
+            return refuse(401, "bad_signature", "Unauthorized")
+        webhook_id = request.headers.get(WEBHOOK_ID_HEADER, "").strip()
+        if not webhook_id or len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
+            return refuse(400, "no_webhook_id", "Bad Request: X-Webhook-Id")
+        try:
+            event = read_event(json.loads(body))
+        except (ValueError, RecursionError) as exc:  # not JSON or UTF-8, not a v3 event
+            return refuse(400, f"malformed:{type(exc).__name__}", "Bad Request")
+        try:
+            async with ctx.db.transaction() as session:
+                done = await handle(
+                    session, event=event, webhook_id=webhook_id, now=ctx.clock.now()
+                )
+        except Exception:
+            log.exception("pagerduty.failed webhook=%r", webhook_id)
+            return PlainTextResponse(
+                "Service Unavailable: please deliver again",
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        if done.outcome is Outcome.IGNORED:
+            quiet = done.reason == "not acted on"
+            (log.info if quiet else log.warning)(
+                "pagerduty.ignored reason=%r event_type=%r case=%s webhook=%r remote=%s",
+                done.reason,
+                event.event_type[:64],
+                done.case_id,
+                webhook_id,
+                remote,
+            )
+            return PlainTextResponse("ignored")
+        log.info(
+            "pagerduty.%s event_type=%s case=%s webhook=%r",
+            done.outcome,
+            event.event_type,
+            done.case_id,
+            webhook_id,
+        )
+        if done.outcome is not Outcome.CHANGED or done.action is Action.UNACKNOWLEDGED:
+            # Re-opened: the pager's next tick pages its first rung and marks the older pages.
+            return PlainTextResponse(str(done.outcome))
+        return PlainTextResponse(
+            str(done.outcome), background=BackgroundTask(_announce, ctx, bot, done)
+        )
+
+    return Route(PATH, post, methods=["POST"], name="pagerduty_webhook")
+
+
+async def _announce(ctx: AppContext, bot: Bot, done: Handled) -> None:
+    """Every page of the case says it was taken or closed; the others paged are told by whom."""
+    assert done.case_id is not None
+    what = "acknowledged" if done.action is Action.ACKNOWLEDGED else "resolved"
+    by = done.clinician or _named(done.who, ctx.clock.now())
+    try:
+        await announce_taken(ctx, bot, case_id=done.case_id, by=by, what=f"{what} in PagerDuty")
+    except Exception:  # the case is changed already; a page left unedited is only cosmetic
+        log.exception("pagerduty.announce_failed case=%s", done.case_id)
+
+
+def _named(who: str, now: datetime) -> Clinician:
+    """Who acted in PagerDuty, for `announce_taken`'s message only (never stored): not one of
+    our clinicians, so everyone paged is told."""
+    return Clinician(id=None, clinic_id="", name=who, telegram_user_id=0, chat_id=0, created_at=now)

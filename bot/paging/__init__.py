@@ -1,0 +1,1 @@
+"""Channels besides Telegram that reach a clinician: e-mail (SMTP)."""

@@ -1,0 +1,135 @@
+"""Acknowledge links in e-mailed pages: single-use, bound to one clinician and one case, good
+while the case is open. Opening one shows a confirmation (a mail scanner following links must
+not acknowledge); confirming acknowledges through `services.cases.acknowledge`, as a Telegram
+button or the console does. Only the token's SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.cases import CaseError, acknowledge, raised_since
+from storage import audit
+from storage.cases import get_case
+from storage.console import ack_link_by_hash, add_ack_link, spend_ack_link
+from storage.invites import clinician_of_clinic
+from storage.models import AckLink, Case, Clinician
+from storage.states import CaseStatus, clinician_actor
+
+TOKEN_BYTES = 24
+MAX_TOKEN = 64
+
+
+class AckProblem(StrEnum):
+    UNKNOWN = "unknown"  # forged, mistyped, or cut short
+    USED = "used"  # this link already acknowledged (or tried to)
+    TAKEN = "taken"  # the case was acknowledged by someone (maybe through another channel)
+    CLOSED = "closed"  # the case is resolved
+    RAISED = "raised"  # the case rose since the confirmation page was shown
+    NOT_ACTIVE = "not_active"  # the clinician was deactivated
+
+
+@dataclass(frozen=True)
+class AckView:
+    """What the confirmation page shows, or why there is nothing to confirm."""
+
+    case: Case | None
+    clinician: Clinician | None
+    problem: AckProblem | None
+    taken_by: Clinician | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_ack_link(
+    session: AsyncSession, *, case_id: int, clinician_id: int, now: datetime
+) -> str:
+    """A fresh link token for this clinician and case (shown once, in the e-mail)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    await add_ack_link(
+        session,
+        link=AckLink(
+            token_hash=token_hash(token),
+            case_id=case_id,
+            clinician_id=clinician_id,
+            created_at=now,
+        ),
+    )
+    return token
+
+
+async def _lookup(session: AsyncSession, token: str) -> tuple[AckLink | None, AckView]:
+    link = (
+        await ack_link_by_hash(session, token_hash=token_hash(token))
+        if 0 < len(token) <= MAX_TOKEN
+        else None
+    )
+    if link is None:
+        return None, AckView(None, None, AckProblem.UNKNOWN)
+    case = await get_case(session, case_id=link.case_id)
+    assert case is not None
+    clinician = await clinician_of_clinic(
+        session, clinic_id=case.clinic_id, clinician_id=link.clinician_id
+    )
+    assert clinician is not None
+    taken_by = (
+        await clinician_of_clinic(
+            session, clinic_id=case.clinic_id, clinician_id=case.acknowledged_by
+        )
+        if case.acknowledged_by is not None
+        else None
+    )
+    problem = None
+    if not clinician.active:
+        problem = AckProblem.NOT_ACTIVE
+    elif case.status == CaseStatus.RESOLVED:
+        problem = AckProblem.CLOSED
+    elif case.status == CaseStatus.ACKNOWLEDGED:
+        problem = AckProblem.TAKEN
+    elif link.used_at is not None:
+        problem = AckProblem.USED
+    return link, AckView(case, clinician, problem, taken_by)
+
+
+async def check_ack_link(session: AsyncSession, *, token: str) -> AckView:
+    """For the confirmation page: the case and clinician, or the problem. Changes nothing."""
+    _, view = await _lookup(session, token)
+    return view
+
+
+async def use_ack_link(
+    session: AsyncSession, *, token: str, seen_level: str, seen_when: str, now: datetime
+) -> AckView:
+    """Spend the link and acknowledge the case as its clinician; `problem` says why not."""
+    link, view = await _lookup(session, token)
+    if link is None or view.problem is not None:
+        return view
+    assert link.id is not None and view.case is not None and view.clinician is not None
+    if raised_since(view.case, seen_level, seen_when) is not None:
+        return AckView(view.case, view.clinician, AckProblem.RAISED)
+    if not await spend_ack_link(session, link_id=link.id, now=now):
+        return AckView(view.case, view.clinician, AckProblem.USED)
+    try:
+        case, took = await acknowledge(
+            session, case_id=link.case_id, clinician=view.clinician, now=now
+        )
+    except CaseError:
+        return AckView(view.case, view.clinician, AckProblem.UNKNOWN)
+    await audit.append(
+        session,
+        at=now,
+        actor=clinician_actor(view.clinician.id),
+        event="ack_link.used",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        case_id=case.id,
+        detail={"channel": "email", "acknowledged": took},
+    )
+    return AckView(case, view.clinician, None if took else AckProblem.TAKEN, view.taken_by)

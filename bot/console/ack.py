@@ -5,6 +5,7 @@ case says who took it. No console session is needed: the link is the clinician's
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -20,7 +21,7 @@ from bot.services.paging.ack_links import AckProblem, AckView, check_ack_link, u
 
 log = logging.getLogger(__name__)
 
-GUARD_COOKIE = "aftercare_ack"
+GUARD_COOKIE = "aftercare_ack_"  # + a digest of the link: one per link, side by side
 GUARD_FOR = timedelta(hours=1)
 SEEN_WHEN = "this page was opened"
 ANSWERS = {
@@ -43,6 +44,10 @@ ANSWERS = {
         "Open the link again to read the newest facts before acknowledging.",
     ),
 }
+
+
+def _cookie(token: str) -> str:
+    return GUARD_COOKIE + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _answer(request: Request, view: AckView) -> Response:
@@ -84,7 +89,7 @@ async def ack_form(request: Request) -> Response:
         reasons=reasons_in(view.case.reason, clinic),
         ack_zone=clinic.zone,
     )
-    set_cookie(response, request, GUARD_COOKIE, guard, max_age=GUARD_FOR, path=f"{PREFIX}/ack")
+    set_cookie(response, request, _cookie(token), guard, max_age=GUARD_FOR, path=f"{PREFIX}/ack")
     return response
 
 
@@ -92,7 +97,7 @@ async def ack(request: Request) -> Response:
     console = console_of(request)
     form = await guarded_form(
         request,
-        cookie=GUARD_COOKIE,
+        cookie=_cookie(request.path_params["token"]),
         refusal="This form did not come from this browser. Open the link from the e-mail "
         "again; nothing was acknowledged.",
     )
@@ -107,9 +112,12 @@ async def ack(request: Request) -> Response:
     if view.problem is not None:
         return _answer(request, view)
     assert view.case is not None and view.case.id is not None and view.clinician is not None
-    await announce_taken(
-        console.ctx, console.bot, case_id=view.case.id, by=view.clinician, what="acknowledged"
-    )
+    try:  # the acknowledgement is stored; telling the others must not turn it into an error
+        await announce_taken(
+            console.ctx, console.bot, case_id=view.case.id, by=view.clinician, what="acknowledged"
+        )
+    except Exception:
+        log.exception("console.ack_announce_failed case=%s", view.case.id)
     response = page(
         request,
         "message.html",
@@ -117,7 +125,7 @@ async def ack(request: Request) -> Response:
         text="Re-paging has stopped and your colleagues were told. Follow up with the patient "
         "as your clinic's procedure says; resolve the case in Telegram or the console.",
     )
-    response.delete_cookie(GUARD_COOKIE, path=f"{PREFIX}/ack")
+    response.delete_cookie(_cookie(request.path_params["token"]), path=f"{PREFIX}/ack")
     return response
 
 

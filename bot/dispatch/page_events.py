@@ -36,20 +36,24 @@ CONCURRENCY = 8
 USER_AGENT = "Aftercare page events"
 
 
+MAX_RETRY_AFTER = timedelta(minutes=5)  # a receiver cannot park a page longer than this
+
+
 def retry_after(value: str | None, *, now: datetime | None = None) -> timedelta | None:
-    """A Retry-After header: seconds, or an HTTP date; None when absent or unreadable."""
+    """A Retry-After header: seconds, or an HTTP date, at most MAX_RETRY_AFTER; None when
+    absent or unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        return min(MAX_RETRY_AFTER, timedelta(seconds=min(int(value), 10**6)))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(timedelta(0), when - (now or datetime.now(UTC)))
+    return min(MAX_RETRY_AFTER, max(timedelta(0), when - (now or datetime.now(UTC))))
 
 
 async def post_json(
@@ -71,6 +75,8 @@ async def post_json(
         return Delivery(Outcome.RETRY, error=f"{type(exc).__name__} — timed out after {timeout}s")
     except (httpx.TransportError, OSError) as exc:
         return Delivery(Outcome.RETRY, error=f"{type(exc).__name__} — {exc}")
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, OverflowError) as exc:
+        return Delivery(Outcome.FAILED, error=f"{type(exc).__name__} — {exc}")
     status = response.status_code
     if 200 <= status < 300:
         return Delivery(Outcome.SENT)
@@ -164,10 +170,15 @@ class PageEvents:
         return headers
 
     async def _post(self, event: _Claimed) -> Delivery:
+        """One event's try; anything unexpected is that event's failure, never the batch's."""
         async with self.slots:
-            return await post_json(
-                event.url, event.body, headers=self._headers(event), timeout=self.timeout
-            )
+            try:
+                return await post_json(
+                    event.url, event.body, headers=self._headers(event), timeout=self.timeout
+                )
+            except Exception as exc:
+                log.exception("page_event.post_crashed id=%s", event.id)
+                return Delivery(Outcome.FAILED, error=f"{type(exc).__name__}")
 
     async def _send(self, claimed: list[_Claimed]) -> dict[int, Delivery]:
         if not claimed:

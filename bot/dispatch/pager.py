@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
-from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.dispatch.page_events import send_now
 from bot.domain.escalation import step_at, targets
@@ -31,7 +30,7 @@ from bot.services.cases import (
 )
 from bot.services.oncall import who_is_on_call
 from bot.services.paging.ack_links import issue_ack_link
-from bot.services.paging.events import enqueue_trigger, routing_key_for
+from bot.services.paging.events import enqueue_rung_triggers
 from storage import audit
 from storage.cases import any_page_sent, claim_due_cases, get_case
 from storage.invites import clinicians_of_clinic
@@ -40,6 +39,8 @@ from storage.patients import get_patient
 from storage.states import PAGER, CaseTrigger, PageStatus, PatientStatus
 
 log = logging.getLogger(__name__)
+
+CHANNEL_SECONDS = 20.0  # the longest a rung waits for one channel's sends
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,14 @@ class Pager:
                         session, case_id=case.id, clinician_id=clinician.id, now=now
                     )
                     emails.append((clinician, token))
-        triggers = await self._triggers(session, case, clinic, rung.channels, recipients, text, now)
+        triggers = await enqueue_rung_triggers(
+            session,
+            case=case,
+            clinic=clinic,
+            channels=rung.channels,
+            recipients=recipients,
+            now=now,
+        )
         return StepPlan(
             case,
             patient,
@@ -170,60 +178,23 @@ class Pager:
             triggers=triggers,
         )
 
-    async def _triggers(
-        self,
-        session: AsyncSession,
-        case: Case,
-        clinic: ClinicConfig,
-        channels: tuple[str, ...],
-        recipients: tuple[Clinician, ...],
-        text: str,
-        now: datetime,
-    ) -> tuple[int, ...]:
-        """Queue the rung's paging-service events (one per routing key of its recipients, or the
-        clinic's when Aftercare has nobody to page: the service has its own on-call) and the
-        clinic's webhook event; the outbox keeps them until delivered."""
-        assert case.id is not None
-        summary = f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}"
-        wanted: list[tuple[str, str | None]] = []
-        if "pager" in channels:
-            keys = {routing_key_for(clinic, case.level, c) for c in recipients}
-            if not recipients:
-                by_level = {str(level): key for level, key in clinic.paging.routing_keys.items()}
-                keys.add(by_level.get(str(case.level)) or clinic.paging.routing_key)
-            wanted += [("pager", key) for key in sorted(k for k in keys if k)]
-        if "webhook" in channels:
-            wanted.append(("webhook", None))
-        queued = []
-        for channel, key in wanted:
-            event = await enqueue_trigger(
-                session,
-                case=case,
-                clinic=clinic,
-                channel=channel,
-                routing_key=key,
-                summary=summary,
-                reference=f"case #{case.id}",
-                text=text,
-                ack_url=None,
-                now=now,
-            )
-            if event is not None and event.id is not None:
-                queued.append(event.id)
-        return tuple(queued)
-
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
         case = plan.case
         assert case.id is not None
-        telegram, emails, events = await asyncio.gather(
-            self._telegram(plan), self._emails(plan), self._events(plan)
+        # Each channel on its own, within a bound well under the case's lease: a channel that
+        # fails or hangs costs its own pages only, never the rung's record.
+        telegram, emails, _ = await asyncio.gather(
+            self._bounded(self._telegram(plan), plan, "telegram"),
+            self._bounded(self._emails(plan), plan, "email"),
+            self._bounded(self._events(plan), plan, "events"),
         )
         deliveries = telegram + emails
         for _, channel, result in deliveries:
             self.ctx.metrics.pages.labels(channel=channel, outcome=result.outcome.value).inc()
-        sent = any(d.outcome is Outcome.SENT for _, _, d in deliveries) or any(
-            d.outcome is Outcome.SENT for d in events
-        )
+        # Someone was reached only by a page to a person (Telegram, e-mail): a paging service's
+        # or webhook's 2xx alone says nothing about who heard it, so it never tells the patient
+        # "paged", and an outbox event alone does not hold the ladder back.
+        sent = any(d.outcome is Outcome.SENT for _, _, d in deliveries)
         delivered = plan.queue_only or sent
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
@@ -250,6 +221,19 @@ class Pager:
             # Raised or re-opened (a new case has no older pages): its older pages say so.
             await show_case_state(self.ctx, self.bot, case_id=case.id)
 
+    async def _bounded(
+        self, work: Awaitable[list[tuple[Clinician, str, Delivery]]], plan: StepPlan, channel: str
+    ) -> list[tuple[Clinician, str, Delivery]]:
+        """A channel's sends, at most CHANNEL_SECONDS; a crash or a hang is logged and counts as
+        nothing delivered on that channel (the ladder then moves on)."""
+        try:
+            return await asyncio.wait_for(
+                work, timeout=min(CHANNEL_SECONDS, self.lease.total_seconds() / 3)
+            )
+        except Exception:
+            log.exception("page.channel_failed case=%s channel=%s", plan.case.id, channel)
+            return []
+
     async def _telegram(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
         """The rung's Telegram pages, side by side."""
         case = plan.case
@@ -274,12 +258,12 @@ class Pager:
         )
         return [(c, "telegram", r) for c, r in zip(plan.recipients, results, strict=True)]
 
-    async def _events(self, plan: StepPlan) -> list[Delivery]:
-        """Send the rung's queued events now (the outbox retries what does not go through;
-        their outcomes are recorded and counted there)."""
-        if not plan.triggers:
-            return []
-        return list((await send_now(self.ctx, list(plan.triggers))).values())
+    async def _events(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
+        """Send the rung's queued events now; the outbox records and counts them, and retries
+        what does not go through. Nothing here is a page to a person."""
+        if plan.triggers:
+            await send_now(self.ctx, list(plan.triggers))
+        return []
 
     async def _emails(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
         """The rung's e-mailed pages (with acknowledge links), side by side."""
@@ -289,21 +273,23 @@ class Pager:
         assert case.id is not None
         console = self.ctx.settings.console_url
         subject = page_subject(level=case.level, case_id=case.id, reference=plan.patient.ref)
-        results = await asyncio.gather(
-            *(
-                self.mailer.send(
-                    page_email(
-                        to=clinician.email or "",
-                        sender=self.ctx.settings.smtp_from,
-                        subject=subject,
-                        text=plan.text,
-                        ack_url=f"{console}/ack/{token}" if console else None,
-                        console_url=pages.case_link(console, case.id) if console else None,
-                    )
+        mailer, case_id = self.mailer, case.id
+
+        async def mail(clinician: Clinician, token: str) -> Delivery:
+            try:
+                message = page_email(
+                    to=clinician.email or "",
+                    sender=self.ctx.settings.smtp_from,
+                    subject=subject,
+                    text=plan.text,
+                    ack_url=f"{console}/ack/{token}" if console else None,
+                    console_url=pages.case_link(console, case_id) if console else None,
                 )
-                for clinician, token in plan.emails
-            )
-        )
+            except (ValueError, TypeError, AttributeError) as exc:  # an address it cannot use
+                return Delivery(Outcome.FAILED, error=f"not a usable address: {type(exc).__name__}")
+            return await mailer.send(message)
+
+        results = await asyncio.gather(*(mail(c, token) for c, token in plan.emails))
         return [(c, "email", r) for (c, _), r in zip(plan.emails, results, strict=True)]
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:

@@ -168,7 +168,9 @@ class Mailer:
                 username=target.username,
                 password=target.password,
                 use_tls=target.security == "tls",
-                start_tls=target.security == "starttls",
+                # "none": STARTTLS whenever the server offers it (never credentials in clear to
+                # a server that could encrypt); "starttls": required; "tls": implicit
+                start_tls={"none": None, "starttls": True, "tls": False}[target.security],
                 timeout=self.timeout,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:

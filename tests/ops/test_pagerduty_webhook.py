@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ def incident_event(
     *,
     key: str | None = None,
     agent: dict[str, Any] | None = None,
+    occurred_at: str | None = None,
 ) -> bytes:
     """A v3 webhook body as PagerDuty documents it (one event; `data` is the incident)."""
     payload = {
@@ -45,7 +47,8 @@ def incident_event(
             "id": "01DEN1ADVXXXXXX",
             "event_type": event_type,
             "resource_type": "incident",
-            "occurred_at": "2026-03-02T13:35:11.682Z",
+            "occurred_at": occurred_at
+            or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "agent": agent
             or {
                 "html_url": "https://acme.pagerduty.com/users/PLH1HKV",
@@ -346,3 +349,35 @@ async def test_without_a_secret_the_endpoint_refuses_everything(
         assert (await _case(app, case_id)).status == CaseStatus.OPEN
         assert await _receipts(app) == 0
         assert "reason=no_secret_configured" in caplog.text
+
+
+async def test_stale_events_and_withdrawals_of_a_clinicians_acknowledgement_change_nothing(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with console_bot(sandbox, test_db, pagerduty_webhook_secret=SECRET) as app:
+        case_id = await _paged_case(app)
+        # an acknowledgement from before this case's ladder started (an earlier page) is ignored
+        old = await post(
+            app,
+            incident_event("incident.acknowledged", case_id, occurred_at="2020-01-01T00:00:00Z"),
+            "old",
+        )
+        assert old.status_code == 200 and old.text == "ignored"
+        assert (await _case(app, case_id)).status == CaseStatus.OPEN
+        # Ada takes the case in Telegram; PagerDuty's acknowledgement timing out later must not
+        # re-open it and page everyone again
+        ada_page = _pages(sandbox, ADA, case_id)[0]
+        sandbox.tap(ADA, ada_page["message_id"], button_text="Acknowledge")
+        await _until(lambda: _status_is(app, case_id))
+        assert (await _case(app, case_id)).status == CaseStatus.ACKNOWLEDGED
+        lapsed = await post(app, incident_event("incident.unacknowledged", case_id), "lapse")
+        assert lapsed.status_code == 200 and lapsed.text == "unchanged"
+        case = await _case(app, case_id)
+        assert case.status == CaseStatus.ACKNOWLEDGED and case.acknowledged_by is not None
+
+
+def _status_is(app: ConsoleBot, case_id: int) -> bool:
+    return any(
+        "acknowledged" in str(c.params.get("text", "")).lower()
+        for c in app.sandbox.calls_to("editMessageText")
+    )

@@ -26,7 +26,9 @@ from storage.models import Clinician, OnCallShift
 from storage.states import Actor
 
 MAX_NAME = 80
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
+EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 PAGER_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LOOK_AHEAD = timedelta(days=3660)  # shifts this far ahead are listed before deactivating
 

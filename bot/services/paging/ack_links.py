@@ -31,6 +31,7 @@ class AckProblem(StrEnum):
     TAKEN = "taken"  # the case was acknowledged by someone (maybe through another channel)
     CLOSED = "closed"  # the case is resolved
     RAISED = "raised"  # the case rose since the confirmation page was shown
+    STALE = "stale"  # from an earlier page: the case was raised or re-opened since it was sent
     NOT_ACTIVE = "not_active"  # the clinician was deactivated
 
 
@@ -95,6 +96,8 @@ async def _lookup(session: AsyncSession, token: str) -> tuple[AckLink | None, Ac
         problem = AckProblem.TAKEN
     elif link.used_at is not None:
         problem = AckProblem.USED
+    elif link.created_at < case.ladder_started_at:
+        problem = AckProblem.STALE
     return link, AckView(case, clinician, problem, taken_by)
 
 

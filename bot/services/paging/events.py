@@ -10,6 +10,7 @@ and audits every final outcome. Statuses: pending -> sent | failed, changed only
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,9 @@ FOLLOW_UPS = ("acknowledge", "resolve")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SOURCE = "aftercare"
 ERROR_LIMIT = 500
+
+
+log = logging.getLogger(__name__)
 
 
 def routing_key_for(clinic: ClinicConfig, level: str, clinician: Clinician) -> str | None:
@@ -230,3 +234,50 @@ async def record_outcome(
         },
     )
     return event
+
+
+async def enqueue_rung_triggers(
+    session: AsyncSession,
+    *,
+    case: Case,
+    clinic: ClinicConfig,
+    channels: tuple[str, ...],
+    recipients: tuple[Clinician, ...],
+    now: datetime,
+) -> tuple[int, ...]:
+    """Queue the rung's paging-service events (one per routing key of its recipients, or the
+    clinic's when Aftercare has nobody to page: the service has its own on-call) and the
+    clinic's webhook event; the outbox keeps them until delivered. Both carry the summary
+    (level, case number, clinic) only: never the patient's words."""
+    assert case.id is not None
+    summary = f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}"
+    wanted: list[tuple[str, str | None]] = []
+    if "pager" in channels:
+        keys = {routing_key_for(clinic, case.level, c) for c in recipients}
+        if not recipients:
+            by_level = {str(level): key for level, key in clinic.paging.routing_keys.items()}
+            keys.add(by_level.get(str(case.level)) or clinic.paging.routing_key)
+        wanted += [("pager", key) for key in sorted(k for k in keys if k)]
+    if "pager" in channels and not wanted:
+        log.info("page.channel_unavailable case=%s channel=pager: no routing key", case.id)
+    if "webhook" in channels:
+        wanted.append(("webhook", None))
+        if clinic.paging.webhook_url is None:
+            log.info("page.channel_unavailable case=%s channel=webhook: no URL", case.id)
+    queued = []
+    for channel, key in wanted:
+        event = await enqueue_trigger(
+            session,
+            case=case,
+            clinic=clinic,
+            channel=channel,
+            routing_key=key,
+            summary=summary,
+            reference=f"case #{case.id}",
+            text=summary,  # a third party's: no patient words, names or quotes
+            ack_url=None,
+            now=now,
+        )
+        if event is not None and event.id is not None:
+            queued.append(event.id)
+    return tuple(queued)

@@ -71,6 +71,7 @@ class IncidentEvent:
     incident_key: str | None
     agent_name: str | None  # the agent's display name (`summary`), cleaned
     agent_email: str | None  # not in PagerDuty's documented `user_reference`; used if present
+    occurred_at: datetime | None = None  # `event.occurred_at`, when it could be read
 
 
 def read_event(payload: object) -> IncidentEvent:
@@ -86,7 +87,18 @@ def read_event(payload: object) -> IncidentEvent:
         incident_key=key if isinstance(key, str) else None,
         agent_name=_clean(agent.get("summary")) if isinstance(agent, Mapping) else None,
         agent_email=_clean(agent.get("email")) if isinstance(agent, Mapping) else None,
+        occurred_at=_instant(event.get("occurred_at")),
     )
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _clean(value: Any) -> str | None:
@@ -140,6 +152,10 @@ async def handle(
         return Handled(Outcome.IGNORED, "no such case", case_id, action)
     if not await record_webhook(session, webhook_id=webhook_id, event_type=action, now=now):
         return Handled(Outcome.DUPLICATE, "already handled", case_id, action)
+    if event.occurred_at is not None and event.occurred_at < case.ladder_started_at:
+        # about an earlier page of this case (it has been raised or re-opened since): the
+        # current ladder stands
+        return Handled(Outcome.IGNORED, "older than the case's current ladder", case_id, action)
     clinician = await _clinician(session, clinic_id=case.clinic_id, email=event.agent_email)
     who = clinician.name if clinician else event.agent_name or "unknown"
     if action is Action.ACKNOWLEDGED:
@@ -147,7 +163,11 @@ async def handle(
             session, case_id=case_id, source=SOURCE, clinician=clinician, now=now
         )
     elif action is Action.UNACKNOWLEDGED:
-        changed = await unacknowledge(session, case_id=case_id, source=SOURCE, now=now)
+        # only an acknowledgement made in PagerDuty is PagerDuty's to withdraw: a case a
+        # clinician took in Telegram, the console or by e-mail stays taken
+        changed = case.acknowledged_by is None and await unacknowledge(
+            session, case_id=case_id, source=SOURCE, now=now
+        )
     else:
         _, changed = await resolve_from_service(
             session,

@@ -40,7 +40,8 @@ from storage.states import PAGER, CaseTrigger, PageStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
-CHANNEL_SECONDS = 20.0  # the longest a rung waits for one channel's sends
+CHANNEL_SECONDS = 20.0  # the longest a rung waits for one channel's sends (a third of the
+MIN_CHANNEL_SECONDS = 5.0  # case's lease, within these bounds)
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,8 @@ class Pager:
         """A channel's sends, at most CHANNEL_SECONDS; a crash or a hang is logged and counts as
         nothing delivered on that channel (the ladder then moves on)."""
         try:
-            return await asyncio.wait_for(
-                work, timeout=min(CHANNEL_SECONDS, self.lease.total_seconds() / 3)
-            )
+            bound = min(CHANNEL_SECONDS, max(self.lease.total_seconds() / 3, MIN_CHANNEL_SECONDS))
+            return await asyncio.wait_for(work, timeout=bound)
         except Exception:
             log.exception("page.channel_failed case=%s channel=%s", plan.case.id, channel)
             return []

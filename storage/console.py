@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from storage.models import AckLink, Clinician, ConsoleLink, ConsoleSession
@@ -58,17 +59,9 @@ async def end_sessions(
     session: AsyncSession, *, telegram_user_id: int, now: datetime, by: str
 ) -> int:
     """End every live session of one person (all their registrations); how many ended."""
-    result = await session.execute(
-        update(ConsoleSession)
-        .where(
-            col(ConsoleSession.telegram_user_id) == telegram_user_id,
-            col(ConsoleSession.ended_at).is_(None),
-            col(ConsoleSession.expires_at) > now,
-        )
-        .values(ended_at=now, ended_by=by)
-        .execution_options(synchronize_session=False)
+    return await _end_live(
+        session, col(ConsoleSession.telegram_user_id) == telegram_user_id, now=now, by=by
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def end_registration_sessions(
@@ -76,10 +69,18 @@ async def end_registration_sessions(
 ) -> int:
     """End every live session working as this one registration (one clinic); the same
     person's sessions working in another clinic go on. How many ended."""
+    return await _end_live(
+        session, col(ConsoleSession.clinician_id) == clinician_id, now=now, by=by
+    )
+
+
+async def _end_live(
+    session: AsyncSession, whose: ColumnElement[bool], *, now: datetime, by: str
+) -> int:
     result = await session.execute(
         update(ConsoleSession)
         .where(
-            col(ConsoleSession.clinician_id) == clinician_id,
+            whose,
             col(ConsoleSession.ended_at).is_(None),
             col(ConsoleSession.expires_at) > now,
         )

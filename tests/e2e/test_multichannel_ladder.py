@@ -23,10 +23,11 @@ from storage.states import CLI, CaseStatus
 from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
+from tests.auxil.journey import enrolled_patient
 from tests.auxil.receiver import Received, Receiver
 from tests.auxil.smtp import SmtpSink
 
-ADA, BEN = 7001, 7002
+ADA, BEN, PATIENT = 7001, 7002, 9001
 BEN_MAIL = "ben@north.example"
 ACK = re.compile(r"Acknowledge: (http://\S+/console/ack/[A-Za-z0-9_-]+)")
 GUARD = re.compile(r'name="guard" value="([^"]+)"')
@@ -190,3 +191,33 @@ async def test_a_page_the_paging_service_refuses_moves_the_ladder_on(
                     )
                 ).all()
             assert len(failed) == 1
+
+
+async def test_a_webhook_that_answers_is_not_a_page_to_a_person(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """CLINICAL.md §8: the patient hears "paged" only when a page reached someone on call. A
+    rung that only posts to the clinic's webhook, which answers 202, reached no person: the
+    patient gets the honest notice and the crisis card, and the ladder moves on at once."""
+    async with Receiver() as receiver:
+        toml = clinic_toml(f"{receiver.url}/v2/enqueue") + (
+            f'webhook_url = "{receiver.url}/hook"\n'
+        )
+        toml = toml.replace(
+            "[clinics.paging]",
+            'moderate = [\n  { after = "PT0S", notify = ["primary"], channels = ["webhook"] },\n'
+            '  { after = "PT1H", notify = ["backup"] },\n]\n\n[clinics.paging]',
+        )
+        async with console_bot(sandbox, test_db, clinics=make_clinics(toml)) as app:
+            await _roster(app)
+            await enrolled_patient(app.bot, PATIENT, "P-045", infusion=False)
+            sandbox.send_text(PATIENT, "I keep thinking about suicide tonight")
+            notice = await sandbox.wait_for_message(PATIENT, "nobody may see this soon", timeout=10)
+            assert "988" in notice["text"]  # the crisis card goes with it
+            hook = await _until(lambda: receiver.on("/hook"))
+            assert hook[0].json()["action"] == "trigger"
+            assert "suicide" not in hook[0].body.decode()  # no patient words to a third party
+            # nobody was reached, so the next rung (the backup, not due for an hour) pages now
+            await sandbox.wait_for_message(BEN, "MODERATE", timeout=10)
+            told = [m.get("text", "") for m in sandbox.chat(PATIENT)]
+            assert not any("has been paged" in t for t in told)

@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ContextTypes
 
+from bot.channels.pagerduty.webhook_route import pagerduty_route
 from bot.clinic_config import ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.console.app import console_mount
@@ -29,7 +30,6 @@ from bot.messaging.transport import AiohttpRequest
 from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
-from bot.ops.pagerduty import pagerduty_route
 from bot.ops.settings_watch import refresh_settings
 from bot.services.clinic.settings import effective_clinics, replan_clinic
 from bot.settings import Settings

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
 
 MAX_RUNG_AFTER = timedelta(days=7)  # a ladder rung, and the human-contact target
@@ -19,7 +20,6 @@ class _Strict(BaseModel):
 
 
 PageTarget = Literal["queue", "primary", "backup", "everyone"]
-Channel = Literal["telegram", "email", "pager", "webhook"]
 
 
 class EscalationStep(_Strict):
@@ -27,8 +27,8 @@ class EscalationStep(_Strict):
 
     after: timedelta | Literal["next_business_day"]
     notify: list[PageTarget] = Field(min_length=1, description="Whom this rung notifies.")
-    channels: list[Channel] = Field(
-        default_factory=lambda: list[Channel](["telegram"]),
+    channels: list[ChannelKind] = Field(
+        default_factory=lambda: [ChannelKind.TELEGRAM],
         min_length=1,
         description="How: Telegram; e-mail to clinicians with an address (AFTERCARE_SMTP_URL); "
         "pager: a paging-service event (PagerDuty Events API v2) per routing key; webhook: the "
@@ -55,9 +55,9 @@ class BusinessHours(_Strict):
 def _rung(
     after: timedelta | Literal["next_business_day"],
     notify: list[PageTarget],
-    channels: list[Channel] | None = None,
+    channels: list[ChannelKind] | None = None,
 ) -> EscalationStep:
-    return EscalationStep(after=after, notify=notify, channels=channels or ["telegram"])
+    return EscalationStep(after=after, notify=notify, channels=channels or [ChannelKind.TELEGRAM])
 
 
 class EscalationConfig(_Strict):
@@ -65,7 +65,7 @@ class EscalationConfig(_Strict):
 
     high: list[EscalationStep] = Field(
         default_factory=lambda: [  # Telegram and the paging service at once
-            _rung(timedelta(0), ["primary"], ["telegram", "pager"]),
+            _rung(timedelta(0), ["primary"], [ChannelKind.TELEGRAM, ChannelKind.PAGER]),
             _rung(timedelta(minutes=5), ["primary", "backup"]),
             _rung(timedelta(minutes=10), ["everyone"]),
         ]
@@ -73,7 +73,7 @@ class EscalationConfig(_Strict):
     moderate: list[EscalationStep] = Field(
         default_factory=lambda: [  # Telegram, then e-mail too at the backup rung
             _rung(timedelta(0), ["primary"]),
-            _rung(timedelta(hours=4), ["backup"], ["telegram", "email"]),
+            _rung(timedelta(hours=4), ["backup"], [ChannelKind.TELEGRAM, ChannelKind.EMAIL]),
         ]
     )
     low: list[EscalationStep] = Field(

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import cases, checkin, clinician, common, console, enrollment, oncall
+from handlers import cases, checkin, clinician, common, console, enrollment, oncall, taking
 
 # Handler groups run in this order; within a group the first matching handler wins.
 PRIVATE_ONLY, ADMIT, PUBLIC, MEMBERS = -20, -10, 0, 10
@@ -41,13 +41,13 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("resume", clinician.resume),
             CommandHandler("oncall", oncall.oncall),
             CommandHandler("offcall", oncall.offcall),
-            CommandHandler("ack", cases.ack_command),
-            CommandHandler("resolve", cases.resolve_command),
+            CommandHandler("ack", taking.ack_command),
+            CommandHandler("resolve", taking.resolve_command),
             CommandHandler("open", cases.open_cases),
             CommandHandler("patients", cases.patients),
             CommandHandler("history", cases.patient_history),
             CommandHandler("console", console.console),
-            CallbackQueryHandler(cases.case_button, pattern=r"^esc:"),
+            CallbackQueryHandler(taking.case_button, pattern=r"^esc:"),
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),
             CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),

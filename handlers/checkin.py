@@ -30,7 +30,7 @@ from bot.services.cases import note_delay
 from bot.services.checkin_states import start_adhoc
 from bot.services.messages import record_free_text
 from bot.services.patients import wrote_while_unreachable
-from handlers import cases
+from handlers import taking
 from handlers.auth import answer_query
 from storage.states import PatientStatus
 
@@ -95,7 +95,7 @@ async def text(update: Update, context: AftercareContext) -> None:
     if message is None:
         return
     if patient is None:
-        if context.identity.clinicians and not await cases.resolution_reply(update, context):
+        if context.identity.clinicians and not await taking.resolution_reply(update, context):
             await message.reply_text(texts.CLINICIAN_HELP)
         return
     ctx = context.app

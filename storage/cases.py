@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Case, Page, PageEvent
-from storage.states import CaseStatus
+from storage.states import CaseStatus, PageStatus
 
 UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
@@ -136,7 +136,7 @@ async def any_page_sent(session: AsyncSession, *, case_id: int, step: int) -> bo
         .where(
             col(Page.case_id) == case_id,
             col(Page.step) == step,
-            col(Page.status) == "sent",
+            col(Page.status) == PageStatus.SENT,
         )
         .limit(1)
     )

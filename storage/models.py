@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.domain.channels import ChannelKind
 from storage.states import (
     Actor,
     CaseStatus,
@@ -238,7 +239,7 @@ class Page(SQLModel, table=True):
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     error: str | None = None
     sent_at: datetime = Field(sa_column=_utc())
-    channel: str = Field(default="telegram", max_length=16)  # telegram, email, pager, webhook
+    channel: ChannelKind = Field(default=ChannelKind.TELEGRAM, sa_type=TextEnum(ChannelKind))
 
 
 class AckLink(SQLModel, table=True):
@@ -344,7 +345,7 @@ class PageEvent(SQLModel, table=True):
     case_id: int = Field(
         sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False, index=True)
     )
-    channel: str = Field(max_length=16)  # pager, webhook
+    channel: ChannelKind = Field(sa_type=TextEnum(ChannelKind))  # an outbox channel
     action: str = Field(max_length=16)  # trigger, acknowledge, resolve
     url: str = Field(sa_type=Text)
     routing_key: str | None = Field(default=None, max_length=128)

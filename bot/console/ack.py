@@ -1,7 +1,7 @@
 """Acknowledge links from e-mailed pages: GET shows the case and one button (a mail scanner
 following the link acknowledges nothing); POST, from that page only (double-submit cookie),
-acknowledges through the same service as Telegram and the console, then every page of the
-case says who took it. No console session is needed: the link is the clinician's."""
+takes the case through `take_case`, as Telegram and the console do: every page of the case
+says who took it. No console session is needed: the link is the clinician's."""
 
 from __future__ import annotations
 
@@ -10,14 +10,22 @@ import logging
 import secrets
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.console.web import PREFIX, console_of, guarded_form, page, set_cookie
-from bot.messaging.case_news import announce_taken
 from bot.messaging.pages import reasons_in
-from bot.services.paging.ack_links import AckProblem, AckView, check_ack_link, use_ack_link
+from bot.messaging.taking import take_case
+from bot.services.case_taking import TakeRequest
+from bot.services.paging.ack_links import (
+    AckProblem,
+    AckView,
+    admit_ack_link,
+    answer_of,
+    check_ack_link,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,12 @@ ANSWERS = {
         403,
         "You are no longer an active clinician of this clinic",
         "Ask your clinic's administrator.",
+    ),
+    AckProblem.STALE: (
+        409,
+        "This link is from an earlier page of this case",
+        "The case was raised or re-opened since this e-mail was sent. Read its newest page in "
+        "Telegram, your e-mail or the console before acknowledging.",
     ),
     AckProblem.RAISED: (
         409,
@@ -101,23 +115,19 @@ async def ack(request: Request) -> Response:
         refusal="This form did not come from this browser. Open the link from the e-mail "
         "again; nothing was acknowledged.",
     )
-    async with console.ctx.db.transaction() as session:
-        view = await use_ack_link(
-            session,
-            token=request.path_params["token"],
-            seen_level=str(form.get("level") or ""),
-            seen_when=SEEN_WHEN,
-            now=console.ctx.clock.now(),
+    token, now = request.path_params["token"], console.ctx.clock.now()
+    seen = str(form.get("level") or "")
+
+    async def admit(session: AsyncSession) -> TakeRequest | AckView:
+        return await admit_ack_link(
+            session, token=token, seen_level=seen, seen_when=SEEN_WHEN, now=now
         )
+
+    result = await take_case(console.ctx, console.bot, admit)
+    view = result if isinstance(result, AckView) else answer_of(result)
     if view.problem is not None:
         return _answer(request, view)
-    assert view.case is not None and view.case.id is not None and view.clinician is not None
-    try:  # the acknowledgement is stored; telling the others must not turn it into an error
-        await announce_taken(
-            console.ctx, console.bot, case_id=view.case.id, by=view.clinician, what="acknowledged"
-        )
-    except Exception:
-        log.exception("console.ack_announce_failed case=%s", view.case.id)
+    assert view.case is not None
     response = page(
         request,
         "message.html",

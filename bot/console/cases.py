@@ -1,8 +1,7 @@
 """The case queue (the landing page), one case, and Acknowledge / Resolve.
 
-Acknowledge and Resolve call the same services as the Telegram buttons and commands
-(`bot/services/cases.py`), then `announce_taken` updates every page of the case in Telegram
-and tells the others who took it, exactly as when it is taken in Telegram.
+Acknowledge and Resolve take the case through `take_case`, as the Telegram buttons and commands
+do: every page of the case in Telegram is updated and the others are told who took it.
 """
 
 from __future__ import annotations
@@ -24,10 +23,10 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
-from bot.messaging.case_news import announce_taken
 from bot.messaging.pages import WHO, reasons_in
-from bot.services.case_queue import case_card, case_of_clinic, open_case_cards
-from bot.services.cases import CaseError, acknowledge, raised_since, resolve
+from bot.messaging.taking import TakeRequest, take_case
+from bot.services.case_queue import case_card, open_case_cards
+from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker
 from bot.services.console_access import Viewer
 
 MAX_NOTE = 2000
@@ -112,55 +111,48 @@ async def case_page(request: Request) -> Response:
 async def acknowledge_case(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    console = console_of(request)
-    case_id = _case_id(request)
-    seen = str(form.get("level") or "")
-    async with console.ctx.db.transaction() as session:
-        case = await case_of_clinic(session, clinic=console.clinic(who), case_id=case_id)
-        if case is None:
-            raise NotFound("case")
-        if stale := raised_since(case, seen, "you opened this page"):
-            raise Refused(stale, 409)
-        try:
-            _, took = await acknowledge(
-                session, case_id=case_id, clinician=who.clinician, now=console.ctx.clock.now()
-            )
-        except CaseError as exc:
-            raise Refused(str(exc), 409) from None
-    if took:
-        await announce_taken(
-            console.ctx, console.bot, case_id=case_id, by=who.clinician, what="acknowledged"
-        )
-    return _back(request, form, case_id, "acknowledged" if took else "already")
+    taken = await _take(request, who, CaseAction.ACKNOWLEDGE, seen=str(form.get("level") or ""))
+    done = "already" if taken.outcome is TakeOutcome.ALREADY else "acknowledged"
+    return _back(request, form, _case_id(request), done)
 
 
 async def resolve_case(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    console = console_of(request)
-    case_id = _case_id(request)
     note = str(form.get("note") or "").strip()
     if not note:
         raise Refused("A resolution needs a note saying what was done. Nothing was changed.")
     if len(note) > MAX_NOTE:
         raise Refused(f"The note is longer than {MAX_NOTE} characters. Nothing was changed.")
-    async with console.ctx.db.transaction() as session:
-        if await case_of_clinic(session, clinic=console.clinic(who), case_id=case_id) is None:
-            raise NotFound("case")
-        try:
-            await resolve(
-                session,
-                case_id=case_id,
-                clinician=who.clinician,
-                note=note,
-                now=console.ctx.clock.now(),
-            )
-        except CaseError as exc:
-            raise Refused(str(exc), 409) from None
-    await announce_taken(
-        console.ctx, console.bot, case_id=case_id, by=who.clinician, what="resolved"
+    taken = await _take(request, who, CaseAction.RESOLVE, note=note)
+    if taken.outcome is TakeOutcome.ALREADY:
+        raise Refused(taken.message, 409)
+    return _back(request, form, _case_id(request), "resolved")
+
+
+async def _take(
+    request: Request, who: Viewer, action: CaseAction, *, note: str = "", seen: str | None = None
+) -> Taken:
+    """Take the case as Telegram does (`take_case`); absent or raised since: refused."""
+    console = console_of(request)
+    case_id = _case_id(request)
+    taken = await take_case(
+        console.ctx,
+        console.bot,
+        TakeRequest(
+            case_id,
+            action,
+            Taker.clinician(who.clinician),
+            note=note,
+            seen_level=seen,
+            seen_when="you opened this page",
+        ),
     )
-    return _back(request, form, case_id, "resolved")
+    if taken.outcome is TakeOutcome.NOT_FOUND:
+        raise NotFound("case")
+    if taken.outcome in (TakeOutcome.RAISED, TakeOutcome.REFUSED):
+        raise Refused(taken.message, 409)
+    return taken
 
 
 def _back(request: Request, form, case_id: int, done: str) -> Response:  # type: ignore[no-untyped-def]

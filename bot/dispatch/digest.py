@@ -9,11 +9,11 @@ import logging
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from bot.channels.email.message import page_email
+from bot.channels.email.smtp import Mailer
 from bot.context import AppContext
 from bot.messaging.delivery import Outcome
 from bot.messaging.pages import case_link
-from bot.paging.email_page import page_email
-from bot.paging.smtp import Mailer
 from bot.services.case_queue import CaseCard, open_case_cards
 from storage import audit
 from storage.clinics import claim_digest

@@ -15,9 +15,11 @@ from typing import Any
 
 from telegram.ext import ExtBot
 
+from bot.channels.email.channel import mailer_for
+from bot.channels.outbox import PageEvents
+from bot.channels.registry import build_channels
 from bot.context import AppContext
 from bot.dispatch.digest import Digests
-from bot.dispatch.page_events import PageEvents
 from bot.dispatch.pager import Pager
 from bot.dispatch.sending import Sender, TickReport, claim_batch
 from bot.domain import checkin_flow
@@ -59,9 +61,10 @@ class Dispatcher:
         self.workers = workers
         self.sender = Sender(ctx, bot, batch=self.batch, concurrency=concurrency)
         self.last_tick_at: datetime | None = None
-        self.pager = Pager(ctx, bot, lease=self.lease)
         self.page_events = PageEvents(ctx, lease=self.lease)
-        self.digests = Digests(ctx, self.pager.mailer)
+        channels = build_channels(ctx, bot, outbox=self.page_events)
+        self.pager = Pager(ctx, bot, lease=self.lease, channels=channels)
+        self.digests = Digests(ctx, mailer_for(ctx.settings))
 
     def stop(self) -> None:
         """Shutting down: a running tick ends after its current round."""

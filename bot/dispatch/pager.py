@@ -1,42 +1,35 @@
-"""Paging: walk each due case one rung up its ladder and tell the patient the truth."""
+"""Paging: walk each due case one rung up its ladder, on every channel the rung names, and tell
+the patient the truth."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
+from bot.channels.base import Channel, Outgoing, RungPage
+from bot.channels.registry import build_channels
 from bot.context import AppContext
-from bot.dispatch.page_events import send_now
+from bot.domain.channels import ChannelKind
 from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
 from bot.messaging.case_news import show_case_state
-from bot.messaging.delivery import Delivery, Outcome, deliver, deliver_markup
-from bot.paging.email_page import page_email, page_subject
-from bot.paging.smtp import Mailer
+from bot.messaging.delivery import Outcome, deliver
 from bot.services.case_facts import checkin_facts
-from bot.services.cases import (
-    LadderPosition,
-    advance_ladder,
-    business_hours,
-    ladder,
-)
+from bot.services.cases import LadderPosition, business_hours, ladder
 from bot.services.oncall import who_is_on_call
-from bot.services.paging.ack_links import issue_ack_link
-from bot.services.paging.events import enqueue_rung_triggers
-from storage import audit
+from bot.services.paging.rungs import PageResult, record_patient_notice, record_rung
 from storage.cases import any_page_sent, claim_due_cases, get_case
 from storage.invites import clinicians_of_clinic
-from storage.models import Case, Clinician, Page, Patient
+from storage.models import Case, Patient
 from storage.patients import get_patient
-from storage.states import PAGER, CaseTrigger, PageStatus, PatientStatus
+from storage.states import CaseTrigger, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +39,30 @@ MIN_CHANNEL_SECONDS = 5.0  # case's lease, within these bounds)
 
 @dataclass(frozen=True)
 class StepPlan:
-    """One rung of one case, planned under its claim: who gets which text."""
+    """One rung of one case, planned under its claim: the page and what each channel sends."""
 
     case: Case
     patient: Patient
-    recipients: tuple[Clinician, ...]
-    nobody_on_call: bool
+    page: RungPage
     queue_only: bool
-    text: str
     position: LadderPosition  # the rung this plan fires; still the case's when recorded?
     last_resort: bool  # everyone, because nothing earlier could be delivered
-    telegram: bool = True  # the rung pages in Telegram
-    emails: tuple[tuple[Clinician, str], ...] = ()  # recipients with an address, ack token
-    triggers: tuple[int, ...] = ()  # paging-service / webhook events queued for this rung
+    outgoing: tuple[Outgoing, ...] = ()  # every channel's pages, in the rung's channel order
 
 
 class Pager:
     """Runs due ladder steps; shared by the dispatcher tick and the answer fast path."""
 
-    def __init__(self, ctx: AppContext, bot: Bot, *, lease: timedelta) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        bot: Bot,
+        *,
+        lease: timedelta,
+        channels: Mapping[ChannelKind, Channel] | None = None,
+    ) -> None:
         self.ctx, self.bot, self.lease = ctx, bot, lease
-        smtp = ctx.settings.smtp_url
-        self.mailer = (
-            Mailer(smtp.get_secret_value(), sender=ctx.settings.smtp_from)
-            if smtp is not None
-            else None
-        )
+        self.channels = channels if channels is not None else build_channels(ctx, bot)
 
     async def run_due(
         self,
@@ -100,9 +91,10 @@ class Pager:
         return len(plans)
 
     async def plan(self, session: AsyncSession, case: Case, now: datetime) -> StepPlan:
-        """Who the case's current rung pages, and with what text."""
+        """Who the case's current rung pages, with what text, on which channels."""
         patient = await get_patient(session, patient_id=case.patient_id)
-        assert patient is not None and case.id is not None
+        assert patient is not None
+        assert case.id is not None
         clinic = self.ctx.clinic(case.clinic_id)
         steps = ladder(clinic, Level(case.level))
         rung = steps[min(case.step, len(steps) - 1)]
@@ -142,41 +134,38 @@ class Pager:
             now=now,
             next_rung=next_rung,
         )
-        recipients = tuple(by_id[i] for i in chosen.clinician_ids if i in by_id)
-        # Telegram always on the last resort; e-mail where the rung says and an address exists
-        telegram = "telegram" in rung.channels or last_resort
-        emails = []
-        if "email" in rung.channels and self.mailer is None:
-            log.warning(
-                "page.channel_unavailable case=%s channel=email: no AFTERCARE_SMTP_URL", case.id
-            )
-        if "email" in rung.channels and self.mailer is not None:
-            for clinician in recipients:
-                if clinician.email and clinician.id is not None:
-                    token = await issue_ack_link(
-                        session, case_id=case.id, clinician_id=clinician.id, now=now
-                    )
-                    emails.append((clinician, token))
-        triggers = await enqueue_rung_triggers(
-            session,
+        page = RungPage(
             case=case,
+            case_id=case.id,
             clinic=clinic,
-            channels=rung.channels,
-            recipients=recipients,
-            now=now,
+            level=Level(case.level),
+            reference=patient.ref,
+            text=text,
+            summary=f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}",
+            recipients=tuple(by_id[i] for i in chosen.clinician_ids if i in by_id),
+            nobody_on_call=chosen.nobody_on_call,
         )
+        # Telegram always on the last resort: the one channel every clinician has
+        kinds = dict.fromkeys(
+            [*rung.channels, ChannelKind.TELEGRAM] if last_resort else rung.channels
+        )
+        outgoing: list[Outgoing] = []
+        for kind in kinds:
+            channel = self.channels.get(kind)
+            if channel is None:
+                log.warning(
+                    "page.channel_unavailable case=%s channel=%s: not configured", case.id, kind
+                )
+                continue
+            outgoing += await channel.prepare(session, page, now=now)
         return StepPlan(
             case,
             patient,
-            recipients=recipients,
-            nobody_on_call=chosen.nobody_on_call,
+            page,
             queue_only=chosen.queue_only,
-            text=text,
             position=LadderPosition.of(case),
             last_resort=last_resort,
-            telegram=telegram,
-            emails=tuple(emails),
-            triggers=triggers,
+            outgoing=tuple(outgoing),
         )
 
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
@@ -184,34 +173,29 @@ class Pager:
         assert case.id is not None
         # Each channel on its own, within a bound well under the case's lease: a channel that
         # fails or hangs costs its own pages only, never the rung's record.
-        telegram, emails, _ = await asyncio.gather(
-            self._bounded(self._telegram(plan), plan, "telegram"),
-            self._bounded(self._emails(plan), plan, "email"),
-            self._bounded(self._events(plan), plan, "events"),
-        )
-        deliveries = telegram + emails
-        for _, channel, result in deliveries:
-            self.ctx.metrics.pages.labels(channel=channel, outcome=result.outcome.value).inc()
+        kinds = list(dict.fromkeys(out.kind for out in plan.outgoing))
+        sent_by_channel = await asyncio.gather(*(self._bounded(plan, kind) for kind in kinds))
+        results = [result for sent in sent_by_channel for result in sent]
         # Someone was reached only by a page to a person (Telegram, e-mail): a paging service's
         # or webhook's 2xx alone says nothing about who heard it, so it never tells the patient
         # "paged", and an outbox event alone does not hold the ladder back.
-        sent = any(d.outcome is Outcome.SENT for _, _, d in deliveries)
+        sent = any(r.sent for r in results)
         delivered = plan.queue_only or sent
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
             row = await get_case(session, case_id=case.id, lock=True)
             assert row is not None
-            await _record_pages(session, row, plan, deliveries, now)
-            reached_nobody = not delivered and (plan.last_resort or not plan.recipients)
-            await advance_ladder(
+            await record_rung(
                 session,
                 case=row,
                 planned=plan.position,
                 owner=self.ctx.instance_id,
                 clinic=self.ctx.clinic(row.clinic_id),
+                results=results,
+                queue_only=plan.queue_only,
                 delivered=delivered,
-                reached_nobody=reached_nobody,
-                recipients=len(plan.recipients),
+                reached_nobody=not delivered and (plan.last_resort or not plan.page.recipients),
+                recipients=len(plan.page.recipients),
                 now=now,
             )
         if plan.position.step == 0 and case.trigger.is_patients_own:
@@ -222,75 +206,29 @@ class Pager:
             # Raised or re-opened (a new case has no older pages): its older pages say so.
             await show_case_state(self.ctx, self.bot, case_id=case.id)
 
-    async def _bounded(
-        self, work: Awaitable[list[tuple[Clinician, str, Delivery]]], plan: StepPlan, channel: str
-    ) -> list[tuple[Clinician, str, Delivery]]:
-        """A channel's sends, at most CHANNEL_SECONDS; a crash or a hang is logged and counts as
-        nothing delivered on that channel (the ladder then moves on)."""
+    async def _bounded(self, plan: StepPlan, kind: ChannelKind) -> list[PageResult]:
+        """A channel's sends, side by side, at most CHANNEL_SECONDS; a crash or a hang is logged
+        and counts as nothing delivered on that channel (the ladder then moves on). Only pages to
+        a person are results: an outbox event is recorded by the outbox."""
+        channel, page = self.channels[kind], plan.page
+        mine = [out for out in plan.outgoing if out.kind is kind]
+        bound = min(CHANNEL_SECONDS, max(self.lease.total_seconds() / 3, MIN_CHANNEL_SECONDS))
         try:
-            bound = min(CHANNEL_SECONDS, max(self.lease.total_seconds() / 3, MIN_CHANNEL_SECONDS))
-            return await asyncio.wait_for(work, timeout=bound)
+            async with asyncio.timeout(bound):
+                deliveries = await asyncio.gather(*(channel.send(page, out) for out in mine))
         except Exception:
-            log.exception("page.channel_failed case=%s channel=%s", plan.case.id, channel)
+            log.exception("page.channel_failed case=%s channel=%s", plan.case.id, kind)
             return []
-
-    async def _telegram(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
-        """The rung's Telegram pages, side by side."""
-        case = plan.case
-        assert case.id is not None
-        if not plan.recipients or not plan.telegram:
-            return []
-        plain = pages.case_buttons(case.id, plan.position.level)
-        linked = pages.case_buttons(
-            case.id, plan.position.level, console_url=self.ctx.settings.console_url
-        )
-
-        def page_to(chat_id: int) -> Callable[[Any], Awaitable[Any]]:
-            return lambda markup: self.bot.send_message(chat_id, plan.text, reply_markup=markup)
-
-        results = await asyncio.gather(
-            *(
-                deliver_markup(
-                    page_to(c.chat_id), linked, plain, what=f"page case={case.id} clinician={c.id}"
-                )
-                for c in plan.recipients
+        results = []
+        for out, delivery in zip(mine, deliveries, strict=True):
+            if out.clinician is None or out.clinician.id is None or not kind.reaches_person:
+                continue  # an outbox event: recorded and counted by the outbox
+            self.ctx.metrics.pages.labels(channel=kind, outcome=delivery.outcome.value).inc()
+            sent = delivery.outcome is Outcome.SENT
+            results.append(
+                PageResult(out.clinician.id, kind, sent, delivery.message_id, delivery.error)
             )
-        )
-        return [(c, "telegram", r) for c, r in zip(plan.recipients, results, strict=True)]
-
-    async def _events(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
-        """Send the rung's queued events now; the outbox records and counts them, and retries
-        what does not go through. Nothing here is a page to a person."""
-        if plan.triggers:
-            await send_now(self.ctx, list(plan.triggers))
-        return []
-
-    async def _emails(self, plan: StepPlan) -> list[tuple[Clinician, str, Delivery]]:
-        """The rung's e-mailed pages (with acknowledge links), side by side."""
-        if not plan.emails or self.mailer is None:
-            return []
-        case = plan.case
-        assert case.id is not None
-        console = self.ctx.settings.console_url
-        subject = page_subject(level=case.level, case_id=case.id, reference=plan.patient.ref)
-        mailer, case_id = self.mailer, case.id
-
-        async def mail(clinician: Clinician, token: str) -> Delivery:
-            try:
-                message = page_email(
-                    to=clinician.email or "",
-                    sender=self.ctx.settings.smtp_from,
-                    subject=subject,
-                    text=plan.text,
-                    ack_url=f"{console}/ack/{token}" if console else None,
-                    console_url=pages.case_link(console, case_id) if console else None,
-                )
-            except (ValueError, TypeError, AttributeError) as exc:  # an address it cannot use
-                return Delivery(Outcome.FAILED, error=f"not a usable address: {type(exc).__name__}")
-            return await mailer.send(message)
-
-        results = await asyncio.gather(*(mail(c, token) for c, token in plan.emails))
-        return [(c, "email", r) for (c, _), r in zip(plan.emails, results, strict=True)]
+        return results
 
     async def _tell_patient(self, plan: StepPlan, *, delivered: bool) -> None:
         """What happens next, truthfully: paged only if a page was delivered (CLINICAL.md §8)."""
@@ -301,72 +239,18 @@ class Pager:
             return
         clinic = self.ctx.clinic(patient.clinic_id)
         about = "message" if plan.case.trigger is CaseTrigger.MESSAGE else "answers"
-        if delivered and not plan.nobody_on_call:
+        if delivered and not plan.page.nobody_on_call:
             text = texts.paged_notice(clinic, level, about=about)
         else:
             text = texts.nobody_notice(clinic, about=about)
         result = await deliver(self.bot.send_message(patient.chat_id, text), what="patient_notice")
+        assert plan.case.id is not None
         async with self.ctx.db.transaction() as session:
-            await audit.append(
+            await record_patient_notice(
                 session,
-                at=self.ctx.clock.now(),
-                actor=PAGER,
-                event=f"patient_notice.{result.outcome}",
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
+                patient=patient,
                 case_id=plan.case.id,
-                detail={"paged": delivered and not plan.nobody_on_call},
+                outcome=result.outcome.value,
+                paged=delivered and not plan.page.nobody_on_call,
+                now=self.ctx.clock.now(),
             )
-
-
-async def _record_pages(
-    session: AsyncSession,
-    row: Case,
-    plan: StepPlan,
-    deliveries: list[tuple[Clinician, str, Delivery]],
-    now: datetime,
-) -> None:
-    """Each page as sent or failed, with the rung it belongs to; a queued rung as queued."""
-    assert row.id is not None
-    fired = plan.position.step
-    for clinician, channel, delivery in deliveries:
-        assert clinician.id is not None
-        sent = delivery.outcome is Outcome.SENT
-        session.add(
-            Page(
-                case_id=row.id,
-                clinician_id=clinician.id,
-                step=fired,
-                status=PageStatus.SENT if sent else PageStatus.FAILED,
-                message_id=delivery.message_id,
-                error=delivery.error,
-                sent_at=now,
-                channel=channel,
-            )
-        )
-        await audit.append(
-            session,
-            at=now,
-            actor=PAGER,
-            event="page.sent" if sent else "page.failed",
-            clinic_id=row.clinic_id,
-            patient_id=row.patient_id,
-            case_id=row.id,
-            detail={
-                "clinician_id": clinician.id,
-                "step": fired,
-                "channel": channel,
-                **({"error": delivery.error} if delivery.error else {}),
-            },
-        )
-    if plan.queue_only:
-        await audit.append(
-            session,
-            at=now,
-            actor=PAGER,
-            event="escalation.queued",
-            clinic_id=row.clinic_id,
-            patient_id=row.patient_id,
-            case_id=row.id,
-            detail={"step": fired},
-        )

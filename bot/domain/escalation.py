@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
 from bot.domain.schedule import resolve_local
 from bot.domain.triage import Finding
@@ -25,7 +26,7 @@ MIN_REPEAT = timedelta(minutes=5)
 class Step:
     after: timedelta | str  # a duration, or "next_business_day"
     notify: tuple[str, ...]  # "queue", "primary", "backup", "everyone"
-    channels: tuple[str, ...] = ("telegram",)  # "telegram", "email", "pager", "webhook"
+    channels: tuple[ChannelKind, ...] = (ChannelKind.TELEGRAM,)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
 from bot.services.oncall import who_is_on_call
-from storage.cases import current_for_patient, pages_of
+from storage.cases import current_for_patient, get_case, pages_of
 from storage.checkins import answers_of, get_checkin
 from storage.infusions import get_infusion
-from storage.models import Checkin, Infusion
-from storage.states import PageStatus
+from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient
+from storage.patients import get_patient
+from storage.states import CaseStatus, PageStatus
+from storage.views.reports import clinicians_by_ids
 
 
 class Ending(StrEnum):
@@ -73,3 +75,48 @@ async def checkin_facts(session: AsyncSession, *, checkin_id: int | None) -> Che
     if checkin.infusion_id is not None:
         infusion = await get_infusion(session, infusion_id=checkin.infusion_id)
     return CheckinFacts(checkin, await answers_of(session, checkin_id=checkin.id), infusion)
+
+
+@dataclass(frozen=True)
+class CaseNews:
+    """What every page of a case needs to say what became of it, read at one moment."""
+
+    case: Case
+    patient: Patient
+    pages: list[Page]  # every page of the case, oldest first
+    people: dict[int, Clinician]  # the clinicians paged, and who took or closed it
+    checkin: CheckinFacts | None
+
+    @property
+    def to_edit(self) -> list[Page]:
+        """Delivered pages that can be edited; of a case open again (raised, re-opened), only
+        the pages of its earlier ladders (the newest page is the one to act on)."""
+        reopened = self.case.status == CaseStatus.OPEN
+        return [
+            p
+            for p in self.pages
+            if p.status == PageStatus.SENT
+            and p.message_id is not None
+            and (not reopened or p.sent_at < self.case.ladder_started_at)
+        ]
+
+    def others(self, taker_id: int | None) -> list[Clinician]:
+        """Everyone paged for the case but the one who took it."""
+        ids = sorted({p.clinician_id for p in self.pages if p.clinician_id != taker_id})
+        return [self.people[i] for i in ids if i in self.people]
+
+
+async def case_news(session: AsyncSession, *, case_id: int) -> CaseNews | None:
+    """The case, its patient, pages and people, for telling what became of it."""
+    case = await get_case(session, case_id=case_id)
+    if case is None:
+        return None
+    patient = await get_patient(session, patient_id=case.patient_id)
+    assert patient is not None
+    pages = await pages_of(session, case_id=case_id)
+    ids = {p.clinician_id for p in pages} | {
+        i for i in (case.acknowledged_by, case.resolved_by) if i is not None
+    }
+    people = await clinicians_by_ids(session, ids=sorted(ids))
+    facts = await checkin_facts(session, checkin_id=case.checkin_id)
+    return CaseNews(case, patient, pages, {c.id: c for c in people if c.id is not None}, facts)

@@ -79,13 +79,6 @@ async def case_card(
     return (await _cards(session, clinic, [case]))[0]
 
 
-async def case_of_clinic(
-    session: AsyncSession, *, clinic: ClinicConfig, case_id: int
-) -> Case | None:
-    """The case row alone (one query), only if it is this clinic's: what an action checks."""
-    return await case_in_clinic(session, clinic_id=clinic.id, case_id=case_id)
-
-
 async def _cards(session: AsyncSession, clinic: ClinicConfig, cases: list[Case]) -> list[CaseCard]:
     if not cases:
         return []

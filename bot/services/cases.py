@@ -13,7 +13,6 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import BusinessHours, Step, next_step_time
 from bot.domain.levels import Level, highest
 from bot.domain.triage import Finding
-from bot.services.paging.events import enqueue_followups
 from storage import audit
 from storage.cases import (
     add_case,
@@ -21,7 +20,7 @@ from storage.cases import (
     get_case,
     reserve_for_fast_path,
 )
-from storage.models import Case, Clinician, Patient
+from storage.models import Case, Patient
 from storage.patients import lock_patient
 from storage.states import (
     PAGER,
@@ -29,14 +28,9 @@ from storage.states import (
     TRIAGE,
     CaseStatus,
     CaseTrigger,
-    clinician_actor,
 )
 
 log = logging.getLogger(__name__)
-
-
-class CaseError(Exception):
-    """A clinician's request about a case that cannot be carried out; safe to show them."""
 
 
 def ladder(clinic: ClinicConfig, level: Level) -> list[Step]:
@@ -117,34 +111,19 @@ async def raise_case(
     await lock_patient(session, patient_id=patient.id)  # one episode, even with two writers
     current = await current_for_patient(session, patient_id=patient.id)
     if current is None:
-        case = Case(
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
-            checkin_id=checkin_id,
-            level=level,
-            trigger=trigger,
-            reason=lines,
-            quote=quote,
-            opened_at=now,
-            ladder_started_at=now,
-            step=0,
-            next_step_at=now,
-        )
-        if fast_path:
-            reserve_for_fast_path(case, now=now, until=now + FAST_PATH_GRACE)
-        current = await add_case(session, case=case)
-        await audit.append(
+        opened = await _open_case(
             session,
-            at=now,
-            actor=TRIAGE,
-            event="escalation.opened",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
+            patient=patient,
+            level=level,
+            findings=findings,
+            trigger=trigger,
+            lines=lines,
+            now=now,
             checkin_id=checkin_id,
-            case_id=current.id,
-            detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
+            quote=quote,
+            fast_path=fast_path,
         )
-        return RaisedCase(current, page_now=True)
+        return RaisedCase(opened, page_now=True)
     if lines and lines not in current.reason:
         current.reason = f"{current.reason}\n{lines}".strip()
     if quote:
@@ -183,80 +162,49 @@ async def raise_case(
     return RaisedCase(current, page_now=raised or reopened or repaged)
 
 
-def raised_since(case: Case, seen_level: str, seen_when: str) -> str | None:
-    """Why an acknowledgement must wait: the open case was raised after the clinician saw it
-    at `seen_level` (a page's button, a console page); None when what they saw still holds."""
-    if case.status != CaseStatus.OPEN or case.level == seen_level:
-        return None
-    return (
-        f"Case #{case.id} was raised to {case.level.upper()} after {seen_when}. "
-        "Please read the newest page before acknowledging."
-    )
-
-
-async def _case_for(session: AsyncSession, *, case_id: int, clinician: Clinician) -> Case:
-    case = await get_case(session, case_id=case_id, lock=True)
-    if case is None or case.clinic_id != clinician.clinic_id:
-        raise CaseError(f"No case #{case_id} in your clinic.")
-    return case
-
-
-async def acknowledge(
-    session: AsyncSession, *, case_id: int, clinician: Clinician, now: datetime
-) -> tuple[Case, bool]:
-    """Take a case: re-paging stops. Returns the case and whether this call acknowledged it."""
-    case = await _case_for(session, case_id=case_id, clinician=clinician)
-    return case, await _take(session, case, by=clinician, now=now)
-
-
-async def _take(
-    session: AsyncSession, case: Case, *, by: Clinician | None, now: datetime, via: str = ""
-) -> bool:
-    """Acknowledge an open case (by a clinician, or a paging service reporting it)."""
-    if case.status != CaseStatus.OPEN:
-        return False
-    case.status, case.acknowledged_at = CaseStatus.ACKNOWLEDGED, now
-    case.acknowledged_by, case.next_step_at = (by.id if by else None), None
-    after = int((now - case.ladder_started_at).total_seconds())
-    await audit.append(
-        session,
-        at=now,
-        actor=clinician_actor(by.id) if by else SERVICE,
-        event="escalation.acknowledged",
-        clinic_id=case.clinic_id,
-        patient_id=case.patient_id,
-        case_id=case.id,
-        detail={"level": case.level, "after_seconds": after, **({"via": via} if via else {})},
-    )
-    await enqueue_followups(session, case=case, action="acknowledge", now=now)  # other channels
-    return True
-
-
-async def resolve(
-    session: AsyncSession, *, case_id: int, clinician: Clinician, note: str, now: datetime
+async def _open_case(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    level: Level,
+    findings: Sequence[Finding],
+    trigger: CaseTrigger,
+    lines: str,
+    now: datetime,
+    checkin_id: int | None,
+    quote: str | None,
+    fast_path: bool,
 ) -> Case:
-    """Close a case with a note (required); an unacknowledged case is acknowledged too."""
-    if not note.strip():
-        raise CaseError("A resolution needs a note: /resolve CASE what was done.")
-    case = await _case_for(session, case_id=case_id, clinician=clinician)
-    if case.status == CaseStatus.RESOLVED:
-        raise CaseError(f"Case #{case.id} is already resolved.")
-    if case.acknowledged_at is None:
-        case.acknowledged_at, case.acknowledged_by = now, clinician.id
-    case.status, case.resolved_at, case.resolved_by = CaseStatus.RESOLVED, now, clinician.id
-    case.resolution_note, case.next_step_at = note.strip(), None
+    """A new case for the patient's episode, its ladder starting now."""
+    assert patient.id is not None
+    case = Case(
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin_id,
+        level=level,
+        trigger=trigger,
+        reason=lines,
+        quote=quote,
+        opened_at=now,
+        ladder_started_at=now,
+        step=0,
+        next_step_at=now,
+    )
+    if fast_path:
+        reserve_for_fast_path(case, now=now, until=now + FAST_PATH_GRACE)
+    current = await add_case(session, case=case)
     await audit.append(
         session,
         at=now,
-        actor=clinician_actor(clinician.id),
-        event="escalation.resolved",
-        clinic_id=case.clinic_id,
-        patient_id=case.patient_id,
-        case_id=case.id,
-        detail={"level": case.level, "note_length": len(note.strip())},
+        actor=TRIAGE,
+        event="escalation.opened",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin_id,
+        case_id=current.id,
+        detail={"level": level, "trigger": trigger, "findings": [f.reason for f in findings]},
     )
-    await enqueue_followups(session, case=case, action="resolve", now=now)
-    return case
+    return current
 
 
 @dataclass(frozen=True)
@@ -320,29 +268,12 @@ async def advance_ladder(
         )
 
 
-# A paging service reporting on a case's incident (`services/paging_inbound`): `source` is its
-# name in the audit row ("via"), `clinician` whom it could be matched to, if anyone.
-async def _service_case(session: AsyncSession, case_id: int) -> Case:
-    case = await get_case(session, case_id=case_id, lock=True)
-    if case is None:
-        raise CaseError(f"No case #{case_id}.")
-    return case
-
-
-async def acknowledge_from_service(
-    session: AsyncSession, *, case_id: int, source: str, clinician: Clinician | None, now: datetime
-) -> tuple[Case, bool]:
-    """As `acknowledge`, reported by a paging service; whether this call acknowledged it."""
-    case = await _service_case(session, case_id)
-    return case, await _take(session, case, by=clinician, now=now, via=source)
-
-
 async def unacknowledge(session: AsyncSession, *, case_id: int, source: str, now: datetime) -> bool:
     """The service's incident is unacknowledged again (its acknowledgement lapsed or was
     withdrawn): the case is open and its ladder starts over as a re-opened case's does, so the
     next tick pages its first rung and marks the older pages. False if it was not acknowledged."""
-    case = await _service_case(session, case_id)
-    if case.status != CaseStatus.ACKNOWLEDGED:
+    case = await get_case(session, case_id=case_id, lock=True)
+    if case is None or case.status != CaseStatus.ACKNOWLEDGED:
         return False
     case.status, case.step = CaseStatus.OPEN, 0
     case.ladder_started_at = case.next_step_at = now
@@ -358,35 +289,3 @@ async def unacknowledge(session: AsyncSession, *, case_id: int, source: str, now
         detail={"level": case.level, "via": source},
     )
     return True
-
-
-async def resolve_from_service(
-    session: AsyncSession,
-    *,
-    case_id: int,
-    source: str,
-    clinician: Clinician | None,
-    note: str,
-    now: datetime,
-) -> tuple[Case, bool]:
-    """As `resolve`, reported by a paging service, with its `note`; whether this call closed it."""
-    case = await _service_case(session, case_id)
-    if case.status == CaseStatus.RESOLVED:
-        return case, False
-    by = clinician.id if clinician else None
-    if case.acknowledged_at is None:
-        case.acknowledged_at, case.acknowledged_by = now, by
-    case.status, case.resolved_at, case.resolved_by = CaseStatus.RESOLVED, now, by
-    case.resolution_note, case.next_step_at = note.strip(), None
-    await audit.append(
-        session,
-        at=now,
-        actor=clinician_actor(by) if by is not None else SERVICE,
-        event="escalation.resolved",
-        clinic_id=case.clinic_id,
-        patient_id=case.patient_id,
-        case_id=case.id,
-        detail={"level": case.level, "note_length": len(note.strip()), "via": source},
-    )
-    await enqueue_followups(session, case=case, action="resolve", now=now)
-    return case, True

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.channels.email.channel import mailer_for
 from bot.dispatch.digest import Digests, due_day
 from bot.domain.levels import Level
 from bot.sandbox import BotApiSandbox
@@ -69,7 +70,7 @@ async def test_open_cases_are_e_mailed_once_a_day(
             mail = await sink.wait_for("ada@north.example", timeout=10)
             dispatcher = ctx.dispatcher
             assert dispatcher is not None
-            second = Digests(ctx, dispatcher.pager.mailer)  # type: ignore[attr-defined]
+            second = Digests(ctx, mailer_for(ctx.settings))
             assert await second.run_due(ctx.clock.now()) == 0
             assert "1 open case(s), daily digest" in str(mail["Subject"])
             body = mail.get_body(preferencelist=("plain",))

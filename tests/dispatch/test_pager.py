@@ -15,7 +15,8 @@ from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.messaging import texts
 from bot.sandbox import BotApiSandbox
-from bot.services.cases import acknowledge, raise_case
+from bot.services.case_taking import CaseAction, Taker, take
+from bot.services.cases import raise_case
 from bot.services.oncall import add_shift
 from storage.engine import Database
 from storage.models import Case, Page, Patient
@@ -162,7 +163,13 @@ async def test_a_case_acknowledged_while_its_pages_were_out_keeps_its_new_state(
             case.lease_owner, case.lease_until = u.ctx.instance_id, now + timedelta(minutes=1)
             plan = await pager.plan(session, case, now)
         async with db.transaction() as session:
-            await acknowledge(session, case_id=case_id, clinician=ada, now=now)
+            await take(
+                session,
+                case_id=case_id,
+                by=Taker.clinician(ada),
+                action=CaseAction.ACKNOWLEDGE,
+                now=now,
+            )
         await pager._run(plan)
         case = await _case(db, case_id)
         assert case.status == CaseStatus.ACKNOWLEDGED

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain.checkin_flow import Tap
@@ -29,7 +30,8 @@ from bot.domain.escalation import (
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services.answers import record_note, record_tap
-from bot.services.cases import FAST_PATH_GRACE, CaseError, acknowledge, raise_case, resolve
+from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker, take
+from bot.services.cases import FAST_PATH_GRACE, raise_case
 from bot.services.checkin_states import close_checkin
 from bot.services.messages import record_free_text
 from bot.services.patients import opt_out
@@ -448,7 +450,7 @@ async def test_higher_level_reopens_an_acknowledged_case(db: Database) -> None:
     patient, ada, _ = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.MODERATE, "mood 2")
     async with db.transaction() as session:
-        await acknowledge(session, case_id=case_id, clinician=ada, now=NOW)
+        await _ack(session, case_id, ada, NOW)
     later = NOW + timedelta(hours=1)
     _, paged = await _concern(db, patient, Level.HIGH, "red flag", later)
     assert paged
@@ -490,7 +492,7 @@ async def test_after_resolve_a_new_concern_opens_a_new_escalation(db: Database) 
     patient, ada, _ = await _setup(db)
     first, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
     async with db.transaction() as session:
-        await resolve(session, case_id=first, clinician=ada, note="called; safe", now=NOW)
+        await _resolve(session, first, ada, "called; safe", NOW)
     second, paged = await _concern(
         db, patient, Level.LOW, "C-SSRS item 1 = Yes", NOW + timedelta(days=1)
     )
@@ -620,8 +622,8 @@ async def test_acknowledge_stops_re_paging(db: Database) -> None:
     case_id, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
     at = NOW + timedelta(minutes=2)
     async with db.transaction() as session:
-        _, took = await acknowledge(session, case_id=case_id, clinician=ada, now=at)
-    assert took
+        taken = await _ack(session, case_id, ada, at)
+    assert taken.outcome is TakeOutcome.DONE
     (row,) = await _escalations(db)
     assert row.status == CaseStatus.ACKNOWLEDGED
     assert row.next_step_at is None
@@ -636,19 +638,20 @@ async def test_acknowledge_stops_re_paging(db: Database) -> None:
         )
     assert due == [], "an acknowledged case must not be paged again"
     async with db.transaction() as session:
-        _, took_again = await acknowledge(session, case_id=case_id, clinician=ada, now=at)
-    assert took_again is False
+        again = await _ack(session, case_id, ada, at)
+    assert again.outcome is TakeOutcome.ALREADY
+    assert again.message == f"Case #{case_id} is already acknowledged."
 
 
 async def test_clinician_of_another_clinic_can_neither_ack_nor_resolve(db: Database) -> None:
     patient, _, sam = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.HIGH, "C-SSRS item 4 = Yes")
-    with pytest.raises(CaseError):
-        async with db.transaction() as session:
-            await acknowledge(session, case_id=case_id, clinician=sam, now=NOW)
-    with pytest.raises(CaseError):
-        async with db.transaction() as session:
-            await resolve(session, case_id=case_id, clinician=sam, note="done", now=NOW)
+    async with db.transaction() as session:
+        acked = await _ack(session, case_id, sam, NOW)
+        resolved = await _resolve(session, case_id, sam, "done", NOW)
+    for taken in (acked, resolved):
+        assert taken.outcome is TakeOutcome.NOT_FOUND and taken.case is None
+        assert taken.message == f"No case #{case_id} in your clinic."
     (row,) = await _escalations(db)
     assert row.status == CaseStatus.OPEN
     assert row.acknowledged_by is None and row.resolved_by is None
@@ -659,9 +662,9 @@ async def test_clinician_of_another_clinic_can_neither_ack_nor_resolve(db: Datab
 async def test_resolve_without_a_note_is_refused(db: Database, note: str) -> None:
     patient, ada, _ = await _setup(db)
     case_id, _ = await _concern(db, patient, Level.MODERATE, "mood 2")
-    with pytest.raises(CaseError):
-        async with db.transaction() as session:
-            await resolve(session, case_id=case_id, clinician=ada, note=note, now=NOW)
+    async with db.transaction() as session:
+        taken = await _resolve(session, case_id, ada, note, NOW)
+    assert taken.outcome is TakeOutcome.REFUSED
     (row,) = await _escalations(db)
     assert row.status == CaseStatus.OPEN and row.resolved_at is None
 
@@ -815,13 +818,7 @@ async def test_miss_after_a_checkin_whose_note_raised_moderate_opens_an_escalati
     (first,) = await _escalations(db)
     assert first.level == Level.MODERATE and first.checkin_id == answered
     async with db.transaction() as session:  # the clinician called; the case is closed
-        await resolve(
-            session,
-            case_id=first.id or 0,
-            clinician=ada,
-            note="called",
-            now=day_before + timedelta(hours=1),
-        )
+        await _resolve(session, first.id or 0, ada, "called", day_before + timedelta(hours=1))
     missed = await _checkin(db, patient, offset_seconds=None, due_at=NOW - timedelta(hours=4))
     await _close(db, patient, missed, NOW)
     rows = await _escalations(db)
@@ -887,3 +884,22 @@ async def test_opt_out_raises_the_opted_out_escalation(db: Database) -> None:
         assert stored is not None and stored.status == "opted_out"
         count = await session.scalar(select(func.count()).select_from(Case))
     assert count == 1
+
+
+async def _ack(session: AsyncSession, case_id: int, by: Clinician, now: datetime) -> Taken:
+    return await take(
+        session, case_id=case_id, by=Taker.clinician(by), action=CaseAction.ACKNOWLEDGE, now=now
+    )
+
+
+async def _resolve(
+    session: AsyncSession, case_id: int, by: Clinician, note: str, now: datetime
+) -> Taken:
+    return await take(
+        session,
+        case_id=case_id,
+        by=Taker.clinician(by),
+        action=CaseAction.RESOLVE,
+        note=note,
+        now=now,
+    )

@@ -1,7 +1,7 @@
 """Acknowledge links in e-mailed pages: single-use, bound to one clinician and one case, good
 while the case is open. Opening one shows a confirmation (a mail scanner following links must
-not acknowledge); confirming acknowledges through `services.cases.acknowledge`, as a Telegram
-button or the console does. Only the token's SHA-256 is stored."""
+not acknowledge); confirming spends the link and takes the case through `take_case`, as a
+Telegram button or the console does. Only the token's SHA-256 is stored."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.cases import CaseError, acknowledge, raised_since
+from bot.services.case_taking import (
+    CaseAction,
+    Taken,
+    TakeOutcome,
+    Taker,
+    TakeRequest,
+    raised_since,
+)
 from storage import audit
 from storage.cases import get_case
 from storage.console import ack_link_by_hash, add_ack_link, spend_ack_link
@@ -107,10 +114,11 @@ async def check_ack_link(session: AsyncSession, *, token: str) -> AckView:
     return view
 
 
-async def use_ack_link(
+async def admit_ack_link(
     session: AsyncSession, *, token: str, seen_level: str, seen_when: str, now: datetime
-) -> AckView:
-    """Spend the link and acknowledge the case as its clinician; `problem` says why not."""
+) -> TakeRequest | AckView:
+    """Spend the link: the request to acknowledge the case as its clinician (audited with what
+    came of it), or the view saying why not."""
     link, view = await _lookup(session, token)
     if link is None or view.problem is not None:
         return view
@@ -119,20 +127,29 @@ async def use_ack_link(
         return AckView(view.case, view.clinician, AckProblem.RAISED)
     if not await spend_ack_link(session, link_id=link.id, now=now):
         return AckView(view.case, view.clinician, AckProblem.USED)
-    try:
-        case, took = await acknowledge(
-            session, case_id=link.case_id, clinician=view.clinician, now=now
+    clinician = view.clinician
+
+    async def used(session: AsyncSession, taken: Taken) -> None:
+        if taken.case is None:
+            return
+        await audit.append(
+            session,
+            at=now,
+            actor=clinician_actor(clinician.id),
+            event="ack_link.used",
+            clinic_id=taken.case.clinic_id,
+            patient_id=taken.case.patient_id,
+            case_id=taken.case.id,
+            detail={"channel": "email", "acknowledged": taken.outcome is TakeOutcome.DONE},
         )
-    except CaseError:
-        return AckView(view.case, view.clinician, AckProblem.UNKNOWN)
-    await audit.append(
-        session,
-        at=now,
-        actor=clinician_actor(view.clinician.id),
-        event="ack_link.used",
-        clinic_id=case.clinic_id,
-        patient_id=case.patient_id,
-        case_id=case.id,
-        detail={"channel": "email", "acknowledged": took},
-    )
-    return AckView(case, view.clinician, None if took else AckProblem.TAKEN, view.taken_by)
+
+    return TakeRequest(link.case_id, CaseAction.ACKNOWLEDGE, Taker.clinician(clinician), then=used)
+
+
+def answer_of(taken: Taken) -> AckView:
+    """The acknowledge page's view of what taking the case did."""
+    if taken.outcome is TakeOutcome.DONE:
+        return AckView(taken.case, taken.by, None)
+    if taken.outcome is TakeOutcome.ALREADY:
+        return AckView(taken.case, taken.by, AckProblem.TAKEN)
+    return AckView(taken.case, taken.by, AckProblem.UNKNOWN)

@@ -1,11 +1,11 @@
 """Acknowledgements flowing back from PagerDuty (webhooks v3): which case an incident is, who
 acted, and what that does to the case. Plain values in and out; the HTTP side is
-`bot/ops/pagerduty.py`.
+`bot/channels/pagerduty/webhook_route.py`.
 
 A v3 webhook carries one event (PagerDuty developer docs, "Webhooks v3 Overview"):
 `event.event_type`, `event.agent` (who acted: a `user_reference` with `summary`, the display
 name, or `null`) and `event.data`, for incident events the incident with its `incident_key`:
-the `dedup_key` of our trigger events, `aftercare-case-<id>` (`bot/paging/events.py`).
+the `dedup_key` of our trigger events, `aftercare-case-<id>` (`bot/channels/pagerduty/body.py`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.paging.events import KEY_PREFIX
-from bot.services.cases import acknowledge_from_service, resolve_from_service, unacknowledge
+from bot.channels.pagerduty.body import KEY_PREFIX
+from bot.services.case_taking import (
+    CaseAction,
+    Taken,
+    TakeOutcome,
+    Taker,
+    TakeRequest,
+)
+from bot.services.cases import unacknowledge
 from storage.cases import get_case
 from storage.inbox import record_webhook
 from storage.invites import clinicians_of_clinic
@@ -135,11 +142,13 @@ class Handled:
     who: str = "unknown"  # who acted, as people are told
 
 
-async def handle(
+async def admit(
     session: AsyncSession, *, event: IncidentEvent, webhook_id: str, now: datetime
-) -> Handled:
-    """Apply one signed webhook in the caller's transaction: the receipt of `webhook_id` and the
-    case's change commit together, so a redelivery finds the receipt and changes nothing."""
+) -> TakeRequest | Handled:
+    """Apply one signed webhook in the caller's transaction (`take_case`'s): the receipt of
+    `webhook_id` and the case's change commit together, so a redelivery finds the receipt and
+    changes nothing. An acknowledgement or resolution is a request to take the case; anything
+    else is answered here (an "unacknowledged" re-opens the case, which is no taking)."""
     if event.event_type not in {a.value for a in Action}:
         known = event.event_type in KNOWN_EVENT_TYPES
         return Handled(Outcome.IGNORED, "not acted on" if known else "unknown event type")
@@ -158,27 +167,28 @@ async def handle(
         return Handled(Outcome.IGNORED, "older than the case's current ladder", case_id, action)
     clinician = await _clinician(session, clinic_id=case.clinic_id, email=event.agent_email)
     who = clinician.name if clinician else event.agent_name or "unknown"
-    if action is Action.ACKNOWLEDGED:
-        _, changed = await acknowledge_from_service(
-            session, case_id=case_id, source=SOURCE, clinician=clinician, now=now
-        )
-    elif action is Action.UNACKNOWLEDGED:
+    if action is Action.UNACKNOWLEDGED:
         # only an acknowledgement made in PagerDuty is PagerDuty's to withdraw: a case a
         # clinician took in Telegram, the console or by e-mail stays taken
         changed = case.acknowledged_by is None and await unacknowledge(
             session, case_id=case_id, source=SOURCE, now=now
         )
-    else:
-        _, changed = await resolve_from_service(
-            session,
-            case_id=case_id,
-            source=SOURCE,
-            clinician=clinician,
-            note=f"Resolved in PagerDuty (by {who})",
-            now=now,
-        )
-    outcome = Outcome.CHANGED if changed else Outcome.UNCHANGED
-    return Handled(outcome, action.value, case_id, action, clinician, who)
+        outcome = Outcome.CHANGED if changed else Outcome.UNCHANGED
+        return Handled(outcome, action.value, case_id, action, clinician, who)
+    return TakeRequest(
+        case_id,
+        CaseAction.ACKNOWLEDGE if action is Action.ACKNOWLEDGED else CaseAction.RESOLVE,
+        Taker.service(SOURCE, clinician=clinician, name=who),
+        note=f"Resolved in PagerDuty (by {who})",
+    )
+
+
+def handled(taken: Taken) -> Handled:
+    """What a webhook that took (or tried to take) a case did."""
+    action = Action.ACKNOWLEDGED if taken.action is CaseAction.ACKNOWLEDGE else Action.RESOLVED
+    outcome = Outcome.CHANGED if taken.outcome is TakeOutcome.DONE else Outcome.UNCHANGED
+    case_id = taken.case.id if taken.case is not None else None
+    return Handled(outcome, action.value, case_id, action, taken.by)
 
 
 async def _clinician(

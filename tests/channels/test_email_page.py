@@ -8,9 +8,9 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from bot.channels.email.message import page_email, page_subject
+from bot.channels.email.smtp import Mailer
 from bot.messaging.delivery import Outcome
-from bot.paging.email_page import page_email, page_subject
-from bot.paging.smtp import Mailer
 from tests.auxil.smtp import SmtpSink
 
 SENDER = "Aftercare pages <pages@north.example.org>"

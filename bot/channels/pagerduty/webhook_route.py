@@ -9,9 +9,10 @@ drops a delivery answered 4xx.
 Unsigned or badly signed: 401, the body is not looked at; the secret unset: 503 (PagerDuty
 tries again once it is set); not JSON or not a v3 event: 400; over 1 MB: 413. A signed event
 we do not act on, or about an incident that is not one of our cases: 200 "ignored". The
-receipt of the webhook id and the case's change commit together (`services/paging_inbound`);
-a redelivery is answered 200 "duplicate" and changes nothing. The Telegram pages of the case
-are updated after the answer has gone (`announce_taken`), so the answer never waits on them.
+receipt of the webhook id and the case's change commit together (`services/paging/inbound`,
+through `take_case` as every front end takes a case); a redelivery is answered 200
+"duplicate" and changes nothing. The Telegram pages of the case are updated after the answer
+has gone, so the answer never waits on them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime
+from collections.abc import Awaitable
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -29,10 +31,10 @@ from starlette.routing import Route
 from telegram import Bot
 
 from bot.context import AppContext
-from bot.messaging.case_news import announce_taken
+from bot.messaging.taking import run_all, take_case
 from bot.ops.webhook import BodyTooLarge, read_body
-from bot.services.paging.inbound import Action, Handled, Outcome, handle, read_event
-from storage.models import Clinician
+from bot.services.case_taking import TakeRequest
+from bot.services.paging.inbound import Handled, Outcome, admit, handled, read_event
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +84,13 @@ def pagerduty_route(ctx: AppContext, bot: Bot) -> Route:
             event = read_event(json.loads(body))
         except (ValueError, RecursionError) as exc:  # not JSON or UTF-8, not a v3 event
             return refuse(400, f"malformed:{type(exc).__name__}", "Bad Request")
+        now, later = ctx.clock.now(), list[Awaitable[None]]()
+
+        async def admit_event(session: AsyncSession) -> TakeRequest | Handled:
+            return await admit(session, event=event, webhook_id=webhook_id, now=now)
+
         try:
-            async with ctx.db.transaction() as session:
-                done = await handle(
-                    session, event=event, webhook_id=webhook_id, now=ctx.clock.now()
-                )
+            result = await take_case(ctx, bot, admit_event, defer=later.append)
         except Exception:
             log.exception("pagerduty.failed webhook=%r", webhook_id)
             return PlainTextResponse(
@@ -94,7 +98,8 @@ def pagerduty_route(ctx: AppContext, bot: Bot) -> Route:
                 status_code=503,
                 headers={"Retry-After": "5"},
             )
-        if done.outcome is Outcome.IGNORED:
+        if isinstance(result, Handled) and result.outcome is Outcome.IGNORED:
+            done = result
             quiet = done.reason == "not acted on"
             (log.info if quiet else log.warning)(
                 "pagerduty.ignored reason=%r event_type=%r case=%s webhook=%r remote=%s",
@@ -105,6 +110,7 @@ def pagerduty_route(ctx: AppContext, bot: Bot) -> Route:
                 remote,
             )
             return PlainTextResponse("ignored")
+        done = result if isinstance(result, Handled) else handled(result)
         log.info(
             "pagerduty.%s event_type=%s case=%s webhook=%r",
             done.outcome,
@@ -112,28 +118,9 @@ def pagerduty_route(ctx: AppContext, bot: Bot) -> Route:
             done.case_id,
             webhook_id,
         )
-        if done.outcome is not Outcome.CHANGED or done.action is Action.UNACKNOWLEDGED:
-            # Re-opened: the pager's next tick pages its first rung and marks the older pages.
-            return PlainTextResponse(str(done.outcome))
-        return PlainTextResponse(
-            str(done.outcome), background=BackgroundTask(_announce, ctx, bot, done)
-        )
+        # Re-opened: the pager's next tick pages its first rung and marks the older pages.
+        # Taken: the pages are told after the answer has gone.
+        background = BackgroundTask(run_all, later) if later else None
+        return PlainTextResponse(str(done.outcome), background=background)
 
     return Route(PATH, post, methods=["POST"], name="pagerduty_webhook")
-
-
-async def _announce(ctx: AppContext, bot: Bot, done: Handled) -> None:
-    """Every page of the case says it was taken or closed; the others paged are told by whom."""
-    assert done.case_id is not None
-    what = "acknowledged" if done.action is Action.ACKNOWLEDGED else "resolved"
-    by = done.clinician or _named(done.who, ctx.clock.now())
-    try:
-        await announce_taken(ctx, bot, case_id=done.case_id, by=by, what=f"{what} in PagerDuty")
-    except Exception:  # the case is changed already; a page left unedited is only cosmetic
-        log.exception("pagerduty.announce_failed case=%s", done.case_id)
-
-
-def _named(who: str, now: datetime) -> Clinician:
-    """Who acted in PagerDuty, for `announce_taken`'s message only (never stored): not one of
-    our clinicians, so everyone paged is told."""
-    return Clinician(id=None, clinic_id="", name=who, telegram_user_id=0, chat_id=0, created_at=now)

@@ -285,7 +285,7 @@ async def test_the_agents_e_mail_names_the_clinician(
 async def test_unsigned_badly_signed_malformed_huge_or_foreign_webhooks_change_nothing(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.ops.pagerduty")
+    caplog.set_level(logging.INFO, logger="bot.channels.pagerduty.webhook_route")
     async with console_bot(sandbox, test_db, pagerduty_webhook_secret=SECRET) as app:
         case_id = await _paged_case(app)
         before = await _events(app, case_id)
@@ -319,7 +319,7 @@ async def test_unsigned_badly_signed_malformed_huge_or_foreign_webhooks_change_n
         assert case.status == CaseStatus.OPEN and case.next_step_at is not None
         assert await _events(app, case_id) == before
         assert await _receipts(app) == 0
-        refusals = [r for r in caplog.records if r.name == "bot.ops.pagerduty"]
+        refusals = [r for r in caplog.records if r.name == "bot.channels.pagerduty.webhook_route"]
         reasons = " ".join(r.getMessage() for r in refusals if r.levelno == logging.WARNING)
         for reason in (
             "reason=unsigned",
@@ -339,7 +339,7 @@ async def test_unsigned_badly_signed_malformed_huge_or_foreign_webhooks_change_n
 async def test_without_a_secret_the_endpoint_refuses_everything(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.ops.pagerduty")
+    caplog.set_level(logging.WARNING, logger="bot.channels.pagerduty.webhook_route")
     async with console_bot(sandbox, test_db) as app:
         case_id = await _paged_case(app)
 

@@ -18,14 +18,14 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.channels.outbox import PageEvents
 from bot.clinic_config import ClinicConfig, ClinicsConfig, PagingConfig
 from bot.context import AppContext
 from bot.dispatch.dispatcher import Dispatcher
-from bot.dispatch.page_events import PageEvents, send_now
 from bot.domain.levels import Level
 from bot.messaging.delivery import Outcome
 from bot.sandbox import BotApiSandbox
-from bot.services.paging.events import enqueue_followups, enqueue_trigger, routing_key_for
+from bot.services.paging.outbox import enqueue_followups, enqueue_trigger, routing_key_for
 from bot.settings import Settings
 from storage.cases import claim_due_page_events, get_case
 from storage.clinics import ClinicRow, sync_clinics
@@ -178,7 +178,7 @@ async def test_trigger_acknowledge_resolve_reach_the_service_once_each(db: Datab
         assert event is not None and event.id is not None
         assert await _trigger(o, case, routing_key="R-1") is None  # a later rung: no second one
 
-        outcomes = await send_now(o.ctx, [event.id])
+        outcomes = await o.worker().send_now([event.id])
         assert outcomes == {event.id: outcomes[event.id]}
         assert outcomes[event.id].outcome is Outcome.SENT
 
@@ -326,7 +326,7 @@ async def test_a_400_fails_at_once(db: Database) -> None:
         o = await _outbox(db, receiver)
         event = await _trigger(o, await _case(o))
         assert event is not None and event.id is not None
-        outcomes = await send_now(o.ctx, [event.id])
+        outcomes = await o.worker().send_now([event.id])
         o.clock.advance(timedelta(hours=1))
         assert await o.worker().run_due() == 0
     assert outcomes[event.id].outcome is Outcome.FAILED
@@ -350,7 +350,7 @@ async def test_two_workers_never_send_one_event_twice(db: Database) -> None:
         two = PageEvents(o.other_instance("two"), lease=timedelta(seconds=60), batch=3)
         # the pager's fast path for the first four, and both instances' rounds, all at once
         await asyncio.gather(
-            send_now(o.ctx, ids[:4]),
+            o.worker().send_now(ids[:4]),
             *(w.run_due() for _ in range(3) for w in (one, two)),
         )
         while await one.run_due() or await two.run_due():
@@ -401,7 +401,7 @@ async def test_the_webhook_is_signed_over_the_raw_body(db: Database) -> None:
         case = await _case(o)
         event = await _trigger(o, case, channel="webhook", routing_key="ignored")
         assert event is not None and event.id is not None and event.routing_key is None
-        await send_now(o.ctx, [event.id])
+        await o.worker().send_now([event.id])
         unsigned = replace(
             o.ctx, settings=o.ctx.settings.model_copy(update={"page_webhook_secret": None})
         )

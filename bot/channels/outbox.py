@@ -1,12 +1,14 @@
-"""Sending the outbox of page events: claim what is due under a lease, post side by side, record.
+"""The durable outbox: claim due page events under a lease, post them side by side, record.
 
-Each event goes to its URL as the JSON stored with it (`PageEvent.body`, byte for byte), with
-`X-Aftercare-Event-Id` so that a receiver can drop a repeat, and for the clinic's webhook
-`X-Aftercare-Signature` (HMAC-SHA256 of those bytes with AFTERCARE_PAGE_WEBHOOK_SECRET). A lease,
-not a lock held across the network: an instance that dies mid-send leaves its events to the
-next claim once the lease ends, so a crash may repeat an event (the receiver de-duplicates on
-the dedup key and the event id), never lose one. The dispatcher runs `PageEvents.run_due` every
-round; the pager sends a rung's triggers at once with `send_now`.
+Serves every channel that needs retries (`outbox_formats.OUTBOX_FORMATS`). Each event goes to
+its URL as the JSON stored with it (`PageEvent.body`, byte for byte), with
+`X-Aftercare-Event-Id` so that a receiver can drop a repeat, plus its channel's own headers (the
+clinic's webhook: `X-Aftercare-Signature`, HMAC-SHA256 of those bytes with
+AFTERCARE_PAGE_WEBHOOK_SECRET). A lease, not a lock held across the network: an instance that
+dies mid-send leaves its events to the next claim once the lease ends, so a crash may repeat an
+event (the receiver de-duplicates on the dedup key and the event id), never lose one. The
+dispatcher runs `PageEvents.run_due` every round; an outbox channel sends a rung's triggers at
+once with `send_now`. `OutboxChannel` is the pager's side of an outbox channel.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.base import Outgoing, RungPage
+from bot.channels.event_format import EVENT_ID_HEADER
+from bot.channels.outbox_formats import OUTBOX_FORMATS
 from bot.context import AppContext
+from bot.domain.channels import ChannelKind
 from bot.messaging.delivery import Delivery, Outcome, backoff
-from bot.paging.events import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
-from bot.services.paging.events import WEBHOOK_CHANNEL, record_outcome
+from bot.services.paging.outbox import enqueue_trigger, record_outcome
 from storage.cases import claim_due_page_events
 from storage.models import PageEvent
 from storage.states import PAGER
@@ -163,11 +169,13 @@ class PageEvents:
         return {event_id: results.get(event_id, elsewhere) for event_id in event_ids}
 
     def _headers(self, event: _Claimed) -> dict[str, str]:
-        headers = {EVENT_ID_HEADER: str(event.id)}
         secret = self.ctx.settings.page_webhook_secret
-        if event.channel == WEBHOOK_CHANNEL and secret is not None:
-            headers[SIGNATURE_HEADER] = signature(event.body, secret.get_secret_value())
-        return headers
+        own = OUTBOX_FORMATS[ChannelKind(event.channel)].headers(
+            event_id=event.id,
+            body=event.body,
+            secret=secret.get_secret_value() if secret is not None else None,
+        )
+        return {EVENT_ID_HEADER: str(event.id), **own}
 
     async def _post(self, event: _Claimed) -> Delivery:
         """One event's try; anything unexpected is that event's failure, never the batch's."""
@@ -222,8 +230,54 @@ class PageEvents:
         return {event.id: delivery for event, delivery in zip(claimed, deliveries, strict=True)}
 
 
-async def send_now(ctx: AppContext, event_ids: list[int]) -> dict[int, Delivery]:
-    """The pager's fast path: `PageEvents(ctx, lease=...).send_now(event_ids)` with the
-    instance's lease (AFTERCARE_LEASE_SECONDS)."""
-    events = PageEvents(ctx, lease=timedelta(seconds=ctx.settings.lease_seconds))
-    return await events.send_now(event_ids)
+class OutboxChannel:
+    """The pager's side of a channel whose pages are outbox events: `prepare` queues a trigger
+    per target in the claim's transaction, `send` posts it at once (the outbox retries what
+    does not go through). A subclass names its `kind` and its `routing_keys`."""
+
+    kind: ChannelKind
+
+    def __init__(self, outbox: PageEvents) -> None:
+        self.outbox = outbox
+
+    def routing_keys(self, page: RungPage) -> list[str | None]:
+        """The targets of this rung on this channel (None: the channel's one target)."""
+        return [None]
+
+    def unavailable(self, page: RungPage) -> str | None:
+        """Why this rung has nowhere to go on this channel, if it has not."""
+        return None
+
+    async def prepare(
+        self, session: AsyncSession, page: RungPage, *, now: datetime
+    ) -> list[Outgoing]:
+        """A trigger per target (a target triggered since the ladder started adds nothing);
+        the summary only, never the patient's words."""
+        if (why := self.unavailable(page)) is not None:
+            log.info(
+                "page.channel_unavailable case=%s channel=%s: %s", page.case_id, self.kind, why
+            )
+            return []
+        out = []
+        for key in self.routing_keys(page):
+            event = await enqueue_trigger(
+                session,
+                case=page.case,
+                clinic=page.clinic,
+                channel=self.kind,
+                routing_key=key,
+                summary=page.summary,
+                reference=f"case #{page.case_id}",
+                text=page.summary,  # a third party's: no patient words, names or quotes
+                ack_url=None,
+                now=now,
+            )
+            if event is not None and event.id is not None:
+                out.append(Outgoing(self.kind, None, str(event.id)))
+        return out
+
+    async def send(self, page: RungPage, out: Outgoing) -> Delivery:
+        """Post the event now; recorded, counted and retried by the outbox. Not a page to a
+        person: its 2xx says nothing about who heard it."""
+        event_id = int(out.handle)
+        return (await self.outbox.send_now([event_id]))[event_id]

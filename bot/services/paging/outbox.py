@@ -1,10 +1,12 @@
-"""Events for paging services and the clinic's webhook: queued with the page, recorded when sent.
+"""The outbox of page events for paging services and the clinic's webhook: queued with the page,
+recorded when sent.
 
-The outbox: an event is a `PageEvent` row written in the transaction that pages its rung (or
-takes or closes its case), so none is lost to a crash between the decision and the send. The
-sender (`bot.dispatch.page_events`) claims due rows under a lease, posts them and hands each
-outcome to `record_outcome`, which retries with the backoff it is given, up to its attempts,
-and audits every final outcome. Statuses: pending -> sent | failed, changed only here.
+An event is a `PageEvent` row written in the transaction that pages its rung (or takes or
+closes its case), so none is lost to a crash between the decision and the send. The sender
+(`bot/channels/outbox.py`) claims due rows under a lease, posts them and hands each outcome to
+`record_outcome`, which retries with the backoff it is given, up to its attempts, and audits
+every final outcome. Statuses: pending -> sent | failed, changed only here. What an event says
+is its channel's (`bot/channels/outbox_formats.py`); nothing here knows one channel from another.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.event_format import FollowUpFacts, TriggerFacts
+from bot.channels.outbox_formats import OUTBOX_FORMATS
 from bot.clinic_config import ClinicConfig
-from bot.paging.events import pagerduty_body, severity_of, webhook_body
+from bot.domain.channels import ChannelKind
 from storage import audit
 from storage.cases import (
     add_page_event,
@@ -29,11 +33,8 @@ from storage.cases import (
 from storage.models import Case, Clinician, PageEvent
 from storage.states import PAGER, Actor
 
-PAGER_CHANNEL, WEBHOOK_CHANNEL = "pager", "webhook"
-CHANNELS = (PAGER_CHANNEL, WEBHOOK_CHANNEL)
 FOLLOW_UPS = ("acknowledge", "resolve")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-SOURCE = "aftercare"
 ERROR_LIMIT = 500
 
 
@@ -47,6 +48,13 @@ def routing_key_for(clinic: ClinicConfig, level: str, clinician: Clinician) -> s
     return clinician.pager_key or by_level.get(str(level)) or paging.routing_key or None
 
 
+def clinic_routing_key(clinic: ClinicConfig, level: str) -> str | None:
+    """The clinic's own key for a level (when Aftercare has nobody to page: the service has its
+    own on-call)."""
+    by_level = {str(lvl): key for lvl, key in clinic.paging.routing_keys.items()}
+    return by_level.get(str(level)) or clinic.paging.routing_key or None
+
+
 def _json(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
@@ -56,7 +64,7 @@ async def enqueue_trigger(
     *,
     case: Case,
     clinic: ClinicConfig,
-    channel: str,
+    channel: ChannelKind | str,
     routing_key: str | None,
     summary: str,
     reference: str,
@@ -64,43 +72,34 @@ async def enqueue_trigger(
     ack_url: str | None,
     now: datetime,
 ) -> PageEvent | None:
-    """Queue a trigger of `case` for a paging service (`channel` "pager", under `routing_key`)
-    or the clinic's webhook ("webhook"); None when there is nowhere to send it, or when this
-    target already has a trigger since the ladder (re)started and it has not failed for good
-    (a later rung paging the same key adds nothing; a raised or re-opened case triggers again,
-    and so does a rung after a trigger that could not be delivered)."""
+    """Queue a trigger of `case` on an outbox channel (a paging service under `routing_key`,
+    the clinic's webhook); None when there is nowhere to send it, or when this target already
+    has a trigger since the ladder (re)started and it has not failed for good (a later rung
+    paging the same key adds nothing; a raised or re-opened case triggers again, and so does a
+    rung after a trigger that could not be delivered)."""
     assert case.id is not None
-    if channel == PAGER_CHANNEL:
-        if not routing_key:
-            return None
-        url = clinic.paging.events_url
-        body = pagerduty_body(
-            action="trigger",
+    kind = ChannelKind(channel)
+    if kind not in OUTBOX_FORMATS:
+        raise ValueError(f"channel {kind} does not go through the outbox")
+    made = OUTBOX_FORMATS[kind].trigger(
+        TriggerFacts(
+            paging=clinic.paging,
             routing_key=routing_key,
             case_id=case.id,
+            level=str(case.level),
             summary=summary,
-            severity=severity_of(case.level),
-            source=SOURCE,
-            links=[{"href": ack_url, "text": "Acknowledge"}] if ack_url else None,
-        )
-    elif channel == WEBHOOK_CHANNEL:
-        if not clinic.paging.webhook_url:
-            return None
-        url, routing_key = clinic.paging.webhook_url, None
-        body = webhook_body(
-            action="trigger",
-            case_id=case.id,
-            level=case.level,
             reference=reference,
             text=text,
             ack_url=ack_url,
         )
-    else:
-        raise ValueError(f"unknown page event channel {channel!r}")
+    )
+    if made is None:
+        return None
+    url, routing_key, body = made
     if await page_triggered_since(
         session,
         case_id=case.id,
-        channel=channel,
+        channel=kind,
         url=url,
         routing_key=routing_key,
         since=case.ladder_started_at,
@@ -108,7 +107,7 @@ async def enqueue_trigger(
         return None
     event = PageEvent(
         case_id=case.id,
-        channel=channel,
+        channel=kind,
         action="trigger",
         url=url,
         routing_key=routing_key,
@@ -121,26 +120,14 @@ async def enqueue_trigger(
 
 def _followup_body(case: Case, trigger: PageEvent, action: str) -> dict[str, Any]:
     assert case.id is not None
-    if trigger.channel == PAGER_CHANNEL:
-        assert trigger.routing_key is not None
-        return pagerduty_body(
-            action=action,
-            routing_key=trigger.routing_key,
-            case_id=case.id,
-            summary="",
-            severity="info",
-            source=SOURCE,
-        )
-    sent: dict[str, Any] = json.loads(trigger.body)
-    done = "acknowledged" if action == "acknowledge" else "resolved"
-    return webhook_body(
+    facts = FollowUpFacts(
         action=action,
         case_id=case.id,
-        level=case.level,
-        reference=str(sent.get("reference", "")),
-        text=f"Case #{case.id} was {done}.",
-        ack_url=None,
+        level=str(case.level),
+        routing_key=trigger.routing_key,
+        trigger_body=json.loads(trigger.body),
     )
+    return OUTBOX_FORMATS[ChannelKind(trigger.channel)].follow_up(facts)
 
 
 async def enqueue_followups(
@@ -156,8 +143,8 @@ async def enqueue_followups(
         raise ValueError(f"unknown follow-up {action!r} (one of {', '.join(FOLLOW_UPS)})")
     assert case.id is not None
     events = await page_events_of(session, case_id=case.id)
-    latest: dict[tuple[str, str, str | None], PageEvent] = {}
-    done: dict[tuple[str, str, str | None], set[str]] = {}
+    latest: dict[tuple[ChannelKind, str, str | None], PageEvent] = {}
+    done: dict[tuple[ChannelKind, str, str | None], set[str]] = {}
     for event in events:  # oldest first
         target = (event.channel, event.url, event.routing_key)
         if event.action == "trigger":
@@ -234,50 +221,3 @@ async def record_outcome(
         },
     )
     return event
-
-
-async def enqueue_rung_triggers(
-    session: AsyncSession,
-    *,
-    case: Case,
-    clinic: ClinicConfig,
-    channels: tuple[str, ...],
-    recipients: tuple[Clinician, ...],
-    now: datetime,
-) -> tuple[int, ...]:
-    """Queue the rung's paging-service events (one per routing key of its recipients, or the
-    clinic's when Aftercare has nobody to page: the service has its own on-call) and the
-    clinic's webhook event; the outbox keeps them until delivered. Both carry the summary
-    (level, case number, clinic) only: never the patient's words."""
-    assert case.id is not None
-    summary = f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}"
-    wanted: list[tuple[str, str | None]] = []
-    if "pager" in channels:
-        keys = {routing_key_for(clinic, case.level, c) for c in recipients}
-        if not recipients:
-            by_level = {str(level): key for level, key in clinic.paging.routing_keys.items()}
-            keys.add(by_level.get(str(case.level)) or clinic.paging.routing_key)
-        wanted += [("pager", key) for key in sorted(k for k in keys if k)]
-    if "pager" in channels and not wanted:
-        log.info("page.channel_unavailable case=%s channel=pager: no routing key", case.id)
-    if "webhook" in channels:
-        wanted.append(("webhook", None))
-        if clinic.paging.webhook_url is None:
-            log.info("page.channel_unavailable case=%s channel=webhook: no URL", case.id)
-    queued = []
-    for channel, key in wanted:
-        event = await enqueue_trigger(
-            session,
-            case=case,
-            clinic=clinic,
-            channel=channel,
-            routing_key=key,
-            summary=summary,
-            reference=f"case #{case.id}",
-            text=summary,  # a third party's: no patient words, names or quotes
-            ack_url=None,
-            now=now,
-        )
-        if event is not None and event.id is not None:
-            queued.append(event.id)
-    return tuple(queued)

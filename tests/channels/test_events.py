@@ -10,16 +10,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from bot.dispatch.page_events import post_json, retry_after
+from bot.channels.outbox import post_json, retry_after
+from bot.channels.pagerduty.body import dedup_key, pagerduty_body, severity_of
+from bot.channels.webhook.body import signature, signature_matches, webhook_body
 from bot.messaging.delivery import Outcome
-from bot.paging.events import (
-    dedup_key,
-    pagerduty_body,
-    severity_of,
-    signature,
-    signature_matches,
-    webhook_body,
-)
 from tests.auxil.receiver import Receiver
 
 

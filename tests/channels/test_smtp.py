@@ -9,9 +9,9 @@ from email.message import EmailMessage
 
 import pytest
 
+from bot.channels.email.message import page_email
+from bot.channels.email.smtp import Mailer, SmtpTarget, parse_smtp_url
 from bot.messaging.delivery import Outcome
-from bot.paging.email_page import page_email
-from bot.paging.smtp import Mailer, SmtpTarget, parse_smtp_url
 from tests.auxil.harness import free_port
 from tests.auxil.smtp import SmtpSink
 

@@ -1,0 +1,1 @@
+"""Pages by e-mail over the clinic's SMTP relay, with single-use acknowledge links."""

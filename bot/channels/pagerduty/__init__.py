@@ -1,0 +1,1 @@
+"""Pages to a paging service (PagerDuty Events API v2), and its webhooks back."""

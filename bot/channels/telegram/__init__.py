@@ -1,0 +1,1 @@
+"""Pages by Telegram: one message per clinician, with Acknowledge / Resolve buttons."""

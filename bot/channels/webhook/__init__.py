@@ -1,0 +1,1 @@
+"""Pages to the clinic's own signed webhook."""

@@ -1,1 +1,0 @@
-"""Channels besides Telegram that reach a clinician: e-mail (SMTP)."""

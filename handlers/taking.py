@@ -1,0 +1,143 @@
+"""Clinicians taking a case in Telegram: the page's Acknowledge / Resolve buttons, /ack, /resolve
+and the reply to a resolution prompt. All of them take it through `take_case`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import ForceReply, Message, Update
+
+from bot.context import AftercareContext
+from bot.messaging.case_news import show_case_state
+from bot.messaging.taking import TakeRequest, take_case
+from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker, check_take
+from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
+from storage.models import Clinician
+
+log = logging.getLogger(__name__)
+
+RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with what was done."
+RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #([0-9]{1,9}):")
+CASE_ID = re.compile(r"^#?([0-9]{1,9})$")  # ASCII digits that fit a database integer
+SEEN_WHEN = "this page was sent"
+
+
+def parse_case_id(text: str) -> int | None:
+    """A case number as typed or carried in button data; None for anything else."""
+    match = CASE_ID.match(text)
+    return int(match.group(1)) if match else None
+
+
+def _taker(context: AftercareContext) -> Taker:
+    """The clinician, as each clinic they work for knows them (a case is taken as its clinic's)."""
+    return Taker.clinician(*context.identity.clinicians)
+
+
+async def _take(
+    context: AftercareContext,
+    case_id: int,
+    action: CaseAction,
+    *,
+    note: str = "",
+    seen_level: str | None = None,
+) -> Taken:
+    request = TakeRequest(
+        case_id, action, _taker(context), note=note, seen_level=seen_level, seen_when=SEEN_WHEN
+    )
+    return await take_case(context.app, context.bot, request, transaction=context.effects)
+
+
+def _said(taken: Taken) -> str:
+    """What the taker is told, in Telegram's words."""
+    if taken.outcome is not TakeOutcome.DONE:
+        return taken.message
+    number = taken.case.id if taken.case is not None else ""
+    if taken.action is CaseAction.RESOLVE:
+        return f"✓ Case #{number} resolved."
+    return (
+        f"✓ You acknowledged case #{number}. Re-paging has stopped. Resolve it with "
+        f"/resolve {number} <note> when done."
+    )
+
+
+async def case_button(update: Update, context: AftercareContext) -> None:
+    """Acknowledge / Resolve buttons on a page."""
+    query = update.callback_query
+    assert query is not None
+    me = context.identity.clinicians[0] if context.identity.clinicians else None
+    parts = (query.data or "").split(":")
+    number = parse_case_id(parts[2]) if len(parts) in (3, 4) else None
+    if me is None or number is None:
+        await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
+        return
+    action = CaseAction.ACKNOWLEDGE if parts[1] == "ack" else CaseAction.RESOLVE
+    seen = parts[3] if len(parts) == 4 else None
+    if action is CaseAction.ACKNOWLEDGE:
+        taken = await _take(context, number, action, seen_level=seen)
+    else:  # the note comes as a reply to the prompt: only check that it may be resolved
+        async with context.app.db.transaction() as session:
+            checked = await check_take(
+                session,
+                case_id=number,
+                by=_taker(context),
+                action=action,
+                seen_level=seen,
+                seen_when=SEEN_WHEN,
+            )
+        if not isinstance(checked, Taken):
+            await answer_query(query)
+            await context.bot.send_message(
+                me.chat_id, RESOLVE_PROMPT.format(id=number), reply_markup=ForceReply()
+            )
+            return
+        taken = checked
+    if taken.outcome is TakeOutcome.DONE:
+        await answer_query(query, "Acknowledged")
+        await context.bot.send_message(me.chat_id, _said(taken))
+        return
+    await answer_query(query, taken.message, alert=True)
+    if taken.outcome is TakeOutcome.ALREADY:
+        await show_case_state(context.app, context.bot, case_id=number)  # old buttons go
+
+
+@clinicians_only
+async def ack_command(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
+    """/ack CASE."""
+    args = context.args or []
+    number = parse_case_id(args[0]) if len(args) == 1 else None
+    if number is None:
+        await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
+        return
+    await message.reply_text(_said(await _take(context, number, CaseAction.ACKNOWLEDGE)))
+
+
+@clinicians_only
+async def resolve_command(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
+    """/resolve CASE note."""
+    args = context.args or []
+    number = parse_case_id(args[0]) if len(args) >= 2 else None
+    if number is None:
+        await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
+        return
+    taken = await _take(context, number, CaseAction.RESOLVE, note=" ".join(args[1:]))
+    await message.reply_text(_said(taken))
+
+
+async def resolution_reply(update: Update, context: AftercareContext) -> bool:
+    """A clinician's reply to a resolution prompt; False if the message is not one."""
+    message = update.effective_message
+    if message is None or not context.identity.clinicians:
+        return False
+    if not isinstance(message.reply_to_message, Message):
+        return False
+    match = RESOLVE_PROMPT_SHAPE.match(message.reply_to_message.text or "")
+    if match is None:
+        return False
+    taken = await _take(context, int(match.group(1)), CaseAction.RESOLVE, note=message.text or "")
+    await message.reply_text(_said(taken))
+    return True

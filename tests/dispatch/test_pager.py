@@ -14,9 +14,9 @@ from bot.dispatch.pager import Pager
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
 from bot.services.cases import acknowledge, raise_case
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Case, Page, Patient
 from storage.states import CLI, CaseStatus, CaseTrigger, PageStatus

@@ -56,8 +56,8 @@ from bench.page_latency import (
 from bot.app import prepare
 from bot.clinic_config import parse_clinics
 from bot.messaging import questions
-from bot.sandbox import BotApiSandbox
 from bot.settings import Settings
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Answer
 from storage.states import InboxStatus

@@ -43,8 +43,8 @@ from bench.page_latency import BenchError, database_url, percentile
 from bot.clinic_config import parse_clinics
 from bot.console.web import SESSION_COOKIE
 from bot.domain import instruments
-from bot.sandbox import BotApiSandbox
 from bot.services.console_access import issue_link, redeem_link
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Answer, Case, Checkin, Clinician, Infusion, Page, Patient
 from tests.auxil.harness import free_port, make_settings

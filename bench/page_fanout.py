@@ -32,10 +32,10 @@ from bench import page_latency as pl
 from bot.app import prepare, serve
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.smtp import SmtpSink
 from bot.services.clinic.team import set_contact
 from bot.settings import Settings
+from sandbox import BotApiSandbox
+from sandbox.smtp import SmtpSink
 from storage.engine import Database
 from storage.oncall import clinician_by_name
 from tests.auxil.harness import TOKEN

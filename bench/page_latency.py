@@ -37,8 +37,6 @@ from sqlalchemy.engine import make_url
 from bot.app import prepare, serve
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.state import RecordedCall
 from bot.services.enrollment import (
     accept_consent,
     check_invite,
@@ -48,6 +46,8 @@ from bot.services.enrollment import (
 from bot.services.infusions import record_infusion
 from bot.services.oncall import add_shift
 from bot.settings import Settings
+from sandbox import BotApiSandbox
+from sandbox.state import RecordedCall
 from storage.engine import Database
 
 TOKEN = "123456:BENCH-TOKEN-abcdefghijklmnopqrstuvwxyz"

@@ -15,7 +15,7 @@ import json
 import sys
 from collections import Counter
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 
 
 def report(sandbox: BotApiSandbox) -> dict[str, object]:

@@ -64,8 +64,8 @@ from bench.page_latency import BenchError, database_url, percentile
 from bot.app import prepare
 from bot.clinic_config import parse_clinics
 from bot.dispatch.sending import claim_batch
-from bot.sandbox import BotApiSandbox
 from bot.settings import Settings
+from sandbox import BotApiSandbox
 from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.engine import Database
 from storage.infusions import infusions_by_ids

@@ -37,9 +37,9 @@ import bot.app
 from bench import dataset as ds
 from bench.page_latency import BenchError, database_url, percentile
 from bot.clinic_config import ClinicConfig, parse_clinics
-from bot.sandbox import BotApiSandbox
 from bot.services.clinic import settings as clinic_settings
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Patient
 from storage.states import Actor, ActorKind, PatientStatus

@@ -15,7 +15,7 @@ from storage.migrate import upgrade
 from tests.auxil.databases import IsolatedDatabase, isolated, postgres_url
 
 if TYPE_CHECKING:
-    from bot.sandbox import BotApiSandbox
+    from sandbox import BotApiSandbox
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -67,7 +67,7 @@ async def db(test_db: IsolatedDatabase) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[BotApiSandbox]:
-    from bot.sandbox import BotApiSandbox
+    from sandbox import BotApiSandbox
 
     async with BotApiSandbox() as server:
         yield server

@@ -11,19 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import prepare, serve
-from bot.cli.demo_report import print_audit, print_mail
+from bot.cli.demo_report import print_audit, print_console, print_mail
 from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
 from bot.ops.logs import configure_logging
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.smtp import SmtpSink
 from bot.services.clinic.team import set_contact
 from bot.services.enrollment import create_clinician_invite
 from bot.services.oncall import add_shift
@@ -32,7 +30,12 @@ from storage.models import Clinician
 from storage.oncall import clinician_by_name
 from storage.states import Actor, ActorKind
 
+if TYPE_CHECKING:  # imported when the demo runs (load_sandbox): they need the `demo` extra
+    from sandbox import BotApiSandbox
+    from sandbox.smtp import SmtpSink
+
 TOKEN = "demo:TOKEN"
+DEMO_INSTALL = "pip install -e '.[demo]'"
 PRIMARY, BACKUP, PATIENT = 1001, 1002, 2001
 NAMES = {PRIMARY: "Dr Primary", BACKUP: "Dr Backup"}
 PRIMARY_MAIL = "primary@demo-clinic.example"
@@ -283,11 +286,12 @@ async def run_demo(
     out(f"Aftercare demo: the real bot, offline, against its embedded sandbox Bot API ({timings})")
     failure: str | None = None
     console_url = f"http://127.0.0.1:{console_port}/console" if console_port else None
+    sandbox_api, smtp_sink = load_sandbox()
     with (
         tempfile.TemporaryDirectory(prefix="aftercare-demo-") as tmp,
-        SmtpSink() as mail,
+        smtp_sink() as mail,
     ):
-        async with BotApiSandbox(bot_username="aftercare_demo_bot") as sandbox:
+        async with sandbox_api(bot_username="aftercare_demo_bot") as sandbox:
             settings = Settings(
                 _env_file=None,
                 telegram_token=TOKEN,
@@ -313,7 +317,7 @@ async def run_demo(
                 await demo.scenario()
                 if console_url is not None:
                     link = await demo.console_story()
-                    _print_console(out, console_url, link)
+                    print_console(out, console_url, link, REF)
                     await _until_stopped(until, task)
             except DemoFailed as exc:
                 failure = str(exc)
@@ -340,12 +344,18 @@ async def run_demo(
     return 0
 
 
-def _print_console(out: Callable[[str], None], console_url: str, link: str) -> None:
-    out("\n=== The clinic console ===")
-    out("Open this sign-in link in a browser, as Dr Backup (it works once, within 10 minutes):")
-    out(f"  {link}")
-    out(f"Then: the open case, the patient {REF}'s timeline and mood chart, at {console_url}/")
-    out("The sandbox, the bot and the console keep running; press Ctrl-C to stop.")
+def load_sandbox() -> tuple[type[BotApiSandbox], type[SmtpSink]]:
+    """The sandbox Bot API and its SMTP sink, which need the `demo` extra (tornado, aiosmtpd)."""
+    try:
+        from sandbox import BotApiSandbox
+        from sandbox.smtp import SmtpSink
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in {"sandbox", "tornado", "aiosmtpd"}:
+            raise
+        raise CliError(
+            f"the demo needs its extra ({exc.name} is missing): {DEMO_INSTALL}", 2
+        ) from None
+    return BotApiSandbox, SmtpSink
 
 
 async def _until_stopped(until: asyncio.Event | None, bot: asyncio.Task[None]) -> None:
@@ -375,6 +385,7 @@ def demo_command(
     port: int = typer.Option(8480, min=1, max=65535, help="The console's port (127.0.0.1)."),
 ) -> None:
     """Run the real bot offline against the embedded sandbox: a check-in escalated end to end."""
+    load_sandbox()  # before anything starts: without the `demo` extra, one line and exit 2
     configure_logging("WARNING", LogFormat.PLAIN, secrets=[TOKEN])
     work = _demo_with_signals(speed, port if console else None)
     if code := asyncio.run(work):  # typer.Exit would be lost by main()

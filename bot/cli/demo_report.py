@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from bot.context import AppContext
-from bot.sandbox.smtp import SmtpSink
 from storage import audit
+
+if TYPE_CHECKING:  # the sandbox needs the `demo` extra; the demo imports it when it runs
+    from sandbox.smtp import SmtpSink
 
 # Events the demo's run must leave in the audit trail.
 AUDITED = ("escalation.opened", "page.sent", "escalation.acknowledged", "escalation.resolved")
@@ -24,6 +27,15 @@ def print_mail(out: Callable[[str], None], mail: SmtpSink) -> None:
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
         out(str(text).rstrip())
+
+
+def print_console(out: Callable[[str], None], console_url: str, link: str, ref: str) -> None:
+    """Where the console is, and a sign-in link for Dr Backup, after the story."""
+    out("\n=== The clinic console ===")
+    out("Open this sign-in link in a browser, as Dr Backup (it works once, within 10 minutes):")
+    out(f"  {link}")
+    out(f"Then: the open case, the patient {ref}'s timeline and mood chart, at {console_url}/")
+    out("The sandbox, the bot and the console keep running; press Ctrl-C to stop.")
 
 
 async def print_audit(ctx: AppContext, out: Callable[[str], None]) -> str | None:

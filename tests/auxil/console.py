@@ -12,9 +12,9 @@ import httpx
 from bot.clinic_config import ClinicsConfig
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.sandbox import BotApiSandbox
 from bot.services.cases import raise_case
 from bot.services.enrollment import create_clinician_invite, enroll_patient
+from sandbox import BotApiSandbox
 from storage.models import Case, Patient
 from storage.states import CaseTrigger
 from tests.auxil.databases import IsolatedDatabase

@@ -11,9 +11,9 @@ from bot.app import prepare, serve
 from bot.clinic_config import ClinicConfig, ClinicsConfig, parse_clinics
 from bot.clock import Clock
 from bot.context import AppContext
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.helpers import free_port
 from bot.settings import Settings
+from sandbox import BotApiSandbox
+from sandbox.helpers import free_port
 from tests.auxil.databases import IsolatedDatabase
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"

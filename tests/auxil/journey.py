@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from bot.sandbox import BotApiSandbox
 from bot.services.enrollment import (
     accept_consent,
     check_invite,
@@ -15,6 +14,7 @@ from bot.services.enrollment import (
     enroll_patient,
 )
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.patients import get_patient
 from tests.auxil.harness import RunningBot, rehearsal_clinic
 

@@ -1,7 +1,7 @@
-"""The SMTP sink the tests use: the sandbox's (`bot/sandbox/smtp.py`), shared with the demo."""
+"""The SMTP sink the tests use: the sandbox's (`sandbox/smtp.py`), shared with the demo."""
 
 from __future__ import annotations
 
-from bot.sandbox.smtp import SmtpSink
+from sandbox.smtp import SmtpSink
 
 __all__ = ["SmtpSink"]

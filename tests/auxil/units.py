@@ -18,7 +18,7 @@ from bot.clinic_config import ClinicsConfig
 from bot.clock import OffsetClock
 from bot.context import AppContext
 from bot.messaging.transport import AiohttpRequest
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Checkin, Clinician, Patient

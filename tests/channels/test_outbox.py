@@ -24,9 +24,9 @@ from bot.context import AppContext
 from bot.dispatch.dispatcher import Dispatcher
 from bot.domain.levels import Level
 from bot.messaging.delivery import Outcome
-from bot.sandbox import BotApiSandbox
 from bot.services.paging.outbox import enqueue_followups, enqueue_trigger, routing_key_for
 from bot.settings import Settings
+from sandbox import BotApiSandbox
 from storage.cases import claim_due_page_events, get_case
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, WebhookReceipt
 from storage.states import CaseStatus
 from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case

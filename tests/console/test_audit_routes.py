@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage import audit
 from storage.models import AuditEvent, Clinician
 from storage.states import Actor

@@ -11,7 +11,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Case
 from storage.states import CaseStatus
 from tests.auxil.console import console_bot, join, link_for, patient_with_case

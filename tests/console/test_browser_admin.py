@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Checkin, OnCallShift, Patient
 from storage.states import CheckinStatus
 from tests.auxil.console import console_bot, join, link_for

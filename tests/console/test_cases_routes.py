@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from bot.domain.levels import Level
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, Page
 from storage.states import CaseStatus
 from tests.auxil.console import (

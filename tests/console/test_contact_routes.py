@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in
 from tests.auxil.databases import IsolatedDatabase

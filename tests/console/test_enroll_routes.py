@@ -14,8 +14,8 @@ import segno
 from sqlalchemy import select
 
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Checkin, Invite, Patient
 from storage.states import CheckinStatus, PatientStatus
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in

@@ -11,7 +11,7 @@ import zipfile
 import httpx
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
 from tests.auxil.databases import IsolatedDatabase

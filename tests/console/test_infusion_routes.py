@@ -12,9 +12,9 @@ import httpx
 from sqlalchemy import select
 
 from bot.console.web import local_time
-from bot.sandbox import BotApiSandbox
 from bot.services.enrollment import enroll_patient
 from bot.services.infusions import change_infusion, record_infusion
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Checkin, Infusion, Patient
 from storage.states import CheckinStatus, InfusionStatus
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Answer, AuditEvent, Checkin, Infusion, Patient
 from storage.states import CheckinKind, CheckinStatus, InfusionStatus, Level
 from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case, sign_in

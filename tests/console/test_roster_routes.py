@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import func, select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.oncall import add_shift, who_is_on_call
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician, ClinicSettings, OnCallShift
 from storage.states import CLI
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in

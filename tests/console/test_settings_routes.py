@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from bot.clinic_config import ClinicConfig
 from bot.console.settings_form import form_values
-from bot.sandbox import BotApiSandbox
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Checkin, ClinicSettings
 from storage.states import CheckinStatus, Level
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in

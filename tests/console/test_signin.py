@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, update
 
-from bot.sandbox import BotApiSandbox
 from bot.services.console_access import issue_link
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician, ConsoleLink, ConsoleSession
 from tests.auxil.console import (
     GUARD,

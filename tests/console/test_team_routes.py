@@ -12,8 +12,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.oncall import add_shift, who_is_on_call
+from sandbox import BotApiSandbox
 from storage.invites import clinicians_of_clinic
 from storage.models import AuditEvent, Clinician, OnCallShift
 from storage.states import CLI

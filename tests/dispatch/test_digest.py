@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.channels.email.channel import mailer_for
 from bot.dispatch.digest import Digests, due_day
 from bot.domain.levels import Level
-from bot.sandbox import BotApiSandbox
 from bot.services.clinic.team import set_contact
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician
 from storage.states import CLI
 from tests.auxil.console import console_bot, join, patient_with_case

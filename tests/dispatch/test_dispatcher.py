@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.dispatch.dispatcher import WAIT_FOR_INBOX, Dispatcher
 from bot.dispatch.sending import Prompt, claim_batch, one_per_patient
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage import inbox
 from storage.engine import Database
 from storage.inbox import Arrival

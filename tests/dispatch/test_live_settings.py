@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.clinic.settings import save
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.models import Checkin, Patient
 from storage.states import Actor, ActorKind, CheckinStatus
 from tests.auxil.databases import IsolatedDatabase

@@ -14,10 +14,10 @@ from bot.dispatch.pager import Pager
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
 from bot.services.case_taking import CaseAction, Taker, take
 from bot.services.cases import raise_case
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Case, Page, Patient
 from storage.states import CLI, CaseStatus, CaseTrigger, PageStatus

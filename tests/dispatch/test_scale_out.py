@@ -37,11 +37,11 @@ from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.messaging import texts
 from bot.messaging.ratelimit import PriorityRateLimiter
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.state import RecordedCall
 from bot.services.cases import raise_case
 from bot.services.oncall import add_shift
 from bot.settings import Settings
+from sandbox import BotApiSandbox
+from sandbox.state import RecordedCall
 from storage.audit import verify_database
 from storage.engine import Database
 from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient

@@ -7,7 +7,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import InboundUpdate, Patient
 from storage.states import InboxStatus
 from tests.auxil.databases import IsolatedDatabase

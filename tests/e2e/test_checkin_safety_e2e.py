@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Answer, Checkin
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, running_bot

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.enrollment import (
     accept_consent,
     check_invite,
     create_clinician_invite,
     enroll_patient,
 )
+from sandbox import BotApiSandbox
 from storage.models import Case
 from storage.states import CaseStatus
 from tests.auxil.databases import IsolatedDatabase

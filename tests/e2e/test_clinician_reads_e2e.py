@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.messaging import texts
 from bot.messaging.menus import CLINICIAN_COMMANDS, PATIENT_COMMANDS
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import TOKEN_IN_LINK, answer, enrolled_patient, join_clinician

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Answer, Case, Patient
 from storage.states import CaseStatus, PatientStatus
 from tests.auxil.databases import IsolatedDatabase

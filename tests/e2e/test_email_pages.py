@@ -12,9 +12,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.clinic.team import set_contact
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, Page
 from storage.states import CLI, CaseStatus
 from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case

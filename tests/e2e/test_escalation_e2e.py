@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.models import Case, Page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from telegram.error import BadRequest
 
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Answer, Case, Checkin, Clinician, Invite, Patient
 from tests.auxil.databases import isolated
 from tests.auxil.harness import RunningBot, make_clinics, running_bot

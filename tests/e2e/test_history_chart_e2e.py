@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import enrolled_patient, infusions_ended_at, join_clinician

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.infusions import record_infusion
+from sandbox import BotApiSandbox
 from storage.models import Answer, Checkin
 from storage.patients import patient_by_ref
 from tests.auxil.databases import IsolatedDatabase

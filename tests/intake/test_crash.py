@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from bot.domain import checkin_flow
 from bot.messaging import questions
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Answer, Checkin, InboundUpdate
 from storage.states import CheckinStatus, InboxStatus

@@ -24,8 +24,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from bot.messaging import texts
-from bot.sandbox import BotApiSandbox
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import Answer, Case, InboundUpdate
 from storage.states import CaseTrigger, InboxStatus

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 import handlers.checkin
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage import inbox
 from storage.models import Answer, AuditEvent, Case, InboundUpdate
 from storage.states import CaseTrigger, InboxStatus, Level

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.models import Answer
 from tests.auxil.harness import make_clinics, rehearsal_clinic, webhook_bot
 from tests.auxil.journey import enrolled_patient

@@ -8,7 +8,7 @@ import time
 from telegram.ext import ExtBot
 
 from bot.messaging.ratelimit import ROUTINE, PriorityRateLimiter
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 
 TOKEN = "1:RATELIMIT"
 

@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 
 from bot.messaging.delivery import Outcome, deliver, send_question
 from bot.messaging.transport import AiohttpRequest
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from tests.auxil.harness import TOKEN
 
 CHAT = 4242

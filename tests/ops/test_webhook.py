@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bot.ops.health import check_health, heartbeat
 from bot.ops.webhook import SECRET_HEADER
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import InboundUpdate
 from storage.states import InboxStatus

@@ -26,7 +26,7 @@ from telegram import (
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.sandbox import BOT_ID, BotApiSandbox
+from sandbox import BOT_ID, BotApiSandbox
 
 TOKEN = "123456:SANDBOX-test-token"
 ALICE = 501

@@ -22,7 +22,6 @@ from telegram import Update
 
 from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain.oncall import OnCall, Shift, Slot, on_call_at, rotation_shifts
-from bot.sandbox import BotApiSandbox
 from bot.services.oncall import (
     OnCallError,
     add_shift,
@@ -32,6 +31,7 @@ from bot.services.oncall import (
     who_is_on_call,
 )
 from handlers.auth import NOT_AUTHORISED
+from sandbox import BotApiSandbox
 from storage import oncall as store
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database

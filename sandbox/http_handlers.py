@@ -11,9 +11,9 @@ from typing import Protocol
 import tornado.web
 from tornado.iostream import StreamClosedError
 
-from bot.sandbox.constants import JsonDict
-from bot.sandbox.objects import ApiError, Upload
-from bot.sandbox.request_parsing import parse_request
+from sandbox.constants import JsonDict
+from sandbox.objects import ApiError, Upload
+from sandbox.request_parsing import parse_request
 
 NOT_FOUND: JsonDict = {"ok": False, "error_code": 404, "description": "Not Found"}
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import tornado.httputil
 
-from bot.sandbox.constants import JsonDict
-from bot.sandbox.objects import ApiError, Upload
+from sandbox.constants import JsonDict
+from sandbox.objects import ApiError, Upload
 
 JSON_FIELDS = frozenset(
     {

@@ -1,7 +1,7 @@
 """The Bot API sandbox server: lifecycle, serving calls, long polling and webhook pushes.
 
-The tornado handlers live in `bot.sandbox.http_handlers`, request decoding in
-`bot.sandbox.request_parsing`, and the test-facing API in `bot.sandbox.scripting`.
+The tornado handlers live in `sandbox.http_handlers`, request decoding in
+`sandbox.request_parsing`, and the test-facing API in `sandbox.scripting`.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from bot.sandbox.constants import (
+from sandbox.constants import (
     TERMINATED_BY_POLL,
     TERMINATED_BY_WEBHOOK,
     WEBHOOK_ACTIVE,
     JsonDict,
 )
-from bot.sandbox.http_handlers import NOT_FOUND, ApiHandler, NotFoundHandler
-from bot.sandbox.objects import ApiError, RecordedCall, Upload
-from bot.sandbox.pulse import Pulse
-from bot.sandbox.request_parsing import as_float, as_int
-from bot.sandbox.scripting import ScriptingMixin
-from bot.sandbox.state import SandboxState
+from sandbox.http_handlers import NOT_FOUND, ApiHandler, NotFoundHandler
+from sandbox.objects import ApiError, RecordedCall, Upload
+from sandbox.pulse import Pulse
+from sandbox.request_parsing import as_float, as_int
+from sandbox.scripting import ScriptingMixin
+from sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
 

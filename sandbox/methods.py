@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from bot.sandbox.constants import (
+from sandbox.constants import (
     BLOCKED,
     BOT_COMMAND_RE,
     BOT_FIRST_NAME,
@@ -18,8 +18,8 @@ from bot.sandbox.constants import (
     SECRET_RE,
     JsonDict,
 )
-from bot.sandbox.helpers import clone, is_bot_message, now, utf16_len
-from bot.sandbox.objects import (
+from sandbox.helpers import clone, is_bot_message, now, utf16_len
+from sandbox.objects import (
     ApiError,
     Chat,
     Handler,
@@ -30,7 +30,7 @@ from bot.sandbox.objects import (
     Webhook,
     bad_request,
 )
-from bot.sandbox.params import (
+from sandbox.params import (
     caption_of,
     clean_text,
     commands_key,

@@ -1,7 +1,7 @@
 """In-memory state of the Bot API sandbox: users, chats, updates, faults and records.
 
-The Bot API methods that change it live in `bot.sandbox.methods` (MethodsMixin); the value
-objects in `bot.sandbox.objects`.
+The Bot API methods that change it live in `sandbox.methods` (MethodsMixin); the value
+objects in `sandbox.objects`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from bot.sandbox.constants import BOT_ID, COMMAND_RE, MESSAGE_KEYS, OPT_IN_UPDATES, JsonDict
-from bot.sandbox.helpers import (
+from sandbox.constants import BOT_ID, COMMAND_RE, MESSAGE_KEYS, OPT_IN_UPDATES, JsonDict
+from sandbox.helpers import (
     clone,
     describe_message,
     find_button,
@@ -20,8 +20,8 @@ from bot.sandbox.helpers import (
     now,
     update_type,
 )
-from bot.sandbox.methods import MethodsMixin
-from bot.sandbox.objects import (
+from sandbox.methods import MethodsMixin
+from sandbox.objects import (
     ApiError,
     Chat,
     Delay,

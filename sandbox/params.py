@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.sandbox.constants import BUTTON_ACTIONS, MAX_CALLBACK_DATA, MAX_CAPTION, JsonDict
-from bot.sandbox.helpers import clone, utf16_len
-from bot.sandbox.objects import Chat, bad_request
+from sandbox.constants import BUTTON_ACTIONS, MAX_CALLBACK_DATA, MAX_CAPTION, JsonDict
+from sandbox.helpers import clone, utf16_len
+from sandbox.objects import Chat, bad_request
 
 
 def message_id_of(p: JsonDict) -> int:

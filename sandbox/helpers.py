@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bot.sandbox.constants import BOT_ID, JsonDict
+from sandbox.constants import BOT_ID, JsonDict
 
 
 def clone(value: Any) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from bot.sandbox.helpers import free_port
+from sandbox.helpers import free_port
 
 
 class SmtpSink:

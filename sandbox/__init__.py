@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.sandbox.constants import BOT_ID
-from bot.sandbox.objects import ApiError, RecordedCall, WebhookAttempt
-from bot.sandbox.server import BotApiSandbox
-from bot.sandbox.state import SandboxState
+from sandbox.constants import BOT_ID
+from sandbox.objects import ApiError, RecordedCall, WebhookAttempt
+from sandbox.server import BotApiSandbox
+from sandbox.state import SandboxState
 
 __all__ = ["BOT_ID", "ApiError", "BotApiSandbox", "RecordedCall", "SandboxState", "WebhookAttempt"]

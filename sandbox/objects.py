@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from bot.sandbox.constants import FAULT_DESCRIPTIONS, JsonDict
+from sandbox.constants import FAULT_DESCRIPTIONS, JsonDict
 
 
 def _applies(wanted: str, times: int, chat_id: int | None, method: str, params: JsonDict) -> bool:

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.sandbox.objects import Delay, Fault, RecordedCall
-from bot.sandbox.pulse import Pulse
-from bot.sandbox.state import SandboxState
+from sandbox.objects import Delay, Fault, RecordedCall
+from sandbox.pulse import Pulse
+from sandbox.state import SandboxState
 
 T = TypeVar("T")
 

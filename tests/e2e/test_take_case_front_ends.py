@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import BotApiSandbox
 from bot.services.clinic.team import set_contact
 from bot.services.oncall import add_shift
+from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, PageEvent
 from storage.states import CLI
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in

@@ -31,17 +31,15 @@ from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
 from bot.ops.settings_watch import refresh_settings
-from bot.services.clinic.settings import effective_clinics, replan_clinic
+from bot.services.clinic.settings import effective_clinics, record_loaded, replan_clinic
 from bot.settings import Settings
 from handlers import register_handlers
-from storage import audit
 from storage.cases import release_case_leases
 from storage.checkins import release_leases
 from storage.engine import Database
 from storage.inbox import forget_before
 from storage.invites import clinician_chats
 from storage.migrate import upgrade
-from storage.states import Actor, ActorKind
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +79,7 @@ async def prepare(
             effective, changed = await effective_clinics(
                 session, file=clinics, now=now, apply_file=apply_file
             )
-            await audit.append(
-                session,
-                at=now,
-                actor=Actor.of(ActorKind.SYSTEM),
-                event="config.loaded",
-                detail={
-                    "source": clinics.source,
-                    "clinics": [c.id for c in clinics.clinics],
-                    "versions": effective.versions,
-                },
-            )
+            await record_loaded(session, file=clinics, effective=effective, now=now)
             for clinic_id in changed:
                 await replan_clinic(session, clinic=effective.clinics.clinic(clinic_id), now=now)
     except BaseException:

@@ -9,7 +9,8 @@ import typer
 
 from bot.cli.support import CliError, with_context
 from bot.context import AppContext
-from storage import audit, inbox
+from bot.services.intake import requeue_update
+from storage import inbox
 from storage.models import InboundUpdate
 from storage.people import patient_by_chat
 from storage.states import CLI, InboxStatus
@@ -75,11 +76,8 @@ def intake_retry(
     async def work(ctx: AppContext) -> str:
         now = ctx.clock.now()
         async with ctx.db.transaction() as session:
-            if not await inbox.requeue(session, update_id=update_id, now=now):
+            if not await requeue_update(session, update_id=update_id, actor=CLI, now=now):
                 raise CliError(f"no parked update {update_id} (see `aftercare intake show`)", 1)
-            await audit.append(
-                session, at=now, actor=CLI, event="update.requeued", detail={"update_id": update_id}
-            )
         return f"update {update_id} will be tried again by the running bot"
 
     typer.echo(with_context(work))

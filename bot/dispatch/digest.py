@@ -14,11 +14,10 @@ from bot.channels.email.smtp import Mailer
 from bot.context import AppContext
 from bot.messaging.delivery import Outcome
 from bot.messaging.pages import case_link
+from bot.services import deliveries
 from bot.services.case_queue import CaseCard, open_case_cards
-from storage import audit
 from storage.clinics import claim_digest
 from storage.invites import clinicians_of_clinic
-from storage.states import PAGER
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +94,13 @@ class Digests:
         )
         delivered = sum(r.outcome is Outcome.SENT for r in results)
         async with self.ctx.db.transaction() as session:
-            await audit.append(
+            await deliveries.record_digest(
                 session,
-                at=self.ctx.clock.now(),
-                actor=PAGER,
-                event="digest.sent",
                 clinic_id=clinic_id,
-                detail={"cases": len(cards), "recipients": len(to), "delivered": delivered},
+                cases=len(cards),
+                recipients=len(to),
+                delivered=delivered,
+                now=self.ctx.clock.now(),
             )
         log.info("digest.sent clinic=%s cases=%d delivered=%d", clinic_id, len(cards), delivered)
         return delivered

@@ -26,11 +26,9 @@ from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.conversation import retire_buttons
 from bot.messaging.delivery import Outcome, deliver, send_question
-from bot.services import checkin_states
-from bot.services.patients import mark_unreachable
-from storage import audit
+from bot.services import checkin_states, deliveries
 from storage.cases import end_fast_path_reservation
-from storage.checkins import claim_closing, claim_reminders, get_checkin, release
+from storage.checkins import claim_closing, claim_reminders, release
 from storage.inbox import chats_waiting
 from storage.models import Checkin, Patient
 from storage.patients import patients_by_ids
@@ -189,9 +187,7 @@ class Dispatcher:
         async with self.sender.slots:
             if self.stopping:  # shutting down: leave it to the next claim, here or elsewhere
                 async with self.ctx.db.transaction() as session:
-                    row = await get_checkin(session, checkin_id=checkin.id)
-                    if row is not None:
-                        await release(session, checkin=row)
+                    await deliveries.hand_back(session, checkin_id=checkin.id)
                 return False
             delivery = await deliver(
                 send_question(
@@ -205,35 +201,14 @@ class Dispatcher:
                 what=f"reminder checkin={checkin.id}",
             )
         async with self.ctx.db.transaction() as session:
-            row = await get_checkin(session, checkin_id=checkin.id)
-            assert row is not None
-            row.lease_owner = None
-            if delivery.outcome is Outcome.RETRY:
-                row.lease_until = now + (delivery.retry_after or timedelta(seconds=5))
-                return False
-            row.lease_until = None
-            row.reminded_at = now  # sent, or refused for good: one reminder only either way
-            if delivery.message_id is not None:
-                row.message_id = delivery.message_id
-            await audit.append(
+            await deliveries.record_reminder(
                 session,
-                at=now,
-                actor=DISPATCHER,
-                event=f"reminder.{delivery.outcome}",
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
                 checkin_id=checkin.id,
-                detail={"error": delivery.error} if delivery.error else {},
+                patient=patient,
+                clinic=self.ctx.clinic(patient.clinic_id),
+                delivery=delivery,
+                now=now,
             )
-            if delivery.outcome is Outcome.UNREACHABLE:
-                assert patient.id is not None
-                await mark_unreachable(
-                    session,
-                    patient_id=patient.id,
-                    clinic=self.ctx.clinic(patient.clinic_id),
-                    now=now,
-                    error=delivery.error,
-                )
         return delivery.outcome is Outcome.SENT
 
     async def _send(self, now: datetime, report: TickReport) -> None:

@@ -15,26 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import ExtBot
 
-from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.domain import checkin_flow
-from bot.domain.levels import Level
-from bot.domain.triage import Finding
 from bot.messaging import questions
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.messaging.ratelimit import ROUTINE
-from bot.services import checkin_states
-from bot.services.cases import raise_case
-from bot.services.patients import mark_unreachable
-from storage import audit
-from storage.checkins import checkins_by_ids, claim_due, open_checkins_of, release
+from bot.services import checkin_states, deliveries
+from storage.checkins import claim_due
 from storage.infusions import infusions_by_ids
 from storage.models import Checkin, Infusion, Patient
 from storage.patients import patients_by_ids
-from storage.states import DISPATCHER, CaseTrigger, CheckinStatus, PatientStatus
+from storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +144,9 @@ class Sender:
                     checkin_states.cancel(checkin, now=now)
                     report.notes.append(f"checkin {checkin.id}: patient {patient.status}")
                 elif now >= checkin.due_at + clinic.checkins.missed_after:
-                    await self._missed_unsent(session, checkin, patient, clinic, now)
+                    await deliveries.record_missed_unsent(
+                        session, checkin=checkin, patient=patient, clinic=clinic, now=now
+                    )
                     report.missed_unsent += 1
                 else:
                     to_send.append(Prompt(checkin, patient, title_of(checkin, patient, infusions)))
@@ -160,36 +155,6 @@ class Sender:
             report.sent += outcome is Outcome.SENT
             report.retried += outcome is Outcome.RETRY
             report.failed += outcome in (Outcome.FAILED, Outcome.UNREACHABLE)
-
-    async def _missed_unsent(
-        self,
-        session: AsyncSession,
-        checkin: Checkin,
-        patient: Patient,
-        clinic: ClinicConfig,
-        now: datetime,
-    ) -> None:
-        """Never delivered in its window: for the patient's safety it counts as missed."""
-        checkin.last_error = checkin.last_error or "answer window closed before sending"
-        await checkin_states.close_checkin(
-            session,
-            checkin=checkin,
-            patient=patient,
-            clinic=clinic,
-            now=now,
-            actor=DISPATCHER,
-            status=CheckinStatus.MISSED,
-        )
-        await audit.append(
-            session,
-            at=now,
-            actor=DISPATCHER,
-            event="checkin.missed_unsent",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
-            checkin_id=checkin.id,
-            detail={"due_at": checkin.due_at},
-        )
 
     async def send_checkin(
         self, checkin: Checkin, patient: Patient, *, routine: bool = True
@@ -228,110 +193,18 @@ class Sender:
                     attempt=checkin.attempts,
                 )
 
-        deliveries = await asyncio.gather(*(send(prompt) for prompt in batch))
-        for delivery in deliveries:
+        results = await asyncio.gather(*(send(prompt) for prompt in batch))
+        for delivery in results:
             self.count(delivery)
+        sent = [
+            deliveries.FirstQuestion(
+                checkin_id=prompt.checkin.id or 0, patient=prompt.patient, delivery=delivery
+            )
+            for prompt, delivery in zip(batch, results, strict=True)
+        ]
         now = self.ctx.clock.now()
         async with self.ctx.db.transaction() as session:
-            rows = await checkins_by_ids(session, ids=[p.checkin.id or 0 for p in batch])
-            sent_patients = [
-                p.patient.id or 0
-                for p, d in zip(batch, deliveries, strict=True)
-                if d.outcome is Outcome.SENT
-            ]
-            older = await open_checkins_of(session, patient_ids=sent_patients)
-            entries: list[audit.Entry] = []
-            for prompt, delivery in zip(batch, deliveries, strict=True):
-                row = rows[prompt.checkin.id or 0]
-                await self._record(session, row, prompt.patient, delivery, now, older)
-                if delivery.outcome is Outcome.NOT_SENT:
-                    continue
-                entries.append(
-                    audit.Entry(
-                        at=now,
-                        actor=DISPATCHER,
-                        event=f"prompt.{delivery.outcome}",
-                        clinic_id=prompt.patient.clinic_id,
-                        patient_id=prompt.patient.id,
-                        checkin_id=row.id,
-                        detail={"item": checkin_flow.MOOD, "error": delivery.error}
-                        if delivery.error
-                        else {"item": checkin_flow.MOOD},
-                    )
-                )
-            await audit.append_many(session, entries)
-        return [delivery.outcome for delivery in deliveries]
-
-    async def _record(
-        self,
-        session: AsyncSession,
-        row: Checkin,
-        patient: Patient,
-        delivery: Delivery,
-        now: datetime,
-        older: list[Checkin],
-    ) -> None:
-        """One check-in's send outcome, in the batch's recording transaction."""
-        if delivery.outcome is Outcome.NOT_SENT:
-            await release(session, checkin=row)
-            return
-        clinic = self.ctx.clinic(patient.clinic_id)
-        row.attempts += 1
-        if row.status != CheckinStatus.SCHEDULED:
-            # Moved on while the batch was out: the patient answered first (the tap proved the
-            # question arrived, whatever this call said) or the check-in was cancelled.
-            if row.message_id is None and delivery.message_id is not None:
-                row.message_id = delivery.message_id
-            if delivery.outcome is Outcome.SENT and CheckinStatus(row.status).is_open:
-                await _close_older(session, row, patient, clinic, now, older)
-            await release(session, checkin=row)
-            return
-        if delivery.outcome is Outcome.SENT:
-            await _close_older(session, row, patient, clinic, now, older)
-            checkin_states.mark_sent(
-                row, patient=patient, clinic=clinic, now=now, message_id=delivery.message_id
+            await deliveries.record_first_questions(
+                session, sent=sent, clinic_of=self.ctx.clinic, now=now
             )
-            await release(session, checkin=row)
-        elif delivery.outcome is Outcome.RETRY:
-            row.last_error = delivery.error
-            await release(
-                session,
-                checkin=row,
-                retry_at=now + (delivery.retry_after or timedelta(seconds=5)),
-            )
-        else:
-            checkin_states.fail(row, now=now, error=delivery.error)
-            await release(session, checkin=row)
-            if delivery.outcome is Outcome.UNREACHABLE:
-                assert patient.id is not None
-                await mark_unreachable(
-                    session, patient_id=patient.id, clinic=clinic, now=now, error=delivery.error
-                )
-            else:  # refused for good: the patient was not contacted, so a human looks
-                reason = f"check-in #{row.id} could not be delivered: {delivery.error}"
-                await raise_case(
-                    session,
-                    patient=patient,
-                    level=Level.LOW,
-                    trigger=CaseTrigger.NON_RESPONSE,
-                    now=now,
-                    checkin_id=row.id,
-                    findings=[Finding(Level.LOW, reason)],
-                )
-
-
-async def _close_older(
-    session: AsyncSession,
-    row: Checkin,
-    patient: Patient,
-    clinic: ClinicConfig,
-    now: datetime,
-    older: list[Checkin],
-) -> None:
-    """One conversation at a time: a check-in that reached the patient closes older ones."""
-    for previous in older:
-        same_patient = previous.patient_id == patient.id and previous.id != row.id
-        if same_patient and CheckinStatus(previous.status).is_open:
-            await checkin_states.close_checkin(
-                session, checkin=previous, patient=patient, clinic=clinic, now=now, actor=DISPATCHER
-            )
+        return [delivery.outcome for delivery in results]

@@ -14,14 +14,12 @@ from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
-from bot.services import checkin_states
+from bot.services import deliveries
 from bot.services.answers import Answered
 from bot.services.case_facts import checkin_ending
 from bot.services.cases import RaisedCase
-from storage import audit
 from storage.checkins import get_checkin
 from storage.models import Patient
-from storage.states import BOT
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +57,13 @@ async def ask(
     )
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        row = await get_checkin(session, checkin_id=checkin_id)
-        if row is not None and delivery.message_id is not None:
-            row.message_id = delivery.message_id
-        await audit.append(
+        await deliveries.record_question(
             session,
-            at=now,
-            actor=BOT,
-            event=f"prompt.{delivery.outcome}",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
+            patient=patient,
             checkin_id=checkin_id,
-            detail={"item": item_id, **({"error": delivery.error} if delivery.error else {})},
+            item_id=item_id,
+            delivery=delivery,
+            now=now,
         )
     if delivery.message_id is not None and superseded not in (None, delivery.message_id):
         await retire_buttons(bot, patient, superseded)  # the question lives on in the new copy
@@ -139,17 +132,13 @@ async def urgent(
             await paging  # page_now logs and swallows its own failures; the next tick retries
     if shown is not None:
         async with ctx.db.transaction() as session:
-            if shown.outcome is not Outcome.SENT and checkin_id is not None:
-                await checkin_states.crisis_card_undelivered(session, checkin_id=checkin_id)
-            await audit.append(
+            await deliveries.record_crisis_card(
                 session,
-                at=ctx.clock.now(),
-                actor=BOT,
-                event=f"crisis_card.{shown.outcome}",
-                clinic_id=patient.clinic_id,
-                patient_id=patient.id,
+                patient=patient,
                 checkin_id=checkin_id,
-                detail={"trigger": trigger},
+                outcome=shown.outcome,
+                trigger=trigger,
+                now=ctx.clock.now(),
             )
 
 

@@ -6,9 +6,7 @@ import logging
 import random
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from telegram import Message
@@ -16,6 +14,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 from telegram.warnings import PTBUserWarning
 
+from bot.domain.delivery import Delivery, Outcome  # pure values; still importable from here
 from bot.messaging import questions
 
 # `send_question` calls sendMessage through `do_api_request` on purpose (see there); PTB's
@@ -29,22 +28,6 @@ log = logging.getLogger(__name__)
 NOT_MODIFIED = "message is not modified"
 BACKOFF_BASE = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=5)
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"  # 429, 5xx, timeout, connection: try again later
-    UNREACHABLE = "unreachable"  # 403 blocked / deactivated, or the chat is gone
-    FAILED = "failed"  # any other 400: retrying would not help
-    NOT_SENT = "not_sent"  # never handed to Telegram (shutting down): free for the next claim
-
-
-@dataclass(frozen=True)
-class Delivery:
-    outcome: Outcome
-    message_id: int | None = None
-    error: str | None = None
-    retry_after: timedelta | None = None
 
 
 def backoff(attempt: int, *, rng: random.Random | None = None) -> timedelta:

@@ -1,4 +1,5 @@
-"""Case and patient listings as clinicians read them in Telegram (pure)."""
+"""Case and patient listings as clinicians read them in Telegram (pure): /open, /patients and
+/history, from the read services the console uses."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.levels import Level
+from bot.domain import checkin_flow
+from bot.messaging.clinic_time import when
 from bot.messaging.pages import ICON, duration, reasons_in
-from storage.models import Case, Page, Patient
-from storage.states import PageStatus
+from bot.services.case_queue import CaseCard, arrival_order
+from bot.services.overview import PatientRow
+from bot.services.timeline import MessageEntry, RecentHistory
+from storage.models import Case
 
 MAX_TEXT = 4000
 MAX_REASONS = 4
@@ -28,30 +32,78 @@ def main_reasons(case: Case, clinic: ClinicConfig) -> list[str]:
     return [*seen[: MAX_REASONS - 1], f"… and {len(seen) - MAX_REASONS + 1} more", seen[-1]]
 
 
-def case_summary(
-    case: Case,
-    patient: Patient,
-    pages: Sequence[Page],
-    names: dict[int | None, str],
-    clinic: ClinicConfig,
-    now: datetime,
-) -> str:
+def case_summary(card: CaseCard, clinic: ClinicConfig, now: datetime) -> str:
     """One case of /open: reference, level, status and age; why; who was paged."""
-    level = Level(case.level)
+    case, level = card.case, card.level
     head = (
         f"#{case.id} {ICON[level]} {level.value.upper()} {case.status} · "
-        f"{duration(now - case.opened_at)} · {patient.ref}"
+        f"{duration(now - case.opened_at)} · {card.patient.ref}"
     )
     paged: dict[str, bool] = {}
-    for page in pages:
-        name = names.get(page.clinician_id, f"clinician {page.clinician_id}")
-        paged[name] = paged.get(name, False) or page.status == PageStatus.SENT
+    for page in card.pages:
+        paged[page.clinician] = paged.get(page.clinician, False) or page.delivered
     shown = [f"{n} {'✓' if ok else '✗ not delivered'}" for n, ok in paged.items()]
     if len(shown) > MAX_NAMES:
         shown = [*shown[:MAX_NAMES], f"and {len(shown) - MAX_NAMES} more"]
     who = ", ".join(shown) if shown else "nobody yet (care-team queue)"
     why = "; ".join(main_reasons(case, clinic))[:600]
     return f"{head}\n  Why: {why}\n  Paged: {who}"
+
+
+def open_cases_text(cards: Sequence[CaseCard], *, clinic: ClinicConfig, now: datetime) -> str:
+    """/open: the clinic's unresolved cases, oldest first, as many as fit."""
+    if not cards:
+        return "No open cases."
+    blocks = [case_summary(card, clinic, now) for card in sorted(cards, key=arrival_order)]
+    return fit(blocks, header=f"Open cases of {clinic.name}, oldest first:")
+
+
+def patients_text(rows: Sequence[PatientRow], *, clinic: ClinicConfig) -> str:
+    """/patients: each patient with last check-in, last mood and current risk."""
+    if not rows:
+        return "No patients yet."
+    out = []
+    for row in rows:
+        last = (
+            f"{when(row.last_checkin.sent_at, clinic, row)} {row.last_checkin.status}"
+            if row.last_checkin
+            else "no check-in yet"
+        )
+        mood = f"mood {row.last_mood}/10" if row.last_mood is not None else "no mood yet"
+        risk = f"open {row.open_case.level}" if row.open_case else "no open case"
+        out.append(f"{row.ref} ({row.status}): {last}; {mood}; {risk}")
+    return "\n".join(out)[:MAX_TEXT]
+
+
+def history_text(history: RecentHistory, *, clinic: ClinicConfig) -> str:
+    """/history REF: recent check-ins and their answers, the mood trend, typed messages."""
+    patient = history.patient
+    moods = [
+        a.value
+        for checkin in reversed(history.checkins)
+        for a in checkin.answers
+        if a.item_id == checkin_flow.MOOD
+    ]
+    baseline = patient.baseline_mood if patient.baseline_mood is not None else "unset"
+    out = [
+        f"{patient.ref}: baseline {baseline}; mood trend (oldest→newest): "
+        f"{' → '.join(moods) or 'none'}"
+    ]
+    for checkin in history.checkins:
+        shown = ", ".join(f"{a.item_id}={a.value}" for a in checkin.answers)
+        out.append(
+            f"{when(checkin.due_at, clinic, patient)} {checkin.checkin_kind} "
+            f"{checkin.status} risk {checkin.risk_level}: {shown or 'no answers'}"
+        )
+    if history.messages:
+        out.append("Messages (newest first):")
+        out.extend(
+            f"{when(m.at, clinic, patient)} «{m.text[:300]}»"
+            if isinstance(m, MessageEntry)
+            else f"{when(m.at, clinic, patient)} late {m.answer.item_id}={m.answer.value}"
+            for m in history.messages
+        )
+    return "\n".join(out)[:MAX_TEXT]
 
 
 def fit(blocks: Sequence[str], *, header: str, limit: int = MAX_TEXT) -> str:

@@ -1,5 +1,6 @@
-"""The clinic's cases as the console shows them: each with its patient, why, its pages, who
-took it, and the next rung of its ladder. Read-only; a handful of queries however many cases."""
+"""The clinic's cases as the console, Telegram's /open and the digest show them: each with its
+patient, why, its pages, who took it, and the next rung of its ladder. Read-only; a handful of
+queries however many cases."""
 
 from __future__ import annotations
 
@@ -61,6 +62,11 @@ class CaseCard:
 def queue_order(card: CaseCard) -> tuple[int, datetime, int]:
     """Highest level first, then oldest first."""
     return (-card.level.rank, card.case.opened_at, card.case.id or 0)
+
+
+def arrival_order(card: CaseCard) -> tuple[datetime, int]:
+    """Oldest first, whatever the level (Telegram's /open)."""
+    return (card.case.opened_at, card.case.id or 0)
 
 
 async def open_case_cards(session: AsyncSession, *, clinic: ClinicConfig) -> list[CaseCard]:

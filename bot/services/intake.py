@@ -13,7 +13,7 @@ from bot.services.cases import RaisedCase, raise_case
 from storage import audit, inbox
 from storage.models import Patient
 from storage.people import patient_by_chat
-from storage.states import BOT, CaseTrigger, PatientStatus
+from storage.states import BOT, Actor, CaseTrigger, PatientStatus
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,15 @@ async def park_update(
             now=now,
         )
     return Parked(update_id=update_id, patient=patient, raised=raised)
+
+
+async def requeue_update(
+    session: AsyncSession, *, update_id: int, actor: Actor, now: datetime
+) -> bool:
+    """Put a parked update back in line (its fault mended); False if none is parked so."""
+    if not await inbox.requeue(session, update_id=update_id, now=now):
+        return False
+    await audit.append(
+        session, at=now, actor=actor, event="update.requeued", detail={"update_id": update_id}
+    )
+    return True

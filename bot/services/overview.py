@@ -1,5 +1,5 @@
-"""The console's patient list: one row per patient of a clinic, and how it is sorted and
-filtered (pure). Read only."""
+"""The patient list of the console and of Telegram's /patients: one row per patient of a
+clinic, and how it is sorted and filtered (pure). Read only."""
 
 from __future__ import annotations
 

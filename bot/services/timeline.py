@@ -1,5 +1,6 @@
-"""The console's patient timeline: infusions, check-ins with their answers, typed messages,
-late answers and cases with their pages, newest first. Read only."""
+"""A patient's timeline (the console's patient page; its newest part is Telegram's /history):
+infusions, check-ins with their answers, typed messages, late answers and cases with their
+pages, newest first. Read only."""
 
 from __future__ import annotations
 
@@ -41,10 +42,12 @@ __all__ = [
     "LateAnswerEntry",
     "MessageEntry",
     "PageView",
+    "RecentHistory",
     "Timeline",
     "TimelineEntry",
     "TimelinePatient",
     "patient_timeline",
+    "recent",
 ]
 
 
@@ -215,6 +218,27 @@ async def patient_timeline(
         entries=tuple(entries),
         next_planned=history.next_planned,
         since=since,
+    )
+
+
+@dataclass(frozen=True)
+class RecentHistory:
+    """The newest of a timeline: check-ins with their answers, and what the patient typed or
+    answered outside them (Telegram's /history)."""
+
+    patient: TimelinePatient
+    checkins: tuple[CheckinEntry, ...]  # newest first
+    messages: tuple[MessageEntry | LateAnswerEntry, ...]  # newest first
+
+
+def recent(timeline: Timeline, *, checkins: int = 20, messages: int = 10) -> RecentHistory:
+    """At most `checkins` check-ins and `messages` messages or late answers, newest first."""
+    return RecentHistory(
+        patient=timeline.patient,
+        checkins=tuple(e for e in timeline.entries if isinstance(e, CheckinEntry))[:checkins],
+        messages=tuple(
+            e for e in timeline.entries if isinstance(e, MessageEntry | LateAnswerEntry)
+        )[:messages],
     )
 
 

@@ -1,5 +1,5 @@
-"""The queries behind the console's patient list: six per clinic, whatever the number of
-patients (contrast `storage.views.reports.patients_of_clinic`, three per patient).
+"""The queries behind the console's patient list and Telegram's /patients: six per clinic,
+whatever the number of patients.
 
 The newest sent check-in and the newest mood are picked per patient by a correlated top-1
 subquery in the select list (one index probe per patient inside the database; portable, and on

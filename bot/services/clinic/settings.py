@@ -141,6 +141,23 @@ async def effective_clinics(
     return Effective(file.model_copy(update={"clinics": chosen}), versions), replan
 
 
+async def record_loaded(
+    session: AsyncSession, *, file: ClinicsConfig, effective: Effective, now: datetime
+) -> None:
+    """The audit's note of a start: which clinic file was read, and the versions in force."""
+    await audit.append(
+        session,
+        at=now,
+        actor=Actor.of(ActorKind.SYSTEM),
+        event="config.loaded",
+        detail={
+            "source": file.source,
+            "clinics": [c.id for c in file.clinics],
+            "versions": effective.versions,
+        },
+    )
+
+
 async def _newest(session: AsyncSession, clinic_id: str) -> ClinicSettings | None:
     row = await get_clinic(session, clinic_id=clinic_id)
     if row is None or row.settings_version == 0:

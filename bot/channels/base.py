@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.channels import ChannelKind
+from bot.domain.delivery import Delivery
 from bot.domain.levels import Level
-from bot.messaging.delivery import Delivery
 from storage.models import Case, Clinician
 
 

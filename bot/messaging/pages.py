@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
+from bot.messaging.clinic_time import when
 from bot.services.case_facts import CheckinFacts
 from storage.models import Case, Patient
 from storage.states import CaseStatus
@@ -60,18 +61,6 @@ class NextRung:
 
     at: datetime
     notify: tuple[str, ...]
-
-
-def when(instant: datetime, clinic: ClinicConfig, patient: Patient) -> str:
-    """'Wed 03 Jun 11:00 EDT', with the patient's local time beside it when it differs."""
-    shown = f"{instant.astimezone(clinic.zone):%a %d %b %H:%M %Z}"
-    own = ZoneInfo(patient.timezone)
-    if (
-        own.key == clinic.zone.key
-        or instant.astimezone(own).utcoffset() == instant.astimezone(clinic.zone).utcoffset()
-    ):
-        return shown
-    return f"{shown} ({instant.astimezone(own):%H:%M %Z} for the patient)"
 
 
 def reasons_in(reason: str, clinic: ClinicConfig) -> list[str]:

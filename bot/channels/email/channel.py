@@ -11,8 +11,8 @@ from bot.channels.base import Outgoing, RungPage
 from bot.channels.email.message import page_email, page_subject
 from bot.channels.email.smtp import Mailer
 from bot.domain.channels import ChannelKind
+from bot.domain.delivery import Delivery, Outcome
 from bot.messaging import pages
-from bot.messaging.delivery import Delivery, Outcome
 from bot.services.paging.ack_links import issue_ack_link
 from bot.settings import Settings
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 
-from bot.messaging.delivery import Delivery, Outcome
+from bot.domain.delivery import Delivery, Outcome
 
 log = logging.getLogger(__name__)
 

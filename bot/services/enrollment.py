@@ -264,7 +264,7 @@ async def redeem_clinician_invite(
     session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
 ) -> Clinician:
     """Register this Telegram account as a clinician (or reactivate it); the invite is spent."""
-    assert invite.kind == "clinician" and invite.clinician_name is not None
+    assert invite.kind == InviteKind.CLINICIAN and invite.clinician_name is not None
     clinician = await clinician_of(session, clinic_id=invite.clinic_id, telegram_user_id=user_id)
     if clinician is None:
         clinician = await add_clinician(
@@ -297,7 +297,7 @@ async def accept_consent(
     session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
 ) -> Patient:
     """Link the chat to the patient after consent; the invite is spent."""
-    assert invite.kind == "patient" and invite.patient_id is not None
+    assert invite.kind == InviteKind.PATIENT and invite.patient_id is not None
     patient = await get_patient(session, patient_id=invite.patient_id)
     assert patient is not None
     patient.chat_id, patient.telegram_user_id = chat_id, user_id

@@ -16,7 +16,7 @@ from storage import audit
 from storage.checkins import add_checkins, checkins_of_patients, scheduled_for_patient
 from storage.infusions import active_infusions_of_patients, add_infusion, get_infusion
 from storage.models import Checkin, Infusion, Patient
-from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus
+from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus, PatientStatus
 
 PlanKey = tuple[int, str, int | None, int | None]
 
@@ -63,7 +63,7 @@ def desired_plan(
             quiet=clinic.quiet(),
         ):
             key = _key(infusion.id, item)
-            if item.kind == "daily" and later is not None and item.due_at >= later:
+            if item.kind == CheckinKind.DAILY and later is not None and item.due_at >= later:
                 replaced.add(key)
             else:
                 wanted[key] = (infusion, item)
@@ -182,7 +182,7 @@ def _new_checkin(
         kind=CheckinKind(item.kind),
         offset_seconds=int(item.offset.total_seconds()) if item.offset is not None else None,
         day=item.day,
-        asks_red_flags=item.kind == "offset" and item.offset == red_flags_at,
+        asks_red_flags=item.kind == CheckinKind.OFFSET and item.offset == red_flags_at,
         nominal_at=item.nominal_at,
         due_at=item.due_at,
         created_at=now,
@@ -208,7 +208,7 @@ async def record_infusion(
         )
     if ended_at > now + timedelta(minutes=5):
         raise InfusionError("an infusion is recorded when it has ended, not in the future")
-    if patient.status in ("opted_out", "unreachable"):
+    if patient.status in (PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE):
         raise InfusionError(f"patient {patient.ref} is {patient.status}: no check-ins can be sent")
     assert patient.id is not None
     infusion = await add_infusion(
@@ -256,7 +256,7 @@ async def change_infusion(
     loaded = await get_infusion(session, infusion_id=infusion.id)  # this session's own copy
     assert loaded is not None
     infusion = loaded
-    if infusion.status != "active":
+    if infusion.status != InfusionStatus.ACTIVE:
         raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
     if cancel:
         infusion.status = InfusionStatus.CANCELLED

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from storage.cases import UNRESOLVED
 from storage.models import Answer, Case, Checkin, Clinician, Patient
+from storage.states import CheckinStatus
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ async def history(
             .where(
                 col(Checkin.patient_id) == patient_id,
                 col(Checkin.due_at) >= since,
-                col(Checkin.status).not_in(("scheduled", "cancelled", "superseded")),
+                col(Checkin.status).not_in(
+                    (CheckinStatus.SCHEDULED, CheckinStatus.CANCELLED, CheckinStatus.SUPERSEDED)
+                ),
             )
             .order_by(col(Checkin.due_at).desc())
             .limit(limit)

@@ -23,7 +23,7 @@ from storage import audit
 from storage import oncall as store
 from storage.invites import active_admins, clinician_of_clinic, team_of_clinic
 from storage.models import Clinician, OnCallShift
-from storage.states import Actor
+from storage.states import Actor, SessionEnd
 
 MAX_NAME = 80
 EMAIL = re.compile(
@@ -178,7 +178,7 @@ async def deactivate(
         session, clinic_id=clinic.id, clinician_id=clinician.id, now=now
     )
     sessions = await end_clinic_sessions(
-        session, clinician=clinician, actor=actor, now=now, by="deactivated"
+        session, clinician=clinician, actor=actor, now=now, by=SessionEnd.DEACTIVATED
     )
     await audit.append(
         session,
@@ -220,7 +220,9 @@ async def end_sessions(
 ) -> int:
     """End the clinician's console sessions working in this clinic (their sessions in another
     clinic they belong to go on); audited `console.sessions_ended`."""
-    return await end_clinic_sessions(session, clinician=clinician, actor=actor, now=now, by="admin")
+    return await end_clinic_sessions(
+        session, clinician=clinician, actor=actor, now=now, by=SessionEnd.ADMIN
+    )
 
 
 def contact_problems(email: str, pager_key: str) -> dict[str, str]:

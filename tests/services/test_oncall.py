@@ -463,6 +463,9 @@ async def test_repeated_oncall_replaces_the_bot_shift(db: Database) -> None:
         ("north", "Dr Zed", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Zed'"),
         ("north", "Dr Dee", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Dee'"),
         ("south", "Dr Bob", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Bob'"),
+        # the rules the console's form has too (one set, `bot.domain.oncall.shift_problems`)
+        ("north", "Dr Ada", T0, T0 + timedelta(days=14, seconds=1), "at most 14 days"),
+        ("north", "Dr Ada", T0 + timedelta(days=367), T0 + timedelta(days=368), "a year ahead"),
     ],
 )
 async def test_add_shift_refuses_bad_input(

@@ -38,6 +38,12 @@ class PatientStatus(StrEnum):
     OPTED_OUT = "opted_out"  # sent /stop and confirmed
     UNREACHABLE = "unreachable"  # Telegram said blocked / deactivated
 
+    @property
+    def is_stopped(self) -> bool:
+        """Nothing is sent to them (they or the clinic stopped it, or Telegram cannot reach
+        them) until the clinic resumes their check-ins."""
+        return self in {PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE}
+
 
 class CheckinStatus(StrEnum):
     """A check-in's state; every change goes through `bot.services.checkin_states`."""
@@ -117,6 +123,11 @@ class PageEventAction(StrEnum):
 class InfusionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"
+
+    @property
+    def may_change(self) -> bool:
+        """Whether the infusion can still be moved or cancelled (a cancelled one is final)."""
+        return self is InfusionStatus.ACTIVE
 
 
 class InviteKind(StrEnum):

@@ -19,10 +19,20 @@ from storage.models import Checkin, Infusion, Patient
 from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus, PatientStatus
 
 PlanKey = tuple[int, str, int | None, int | None]
+AHEAD = timedelta(minutes=5)  # an infusion "ended" this far ahead of now is a clock's drift
 
 
 class InfusionError(Exception):
     """A request about an infusion that cannot be carried out; the message says why."""
+
+
+class UnknownProtocol(InfusionError):
+    """The protocol asked for (or the patient's own) is not one of the clinic's."""
+
+
+def _check_ended(ended_at: datetime, now: datetime) -> None:
+    if ended_at > now + AHEAD:
+        raise InfusionError("an infusion is recorded when it has ended, not in the future")
 
 
 @dataclass(frozen=True)
@@ -202,13 +212,12 @@ async def record_infusion(
     """Record an infusion and plan its check-ins; returns the infusion and its planned rows."""
     name = protocol or patient.protocol or clinic.default_protocol
     if name not in clinic.protocols:
-        raise InfusionError(
+        raise UnknownProtocol(
             f"clinic {clinic.id} has no protocol {name!r} "
             f"(known: {', '.join(sorted(clinic.protocols))})"
         )
-    if ended_at > now + timedelta(minutes=5):
-        raise InfusionError("an infusion is recorded when it has ended, not in the future")
-    if patient.status in (PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE):
+    _check_ended(ended_at, now)
+    if PatientStatus(patient.status).is_stopped:
         raise InfusionError(f"patient {patient.ref} is {patient.status}: no check-ins can be sent")
     assert patient.id is not None
     infusion = await add_infusion(
@@ -256,7 +265,7 @@ async def change_infusion(
     loaded = await get_infusion(session, infusion_id=infusion.id)  # this session's own copy
     assert loaded is not None
     infusion = loaded
-    if infusion.status != InfusionStatus.ACTIVE:
+    if not InfusionStatus(infusion.status).may_change:
         raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
     if cancel:
         infusion.status = InfusionStatus.CANCELLED
@@ -264,8 +273,7 @@ async def change_infusion(
         detail: dict[str, object] = {"infusion_id": infusion.id}
     else:
         assert ended_at is not None
-        if ended_at > now + timedelta(minutes=5):
-            raise InfusionError("an infusion is recorded when it has ended, not in the future")
+        _check_ended(ended_at, now)
         detail = {"infusion_id": infusion.id, "from": infusion.ended_at, "to": ended_at}
         infusion.ended_at, event = ended_at, "infusion.moved"
     await session.flush()

@@ -197,6 +197,7 @@ def _done_page(
         pzone=patient.timezone,
         change=done,
         what=what,
+        may_change=may_change(done.infusion),
     )
 
 

@@ -41,6 +41,7 @@ class TeamError(Exception):
 class Member:
     clinician: Clinician
     on_call: str  # "primary", "backup" or ""
+    last_admin: bool = False  # the clinic's only active admin: cannot stop being one
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ async def members(session: AsyncSession, *, clinic: ClinicConfig, now: datetime)
         for role, clinician_id in (("backup", on_call.backup), ("primary", on_call.primary))
         if clinician_id in active  # as the pager sees it: an inactive one is nobody
     }
-    return [Member(c, roles.get(c.id, "")) for c in team]
+    admins = [c.id for c in team if c.active and c.is_admin]
+    return [Member(c, roles.get(c.id, ""), admins == [c.id]) for c in team]
 
 
 async def member(

@@ -19,7 +19,7 @@ from bot.services.console_access import end_all_sessions, end_clinic_sessions, i
 from handlers.auth import clinicians_only
 from storage.console import clinician_named
 from storage.models import Clinician
-from storage.states import clinician_actor
+from storage.states import SessionEnd, clinician_actor
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def console(
     if not args:
         await _link(context, message, me)
     elif args[0].lower() in ("logout", "signout") and len(args) == 1:
-        await _end(context, message, me, me, by="telegram")
+        await _end(context, message, me, me, by=SessionEnd.TELEGRAM)
     elif args[0].lower() == "end" and len(args) > 1:
         if not me.is_admin:
             await message.reply_text("Only an admin of your clinic can end someone's sessions.")
@@ -53,7 +53,7 @@ async def console(
                 else f"{len(found)} clinicians are named {name}; nothing was ended."
             )
             return
-        await _end(context, message, me, found[0], by="admin")
+        await _end(context, message, me, found[0], by=SessionEnd.ADMIN)
     else:
         await message.reply_text(USAGE)
 
@@ -81,11 +81,11 @@ async def _link(context: AftercareContext, message: Message, me: Clinician) -> N
 
 
 async def _end(
-    context: AftercareContext, message: Message, me: Clinician, whose: Clinician, *, by: str
+    context: AftercareContext, message: Message, me: Clinician, whose: Clinician, *, by: SessionEnd
 ) -> None:
     # `/console logout` ends all of the person's own sessions; an admin ends only those
     # working in their clinic (the same person may belong to another clinic too).
-    ending = end_all_sessions if by == "telegram" else end_clinic_sessions
+    ending = end_all_sessions if by == SessionEnd.TELEGRAM else end_clinic_sessions
     async with context.effects() as session:
         ended = await ending(
             session,

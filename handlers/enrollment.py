@@ -22,7 +22,7 @@ from bot.services.enrollment import (
 )
 from bot.services.patients import AlreadyStopped, opt_out
 from handlers.auth import answer_query
-from storage.states import PatientStatus
+from storage.states import InviteKind, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,11 @@ async def start(update: Update, context: AftercareContext) -> None:
     async with context.effects() as session:
         checked = await check_invite(session, token=token, chat_id=chat.id, now=now)
         clinician = None
-        if checked.problem is None and checked.invite and checked.invite.kind == "clinician":
+        if (
+            checked.problem is None
+            and checked.invite
+            and checked.invite.kind == InviteKind.CLINICIAN
+        ):
             clinician = await redeem_clinician_invite(
                 session, invite=checked.invite, user_id=user.id, chat_id=chat.id, now=now
             )
@@ -109,7 +113,7 @@ async def consent(update: Update, context: AftercareContext) -> None:
         else:  # a consent screen shown before buttons carried the invite's id
             checked = await check_invite(session, token=reference, chat_id=chat.id, now=now)
         patient = None
-        if checked.problem is None and checked.invite and checked.invite.kind == "patient":
+        if checked.problem is None and checked.invite and checked.invite.kind == InviteKind.PATIENT:
             patient = await accept_consent(
                 session, invite=checked.invite, user_id=user.id, chat_id=chat.id, now=now
             )

@@ -166,24 +166,6 @@ async def scheduled_for_patient(
     return list(rows.all())
 
 
-async def scheduled_for_infusion(session: AsyncSession, *, infusion_id: int) -> list[Checkin]:
-    rows = await session.scalars(
-        select(Checkin)
-        .where(
-            col(Checkin.infusion_id) == infusion_id, col(Checkin.status) == CheckinStatus.SCHEDULED
-        )
-        .order_by(col(Checkin.due_at))
-    )
-    return list(rows.all())
-
-
-async def checkins_of_patient(session: AsyncSession, *, patient_id: int) -> list[Checkin]:
-    rows = await session.scalars(
-        select(Checkin).where(col(Checkin.patient_id) == patient_id).order_by(col(Checkin.due_at))
-    )
-    return list(rows.all())
-
-
 async def checkins_of_patients(
     session: AsyncSession, *, patient_ids: Sequence[int]
 ) -> dict[int, list[Checkin]]:

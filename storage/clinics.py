@@ -62,7 +62,9 @@ async def patients_with_active_infusions(session: AsyncSession, *, clinic_id: st
             col(Patient.clinic_id) == clinic_id,
             col(Patient.status).in_((PatientStatus.INVITED, PatientStatus.ACTIVE)),
             col(Patient.id).in_(
-                select(col(Infusion.patient_id)).where(col(Infusion.status) == "active")
+                select(col(Infusion.patient_id)).where(
+                    col(Infusion.status) == InfusionStatus.ACTIVE
+                )
             ),
         )
         .order_by(col(Patient.id))

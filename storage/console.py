@@ -10,6 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from storage.models import AckLink, Clinician, ConsoleLink, ConsoleSession
+from storage.states import SessionEnd
 
 
 async def add_link(session: AsyncSession, *, link: ConsoleLink) -> ConsoleLink:
@@ -56,7 +57,7 @@ async def session_by_hash(session: AsyncSession, *, token_hash: str) -> ConsoleS
 
 
 async def end_sessions(
-    session: AsyncSession, *, telegram_user_id: int, now: datetime, by: str
+    session: AsyncSession, *, telegram_user_id: int, now: datetime, by: SessionEnd
 ) -> int:
     """End every live session of one person (all their registrations); how many ended."""
     return await _end_live(
@@ -65,7 +66,7 @@ async def end_sessions(
 
 
 async def end_registration_sessions(
-    session: AsyncSession, *, clinician_id: int, now: datetime, by: str
+    session: AsyncSession, *, clinician_id: int, now: datetime, by: SessionEnd
 ) -> int:
     """End every live session working as this one registration (one clinic); the same
     person's sessions working in another clinic go on. How many ended."""
@@ -75,7 +76,7 @@ async def end_registration_sessions(
 
 
 async def _end_live(
-    session: AsyncSession, whose: ColumnElement[bool], *, now: datetime, by: str
+    session: AsyncSession, whose: ColumnElement[bool], *, now: datetime, by: SessionEnd
 ) -> int:
     result = await session.execute(
         update(ConsoleSession)

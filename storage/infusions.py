@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Infusion
+from storage.states import InfusionStatus
 
 
 async def add_infusion(session: AsyncSession, *, infusion: Infusion) -> Infusion:
@@ -21,28 +22,12 @@ async def get_infusion(session: AsyncSession, *, infusion_id: int) -> Infusion |
     return await session.get(Infusion, infusion_id, populate_existing=True)
 
 
-async def active_infusions_with_plans(session: AsyncSession) -> list[Infusion]:
-    """Active infusions, for re-planning after a protocol change."""
-    rows = await session.scalars(
-        select(Infusion).where(col(Infusion.status) == "active").order_by(col(Infusion.ended_at))
-    )
-    return list(rows.all())
-
-
-async def latest_infusion(session: AsyncSession, *, patient_id: int) -> Infusion | None:
-    rows = await session.scalars(
-        select(Infusion)
-        .where(col(Infusion.patient_id) == patient_id, col(Infusion.status) == "active")
-        .order_by(col(Infusion.ended_at).desc())
-        .limit(1)
-    )
-    return rows.first()
-
-
 async def active_infusions_of(session: AsyncSession, *, patient_id: int) -> list[Infusion]:
     rows = await session.scalars(
         select(Infusion)
-        .where(col(Infusion.patient_id) == patient_id, col(Infusion.status) == "active")
+        .where(
+            col(Infusion.patient_id) == patient_id, col(Infusion.status) == InfusionStatus.ACTIVE
+        )
         .order_by(col(Infusion.ended_at))
     )
     return list(rows.all())
@@ -58,7 +43,7 @@ async def active_infusions_of_patients(
             select(Infusion)
             .where(
                 col(Infusion.patient_id).in_(patient_ids[start : start + 5000]),
-                col(Infusion.status) == "active",
+                col(Infusion.status) == InfusionStatus.ACTIVE,
             )
             .order_by(col(Infusion.patient_id), col(Infusion.ended_at))
         )

@@ -18,8 +18,11 @@ from storage.states import (
     InfusionStatus,
     InviteKind,
     Level,
+    ManagedBy,
     PageStatus,
     PatientStatus,
+    SessionEnd,
+    SettingsSource,
     ShiftRole,
     ShiftSource,
 )
@@ -38,7 +41,7 @@ class Clinic(SQLModel, table=True):
     timezone: str
     plan_fingerprint: str = Field(default="", max_length=64)  # protocols + quiet hours, hashed
     updated_at: datetime = Field(sa_column=_utc())
-    managed_by: str = Field(default="file", max_length=16)  # "file" or "console"
+    managed_by: ManagedBy = Field(default=ManagedBy.FILE, sa_type=TextEnum(ManagedBy))
     settings_version: int = 0  # the newest ClinicSettings.version; instances watch it
     digest_sent_on: str | None = Field(default=None, max_length=10)  # local date of the last digest
 
@@ -53,7 +56,7 @@ class ClinicSettings(SQLModel, table=True):
     clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
     version: int
     settings: str = Field(sa_type=Text)
-    source: str = Field(max_length=16)  # file, console, restore
+    source: SettingsSource = Field(sa_type=TextEnum(SettingsSource))
     saved_at: datetime = Field(sa_column=_utc())
     saved_by: Actor = Field(sa_type=ActorText())
     note: str | None = Field(default=None, sa_type=Text)
@@ -136,7 +139,7 @@ class Infusion(SQLModel, table=True):
     protocol: str = Field(max_length=64)
     status: InfusionStatus = Field(default=InfusionStatus.ACTIVE, sa_type=TextEnum(InfusionStatus))
     recorded_at: datetime = Field(sa_column=_utc())
-    recorded_by: str = Field(max_length=64)
+    recorded_by: Actor = Field(sa_type=ActorText())
 
 
 class Checkin(SQLModel, table=True):
@@ -332,7 +335,7 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_column=_utc())
     expires_at: datetime = Field(sa_column=_utc())  # absolute end
     ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    ended_by: str | None = Field(default=None, max_length=32)  # "sign-out", "admin", "telegram"
+    ended_by: SessionEnd | None = Field(default=None, sa_type=TextEnum(SessionEnd, 32))
 
 
 class PageEvent(SQLModel, table=True):

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Clinician, OnCallShift
+from storage.states import ShiftSource
 
 
 async def add_shift(session: AsyncSession, *, shift: OnCallShift) -> OnCallShift:
@@ -51,7 +52,11 @@ async def shifts_overlapping(
 
 
 async def end_shifts(
-    session: AsyncSession, *, clinician_id: int, now: datetime, source: str = "bot"
+    session: AsyncSession,
+    *,
+    clinician_id: int,
+    now: datetime,
+    source: ShiftSource = ShiftSource.BOT,
 ) -> list[OnCallShift]:
     """End the clinician's shifts of `source` not yet over at `now`; returns those changed."""
     rows = await session.scalars(

@@ -20,8 +20,13 @@ __all__ = [
     "InfusionStatus",
     "InviteKind",
     "Level",
+    "ManagedBy",
+    "PageEventAction",
+    "PageEventStatus",
     "PageStatus",
     "PatientStatus",
+    "SessionEnd",
+    "SettingsSource",
     "ShiftRole",
     "ShiftSource",
 ]
@@ -32,6 +37,12 @@ class PatientStatus(StrEnum):
     ACTIVE = "active"  # consented; receives check-ins
     OPTED_OUT = "opted_out"  # sent /stop and confirmed
     UNREACHABLE = "unreachable"  # Telegram said blocked / deactivated
+
+    @property
+    def is_stopped(self) -> bool:
+        """Nothing is sent to them (they or the clinic stopped it, or Telegram cannot reach
+        them) until the clinic resumes their check-ins."""
+        return self in {PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE}
 
 
 class CheckinStatus(StrEnum):
@@ -93,9 +104,30 @@ class PageStatus(StrEnum):
     FAILED = "failed"
 
 
+class PageEventStatus(StrEnum):
+    """An outbox event for a paging service or webhook (`PageEvent`)."""
+
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENT = "sent"  # delivered
+    FAILED = "failed"  # given up (refused for good, or out of attempts)
+
+
+class PageEventAction(StrEnum):
+    """What an outbox event asks the paging service to do with the case's incident."""
+
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
 class InfusionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"
+
+    @property
+    def may_change(self) -> bool:
+        """Whether the infusion can still be moved or cancelled (a cancelled one is final)."""
+        return self is InfusionStatus.ACTIVE
 
 
 class InviteKind(StrEnum):
@@ -112,6 +144,30 @@ class ShiftSource(StrEnum):
     COMMAND = "command"  # `aftercare oncall add`
     ROTATION = "rotation"  # the clinic file's weekly rotation
     BOT = "bot"  # /oncall in Telegram
+
+
+class ManagedBy(StrEnum):
+    """Which wins for a clinic's settings (`bot/services/clinic/settings.py`)."""
+
+    FILE = "file"  # the clinic file, at every start; the console shows them read-only
+    CONSOLE = "console"  # the newest version saved in the console
+
+
+class SettingsSource(StrEnum):
+    """Where a stored version of a clinic's settings came from."""
+
+    FILE = "file"  # the clinic file, at a start
+    CONSOLE = "console"  # saved in the console
+    RESTORE = "restore"  # an earlier version saved again
+
+
+class SessionEnd(StrEnum):
+    """Why a console session ended before it expired."""
+
+    SIGN_OUT = "sign-out"  # the clinician signed out in the browser
+    ADMIN = "admin"  # an admin ended it (console or Telegram)
+    TELEGRAM = "telegram"  # the clinician ended their own from Telegram
+    DEACTIVATED = "deactivated"  # their registration was deactivated
 
 
 class ActorKind(StrEnum):

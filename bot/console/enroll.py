@@ -30,6 +30,7 @@ from bot.services.clinic.patient_admin import (
 from bot.services.console_access import Viewer
 from bot.services.enrollment import deep_link
 from bot.services.patient_views import patient_of_clinic
+from bot.services.patients import patient_actions
 from storage.models import Patient
 
 FIELDS = ("ref", "timezone", "baseline_mood", "emergency_contact", "protocol")
@@ -145,6 +146,7 @@ def _monitoring_page(
         who=who,
         status=status,
         patient=patient,
+        actions=patient_actions(patient.status),
         reason=reason,
         error=error,
         stop_reasons=STOP_REASONS,

@@ -16,6 +16,7 @@ from bot.services.clinic.infusion_admin import (
     change,
     form_time,
     infusion_of,
+    may_change,
     planned,
     read_time,
     record,
@@ -132,6 +133,7 @@ async def _change_page(
         status=400 if errors else 200,
         patient=patient,
         infusion=infusion,
+        may_change=may_change(infusion),
         pzone=patient.timezone,
         v=values,
         errors=errors,
@@ -195,6 +197,7 @@ def _done_page(
         pzone=patient.timezone,
         change=done,
         what=what,
+        may_change=may_change(done.infusion),
     )
 
 

@@ -89,7 +89,9 @@ async def roster_page(
     now = console.ctx.clock.now()
     async with console.read() as session:
         week = await service.week(session, clinic=clinic, now=now)
-        managed_by = await clinic_settings.managed_by(session, clinic_id=clinic.id)
+        access = await clinic_settings.access(
+            session, clinic_id=clinic.id, is_admin=who.clinician.is_admin
+        )
     done = request.query_params.get("done", "")
     return page(
         request,
@@ -102,7 +104,8 @@ async def roster_page(
         errors=errors or {},
         choices=[c for c in week.team if _may_change(who, c.id or 0)],
         may_change=lambda clinician_id: _may_change(who, clinician_id),
-        managed_by=managed_by,
+        in_console=access.in_console,
+        rotation_editable=access.editable,
         weekdays=WEEKDAYS,
         notice=NOTICES.get(done, ""),
     )

@@ -104,7 +104,9 @@ async def _rotation_page(
     console = console_of(request)
     clinic = console.clinic(who)
     async with console.read() as session:
-        managed_by = await clinic_settings.managed_by(session, clinic_id=clinic.id)
+        access = await clinic_settings.access(
+            session, clinic_id=clinic.id, is_admin=who.clinician.is_admin
+        )
         week = await service.week(session, clinic=clinic, now=console.ctx.clock.now())
     version = console.ctx.settings_versions.get(clinic.id, 0)
     return page(
@@ -117,8 +119,8 @@ async def _rotation_page(
         new=new or _empty_slot(),
         errors=errors or {},
         names=sorted({c.name for c in week.team}, key=str.casefold),
-        editable=who.clinician.is_admin and managed_by == "console",
-        managed_by=managed_by,
+        editable=access.editable,
+        in_console=access.in_console,
         based_on=version if based_on is None else based_on,
         version=version,
         conflict=conflict,
@@ -176,7 +178,8 @@ async def save_rotation_route(request: Request) -> Response:
     clinic = console.clinic(who)
     now = console.ctx.clock.now()
     async with console.read() as session:
-        if await clinic_settings.managed_by(session, clinic_id=clinic.id) != "console":
+        access = await clinic_settings.access(session, clinic_id=clinic.id, is_admin=True)
+        if not access.in_console:
             raise Refused(
                 "This clinic's settings come from the clinic file, so its rotation can only be "
                 "changed there. Nothing was changed.",

@@ -43,13 +43,12 @@ from bot.services.console_access import Viewer
 PREVIEW_FORMAT = "%Y-%m-%dT%H:%M"
 
 
-async def _managed_by(request: Request, clinic_id: str) -> str:
+async def _access(request: Request, who: Viewer) -> clinic_settings.SettingsAccess:
+    clinic_id = console_of(request).clinic(who).id
     async with console_of(request).read() as session:
-        return await clinic_settings.managed_by(session, clinic_id=clinic_id)
-
-
-def _editable(who: Viewer, managed_by: str) -> bool:
-    return who.clinician.is_admin and managed_by == "console"
+        return await clinic_settings.access(
+            session, clinic_id=clinic_id, is_admin=who.clinician.is_admin
+        )
 
 
 async def settings_page(request: Request) -> Response:
@@ -83,7 +82,7 @@ async def _form_page(
     **extra: Any,
 ) -> Response:
     console = console_of(request)
-    managed_by = await _managed_by(request, clinic.id)
+    access = await _access(request, who)
     now = console.ctx.clock.now().astimezone(clinic.zone)
     return page(
         request,
@@ -93,8 +92,8 @@ async def _form_page(
         section="settings",
         v=values,
         errors=errors or {},
-        editable=_editable(who, managed_by),
-        managed_by=managed_by,
+        editable=access.editable,
+        in_console=access.in_console,
         version=console.ctx.settings_versions.get(clinic.id, 0),
         protocols=protocol_names(values),
         levels=LEVELS,
@@ -116,7 +115,7 @@ async def settings_post(request: Request) -> Response:
     require_admin(who, "change the clinic's settings")
     console = console_of(request)
     clinic = console.clinic(who)
-    if await _managed_by(request, clinic.id) != "console":
+    if not (await _access(request, who)).in_console:
         raise Refused(
             "This clinic's settings come from the clinic file, which wins at every start; "
             "they can only be changed there. Nothing was changed.",
@@ -233,7 +232,7 @@ async def version_page(request: Request) -> Response:
         before = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=other)
     changes = changes_between(before, this) if before is not None else []
     current = console.ctx.settings_versions.get(clinic.id, 0)
-    managed_by = await _managed_by(request, clinic.id)
+    access = await _access(request, who)
     return page(
         request,
         "settings_version.html",
@@ -243,7 +242,7 @@ async def version_page(request: Request) -> Response:
         other=other if before is not None else None,
         changes=changes,
         current=current,
-        can_restore=_editable(who, managed_by) and number != current,
+        can_restore=access.editable and number != current,
     )
 
 

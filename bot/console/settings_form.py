@@ -147,6 +147,25 @@ def protocol_names(values: dict[str, Any]) -> list[str]:
 def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Parsed]:
     """The submitted values (to show back) and the settings they make, validated like the
     clinic file; every problem keyed by the field it concerns."""
+    shown = _shown(form, current)
+    parsed = Parsed(data=current.model_dump(mode="python"))
+    read = _Reader(form, shown, parsed.errors)
+    data = parsed.data
+    _read_basics(read, data)
+    data["protocols"] = _read_protocols(read, current, shown["new_protocol"])
+    data["escalation"] = _read_escalation(read)
+    _read_the_rest(read, data, current)
+    if not parsed.errors:
+        try:
+            parsed.clinic = ClinicConfig.model_validate(data)
+        except ValidationError as exc:
+            for problem in exc.errors():
+                parsed.errors.setdefault(field_of(problem["loc"]), _message(problem["msg"]))
+    return shown, parsed
+
+
+def _shown(form: FormData, current: ClinicConfig) -> dict[str, Any]:
+    """The form's values over the current settings' fields (a checkbox absent is unticked)."""
     shown = form_values(current)
     for key in list(shown):
         if isinstance(shown[key], bool):
@@ -155,104 +174,132 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
             shown[key] = form.getlist(key)
         elif key in form:
             shown[key] = str(form[key])
-    new_protocol = str(form.get("new_protocol", "")).strip()
-    shown["new_protocol"] = new_protocol
-    parsed = Parsed(data=current.model_dump(mode="python"))
-    data, errors = parsed.data, parsed.errors
+    shown["new_protocol"] = str(form.get("new_protocol", "")).strip()
+    return shown
 
-    def text(key: str) -> str:
-        return str(shown.get(key, "") or "").strip()
 
-    def duration(key: str, *, blank_none: bool = False) -> timedelta | None:
-        raw = text(key)
+@dataclass
+class _Reader:
+    """Reads the shown values as text, durations and numbers; a problem goes to `errors`."""
+
+    form: FormData
+    shown: dict[str, Any]
+    errors: dict[str, str]
+
+    def text(self, key: str) -> str:
+        return str(self.shown.get(key, "") or "").strip()
+
+    def duration(self, key: str, *, blank_none: bool = False) -> timedelta | None:
+        raw = self.text(key)
         if blank_none and not raw:
             return None
         try:
             return parse_duration(raw)
         except (ValueError, OverflowError) as exc:
-            errors[key] = str(exc) if isinstance(exc, ValueError) else "that duration is too long"
+            self.errors[key] = _duration_problem(exc)
             return None
 
-    def number(key: str) -> int | None:
-        raw = text(key)
+    def number(self, key: str) -> int | None:
+        raw = self.text(key)
         if not re.fullmatch(r"-?\d{1,4}", raw):
-            errors[key] = "enter a whole number"
+            self.errors[key] = "enter a whole number"
             return None
         return int(raw)
 
-    data["name"] = text("name")
-    data["timezone"] = text("timezone")
-    data["contact_phone"] = text("contact_phone")
-    data["default_protocol"] = text("default_protocol")
-    data["alerts_include_name"] = bool(shown["alerts_include_name"])
-    data["invite_valid_for"] = duration("invite_valid_for")
+
+def _duration_problem(exc: ValueError | OverflowError) -> str:
+    return str(exc) if isinstance(exc, ValueError) else "that duration is too long"
+
+
+def _read_basics(read: _Reader, data: dict[str, Any]) -> None:
+    """The clinic's name, zone, contact, invites, quiet hours, check-ins and thresholds."""
+    data["name"] = read.text("name")
+    data["timezone"] = read.text("timezone")
+    data["contact_phone"] = read.text("contact_phone")
+    data["default_protocol"] = read.text("default_protocol")
+    data["alerts_include_name"] = bool(read.shown["alerts_include_name"])
+    data["invite_valid_for"] = read.duration("invite_valid_for")
     data["quiet_hours"] = (
-        {"start": text("quiet.start"), "end": text("quiet.end")} if shown["quiet.enabled"] else None
+        {"start": read.text("quiet.start"), "end": read.text("quiet.end")}
+        if read.shown["quiet.enabled"]
+        else None
     )
     data["checkins"] = {
-        "reminder_after": duration("checkins.reminder_after"),
-        "missed_after": duration("checkins.missed_after"),
+        "reminder_after": read.duration("checkins.reminder_after"),
+        "missed_after": read.duration("checkins.missed_after"),
     }
     data["thresholds"] = {
-        "mood_floor": number("thresholds.mood_floor"),
-        "mood_drop": number("thresholds.mood_drop"),
-        "mood_drop_checkins": number("thresholds.mood_drop_checkins"),
-        "mood_flag_level": text("thresholds.mood_flag_level"),
+        "mood_floor": read.number("thresholds.mood_floor"),
+        "mood_drop": read.number("thresholds.mood_drop"),
+        "mood_drop_checkins": read.number("thresholds.mood_drop_checkins"),
+        "mood_flag_level": read.text("thresholds.mood_flag_level"),
     }
+
+
+def _read_protocols(read: _Reader, current: ClinicConfig, new_protocol: str) -> dict[str, Any]:
+    """Each protocol's fields, and the new (empty) protocol if one is named."""
     protocols: dict[str, Any] = {}
     for name in current.protocols:
         offsets = []
-        for part in filter(None, (p.strip() for p in text(f"protocol.{name}.offsets").split(","))):
+        key = f"protocol.{name}.offsets"
+        for part in filter(None, (p.strip() for p in read.text(key).split(","))):
             try:
                 offsets.append(parse_duration(part))
             except (ValueError, OverflowError) as exc:
-                errors[f"protocol.{name}.offsets"] = (
-                    str(exc) if isinstance(exc, ValueError) else "that duration is too long"
-                )
+                read.errors[key] = _duration_problem(exc)
         protocols[name] = {
             "offsets": offsets,
-            "red_flags_at": duration(f"protocol.{name}.red_flags_at", blank_none=True),
-            "daily_time": text(f"protocol.{name}.daily_time"),
-            "daily_days": number(f"protocol.{name}.daily_days"),
+            "red_flags_at": read.duration(f"protocol.{name}.red_flags_at", blank_none=True),
+            "daily_time": read.text(f"protocol.{name}.daily_time"),
+            "daily_days": read.number(f"protocol.{name}.daily_days"),
         }
     if new_protocol:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", new_protocol):
-            errors["new_protocol"] = "use lowercase letters, digits, - and _ (up to 32)"
+            read.errors["new_protocol"] = "use lowercase letters, digits, - and _ (up to 32)"
         elif new_protocol in protocols:
-            errors["new_protocol"] = f"there is already a protocol {new_protocol!r}"
+            read.errors["new_protocol"] = f"there is already a protocol {new_protocol!r}"
         else:
             protocols[new_protocol] = {}
-    data["protocols"] = protocols
+    return protocols
+
+
+def _read_escalation(read: _Reader) -> dict[str, Any]:
+    """Business hours and each level's ladder; an empty row is skipped."""
     escalation: dict[str, Any] = {
-        "human_contact_within": duration("escalation.human_contact_within"),
+        "human_contact_within": read.duration("escalation.human_contact_within"),
         "business_hours": {
-            "start": text("business.start"),
-            "days": [int(d) for d in shown["business.days"] if re.fullmatch(r"[1-7]", str(d))],
+            "start": read.text("business.start"),
+            "days": [int(d) for d in read.shown["business.days"] if re.fullmatch(r"[1-7]", str(d))],
         },
     }
     for level in LEVELS:
         steps = []
-        for index in range(rung_count(shown, level) + 1):
+        for index in range(rung_count(read.shown, level) + 1):
             key = f"ladder.{level}.{index}.after"
-            if key not in form:
+            if key not in read.form:
                 continue
-            raw, notify = text(key), form.getlist(f"ladder.{level}.{index}.notify")
-            channels = form.getlist(f"ladder.{level}.{index}.channels")
+            raw, notify = read.text(key), read.form.getlist(f"ladder.{level}.{index}.notify")
+            channels = read.form.getlist(f"ladder.{level}.{index}.channels")
             if not raw and not notify:
                 continue  # an empty row
             after: Any = "next_business_day" if raw.lower() == NEXT_BUSINESS_DAY else None
             if after is None:
-                after = duration(key)
+                after = read.duration(key)
             steps.append({"after": after, "notify": notify, "channels": channels or ["telegram"]})
         escalation[level] = steps
-    data["escalation"] = escalation
+    return escalation
+
+
+def _read_the_rest(read: _Reader, data: dict[str, Any], current: ClinicConfig) -> None:
+    """Non-response, the crisis card, paging services and /oncall (the rotation is kept)."""
+    text = read.text
     data["non_response"] = {
-        "risk_lookback": duration("non_response.risk_lookback"),
-        "consecutive_missed": number("non_response.consecutive_missed"),
+        "risk_lookback": read.duration("non_response.risk_lookback"),
+        "consecutive_missed": read.number("non_response.consecutive_missed"),
         **{key: text(f"non_response.{key}") for key in NON_RESPONSE_LEVELS},
     }
     data["crisis"] = {
-        "card": str(form.get("crisis.card", "")).replace("\r\n", "\n"),
+        "card": str(read.form.get("crisis.card", "")).replace("\r\n", "\n"),
         "emergency_number": text("crisis.emergency_number"),
         "terms": [t.strip() for t in text("crisis.terms").splitlines() if t.strip()],
     }
@@ -268,16 +315,9 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
         "digest_time": text("paging.digest_time") or None,
     }
     data["oncall"] = {
-        "bot_shift_hours": number("oncall.bot_shift_hours"),
+        "bot_shift_hours": read.number("oncall.bot_shift_hours"),
         "rotation": [slot.model_dump() for slot in current.oncall.rotation],
     }
-    if not errors:
-        try:
-            parsed.clinic = ClinicConfig.model_validate(data)
-        except ValidationError as exc:
-            for problem in exc.errors():
-                errors.setdefault(field_of(problem["loc"]), _message(problem["msg"]))
-    return shown, parsed
 
 
 def _message(text: str) -> str:

@@ -81,7 +81,6 @@ async def team_page(
         v=values or {"name": "", "admin": ""},
         errors=errors or {},
         notice=NOTICES.get(done, ""),
-        admins=sum(1 for m in members if m.clinician.active and m.clinician.is_admin),
     )
 
 

@@ -5,9 +5,40 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 ROLES = ("primary", "backup")
+LONGEST_SHIFT = timedelta(days=14)
+FURTHEST_AHEAD = timedelta(days=366)
+
+
+class ShiftProblem(StrEnum):
+    """Why a scheduled shift (console or `aftercare oncall add`) cannot be stored; each front
+    end words it its own way."""
+
+    ROLE = "role"  # neither primary nor backup
+    NO_OFFSET = "no_offset"  # a time without a UTC offset
+    ENDS_BEFORE_START = "ends_before_start"  # ends at or before its start
+    TOO_LONG = "too_long"  # lasts longer than LONGEST_SHIFT
+    TOO_FAR_AHEAD = "too_far_ahead"  # starts more than FURTHEST_AHEAD from now
+
+
+def shift_problems(
+    *, role: str, starts_at: datetime, ends_at: datetime, now: datetime
+) -> list[ShiftProblem]:
+    """What is wrong with a shift to be scheduled, in the order the front ends report them;
+    empty if nothing. The one set of rules for every scheduled shift."""
+    problems = [] if role in ROLES else [ShiftProblem.ROLE]
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        return [*problems, ShiftProblem.NO_OFFSET]
+    if ends_at <= starts_at:
+        problems.append(ShiftProblem.ENDS_BEFORE_START)
+    elif ends_at - starts_at > LONGEST_SHIFT:
+        problems.append(ShiftProblem.TOO_LONG)
+    if starts_at > now + FURTHEST_AHEAD:
+        problems.append(ShiftProblem.TOO_FAR_AHEAD)
+    return problems
 
 
 @dataclass(frozen=True)

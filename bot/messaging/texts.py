@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.clinic_config import ClinicConfig
 from bot.domain import checkin_flow
 from bot.domain.schedule import humanize_offset
+from storage.states import PatientStatus
 
 NOT_ENROLLED_ALERT = (
     "This chat isn't linked to a clinic yet. Open your clinic's invite link to join."
@@ -88,9 +89,9 @@ def message_saved(clinic: ClinicConfig) -> str:
     )
 
 
-def paused(clinic: ClinicConfig, status: str) -> str:
+def paused(clinic: ClinicConfig, status: PatientStatus) -> str:
     """Why a patient gets no check-ins: they stopped them, or Telegram said the chat was gone."""
-    if status == "unreachable":
+    if status == PatientStatus.UNREACHABLE:
         return (
             "For a while we could not reach you here (Telegram told us this chat was blocked "
             f"or closed), so your check-ins were paused and {clinic.name} was told. They can "

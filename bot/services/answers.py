@@ -261,28 +261,15 @@ async def _store(
     update_id: int | None,
     replaces: str | None = None,
 ) -> Answered:
-    item = instruments.item(item_id)
     assert patient.id is not None and checkin.id is not None
     waiting_for = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
     waiting_message_id = checkin.message_id
-    if replaces is not None:  # a Yes replacing a No: the higher answer wins
-        await replace_answer(
-            session,
-            checkin_id=checkin.id,
-            item_id=item_id,
-            value=value,
-            answered_at=now,
-            update_id=update_id,
-        )
-    else:
-        await add_answer(
-            session,
-            answer=_answer(patient.id, checkin.id, item_id, value, now=now, update_id=update_id),
-        )
+    answer = _answer(patient.id, checkin.id, item_id, value, now=now, update_id=update_id)
+    await _save(session, answer, replacing=replaces is not None)
     answers[item_id] = value
     following = checkin_flow.next_item(answers, asks_red_flags=checkin.asks_red_flags)
     checkin_states.record_progress(checkin, next_item=following, now=now)
-    before = checkin.risk_level
+    before = Level(checkin.risk_level)
     result = await checkin_states.retriage(
         session,
         checkin=checkin,
@@ -291,44 +278,13 @@ async def _store(
         answers=answers,
         closed=following is None,
     )
-    shown = value if item_id != checkin_flow.NOTE else f"<{len(value)} characters>"
-    await audit.append(
-        session,
-        at=now,
-        actor=patient_actor(patient.id),
-        event="answer.recorded" if replaces is None else "answer.corrected",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
-        checkin_id=checkin.id,
-        detail={
-            "item": item_id,
-            "value": shown,
-            **({"replaces": replaces} if replaces is not None else {}),
-            "instrument": item.instrument_id,
-            "version": item.instrument_version,
-        },
+    scored = result.level != before or following is None
+    await _audit(
+        session, checkin, patient, item_id, value, replaces, result if scored else None, now
     )
-    if result.level != before or following is None:
-        await audit.append(
-            session,
-            at=now,
-            actor=TRIAGE,
-            event="triage.scored",
-            clinic_id=patient.clinic_id,
-            patient_id=patient.id,
-            checkin_id=checkin.id,
-            detail={
-                "level": result.level,
-                "findings": [f.reason for f in result.findings],
-                "instruments": {
-                    instruments.cssrs().id: instruments.cssrs().version,
-                    instruments.checkin_items().id: instruments.checkin_items().version,
-                },
-            },
-        )
     positive = checkin_flow.is_positive(item_id, value)
     raised = None
-    if positive or Level(result.level).rank > Level(before).rank:
+    if positive or Level(result.level).rank > before.rank:
         raised = await raise_case(
             session,
             patient=patient,
@@ -362,6 +318,72 @@ async def _store(
         corrected_from=replaces,
         waiting_for=waiting_for,
         waiting_message_id=waiting_message_id,
+    )
+
+
+async def _save(session: AsyncSession, answer: Answer, *, replacing: bool) -> None:
+    if not replacing:
+        await add_answer(session, answer=answer)
+        return
+    assert answer.checkin_id is not None
+    await replace_answer(  # a Yes replacing a No: the higher answer wins
+        session,
+        checkin_id=answer.checkin_id,
+        item_id=answer.item_id,
+        value=answer.value,
+        answered_at=answer.answered_at,
+        update_id=answer.update_id,
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    checkin: Checkin,
+    patient: Patient,
+    item_id: str,
+    value: str,
+    replaces: str | None,
+    scored: Triage | None,
+    now: datetime,
+) -> None:
+    """`answer.recorded` (or `.corrected`), with the instrument (a note by its length only),
+    and `triage.scored` when the level changed or the check-in is complete (`scored`)."""
+    item = instruments.item(item_id)
+    shown = value if item_id != checkin_flow.NOTE else f"<{len(value)} characters>"
+    await audit.append(
+        session,
+        at=now,
+        actor=patient_actor(patient.id),
+        event="answer.recorded" if replaces is None else "answer.corrected",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        detail={
+            "item": item_id,
+            "value": shown,
+            **({"replaces": replaces} if replaces is not None else {}),
+            "instrument": item.instrument_id,
+            "version": item.instrument_version,
+        },
+    )
+    if scored is None:
+        return
+    await audit.append(
+        session,
+        at=now,
+        actor=TRIAGE,
+        event="triage.scored",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        detail={
+            "level": scored.level,
+            "findings": [f.reason for f in scored.findings],
+            "instruments": {
+                instruments.cssrs().id: instruments.cssrs().version,
+                instruments.checkin_items().id: instruments.checkin_items().version,
+            },
+        },
     )
 
 

@@ -28,7 +28,7 @@ from storage.console import (
     use_link,
 )
 from storage.models import Clinician, ConsoleLink, ConsoleSession
-from storage.states import Actor, clinician_actor
+from storage.states import Actor, SessionEnd, clinician_actor
 
 LINK_VALID_FOR = timedelta(minutes=10)
 IDLE_EXPIRY = timedelta(hours=12)
@@ -191,7 +191,7 @@ async def sign_out(session: AsyncSession, *, token: str, now: datetime) -> bool:
     row = await session_by_hash(session, token_hash=token_hash(token))
     if row is None or row.ended_at is not None:
         return False
-    row.ended_at, row.ended_by = now, "sign-out"
+    row.ended_at, row.ended_by = now, SessionEnd.SIGN_OUT
     clinic = await _clinic_of(session, row)
     await audit.append(
         session,
@@ -205,7 +205,7 @@ async def sign_out(session: AsyncSession, *, token: str, now: datetime) -> bool:
 
 
 async def end_all_sessions(
-    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: str
+    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: SessionEnd
 ) -> int:
     """End every live console session of this clinician's Telegram account, in every clinic
     (`/console logout`: the person's own); how many ended."""
@@ -215,7 +215,7 @@ async def end_all_sessions(
 
 
 async def end_clinic_sessions(
-    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: str
+    session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime, by: SessionEnd
 ) -> int:
     """End the live console sessions working as this registration only (an admin of its
     clinic, or its deactivation): the same person's sessions in another clinic go on."""
@@ -230,7 +230,7 @@ async def _sessions_ended(
     clinician: Clinician,
     actor: Actor,
     now: datetime,
-    by: str,
+    by: SessionEnd,
     ended: int,
     *,
     scope: str,

@@ -118,8 +118,10 @@ async def enroll_patient(
     emergency_contact: str | None,
     now: datetime,
     actor: Actor,
+    protocol: str | None = None,
 ) -> tuple[Patient, str]:
-    """Create the patient (or re-invite one not yet linked) and a single-use invite."""
+    """Create the patient (or re-invite one not yet linked) and a single-use invite;
+    `protocol` (one of the clinic's) replaces the clinic's default for their infusions."""
     if not REF_SHAPE.match(ref):
         raise EnrollmentError(
             f"reference {ref[:64]!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
@@ -131,6 +133,8 @@ async def enroll_patient(
         raise EnrollmentError(f"unknown IANA time zone {zone[:64]!r}, e.g. Europe/London") from None
     if baseline_mood is not None and not 0 <= baseline_mood <= 10:
         raise EnrollmentError("baseline mood must be 0 to 10")
+    if protocol is not None and protocol not in clinic.protocols:
+        raise EnrollmentError(f"clinic {clinic.id} has no protocol {protocol[:64]!r}")
     patient = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)
     if patient is not None and patient.status != PatientStatus.INVITED:
         raise EnrollmentError(f"patient {ref} is already enrolled ({patient.status})")
@@ -152,6 +156,8 @@ async def enroll_patient(
             baseline_mood if baseline_mood is not None else patient.baseline_mood
         )
         patient.emergency_contact = emergency_contact or patient.emergency_contact
+    if protocol is not None:
+        patient.protocol = protocol
     invite, token = await _patient_invite(session, clinic=clinic, patient=patient, now=now)
     await audit.append(
         session,
@@ -264,7 +270,7 @@ async def redeem_clinician_invite(
     session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
 ) -> Clinician:
     """Register this Telegram account as a clinician (or reactivate it); the invite is spent."""
-    assert invite.kind == "clinician" and invite.clinician_name is not None
+    assert invite.kind == InviteKind.CLINICIAN and invite.clinician_name is not None
     clinician = await clinician_of(session, clinic_id=invite.clinic_id, telegram_user_id=user_id)
     if clinician is None:
         clinician = await add_clinician(
@@ -297,7 +303,7 @@ async def accept_consent(
     session: AsyncSession, *, invite: Invite, user_id: int, chat_id: int, now: datetime
 ) -> Patient:
     """Link the chat to the patient after consent; the invite is spent."""
-    assert invite.kind == "patient" and invite.patient_id is not None
+    assert invite.kind == InviteKind.PATIENT and invite.patient_id is not None
     patient = await get_patient(session, patient_id=invite.patient_id)
     assert patient is not None
     patient.chat_id, patient.telegram_user_id = chat_id, user_id

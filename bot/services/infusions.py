@@ -16,13 +16,23 @@ from storage import audit
 from storage.checkins import add_checkins, checkins_of_patients, scheduled_for_patient
 from storage.infusions import active_infusions_of_patients, add_infusion, get_infusion
 from storage.models import Checkin, Infusion, Patient
-from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus
+from storage.states import Actor, CheckinKind, CheckinStatus, InfusionStatus, PatientStatus
 
 PlanKey = tuple[int, str, int | None, int | None]
+AHEAD = timedelta(minutes=5)  # an infusion "ended" this far ahead of now is a clock's drift
 
 
 class InfusionError(Exception):
     """A request about an infusion that cannot be carried out; the message says why."""
+
+
+class UnknownProtocol(InfusionError):
+    """The protocol asked for (or the patient's own) is not one of the clinic's."""
+
+
+def _check_ended(ended_at: datetime, now: datetime) -> None:
+    if ended_at > now + AHEAD:
+        raise InfusionError("an infusion is recorded when it has ended, not in the future")
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ def desired_plan(
             quiet=clinic.quiet(),
         ):
             key = _key(infusion.id, item)
-            if item.kind == "daily" and later is not None and item.due_at >= later:
+            if item.kind == CheckinKind.DAILY and later is not None and item.due_at >= later:
                 replaced.add(key)
             else:
                 wanted[key] = (infusion, item)
@@ -182,7 +192,7 @@ def _new_checkin(
         kind=CheckinKind(item.kind),
         offset_seconds=int(item.offset.total_seconds()) if item.offset is not None else None,
         day=item.day,
-        asks_red_flags=item.kind == "offset" and item.offset == red_flags_at,
+        asks_red_flags=item.kind == CheckinKind.OFFSET and item.offset == red_flags_at,
         nominal_at=item.nominal_at,
         due_at=item.due_at,
         created_at=now,
@@ -202,13 +212,12 @@ async def record_infusion(
     """Record an infusion and plan its check-ins; returns the infusion and its planned rows."""
     name = protocol or patient.protocol or clinic.default_protocol
     if name not in clinic.protocols:
-        raise InfusionError(
+        raise UnknownProtocol(
             f"clinic {clinic.id} has no protocol {name!r} "
             f"(known: {', '.join(sorted(clinic.protocols))})"
         )
-    if ended_at > now + timedelta(minutes=5):
-        raise InfusionError("an infusion is recorded when it has ended, not in the future")
-    if patient.status in ("opted_out", "unreachable"):
+    _check_ended(ended_at, now)
+    if PatientStatus(patient.status).is_stopped:
         raise InfusionError(f"patient {patient.ref} is {patient.status}: no check-ins can be sent")
     assert patient.id is not None
     infusion = await add_infusion(
@@ -256,7 +265,7 @@ async def change_infusion(
     loaded = await get_infusion(session, infusion_id=infusion.id)  # this session's own copy
     assert loaded is not None
     infusion = loaded
-    if infusion.status != "active":
+    if not InfusionStatus(infusion.status).may_change:
         raise InfusionError(f"infusion {infusion.id} is {infusion.status}")
     if cancel:
         infusion.status = InfusionStatus.CANCELLED
@@ -264,8 +273,7 @@ async def change_infusion(
         detail: dict[str, object] = {"infusion_id": infusion.id}
     else:
         assert ended_at is not None
-        if ended_at > now + timedelta(minutes=5):
-            raise InfusionError("an infusion is recorded when it has ended, not in the future")
+        _check_ended(ended_at, now)
         detail = {"infusion_id": infusion.id, "from": infusion.ended_at, "to": ended_at}
         infusion.ended_at, event = ended_at, "infusion.moved"
     await session.flush()

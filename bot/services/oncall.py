@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.oncall import OnCall, Shift, Slot, on_call_at, rotation_shifts
+from bot.domain.oncall import (
+    LONGEST_SHIFT,
+    ROLES,
+    OnCall,
+    Shift,
+    ShiftProblem,
+    Slot,
+    on_call_at,
+    rotation_shifts,
+    shift_problems,
+)
 from storage import audit
 from storage import oncall as store
 from storage.invites import clinicians_of_clinic
@@ -17,8 +28,6 @@ from storage.models import Clinician, OnCallShift
 from storage.states import Actor, ShiftRole, ShiftSource, clinician_actor
 
 log = logging.getLogger(__name__)
-
-ROLES = ("primary", "backup")
 
 
 class OnCallError(Exception):
@@ -111,16 +120,11 @@ async def add_shift(
     actor: Actor,
     role: str = "primary",
 ) -> tuple[OnCallShift, Clinician]:
-    """Add a command shift for a named clinician of the clinic; raise OnCallError if invalid."""
-    if role not in ROLES:
-        raise OnCallError(f"role must be primary or backup, not {role!r}")
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise OnCallError("shift times need a UTC offset")
-    if starts_at >= ends_at:
-        raise OnCallError(
-            f"the shift must end after it starts (from {starts_at.isoformat()} "
-            f"to {ends_at.isoformat()})"
-        )
+    """`aftercare oncall add`: a scheduled shift for a named clinician of the clinic (see
+    `schedule_shift`); raise OnCallError if invalid."""
+    problems = shift_problems(role=role, starts_at=starts_at, ends_at=ends_at, now=now)
+    if problems:  # before the name: a bad time is reported whoever it is for
+        raise OnCallError(_said(problems[0], role, starts_at, ends_at))
     matches = await store.clinicians_named(session, clinic_id=clinic.id, name=clinician_name)
     if not matches:
         known = ", ".join(c.name for c in await clinicians_of_clinic(session, clinic_id=clinic.id))
@@ -134,7 +138,57 @@ async def add_shift(
             "rename one before rostering"
         )
     clinician = matches[0]
-    assert clinician.id is not None
+    shift = await schedule_shift(
+        session,
+        clinic=clinic,
+        clinician=clinician,
+        role=role,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        now=now,
+        actor=actor,
+    )
+    return shift, clinician
+
+
+def _said(problem: ShiftProblem, role: str, starts_at: datetime, ends_at: datetime) -> str:
+    """A shift problem in one line, as the CLI and the services say it."""
+    match problem:
+        case ShiftProblem.ROLE:
+            return f"role must be primary or backup, not {role!r}"
+        case ShiftProblem.NO_OFFSET:
+            return "shift times need a UTC offset"
+        case ShiftProblem.ENDS_BEFORE_START:
+            return (
+                f"the shift must end after it starts (from {starts_at.isoformat()} "
+                f"to {ends_at.isoformat()})"
+            )
+        case ShiftProblem.TOO_LONG:
+            return f"a shift can last at most {LONGEST_SHIFT.days} days"
+        case ShiftProblem.TOO_FAR_AHEAD:
+            return "a shift can start at most a year ahead"
+
+
+async def schedule_shift(
+    session: AsyncSession,
+    *,
+    clinic: ClinicConfig,
+    clinician: Clinician,
+    role: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    actor: Actor,
+    note: Mapping[str, object] | None = None,
+) -> OnCallShift:
+    """Store a scheduled shift (source `command`, from the CLI or the console) and audit it
+    (`oncall.added`, with `note` added to the detail). The rules are `shift_problems`, for
+    every front end; a broken one raises OnCallError."""
+    problems = shift_problems(role=role, starts_at=starts_at, ends_at=ends_at, now=now)
+    if problems:
+        raise OnCallError(_said(problems[0], role, starts_at, ends_at))
+    if clinician.clinic_id != clinic.id or not clinician.active or clinician.id is None:
+        raise OnCallError(f"not an active clinician of {clinic.id}")
     shift = await store.add_shift(
         session,
         shift=OnCallShift(
@@ -159,9 +213,10 @@ async def add_shift(
             "role": role,
             "starts_at": starts_at.isoformat(),
             "ends_at": ends_at.isoformat(),
+            **(note or {}),
         },
     )
-    return shift, clinician
+    return shift
 
 
 async def take_primary_now(
@@ -170,7 +225,9 @@ async def take_primary_now(
     """/oncall: the clinician is primary from now for the clinic's bot shift length."""
     if clinician.clinic_id != clinic.id or not clinician.active or clinician.id is None:
         raise OnCallError(f"not an active clinician of {clinic.id}")
-    replaced = await store.end_shifts(session, clinician_id=clinician.id, now=now, source="bot")
+    replaced = await store.end_shifts(
+        session, clinician_id=clinician.id, now=now, source=ShiftSource.BOT
+    )
     shift = await store.add_shift(
         session,
         shift=OnCallShift(
@@ -205,7 +262,9 @@ async def go_off_call(
     """/offcall: end the clinician's /oncall shifts; True if any was ended (rotation untouched)."""
     if clinician.id is None or clinician.clinic_id != clinic.id:
         return False
-    ended = await store.end_shifts(session, clinician_id=clinician.id, now=now, source="bot")
+    ended = await store.end_shifts(
+        session, clinician_id=clinician.id, now=now, source=ShiftSource.BOT
+    )
     if ended:
         await audit.append(
             session,

@@ -5,6 +5,7 @@ Every change of `Patient.status` after consent happens here; consent is `enrollm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +23,64 @@ from storage.patients import get_patient, lock_patient
 from storage.states import DISPATCHER, Actor, CaseTrigger, PatientStatus, patient_actor
 
 
+@dataclass(frozen=True)
+class PatientActions:
+    """What the clinic may do with a patient's monitoring now: what the console offers."""
+
+    joined: bool  # consented in Telegram (an invited patient has not)
+    record_infusion: bool  # check-ins can be planned for them (refused once stopped)
+    stop: bool  # an active patient; an unreachable one is offered `resume` instead
+    resume: bool  # stopped by them or the clinic, or unreachable
+    reissue_invite: bool  # not joined: a new invite replaces the old ones
+
+
+def patient_actions(status: PatientStatus) -> PatientActions:
+    status = PatientStatus(status)
+    return PatientActions(
+        joined=status is not PatientStatus.INVITED,
+        record_infusion=not status.is_stopped,
+        stop=status is PatientStatus.ACTIVE,
+        resume=status.is_stopped,
+        reissue_invite=status is PatientStatus.INVITED,
+    )
+
+
 class AlreadyStopped(Exception):
     """The patient's check-ins were stopped already (a second "Yes, stop"): nothing changes."""
+
+
+async def _locked(session: AsyncSession, patient: Patient) -> Patient:
+    """The patient's row, locked until the transaction ends and read afresh: two changes of
+    their monitoring racing (two taps, two instances, the console and Telegram) run one
+    after the other, the second seeing what the first did."""
+    assert patient.id is not None
+    await lock_patient(session, patient_id=patient.id)
+    row = await get_patient(session, patient_id=patient.id)
+    assert row is not None
+    return row
+
+
+async def _locked_unless_stopped(session: AsyncSession, patient: Patient) -> Patient:
+    """`_locked`, raising AlreadyStopped when the patient's check-ins are stopped already."""
+    row = await _locked(session, patient)
+    if row.status == PatientStatus.OPTED_OUT:
+        raise AlreadyStopped
+    return row
+
+
+async def _stop(
+    session: AsyncSession, row: Patient, *, clinic: ClinicConfig, now: datetime, actor: Actor
+) -> int:
+    """Stop a (locked) patient's check-ins: every unsent one cancelled, open ones closed; how
+    many planned ones were cancelled."""
+    assert row.id is not None
+    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
+    cancelled = await checkin_states.cancel_unsent(session, patient_id=row.id, now=now)
+    for checkin in await open_checkins(session, patient_id=row.id):
+        await checkin_states.close_checkin(
+            session, checkin=checkin, patient=row, clinic=clinic, now=now, actor=actor
+        )
+    return cancelled
 
 
 async def opt_out(
@@ -34,23 +91,8 @@ async def opt_out(
     Once only: two taps racing on two instances stop, audit and page once (the patient row is
     locked); the second raises AlreadyStopped.
     """
-    assert patient.id is not None
-    await lock_patient(session, patient_id=patient.id)
-    row = await get_patient(session, patient_id=patient.id)
-    assert row is not None
-    if row.status == PatientStatus.OPTED_OUT:
-        raise AlreadyStopped
-    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
-    cancelled = await checkin_states.cancel_unsent(session, patient_id=patient.id, now=now)
-    for checkin in await open_checkins(session, patient_id=patient.id):
-        await checkin_states.close_checkin(
-            session,
-            checkin=checkin,
-            patient=row,
-            clinic=clinic,
-            now=now,
-            actor=patient_actor(patient.id),
-        )
+    row = await _locked_unless_stopped(session, patient)
+    cancelled = await _stop(session, row, clinic=clinic, now=now, actor=patient_actor(row.id))
     await audit.append(
         session,
         at=now,
@@ -123,10 +165,8 @@ async def resume(
 ) -> int:
     """The clinic restarts a stopped or unreachable patient's check-ins; returns how many are
     planned again (those of their active infusions still ahead)."""
-    assert patient.id is not None
-    row = await get_patient(session, patient_id=patient.id)
-    assert row is not None
-    if row.status not in (PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE):
+    row = await _locked(session, patient)
+    if not PatientStatus(row.status).is_stopped:
         raise ResumeError(f"{row.ref}'s check-ins are not stopped ({row.status}).")
     if row.chat_id is None:
         raise ResumeError(f"{row.ref} has no linked chat; send them a new invite instead.")
@@ -164,21 +204,11 @@ async def stop_by_clinic(
     """The clinic stops a patient's check-ins, as their own /stop does (every unsent one
     cancelled, open ones closed), audited as the clinician's with a reason code; returns how
     many planned check-ins were cancelled. No case is raised: the care team did it."""
-    assert patient.id is not None
-    await lock_patient(session, patient_id=patient.id)
-    row = await get_patient(session, patient_id=patient.id)
-    assert row is not None
-    if row.status == PatientStatus.OPTED_OUT:
-        raise AlreadyStopped
+    row = await _locked_unless_stopped(session, patient)
     if row.status == PatientStatus.INVITED:
         raise StopRefused(f"{row.ref} has not joined yet, so nothing is sent to them.")
     was = row.status
-    row.status, row.opted_out_at = PatientStatus.OPTED_OUT, now
-    cancelled = await checkin_states.cancel_unsent(session, patient_id=patient.id, now=now)
-    for checkin in await open_checkins(session, patient_id=patient.id):
-        await checkin_states.close_checkin(
-            session, checkin=checkin, patient=row, clinic=clinic, now=now, actor=actor
-        )
+    cancelled = await _stop(session, row, clinic=clinic, now=now, actor=actor)
     await audit.append(
         session,
         at=now,

@@ -15,6 +15,7 @@ from bot.domain import checkin_flow, instruments
 from bot.domain.schedule import checkin_label
 from bot.services.messages import FREE_TEXT_ITEM
 from bot.services.overview import status_label
+from bot.services.patients import PatientActions, patient_actions
 from storage.patients import patient_by_ref
 from storage.states import (
     CaseStatus,
@@ -61,6 +62,7 @@ class TimelinePatient:
     baseline_mood: int | None
     protocol: str | None  # None: the clinic's default protocol
     consented_at: datetime | None
+    actions: PatientActions  # what the clinic may do with their monitoring now
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class InfusionEntry:
     ended_at: datetime
     protocol: str
     status: InfusionStatus
+
+    @property
+    def may_change(self) -> bool:
+        """It can still be moved or cancelled."""
+        return InfusionStatus(self.status).may_change
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,7 @@ async def patient_timeline(
             baseline_mood=patient.baseline_mood,
             protocol=patient.protocol,
             consented_at=patient.consented_at,
+            actions=patient_actions(PatientStatus(patient.status)),
         ),
         entries=tuple(entries),
         next_planned=history.next_planned,

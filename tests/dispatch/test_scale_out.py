@@ -157,7 +157,7 @@ async def populate(
                     "protocol": "standard",
                     "status": "active",
                     "recorded_at": now,
-                    "recorded_by": "test",
+                    "recorded_by": "cli",  # an audit actor (`ActorText`)
                 }
                 for chat in chats
             ],

@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain.coverage import coverage, gaps, opened_gaps, roster_of, week_grid
-from bot.domain.oncall import Shift, Slot
+from bot.domain.oncall import (
+    FURTHEST_AHEAD,
+    LONGEST_SHIFT,
+    Shift,
+    ShiftProblem,
+    Slot,
+    shift_problems,
+)
 from bot.services.clinic.roster import check_shift, parse_local
 from bot.services.clinic.rotation import rotation_slot
 from storage.models import Clinician
@@ -173,3 +180,27 @@ def test_a_new_shift_or_a_moved_start_cannot_be_in_the_past() -> None:
     running = now - timedelta(hours=3)
     assert check(running, stored=running) == {}  # a running shift keeps its start
     assert set(check(now - timedelta(hours=2), stored=running)) == {"starts_at"}  # moved: no
+
+
+def test_one_set_of_rules_for_every_scheduled_shift() -> None:
+    """`shift_problems`: what the CLI's `oncall add` and the console's form both refuse."""
+    now = _ny(4, 12)
+    hour = timedelta(hours=1)
+
+    def problems(start: datetime, end: datetime, role: str = "primary") -> list[ShiftProblem]:
+        return shift_problems(role=role, starts_at=start, ends_at=end, now=now)
+
+    assert problems(now, now + hour) == [] and problems(now, now + LONGEST_SHIFT) == []
+    assert problems(now, now + hour, role="tertiary") == [ShiftProblem.ROLE]
+    assert problems(now + hour, now + hour) == [ShiftProblem.ENDS_BEFORE_START]
+    assert problems(now, now + LONGEST_SHIFT + hour) == [ShiftProblem.TOO_LONG]
+    far = now + FURTHEST_AHEAD + hour
+    assert problems(far, far + hour) == [ShiftProblem.TOO_FAR_AHEAD]
+    naive = datetime(2026, 5, 4, 12)
+    assert problems(naive, naive + hour) == [ShiftProblem.NO_OFFSET]
+    # the console words each one beside its field
+    ben = Clinician(id=BEN, clinic_id="north", telegram_user_id=2, name="Dr Ben", active=True)
+    too_long = check_shift(
+        clinician=ben, role="primary", starts_at=now, ends_at=now + timedelta(days=15), now=now
+    )
+    assert too_long == {"ends_at": "A shift can last at most 14 days."}

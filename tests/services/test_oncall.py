@@ -22,6 +22,7 @@ from telegram import Update
 
 from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain.oncall import OnCall, Shift, Slot, on_call_at, rotation_shifts
+from bot.services.clinic.team import members
 from bot.services.oncall import (
     OnCallError,
     add_shift,
@@ -463,6 +464,9 @@ async def test_repeated_oncall_replaces_the_bot_shift(db: Database) -> None:
         ("north", "Dr Zed", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Zed'"),
         ("north", "Dr Dee", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Dee'"),
         ("south", "Dr Bob", T0, T0 + timedelta(hours=1), "no active clinician named 'Dr Bob'"),
+        # the rules the console's form has too (one set, `bot.domain.oncall.shift_problems`)
+        ("north", "Dr Ada", T0, T0 + timedelta(days=14, seconds=1), "at most 14 days"),
+        ("north", "Dr Ada", T0 + timedelta(days=367), T0 + timedelta(days=368), "a year ahead"),
     ],
 )
 async def test_add_shift_refuses_bad_input(
@@ -722,3 +726,27 @@ async def test_oncall_and_offcall_in_the_bot(
 
         sandbox.send_text(CLINICIAN, "/offcall")
         await sandbox.wait_for_message(CLINICIAN, "You had no /oncall shift to end")
+
+
+async def test_the_team_says_who_is_the_last_admin(db: Database) -> None:
+    """The console's team page only reads `Member.last_admin` (it disables "Make clinician")."""
+    people = await _seed(db)
+    async with db.transaction() as session:
+        ada = await session.get(Clinician, _id(people["ada"]))
+        assert ada is not None
+        ada.is_admin = True
+    async with db.transaction() as session:
+        team = await members(session, clinic=_clinic("north"), now=T0)
+        assert {m.clinician.name: m.last_admin for m in team} == {
+            "Dr Ada": True,
+            "Dr Bob": False,
+            "Dr Cy": False,
+            "Dr Dee": False,
+        }
+        bob = await session.get(Clinician, _id(people["bob"]))
+        assert bob is not None
+        bob.is_admin = True
+    async with db.transaction() as session:
+        assert not any(
+            m.last_admin for m in await members(session, clinic=_clinic("north"), now=T0)
+        )

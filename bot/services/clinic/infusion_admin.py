@@ -20,13 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain.schedule import checkin_label
 from bot.services.clinic.patient_admin import AdminError
-from bot.services.infusions import InfusionError, ReplanResult, change_infusion, record_infusion
+from bot.services.infusions import (
+    AHEAD,
+    InfusionError,
+    ReplanResult,
+    UnknownProtocol,
+    change_infusion,
+    record_infusion,
+)
 from storage.checkins import scheduled_for_patient
 from storage.infusions import active_infusions_of, get_infusion
 from storage.models import Checkin, Infusion, Patient
 from storage.states import Actor, InfusionStatus
 
-AHEAD = timedelta(minutes=5)  # bot/services/infusions.py refuses anything later
 OLDEST = timedelta(days=30)
 APART = timedelta(hours=1)
 FORM_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
@@ -106,6 +112,11 @@ async def planned(session: AsyncSession, *, patient: Patient) -> list[PlannedIte
     return planned_items(await scheduled_for_patient(session, patient_id=patient.id))
 
 
+def may_change(infusion: Infusion) -> bool:
+    """Whether the console offers to move or cancel the infusion (the service's own rule)."""
+    return InfusionStatus(infusion.status).may_change
+
+
 async def infusion_of(session: AsyncSession, *, patient: Patient, raw_id: str) -> Infusion | None:
     """The patient's infusion with this id; another patient's is None, like a missing one."""
     if not ID_SHAPE.fullmatch(raw_id):  # ASCII digits only: "²" is a digit to `isdigit`
@@ -138,8 +149,6 @@ async def record(
     actor: Actor,
 ) -> PlanChange:
     """Record an infusion and plan its check-ins."""
-    if protocol is not None and protocol not in clinic.protocols:
-        raise AdminError("Not one of this clinic's protocols.", "protocol")
     await _near_another(session, patient=patient, ended_at=ended_at, besides=None)
     before = await planned(session, patient=patient)
     try:
@@ -152,6 +161,10 @@ async def record(
             now=now,
             actor=actor,
         )
+    except UnknownProtocol as exc:
+        if protocol is not None:  # the one chosen on the form
+            raise AdminError("Not one of this clinic's protocols.", "protocol") from None
+        raise AdminError(f"Not recorded: {exc}.") from None
     except InfusionError as exc:
         raise AdminError(f"Not recorded: {exc}.") from None
     return PlanChange(infusion, before, await planned(session, patient=patient), None)
@@ -168,7 +181,7 @@ async def change(
     ended_at: datetime | None = None,
 ) -> PlanChange:
     """Move the infusion to `ended_at`, or cancel it (`ended_at` None), and re-plan."""
-    if infusion.status != InfusionStatus.ACTIVE:
+    if not may_change(infusion):
         raise AdminError(f"Infusion #{infusion.id} is already {infusion.status}. Nothing changed.")
     if ended_at is not None:
         if abs(ended_at - infusion.ended_at) < timedelta(minutes=1):

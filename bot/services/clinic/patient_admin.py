@@ -149,10 +149,10 @@ async def enroll(
             emergency_contact=enrollment.emergency_contact,
             now=now,
             actor=actor,
+            protocol=enrollment.protocol,
         )
     except EnrollmentError as exc:  # the form's rules are the service's; kept as a guard
         raise AdminError(str(exc)) from None
-    patient.protocol = enrollment.protocol
     return Invitation(patient, token, now + clinic.invite_valid_for)
 
 

@@ -25,21 +25,26 @@ from bot.domain.coverage import (
     roster_of,
     week_grid,
 )
-from bot.domain.oncall import OnCall, Shift
-from bot.services.oncall import resolve_rotation
+from bot.domain.oncall import (
+    FURTHEST_AHEAD,
+    LONGEST_SHIFT,
+    ROLES,
+    OnCall,
+    Shift,
+    ShiftProblem,
+    shift_problems,
+)
+from bot.services.oncall import OnCallError, resolve_rotation, schedule_shift
 from storage import audit
 from storage import oncall as store
 from storage.invites import clinician_of_clinic, clinicians_of_clinic, team_of_clinic
 from storage.models import Clinician, OnCallShift
-from storage.states import Actor, ShiftRole, ShiftSource
+from storage.states import Actor, ShiftRole
 
 WEEK_DAYS = 7
 WARN_WITHIN = timedelta(hours=24)  # a change leaving a gap this soon asks to be confirmed
-LONGEST_SHIFT = timedelta(days=14)
-FURTHEST_AHEAD = timedelta(days=366)
 PAST_START_SLACK = timedelta(minutes=5)  # a start this far back is "now" typed a moment ago
 LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
-ROLES = ("primary", "backup")
 
 Gap = tuple[datetime, datetime]
 
@@ -179,20 +184,22 @@ def check_shift(
         errors["starts_at"] = starts_at
     if isinstance(ends_at, str):
         errors["ends_at"] = ends_at
-    if isinstance(starts_at, datetime) and isinstance(ends_at, datetime):
-        if ends_at <= starts_at:
-            errors["ends_at"] = "The shift must end after it starts."
-        elif ends_at - starts_at > LONGEST_SHIFT:
-            errors["ends_at"] = f"A shift can last at most {LONGEST_SHIFT.days} days."
-        elif ends_at <= now:
-            errors["ends_at"] = "This end is in the past: a shift must end in the future."
-        elif starts_at != stored_start and starts_at < now - PAST_START_SLACK:
-            errors["starts_at"] = (
-                "A shift cannot start in the past: enter a start from now on (up to "
-                f"{PAST_START_SLACK.seconds // 60} minutes ago is accepted as now)."
-            )
-        elif starts_at > now + FURTHEST_AHEAD:
-            errors["starts_at"] = "A shift can start at most a year ahead."
+    if not isinstance(starts_at, datetime) or not isinstance(ends_at, datetime):
+        return errors
+    problems = shift_problems(role=role, starts_at=starts_at, ends_at=ends_at, now=now)
+    if ShiftProblem.ENDS_BEFORE_START in problems:
+        errors["ends_at"] = "The shift must end after it starts."
+    elif ShiftProblem.TOO_LONG in problems:
+        errors["ends_at"] = f"A shift can last at most {LONGEST_SHIFT.days} days."
+    elif ends_at <= now:  # the form's own guards: a typed date in the past is a typo
+        errors["ends_at"] = "This end is in the past: a shift must end in the future."
+    elif starts_at != stored_start and starts_at < now - PAST_START_SLACK:
+        errors["starts_at"] = (
+            "A shift cannot start in the past: enter a start from now on (up to "
+            f"{PAST_START_SLACK.seconds // 60} minutes ago is accepted as now)."
+        )
+    elif ShiftProblem.TOO_FAR_AHEAD in problems:
+        errors["starts_at"] = "A shift can start at most a year ahead."
     return errors
 
 
@@ -263,28 +270,24 @@ async def add(
     actor: Actor,
     gaps: Sequence[Gap] = (),
 ) -> OnCallShift:
-    """Store a new shift (checked with `check_shift` first) and audit it (`oncall.added`)."""
-    shift = await store.add_shift(
-        session,
-        shift=OnCallShift(
-            clinic_id=clinic.id,
-            clinician_id=edit.clinician_id,
-            role=ShiftRole(edit.role),
-            starts_at=edit.starts_at,
-            ends_at=edit.ends_at,
-            source=ShiftSource.COMMAND,
-            created_at=now,
-        ),
+    """Store a new shift (checked with `check_shift` first) through the one shift service
+    (`bot/services/oncall.schedule_shift`), audited `oncall.added` with the gaps confirmed."""
+    clinician = await clinician_of_clinic(
+        session, clinic_id=clinic.id, clinician_id=edit.clinician_id
     )
-    await audit.append(
+    if clinician is None:
+        raise OnCallError(f"not an active clinician of {clinic.id}")
+    return await schedule_shift(
         session,
-        at=now,
+        clinic=clinic,
+        clinician=clinician,
+        role=edit.role,
+        starts_at=edit.starts_at,
+        ends_at=edit.ends_at,
+        now=now,
         actor=actor,
-        event="oncall.added",
-        clinic_id=clinic.id,
-        detail={**_detail(shift), "gaps_confirmed": _gap_note(gaps)},
+        note={"via": "console", "gaps_confirmed": _gap_note(gaps)},
     )
-    return shift
 
 
 async def change(

@@ -42,7 +42,7 @@ from storage.clinics import (
 )
 from storage.invites import clinicians_of_clinic
 from storage.models import ClinicSettings
-from storage.states import Actor, ActorKind
+from storage.states import Actor, ActorKind, ManagedBy, SettingsSource
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ async def effective_clinics(
             else None
         )
         keep = current is not None and (
-            not apply_file or clinic.managed_by == current.managed_by == "console"
+            not apply_file or clinic.managed_by == current.managed_by == ManagedBy.CONSOLE
         )
         if current is not None and stored is not None and keep:
             if apply_file and as_json(current) != as_json(clinic):
@@ -172,14 +172,14 @@ async def _store_file_version(
     when they are in place, else the version another instance stored first (to be used)."""
     row = await get_clinic(session, clinic_id=clinic.id)
     assert row is not None
-    row.managed_by = clinic.managed_by
+    row.managed_by = ManagedBy(clinic.managed_by)
     stored = await _newest(session, clinic.id)
     if stored is not None and json.loads(stored.settings) == as_json(clinic):
         return None
     version = row.settings_version + 1
     if await add_settings_version(
         session,
-        row=_version_row(clinic, version, "file", Actor.of(ActorKind.CONFIG), now),
+        row=_version_row(clinic, version, SettingsSource.FILE, Actor.of(ActorKind.CONFIG), now),
         expected_version=row.settings_version,
     ):
         row.settings_version = version
@@ -192,7 +192,7 @@ async def _store_file_version(
 
 
 def _version_row(
-    clinic: ClinicConfig, version: int, source: str, actor: Actor, now: datetime
+    clinic: ClinicConfig, version: int, source: SettingsSource, actor: Actor, now: datetime
 ) -> ClinicSettings:
     return ClinicSettings(
         clinic_id=clinic.id,
@@ -211,14 +211,14 @@ async def save(
     based_on: int,
     actor: Actor,
     now: datetime,
-    source: str = "console",
+    source: SettingsSource = SettingsSource.CONSOLE,
 ) -> Saved:
     """Store `clinic` as the newest version (if `based_on` is still the newest), re-plan unsent
     check-ins when the plan's shape changed, and audit it."""
     row = await get_clinic(session, clinic_id=clinic.id)
     if row is None:
         raise SettingsError(f"There is no clinic {clinic.id!r}.")
-    if row.managed_by != "console":
+    if row.managed_by != ManagedBy.CONSOLE:
         raise SettingsError(
             "This clinic's settings come from the clinic file, which wins at every start; "
             'change them there (or set managed_by = "console" in the file).'
@@ -230,7 +230,7 @@ async def save(
             "nothing was saved."
         )
     before = from_json(previous.settings, where=f"clinic {clinic.id} v{previous.version}")
-    clinic = clinic.model_copy(update={"managed_by": "console"})
+    clinic = clinic.model_copy(update={"managed_by": ManagedBy.CONSOLE.value})
     missing = sorted(await protocols_in_use(session, clinic_id=clinic.id) - set(clinic.protocols))
     if missing:
         raise SettingsError(
@@ -288,14 +288,41 @@ async def restore(
         raise SettingsError(f"There is no version {version} of these settings.")
     clinic = from_json(old.settings, where=f"clinic {clinic_id} v{version}")
     return await save(
-        session, clinic=clinic, based_on=based_on, actor=actor, now=now, source="restore"
+        session,
+        clinic=clinic,
+        based_on=based_on,
+        actor=actor,
+        now=now,
+        source=SettingsSource.RESTORE,
     )
 
 
-async def managed_by(session: AsyncSession, *, clinic_id: str) -> str:
-    """ "file" or "console" (see the module's docstring)."""
+@dataclass(frozen=True)
+class SettingsAccess:
+    """What the console may do with a clinic's settings (and its rotation), for one viewer."""
+
+    managed_by: ManagedBy
+    is_admin: bool
+
+    @property
+    def in_console(self) -> bool:
+        """The console's saved versions win (else the clinic file does, read-only here)."""
+        return self.managed_by is ManagedBy.CONSOLE
+
+    @property
+    def editable(self) -> bool:
+        """This viewer may change them in the console: an admin of a console-managed clinic."""
+        return self.is_admin and self.in_console
+
+
+async def access(session: AsyncSession, *, clinic_id: str, is_admin: bool) -> SettingsAccess:
+    return SettingsAccess(await managed_by(session, clinic_id=clinic_id), is_admin)
+
+
+async def managed_by(session: AsyncSession, *, clinic_id: str) -> ManagedBy:
+    """Which wins for the clinic's settings (see the module's docstring)."""
     row = await get_clinic(session, clinic_id=clinic_id)
-    return row.managed_by if row is not None else "file"
+    return row.managed_by if row is not None else ManagedBy.FILE
 
 
 async def saved_by_names(session: AsyncSession, *, clinic_id: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from storage import audit
 from storage import oncall as store
 from storage.invites import active_admins, clinician_of_clinic, team_of_clinic
 from storage.models import Clinician, OnCallShift
-from storage.states import Actor
+from storage.states import Actor, SessionEnd
 
 MAX_NAME = 80
 EMAIL = re.compile(
@@ -41,6 +41,7 @@ class TeamError(Exception):
 class Member:
     clinician: Clinician
     on_call: str  # "primary", "backup" or ""
+    last_admin: bool = False  # the clinic's only active admin: cannot stop being one
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ async def members(session: AsyncSession, *, clinic: ClinicConfig, now: datetime)
         for role, clinician_id in (("backup", on_call.backup), ("primary", on_call.primary))
         if clinician_id in active  # as the pager sees it: an inactive one is nobody
     }
-    return [Member(c, roles.get(c.id, "")) for c in team]
+    admins = [c.id for c in team if c.active and c.is_admin]
+    return [Member(c, roles.get(c.id, ""), admins == [c.id]) for c in team]
 
 
 async def member(
@@ -178,7 +180,7 @@ async def deactivate(
         session, clinic_id=clinic.id, clinician_id=clinician.id, now=now
     )
     sessions = await end_clinic_sessions(
-        session, clinician=clinician, actor=actor, now=now, by="deactivated"
+        session, clinician=clinician, actor=actor, now=now, by=SessionEnd.DEACTIVATED
     )
     await audit.append(
         session,
@@ -220,7 +222,9 @@ async def end_sessions(
 ) -> int:
     """End the clinician's console sessions working in this clinic (their sessions in another
     clinic they belong to go on); audited `console.sessions_ended`."""
-    return await end_clinic_sessions(session, clinician=clinician, actor=actor, now=now, by="admin")
+    return await end_clinic_sessions(
+        session, clinician=clinician, actor=actor, now=now, by=SessionEnd.ADMIN
+    )
 
 
 def contact_problems(email: str, pager_key: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Case, Page, PageEvent
-from storage.states import CaseStatus, PageStatus
+from storage.states import CaseStatus, PageEventAction, PageEventStatus, PageStatus
 
 UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
@@ -153,11 +153,13 @@ _TARGET_BUSY = exists().where(
     col(_EARLIER.channel) == col(PageEvent.channel),
     col(_EARLIER.url) == col(PageEvent.url),
     func.coalesce(col(_EARLIER.routing_key), "") == func.coalesce(col(PageEvent.routing_key), ""),
-    col(_EARLIER.status) == "pending",
+    col(_EARLIER.status) == PageEventStatus.PENDING,
     col(_EARLIER.id) < col(PageEvent.id),
 )
 _EVENT_DUE = and_(
-    col(PageEvent.status) == "pending", col(PageEvent.next_attempt_at) <= NOW, ~_TARGET_BUSY
+    col(PageEvent.status) == PageEventStatus.PENDING,
+    col(PageEvent.next_attempt_at) <= NOW,
+    ~_TARGET_BUSY,
 )
 _DUE_EVENTS = ClaimQuery(PageEvent, _EVENT_DUE, col(PageEvent.id))
 _ONE_EVENT = ClaimQuery(
@@ -201,8 +203,8 @@ async def page_triggered_since(
             col(PageEvent.channel) == channel,
             col(PageEvent.url) == url,
             func.coalesce(col(PageEvent.routing_key), "") == (routing_key or ""),
-            col(PageEvent.action) == "trigger",
-            col(PageEvent.status) != "failed",
+            col(PageEvent.action) == PageEventAction.TRIGGER,
+            col(PageEvent.status) != PageEventStatus.FAILED,
             col(PageEvent.created_at) >= since,
         )
         .limit(1)

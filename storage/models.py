@@ -19,6 +19,8 @@ from storage.states import (
     InviteKind,
     Level,
     ManagedBy,
+    PageEventAction,
+    PageEventStatus,
     PageStatus,
     PatientStatus,
     SessionEnd,
@@ -349,11 +351,13 @@ class PageEvent(SQLModel, table=True):
         sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False, index=True)
     )
     channel: ChannelKind = Field(sa_type=TextEnum(ChannelKind))  # an outbox channel
-    action: str = Field(max_length=16)  # trigger, acknowledge, resolve
+    action: PageEventAction = Field(sa_type=TextEnum(PageEventAction))
     url: str = Field(sa_type=Text)
     routing_key: str | None = Field(default=None, max_length=128)
     body: str = Field(sa_type=Text)  # the JSON sent
-    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
+    status: PageEventStatus = Field(
+        default=PageEventStatus.PENDING, sa_type=TextEnum(PageEventStatus)
+    )
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=_utc())
     lease_owner: str | None = Field(default=None, max_length=64)

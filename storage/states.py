@@ -76,6 +76,16 @@ class CaseStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # a clinician took it; re-paging stopped
     RESOLVED = "resolved"  # closed with a note
 
+    @property
+    def may_acknowledge(self) -> bool:
+        """Only an open case is acknowledged (`services/case_taking.take`)."""
+        return self is CaseStatus.OPEN
+
+    @property
+    def may_resolve(self) -> bool:
+        """Any case not resolved yet may be (an open one is acknowledged with it)."""
+        return self is not CaseStatus.RESOLVED
+
 
 class CaseTrigger(StrEnum):
     """What opened or last raised a case (CLINICAL.md §2–§6)."""

@@ -32,7 +32,7 @@ from bot.messaging.delivery import Delivery, Outcome, backoff
 from bot.services.paging.outbox import enqueue_trigger, record_outcome
 from storage.cases import claim_due_page_events
 from storage.models import PageEvent
-from storage.states import PAGER
+from storage.states import PAGER, PageEventAction, PageEventStatus
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ class _Claimed:
     """What a send needs of a claimed row (read under the claim, used after its commit)."""
 
     id: int
-    channel: str
-    action: str
+    channel: ChannelKind
+    action: PageEventAction
     url: str
     body: bytes
     attempts: int
@@ -200,14 +200,14 @@ class PageEvents:
                 row = await record_outcome(
                     session,
                     event_id=event.id,
-                    outcome=delivery.outcome.value,
+                    outcome=delivery.outcome,
                     error=delivery.error,
                     retry_at=now + wait,
                     max_attempts=self.max_attempts,
                     now=now,
                     actor=PAGER,
                 )
-                if row is not None and row.status != "pending":
+                if row is not None and row.status is not PageEventStatus.PENDING:
                     finished.append((event, row.status))
         for event, delivery in zip(claimed, deliveries, strict=True):
             if delivery.outcome is not Outcome.SENT:
@@ -221,7 +221,7 @@ class PageEvents:
                     (delivery.error or "").split(" — ", 1)[0],
                 )
         for event, status in finished:
-            if event.action == "trigger":
+            if event.action is PageEventAction.TRIGGER:
                 self.ctx.metrics.pages.labels(channel=event.channel, outcome=status).inc()
             else:
                 self.ctx.metrics.page_followups.labels(

@@ -13,11 +13,12 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from bot.clinic_config import ClinicConfig
+from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
 
 LEVELS = ("high", "moderate", "low")
 TARGETS = ("queue", "primary", "backup", "everyone")
-CHANNELS = ("telegram", "email", "pager", "webhook")
+CHANNELS = tuple(kind.value for kind in ChannelKind)  # a new channel is offered as it comes
 CHOICE_LEVELS = tuple(level.value for level in Level if level is not Level.NONE)
 NON_RESPONSE_LEVELS = (
     "missed_24h",

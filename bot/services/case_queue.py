@@ -58,6 +58,14 @@ class CaseCard:
     def is_open(self) -> bool:
         return self.case.status == CaseStatus.OPEN
 
+    @property
+    def may_acknowledge(self) -> bool:
+        return CaseStatus(self.case.status).may_acknowledge
+
+    @property
+    def may_resolve(self) -> bool:
+        return CaseStatus(self.case.status).may_resolve
+
 
 def queue_order(card: CaseCard) -> tuple[int, datetime, int]:
     """Highest level first, then oldest first."""

@@ -120,9 +120,8 @@ async def check_take(
         return Taken(TakeOutcome.NOT_FOUND, action, None, message=message)
     if seen_level is not None and (why := raised_since(case, seen_level, seen_when)):
         return Taken(TakeOutcome.RAISED, action, case, clinician, why)
-    if case.status == CaseStatus.RESOLVED or (
-        action is CaseAction.ACKNOWLEDGE and case.status != CaseStatus.OPEN
-    ):
+    status = CaseStatus(case.status)
+    if not (status.may_acknowledge if action is CaseAction.ACKNOWLEDGE else status.may_resolve):
         message = f"Case #{case.id} is already {case.status}."
         return Taken(TakeOutcome.ALREADY, action, case, clinician, message)
     return case, clinician

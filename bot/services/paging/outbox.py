@@ -22,6 +22,7 @@ from bot.channels.event_format import FollowUpFacts, TriggerFacts
 from bot.channels.outbox_formats import OUTBOX_FORMATS
 from bot.clinic_config import ClinicConfig
 from bot.domain.channels import ChannelKind
+from bot.domain.delivery import Outcome
 from storage import audit
 from storage.cases import (
     add_page_event,
@@ -31,10 +32,9 @@ from storage.cases import (
     page_triggered_since,
 )
 from storage.models import Case, Clinician, PageEvent
-from storage.states import PAGER, Actor
+from storage.states import PAGER, Actor, PageEventAction, PageEventStatus
 
-FOLLOW_UPS = ("acknowledge", "resolve")
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+FOLLOW_UPS = (PageEventAction.ACKNOWLEDGE, PageEventAction.RESOLVE)
 ERROR_LIMIT = 500
 
 
@@ -108,7 +108,7 @@ async def enqueue_trigger(
     event = PageEvent(
         case_id=case.id,
         channel=kind,
-        action="trigger",
+        action=PageEventAction.TRIGGER,
         url=url,
         routing_key=routing_key,
         body=_json(body),
@@ -131,7 +131,7 @@ def _followup_body(case: Case, trigger: PageEvent, action: str) -> dict[str, Any
 
 
 async def enqueue_followups(
-    session: AsyncSession, *, case: Case, action: str, now: datetime
+    session: AsyncSession, *, case: Case, action: PageEventAction | str, now: datetime
 ) -> int:
     """Queue `action` ("acknowledge" or "resolve") for every target (channel, url, routing key)
     that has a trigger of this case not failed for good; returns how many were queued.
@@ -141,20 +141,21 @@ async def enqueue_followups(
     acknowledged and resolved again. The sender keeps each target's events in order."""
     if action not in FOLLOW_UPS:
         raise ValueError(f"unknown follow-up {action!r} (one of {', '.join(FOLLOW_UPS)})")
+    action = PageEventAction(action)
     assert case.id is not None
     events = await page_events_of(session, case_id=case.id)
     latest: dict[tuple[ChannelKind, str, str | None], PageEvent] = {}
-    done: dict[tuple[ChannelKind, str, str | None], set[str]] = {}
+    done: dict[tuple[ChannelKind, str, str | None], set[PageEventAction]] = {}
     for event in events:  # oldest first
         target = (event.channel, event.url, event.routing_key)
-        if event.action == "trigger":
-            if event.status != FAILED:
+        if event.action is PageEventAction.TRIGGER:
+            if event.status is not PageEventStatus.FAILED:
                 latest[target], done[target] = event, set()
         elif target in done:
             done[target].add(event.action)
     queued = 0
     for target, trigger in latest.items():
-        if action in done[target] or "resolve" in done[target]:
+        if action in done[target] or PageEventAction.RESOLVE in done[target]:
             continue
         event = PageEvent(
             case_id=case.id,
@@ -175,7 +176,7 @@ async def record_outcome(
     session: AsyncSession,
     *,
     event_id: int,
-    outcome: str,
+    outcome: Outcome,
     error: str | None,
     retry_at: datetime | None,
     max_attempts: int,
@@ -188,20 +189,20 @@ async def record_outcome(
     audited (`page_event.sent` / `page_event.failed`, no patient text). Returns the row, or
     None if it is gone or already final (someone else recorded it)."""
     event = await get_page_event(session, event_id=event_id)
-    if event is None or event.status != PENDING:
+    if event is None or event.status is not PageEventStatus.PENDING:
         return None
     event.lease_owner = event.lease_until = None
-    if outcome == "not_sent":
+    if outcome is Outcome.NOT_SENT:
         return event
     event.attempts += 1
     event.error = error[:ERROR_LIMIT] if error else None
-    if outcome == "sent":
-        event.status, event.sent_at = SENT, now
-    elif outcome == "retry" and event.attempts < max_attempts:
+    if outcome is Outcome.SENT:
+        event.status, event.sent_at = PageEventStatus.SENT, now
+    elif outcome is Outcome.RETRY and event.attempts < max_attempts:
         event.next_attempt_at = retry_at or now
         return event
     else:
-        event.status = FAILED
+        event.status = PageEventStatus.FAILED
     case = await get_case(session, case_id=event.case_id)
     await audit.append(
         session,

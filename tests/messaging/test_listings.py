@@ -17,6 +17,7 @@ from bot.messaging.listings import (
 )
 from bot.services.case_queue import CaseCard, PageLine
 from bot.services.overview import LastCheckin, OpenCase, PatientRow
+from bot.services.patients import patient_actions
 from bot.services.timeline import (
     AnswerView,
     CheckinEntry,
@@ -146,7 +147,10 @@ def _checkin(id: int, due: datetime, *answers: AnswerView) -> CheckinEntry:
 
 def test_history_shows_the_mood_trend_each_check_in_and_the_messages() -> None:
     day = timedelta(days=1)
-    patient = TimelinePatient(1, "P-7", PatientStatus.ACTIVE, "active", "UTC", 7, None, None)
+    active = PatientStatus.ACTIVE
+    patient = TimelinePatient(
+        1, "P-7", active, "active", "UTC", 7, None, None, patient_actions(active)
+    )
     history = RecentHistory(
         patient=patient,
         checkins=(

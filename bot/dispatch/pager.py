@@ -23,8 +23,9 @@ from bot.messaging.case_news import show_case_state
 from bot.messaging.delivery import Outcome, deliver
 from bot.services.case_facts import checkin_facts
 from bot.services.cases import LadderPosition, business_hours, ladder
+from bot.services.deliveries import record_patient_notice
 from bot.services.oncall import who_is_on_call
-from bot.services.paging.rungs import PageResult, record_patient_notice, record_rung
+from bot.services.paging.rungs import PageResult, record_rung
 from storage.cases import any_page_sent, claim_due_cases, get_case
 from storage.invites import clinicians_of_clinic
 from storage.models import Case, Patient
@@ -250,7 +251,7 @@ class Pager:
                 session,
                 patient=patient,
                 case_id=plan.case.id,
-                outcome=result.outcome.value,
+                outcome=result.outcome,
                 paged=delivered and not plan.page.nobody_on_call,
                 now=self.ctx.clock.now(),
             )

@@ -280,3 +280,25 @@ async def record_digest(
         clinic_id=clinic_id,
         detail={"cases": cases, "recipients": recipients, "delivered": delivered},
     )
+
+
+async def record_patient_notice(
+    session: AsyncSession,
+    *,
+    patient: Patient,
+    case_id: int,
+    outcome: Outcome,
+    paged: bool,
+    now: datetime,
+) -> None:
+    """The patient was told what happens next (`paged`: that someone was paged), or not."""
+    await audit.append(
+        session,
+        at=now,
+        actor=PAGER,
+        event=f"patient_notice.{outcome}",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        case_id=case_id,
+        detail={"paged": paged},
+    )

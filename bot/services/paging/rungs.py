@@ -13,7 +13,7 @@ from bot.domain.channels import ChannelKind
 from bot.services.cases import LadderPosition, advance_ladder
 from storage import audit
 from storage.cases import add_page
-from storage.models import Case, Page, Patient
+from storage.models import Case, Page
 from storage.states import PAGER, PageStatus
 
 
@@ -96,26 +96,4 @@ async def record_rung(
         reached_nobody=reached_nobody,
         recipients=recipients,
         now=now,
-    )
-
-
-async def record_patient_notice(
-    session: AsyncSession,
-    *,
-    patient: Patient,
-    case_id: int,
-    outcome: str,
-    paged: bool,
-    now: datetime,
-) -> None:
-    """The patient was told what happens next (`paged`: that someone was paged), or not."""
-    await audit.append(
-        session,
-        at=now,
-        actor=PAGER,
-        event=f"patient_notice.{outcome}",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
-        case_id=case_id,
-        detail={"paged": paged},
     )

@@ -70,3 +70,12 @@ def clock_at(hhmm: str, zone: str = "UTC") -> OffsetClock:
     there = now.astimezone(ZoneInfo(zone))
     there = there.replace(hour=hour, minute=minute, second=0, microsecond=0)
     return OffsetClock(there.astimezone(UTC) - now)
+
+
+def subprocess_env(clock: OffsetClock) -> dict[str, str]:
+    """Environment entries that start a Python subprocess on `clock`'s time, ticking on
+    (added to this process's own travel, if any): for a command that plans from "now"."""
+    offset = float(os.environ.get(OFFSET_ENV, "0")) + clock.offset.total_seconds()
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [str(SITE_DIR), *(p for p in paths if Path(p) != SITE_DIR)]
+    return {OFFSET_ENV: repr(offset), "PYTHONPATH": os.pathsep.join(paths)}

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     spec = terminalreporter.config.getoption("--wall-clock")
     if spec:
         terminalreporter.write_line(f"wall clock: {spec} = {wall_clock.parse(spec).isoformat()}")
+
+
+@pytest.fixture(params=wall_clock.INSTANTS)
+def any_hour(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test runs once at each instant of `wall_clock.INSTANTS` (00:00, 02:40, 12:00, 23:59
+    in UTC and in the test clinics' zone), the process travelled there and ticking on: for tests
+    that plan from "now". (`pytest --wall-clock=...` travels a whole run instead.)"""
+    import time_machine
+
+    with time_machine.travel(wall_clock.parse(request.param), tick=True):
+        yield request.param
 
 
 BACKENDS = [

@@ -35,6 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
         wall_clock.travel(spec)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wall_clock_of_subprocesses() -> None:
+    """Under `--wall-clock`, the commands the tests start travel too. (A fixture: it runs in
+    the process that runs the tests, never in the controller of pytest-xdist's workers.)"""
+    wall_clock.export_to_subprocesses()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     spec = terminalreporter.config.getoption("--wall-clock")
     if spec:

@@ -14,6 +14,7 @@ of the CLI tests) starts at the same travelled time.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -45,19 +46,28 @@ def parse(spec: str, today: date | None = None) -> datetime:
     return when.astimezone(UTC)
 
 
-def travel(spec: str) -> object:
-    """Start travelling this process to `spec` (ticking) and pass the offset to subprocesses."""
+def travel(spec: str) -> None:
+    """Start travelling this process to `spec`, ticking on from there."""
     import time_machine
 
-    offset = os.environ.get(OFFSET_ENV)
-    if offset is None:  # the first process; xdist workers inherit the controller's offset
-        offset = repr(parse(spec).timestamp() - time.time())
-        os.environ[OFFSET_ENV] = offset
-        paths = [str(SITE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-    traveller = time_machine.travel(time.time() + float(offset), tick=True)
-    traveller.start()
-    return traveller
+    if getattr(sys.modules.get("sitecustomize"), "TRAVELLER", None) is not None:
+        return  # travelled as it started, by sitecustomize/: a command of a travelled run
+    target = parse(spec).timestamp()
+    _travel["offset"] = target - time.time()
+    time_machine.travel(target, tick=True).start()
+
+
+def export_to_subprocesses() -> None:
+    """Have the Python subprocesses started from now on (with this environment) start at this
+    process's travelled time. Not for xdist's workers, which travel on their own: importing
+    time-machine before pytest makes pytest warn that it cannot rewrite that plugin."""
+    if "offset" in _travel:
+        os.environ[OFFSET_ENV] = repr(_travel["offset"])
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(SITE_DIR), *paths])
+
+
+_travel: dict[str, float] = {}
 
 
 def clock_at(hhmm: str, zone: str = "UTC") -> OffsetClock:

@@ -4,18 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from storage.engine import Database
-from storage.migrate import upgrade
-from tests.auxil.databases import IsolatedDatabase, isolated, postgres_url
+from tests.auxil import wall_clock
+from tests.auxil.databases import IsolatedDatabase, isolated, migrated_copy, postgres_url
 
 if TYPE_CHECKING:
     from sandbox import BotApiSandbox
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--wall-clock",
+        default=os.environ.get(wall_clock.SPEC_ENV) or None,
+        help="run as if the wall clock read this instant, e.g. 2026-12-06T02:40 (UTC), "
+        "2026-12-06T02:40@America/New_York or 23:59 (today, UTC); see tests/auxil/wall_clock.py",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    spec = config.getoption("--wall-clock")
+    if spec:
+        wall_clock.travel(spec)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wall_clock_of_subprocesses() -> None:
+    """Under `--wall-clock`, the commands the tests start travel too. (A fixture: it runs in
+    the process that runs the tests, never in the controller of pytest-xdist's workers.)"""
+    wall_clock.export_to_subprocesses()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    spec = terminalreporter.config.getoption("--wall-clock")
+    if spec:
+        terminalreporter.write_line(f"wall clock: {spec} = {wall_clock.parse(spec).isoformat()}")
+
+
+@pytest.fixture(params=wall_clock.INSTANTS)
+def any_hour(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test runs once at each instant of `wall_clock.INSTANTS` (00:00, 02:40, 12:00, 23:59
+    in UTC and in the test clinics' zone), the process travelled there and ticking on: for tests
+    that plan from "now". (`pytest --wall-clock=...` travels a whole run instead.)"""
+    import time_machine
+
+    with time_machine.travel(wall_clock.parse(request.param), tick=True):
+        yield request.param
+
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -40,8 +82,11 @@ async def settle_background_threads() -> AsyncIterator[None]:
     finaliser; without this its thread may report back after the loop has closed.
     """
     yield
-    gc.collect()
-    await asyncio.sleep(0.02)
+    if any(t.name.endswith("(_connection_worker_thread)") for t in threading.enumerate()):
+        # An aiosqlite connection's thread is alive. (A full collection takes ~0.2 s of a
+        # loaded process: not spent after the many tests that leave none.)
+        gc.collect()
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,12 +102,12 @@ async def test_db(backend: str, tmp_path: Path) -> AsyncIterator[IsolatedDatabas
 
 
 @pytest.fixture
-async def db(test_db: IsolatedDatabase) -> AsyncIterator[Database]:
-    """A migrated database on each backend."""
-    database = test_db.open()
-    await upgrade(database)
-    yield database
-    await database.dispose()
+async def db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database on each backend (a copy of one migrated once per test process)."""
+    async with migrated_copy(backend, tmp_path) as copy:
+        database = copy.open()
+        yield database
+        await database.dispose()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.auxil.cli import MINIMAL_CLINIC, cli_env
+from tests.auxil.wall_clock import clock_at, subprocess_env
 
 AFTERCARE = Path(sys.executable).parent / "aftercare"
 REPO = Path(__file__).resolve().parents[2]
@@ -187,9 +188,13 @@ def test_clinic_flow(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
     line = _error_line(result)
     assert "nowhere" in line and "known: north" in line
 
-    now = datetime.now(UTC)
+    # The infusion commands plan from their own "now": they run as if it were 11:00 in London,
+    # whatever the hour, so the 4-hour check-in falls outside quiet hours (22:00-08:00).
+    morning = clock_at("11:00", "Europe/London")
+    at_eleven = subprocess_env(morning)
+    now = morning.now()
     ended = (now - timedelta(minutes=1)).replace(microsecond=0)
-    result = cli("infusion", "record", "--patient", "P-1", "--at", _iso(ended))
+    result = cli("infusion", "record", "--patient", "P-1", "--at", _iso(ended), **at_eleven)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("infusion 1 for P-1 ended"), out
@@ -198,19 +203,19 @@ def test_clinic_flow(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
     day = [ln for ln in lines if "24-hour check-in" in ln]
     assert len(four) == 1 and len(day) == 1, out
     assert all(re.search(r"\b(GMT|BST)\b", ln) for ln in four + day), out
-    if "after quiet hours" not in four[0]:
-        due = (ended + timedelta(hours=4)).astimezone(ZoneInfo("Europe/London"))
-        assert four[0].strip().startswith(f"{due:%a %d %b %H:%M:%S %Z}"), out
+    assert "after quiet hours" not in four[0], out
+    due = (ended + timedelta(hours=4)).astimezone(ZoneInfo("Europe/London"))
+    assert four[0].strip().startswith(f"{due:%a %d %b %H:%M:%S %Z}"), out
 
-    result = cli("infusion", "move", "1", "--at", _iso(now - timedelta(hours=2)))
+    result = cli("infusion", "move", "1", "--at", _iso(now - timedelta(hours=2)), **at_eleven)
     assert result.returncode == 0, result.stderr
     assert "infusion 1 moved" in result.stdout
 
-    result = cli("infusion", "cancel", "1")
+    result = cli("infusion", "cancel", "1", **at_eleven)
     assert result.returncode == 0, result.stderr
     assert "infusion 1 cancelled" in result.stdout
 
-    result = cli("infusion", "cancel", "1")
+    result = cli("infusion", "cancel", "1", **at_eleven)
     assert result.returncode == 2, result.stderr
     assert "is cancelled" in _error_line(result)
 

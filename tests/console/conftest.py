@@ -14,6 +14,8 @@ DOWNLOADS = ARTIFACTS / "downloads"
 
 NEEDS_CHROMIUM = [
     pytest.mark.slow,
+    # One browser at a time, on one worker: they share DOWNLOADS, and two would fight for CPU.
+    pytest.mark.xdist_group("chromium"),
     pytest.mark.skipif(
         not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
         reason="chromium browser test: needs Debian's chromium and chromium-driver",

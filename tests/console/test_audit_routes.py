@@ -18,6 +18,11 @@ from storage.models import AuditEvent, Clinician
 from storage.states import Actor
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
 from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.wall_clock import clock_at
+
+# Noon in the North clinic's zone, whatever the hour: "today" is the same day from the first
+# audit row to the last request.
+NOON, ZONE = "12:00", "America/New_York"
 
 ADMIN, BEN, SOL = 7001, 7002, 7101
 ROW = re.compile(r'<tr id="event-(\d+)">')
@@ -72,7 +77,7 @@ async def _count(app: ConsoleBot, event: str | None = None) -> int:
 async def test_a_clinician_reads_the_clinics_log_filtered_and_paged(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with console_bot(sandbox, test_db) as app:
+    async with console_bot(sandbox, test_db, clock=clock_at(NOON, ZONE)) as app:
         await join(app, BEN, "Dr Ben")
         await join(app, SOL, "Dr Sol", clinic="south")
         north, _ = await patient_with_case(app, "NORTH-1")

@@ -15,6 +15,11 @@ from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
 from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.wall_clock import clock_at
+
+# Noon in the North clinic's zone, whatever the hour: the file's date and "since today" name
+# the day the case was raised on.
+NOON, ZONE = "12:00", "America/New_York"
 
 ADMIN, BEN, SOL = 7001, 7002, 7101  # an admin and a clinician at North, an admin at South
 QUOTE = "I keep thinking about it"  # the case's quote, from patient_with_case
@@ -39,7 +44,7 @@ def _files(response: httpx.Response) -> dict[str, list[dict[str, str]]]:
 async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with console_bot(sandbox, test_db) as app:
+    async with console_bot(sandbox, test_db, clock=clock_at(NOON, ZONE)) as app:
         await join(app, ADMIN, "Admin Ada")
         await join(app, SOL, "Admin Sol", clinic="south")
         _, case = await patient_with_case(app, "NORTH-1")

@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.console.web import local_time
@@ -19,10 +20,14 @@ from storage.models import AuditEvent, Checkin, Infusion, Patient
 from storage.states import CheckinStatus, InfusionStatus
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in
 from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.wall_clock import clock_at
 
 ADA, SOL = 7001, 7101
 PZONE = "Europe/Berlin"  # the patients' zone; the clinic's (North) is America/New_York
 FORM = "%Y-%m-%dT%H:%M"
+# The bot's clock reads 15:00 UTC (16:00 in Berlin, 10:00 in New York) whatever the hour:
+# an infusion ended an hour ago, or two hours before that, is planned outside quiet hours.
+AFTERNOON = "15:00"
 
 
 async def _patient(app: ConsoleBot, ref: str) -> Patient:
@@ -123,10 +128,11 @@ async def _as_the_cli(
         )
 
 
+@pytest.mark.usefixtures("any_hour")  # it failed at 02:40-02:55 UTC before its clock_at
 async def test_record_move_and_cancel_plan_as_the_cli_does(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with console_bot(sandbox, test_db) as app:
+    async with console_bot(sandbox, test_db, clock=clock_at(AFTERNOON)) as app:
         await join(app, ADA, "Dr Ada")  # not an admin: infusions are for every clinician
         patient, twin = await _patient(app, "P-1"), await _patient(app, "TWIN")
         client = await sign_in(app, ADA)
@@ -210,7 +216,7 @@ async def test_record_move_and_cancel_plan_as_the_cli_does(
 async def test_bad_times_are_refused_beside_the_field_and_change_nothing(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with console_bot(sandbox, test_db) as app:
+    async with console_bot(sandbox, test_db, clock=clock_at(AFTERNOON)) as app:
         await join(app, ADA, "Dr Ada")
         patient = await _patient(app, "P-2")
         client = await sign_in(app, ADA)
@@ -262,7 +268,7 @@ async def test_bad_times_are_refused_beside_the_field_and_change_nothing(
 async def test_another_clinics_or_patients_infusion_is_not_found(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with console_bot(sandbox, test_db) as app:
+    async with console_bot(sandbox, test_db, clock=clock_at(AFTERNOON)) as app:
         await join(app, ADA, "Dr Ada")
         await join(app, SOL, "Dr Sol", clinic="south")
         patient, _ = await _patient(app, "NORTH-1"), await _patient(app, "NORTH-2")

@@ -409,7 +409,10 @@ def test_plan_properties(
         assert c.nominal_at - infusion_at == c.offset
         assert c.nominal_at == infusion_at.astimezone(UTC) + c.offset
 
-    infusion_date = infusion_at.astimezone(zone).date()
+    # Through UTC: astimezone() to the datetime's own zone returns it as it is, and a wall time
+    # in a spring-forward gap names an instant outside it, maybe on another day (Santiago's gap
+    # is at midnight: 2020-09-06 00:00 with fold=1 is 23:00 on the 5th).
+    infusion_date = infusion_at.astimezone(UTC).astimezone(zone).date()
     taken = {c.nominal_at.astimezone(zone).date() for c in offsets}
     planned_days = [
         d

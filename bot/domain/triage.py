@@ -65,7 +65,10 @@ def triage_cssrs(answers: Mapping[str, str], *, closed: bool) -> list[Finding]:
         return findings
     asked = ["s1", "s2", *(["s3", "s4", "s5"] if answers.get("s2") == YES else []), "s6"]
     unanswered = [item for item in asked if item not in answers]
-    if answers.get("s2") == YES and unanswered:
+    # Abandoned *after* item 2 = Yes: the items it leads to (3 to 6). Item 1 missing alone is a
+    # screener left part-way (low), so answering it later can never lower the level.
+    after_two = [item for item in unanswered if item not in ("s1", "s2")]
+    if answers.get("s2") == YES and after_two:
         findings.append(
             Finding(
                 Level.MODERATE,

@@ -375,3 +375,17 @@ def test_cssrs_level_is_the_highest_numbered_yes(answers: dict[str, str], closed
         assert level == expected
     elif answers.get("s2") != YES and yeses:
         assert level == expected  # a Yes outranks the part-way (low) finding
+
+
+def test_answering_item_1_yes_after_item_2_never_lowers_the_level() -> None:
+    """Found by the property above: item 2 = Yes, items 3-6 No and item 1 unanswered was rated
+    moderate (as if abandoned after item 2), and answering item 1 Yes then lowered it to low.
+    Abandoned after item 2 means items 3-6 unanswered; item 1 alone is a screener left part-way."""
+    answers = {"s2": YES, "s3": NO, "s4": NO, "s5": NO, "s6": NO}
+    before = triage_cssrs(answers, closed=True)
+    after = triage_cssrs(answers | {"s1": YES}, closed=True)
+    assert highest(*(f.level for f in before)) == LOW
+    assert any("incomplete" in f.reason for f in before)
+    assert highest(*(f.level for f in after)) == LOW
+    abandoned = triage_cssrs({"s1": YES, "s2": YES, "s3": NO}, closed=True)
+    assert highest(*(f.level for f in abandoned)) == MODERATE

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from bot.services.clinic.team import set_contact
 from bot.services.oncall import add_shift
 from sandbox import BotApiSandbox
-from storage.models import AuditEvent, Case, Clinician, PageEvent
+from storage.models import AuditEvent, Case, Clinician, Page, PageEvent
 from storage.states import CLI
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
 from tests.auxil.databases import IsolatedDatabase
@@ -178,6 +178,8 @@ async def test_every_front_end_takes_a_case_the_same_way(
                 for user in (ADA, BEN)
             }
             assert await _until(lambda: _events(app, case_id, 1)) == [("trigger", "sent")]
+            # the rung is recorded (its pages and their audit rows) before the take
+            assert await _until(lambda: _pages(app, case_id, 3)) == 3
             async with ctx.db.transaction() as session:
                 ada = await session.scalar(select(Clinician).where(Clinician.name == "Dr Ada"))
                 before = await _audit(session, case_id)
@@ -239,6 +241,13 @@ async def _events(app: ConsoleBot, case_id: int, count: int) -> list[tuple[str, 
     if len(found) < count or any(status == "pending" for _, status in found):
         return None
     return found
+
+
+async def _pages(app: ConsoleBot, case_id: int, count: int) -> int | None:
+    """How many pages of the case are recorded, once there are `count`."""
+    async with app.bot.ctx.db.transaction() as session:
+        rows = (await session.scalars(select(Page).where(Page.case_id == case_id))).all()
+    return len(rows) if len(rows) >= count else None
 
 
 async def _audit(session: Any, case_id: int) -> list[AuditEvent]:

@@ -132,15 +132,16 @@ async def admit_ack_link(
     async def used(session: AsyncSession, taken: Taken) -> None:
         if taken.case is None:
             return
+        done = taken.outcome is TakeOutcome.DONE
         await audit.append(
             session,
-            at=now,
+            at=(taken.case.acknowledged_at if done else None) or now,  # the take's own time
             actor=clinician_actor(clinician.id),
             event="ack_link.used",
             clinic_id=taken.case.clinic_id,
             patient_id=taken.case.patient_id,
             case_id=taken.case.id,
-            detail={"channel": "email", "acknowledged": taken.outcome is TakeOutcome.DONE},
+            detail={"channel": "email", "acknowledged": done},
         )
 
     return TakeRequest(link.case_id, CaseAction.ACKNOWLEDGE, Taker.clinician(clinician), then=used)

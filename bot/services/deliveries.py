@@ -50,11 +50,10 @@ async def record_question(
     delivery: Delivery,
     now: datetime,
 ) -> None:
-    """A question of an open check-in was sent: it is now the check-in's current message.
-
-    The audit row first: its lock (PostgreSQL's advisory lock for the chain) is then taken
-    before the check-in's row lock, in the order the answer's transaction takes them; the other
-    order deadlocked against a tap on the same check-in."""
+    """A question of an open check-in was sent: it is now the check-in's current message."""
+    row = await get_checkin(session, checkin_id=checkin_id)
+    if row is not None and delivery.message_id is not None:
+        row.message_id = delivery.message_id
     await audit.append(
         session,
         at=now,
@@ -65,9 +64,6 @@ async def record_question(
         checkin_id=checkin_id,
         detail=_detail(item_id, delivery),
     )
-    row = await get_checkin(session, checkin_id=checkin_id)
-    if row is not None and delivery.message_id is not None:
-        row.message_id = delivery.message_id
 
 
 async def record_crisis_card(

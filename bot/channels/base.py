@@ -2,12 +2,13 @@
 
 A rung is paged in two steps, as the pager's claim requires: `prepare` runs inside the claim's
 transaction and writes whatever must survive a crash (an e-mail's acknowledge link, an outbox
-event); `send` runs after the commit, one outgoing page at a time, side by side, and answers
+event); `send` runs after the commit with the channel's pages of the rung, and answers each
 with an honest `Delivery` — it never raises for its own channel's trouble.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,14 +27,22 @@ class RungPage:
     """One rung of one case's ladder, as every channel receives it."""
 
     case: Case  # as claimed for this rung (read it, never change it)
-    case_id: int
     clinic: ClinicConfig
-    level: Level  # the level the rung fires for
     reference: str  # the patient's pseudonymous reference
     text: str  # the page as a person reads it: the facts, what to do
     summary: str  # for third parties: level, case number, clinic; never the patient's words
     recipients: tuple[Clinician, ...]  # the clinicians this rung pages
     nobody_on_call: bool  # Aftercare has nobody to page (a paging service has its own on-call)
+
+    @property
+    def case_id(self) -> int:
+        assert self.case.id is not None
+        return self.case.id
+
+    @property
+    def level(self) -> Level:
+        """The level the rung fires for (the case's, as claimed)."""
+        return Level(self.case.level)
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,8 @@ class Channel(Protocol):
         """In the claim's transaction: this rung's pages on this channel."""
         ...
 
-    async def send(self, page: RungPage, out: Outgoing) -> Delivery:
-        """After the commit: send one page; SENT, FAILED, RETRY or NOT_SENT, never raises for
-        the channel's own trouble."""
+    async def send(self, page: RungPage, outs: Sequence[Outgoing]) -> list[Delivery]:
+        """After the commit: send this channel's pages of the rung (side by side), a `Delivery`
+        each in order: SENT, FAILED, RETRY or NOT_SENT; never raises for the channel's own
+        trouble."""
         ...

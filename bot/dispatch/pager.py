@@ -137,9 +137,7 @@ class Pager:
         )
         page = RungPage(
             case=case,
-            case_id=case.id,
             clinic=clinic,
-            level=Level(case.level),
             reference=patient.ref,
             text=text,
             summary=f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}",
@@ -216,7 +214,7 @@ class Pager:
         bound = min(CHANNEL_SECONDS, max(self.lease.total_seconds() / 3, MIN_CHANNEL_SECONDS))
         try:
             async with asyncio.timeout(bound):
-                deliveries = await asyncio.gather(*(channel.send(page, out) for out in mine))
+                deliveries = await channel.send(page, mine)
         except Exception:
             log.exception("page.channel_failed case=%s channel=%s", plan.case.id, kind)
             return []

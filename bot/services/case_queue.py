@@ -55,10 +55,6 @@ class CaseCard:
         return Level(self.case.level)
 
     @property
-    def is_open(self) -> bool:
-        return self.case.status == CaseStatus.OPEN
-
-    @property
     def may_acknowledge(self) -> bool:
         return CaseStatus(self.case.status).may_acknowledge
 

@@ -3,6 +3,8 @@ acknowledge link (issued in the claim's transaction) and the console link."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +44,11 @@ class EmailChannel:
                 out.append(Outgoing(self.kind, clinician, token))
         return out
 
-    async def send(self, page: RungPage, out: Outgoing) -> Delivery:
+    async def send(self, page: RungPage, outs: Sequence[Outgoing]) -> list[Delivery]:
+        """Each recipient's mail, side by side."""
+        return list(await asyncio.gather(*(self._send(page, out) for out in outs)))
+
+    async def _send(self, page: RungPage, out: Outgoing) -> Delivery:
         """The mail; an address it cannot use fails this page only."""
         assert out.clinician is not None
         console = self.console_url

@@ -3,6 +3,8 @@ buttons (and Open in console when the console has a public URL)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +28,11 @@ class TelegramChannel:
         """One page per recipient; nothing to store before sending."""
         return [Outgoing(self.kind, clinician) for clinician in page.recipients]
 
-    async def send(self, page: RungPage, out: Outgoing) -> Delivery:
+    async def send(self, page: RungPage, outs: Sequence[Outgoing]) -> list[Delivery]:
+        """Each recipient's page, side by side."""
+        return list(await asyncio.gather(*(self._send(page, out) for out in outs)))
+
+    async def _send(self, page: RungPage, out: Outgoing) -> Delivery:
         """The page with its buttons; without the console link if Telegram refuses the link."""
         assert out.clinician is not None
         chat_id, text = out.clinician.chat_id, page.text

@@ -127,13 +127,13 @@ def build_application(ctx: AppContext) -> AftercareApplication:
         .post_init(_post_init)
         .request(AiohttpRequest())
     )
-    if ctx.settings.send_rate_per_second > 0:
-        builder = builder.rate_limiter(
-            PriorityRateLimiter(  # type: ignore[arg-type]  # PTB types the builder for one RLARGS
-                per_second=ctx.settings.send_rate_per_second,
-                chat_interval=ctx.settings.routine_chat_interval_seconds,
-            )
+    # Always: every Bot API call is handled by its kind there; a rate of 0 turns pacing off.
+    builder = builder.rate_limiter(
+        PriorityRateLimiter(  # type: ignore[arg-type]  # PTB types the builder for one RLARGS
+            per_second=ctx.settings.send_rate_per_second,
+            chat_interval=ctx.settings.routine_chat_interval_seconds,
         )
+    )
     application = builder.updater(None).build()
     application.bot_data[CONTEXT_KEY] = ctx
     register_handlers(application)

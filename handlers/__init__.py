@@ -38,7 +38,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
         [
             CommandHandler("enroll", clinician.enroll),
             CommandHandler("infusion", clinician.infusion),
-            CommandHandler("resume", clinician.resume),
+            CommandHandler("resume", enrollment.resume),
             CommandHandler("oncall", oncall.oncall),
             CommandHandler("offcall", oncall.offcall),
             CommandHandler("ack", taking.ack_command),

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot.context import AftercareContext
 from storage.models import Clinician
@@ -40,12 +40,18 @@ def clinicians_only(handler: ClinicianHandler) -> Handler:
 async def answer_query(
     query: CallbackQuery, text: str | None = None, *, alert: bool = False
 ) -> None:
-    """Answer a button press; a query Telegram no longer knows (too old) is not an error."""
+    """Answer a button press. Never fails its handler: the answer only stops the button's
+    spinner, and the tap's effects (the stored answer, the next question) must go on whatever
+    Telegram says (the rate limiter has already tried again after a 429, a 5xx or a timeout)."""
     try:
         await query.answer(text, show_alert=alert)
     except BadRequest as exc:
-        if "query is too old" not in exc.message.lower() and "query id is invalid" not in (
-            exc.message.lower()
-        ):
-            raise
-        log.info("callback.too_old query=%s", query.id)
+        too_old = ("query is too old", "query id is invalid")
+        if any(words in exc.message.lower() for words in too_old):
+            log.info("callback.too_old query=%s", query.id)
+        else:
+            log.warning("callback.answer_refused query=%s description=%s", query.id, exc.message)
+    except TelegramError as exc:
+        log.warning(
+            "callback.answer_failed query=%s error=%s: %s", query.id, type(exc).__name__, exc
+        )

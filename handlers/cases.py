@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 
-from telegram import Message, Update
+from telegram import InputFile, Message, Update
 from telegram.error import TelegramError
 
 from bot.charts import render_png, summary_text
@@ -66,7 +68,7 @@ async def patient_history(
                 session, clinic_id=me.clinic_id, patient_ref=args[0], now=now, days=30
             )
             chart = await mood_chart_for(session, patient=patient, clinic=clinic, now=now, days=30)
-    if found is None or chart is None:
+    if found is None or chart is None or patient is None:
         await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
         return
     await message.reply_text(history_text(recent(found), clinic=clinic))
@@ -77,6 +79,22 @@ async def patient_history(
         log.exception("history.chart_render_failed chat=%s", message.chat_id)
         return
     try:
-        await message.reply_photo(png, caption=summary_text(chart)[:1024])
+        await message.reply_photo(
+            InputFile(png, filename=chart_filename(patient.ref)),
+            caption=summary_text(chart)[:1024],
+        )
     except TelegramError as exc:
         log.warning("history.chart_not_sent chat=%s error=%s", message.chat_id, exc.message)
+        with contextlib.suppress(TelegramError):  # say so; the text above stands either way
+            await message.reply_text(CHART_NOT_SENT.format(ref=patient.ref))
+
+
+CHART_NOT_SENT = (
+    "The mood chart did not go through (Telegram did not confirm it). "
+    "If it is not above, send /history {ref} again."
+)
+
+
+def chart_filename(ref: str) -> str:
+    """`mood-P-0042.png`: a name and type a clinician's phone shows and saves as a picture."""
+    return f"mood-{re.sub(r'[^A-Za-z0-9_-]', '_', ref)[:64]}.png"

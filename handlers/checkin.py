@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import Message, Update
@@ -57,8 +58,17 @@ async def tap(update: Update, context: AftercareContext) -> None:
             note_delay(result.raised, written_at=context.delayed_since(now), now=now)
     if isinstance(result, Answered):
         await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
-        await answer_query(query, texts.CHANGED_TO_YES if result.corrected_from else None)
-        await continue_checkin(ctx, context.bot, patient=patient, answered=result, question=message)
+        # The spinner's answer beside the next question, never in front of it: a slow or
+        # refused callback answer (tried again by the limiter) holds nothing back.
+        spinner = asyncio.create_task(
+            answer_query(query, texts.CHANGED_TO_YES if result.corrected_from else None)
+        )
+        try:
+            await continue_checkin(
+                ctx, context.bot, patient=patient, answered=result, question=message
+            )
+        finally:
+            await spinner
     elif isinstance(result, LateYes):
         log.info("checkin.late_yes update_id=%s", update.update_id)
         await urgent(

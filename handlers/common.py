@@ -6,11 +6,12 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import CURRENT_UPDATE, AftercareContext, Identity
 from bot.messaging import texts
+from bot.messaging.recovery import tell_after_failure
 from bot.services.messages import crisis_words
 from handlers.auth import answer_query
 from storage.people import clinicians_by_user, patient_by_chat
@@ -95,20 +96,16 @@ async def on_error(update: object, context: AftercareContext) -> None:
     if update.effective_chat.type != ChatType.PRIVATE or isinstance(context.error, Forbidden):
         return  # not ours to answer, or Telegram will not let anything reach them
     saved = work is not None and work.committed  # its effects are stored; what followed failed
-    if update.callback_query is not None:
-        try:  # stop the button's spinner whatever else happens
-            await update.callback_query.answer(texts.SAVED if saved else texts.TRY_AGAIN)
-        except TelegramError:
-            log.info("handler.error_answer_failed update_id=%s", update_id)
-    ctx = context.app
-    clinic = ctx.clinic(ctx.intake.clinic_of_chat.get(update.effective_chat.id))
-    try:
-        await context.bot.send_message(
-            update.effective_chat.id,
-            texts.saved_then_failed(clinic) if saved else texts.something_went_wrong(clinic),
-        )
-    except TelegramError:
-        log.warning("handler.error_reply_failed update_id=%s", update_id, exc_info=True)
+    if update.callback_query is not None:  # stop the button's spinner whatever else happens
+        await answer_query(update.callback_query, texts.SAVED if saved else texts.TRY_AGAIN)
+    await tell_after_failure(
+        context.app,
+        context.bot,
+        update=update,
+        chat_id=update.effective_chat.id,
+        patient=context.identity.patient,
+        saved=saved,
+    )
 
 
 async def unknown_command(update: Update, context: AftercareContext) -> None:

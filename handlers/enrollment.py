@@ -21,6 +21,7 @@ from bot.services.enrollment import (
     redeem_clinician_invite,
 )
 from bot.services.patients import AlreadyStopped, opt_out
+from handlers import clinician
 from handlers.auth import answer_query
 from storage.states import InviteKind, PatientStatus
 
@@ -177,3 +178,16 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     if raised is not None and raised.page_now and ctx.dispatcher:
         assert raised.case.id is not None
         await ctx.dispatcher.page_now(raised.case.id)
+
+
+async def resume(update: Update, context: AftercareContext) -> None:
+    """/resume: a clinician restarts a patient's check-ins; a patient is told how theirs restart."""
+    patient, message = context.identity.patient, update.effective_message
+    if patient is None or context.identity.clinicians or message is None:
+        await clinician.resume(update, context)
+        return
+    clinic = context.app.clinic(patient.clinic_id)
+    if patient.status == PatientStatus.ACTIVE:
+        await message.reply_text(texts.CHECKINS_ON)
+    else:
+        await message.reply_text(texts.paused(clinic, patient.status))

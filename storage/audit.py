@@ -324,6 +324,23 @@ async def events(
     return list((await session.scalars(query)).all())
 
 
+async def case_events(
+    session: AsyncSession, *, patient_id: int, case_id: int, prefix: str
+) -> list[AuditEvent]:
+    """One case's events whose name starts with `prefix`, in id order (found by the patient,
+    which is indexed)."""
+    query = (
+        select(AuditEvent)
+        .where(
+            col(AuditEvent.patient_id) == patient_id,
+            col(AuditEvent.case_id) == case_id,
+            col(AuditEvent.event).startswith(prefix),
+        )
+        .order_by(col(AuditEvent.id))
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def hash_of(session: AsyncSession, row_id: int) -> str | None:
     """The stored hash of row `row_id` (say the last row a verification checked)."""
     found = await session.scalar(select(col(AuditEvent.hash)).where(col(AuditEvent.id) == row_id))

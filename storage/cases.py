@@ -62,6 +62,14 @@ async def current_for_patient(session: AsyncSession, *, patient_id: int) -> Case
     return (await session.scalars(query)).first()
 
 
+async def has_unresolved_case(session: AsyncSession, *, patient_id: int) -> bool:
+    """Whether the patient has an unresolved escalation (no lock: a read for what to say)."""
+    query = select(col(Case.id)).where(
+        col(Case.patient_id) == patient_id, col(Case.status).in_(UNRESOLVED)
+    )
+    return (await session.scalars(query.limit(1))).first() is not None
+
+
 async def add_case(session: AsyncSession, *, case: Case) -> Case:
     session.add(case)
     await session.flush()

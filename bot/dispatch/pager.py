@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,17 +20,17 @@ from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
 from bot.messaging import pages, texts
 from bot.messaging.case_news import show_case_state
-from bot.messaging.delivery import Outcome, deliver
+from bot.messaging.delivery import Delivery, Outcome, deliver
 from bot.services.case_facts import checkin_facts
 from bot.services.cases import LadderPosition, business_hours, ladder
-from bot.services.deliveries import record_patient_notice
+from bot.services.deliveries import owes_paged_correction, record_patient_notice
 from bot.services.oncall import who_is_on_call
 from bot.services.paging.rungs import PageResult, record_rung
-from storage.cases import any_page_sent, claim_due_cases, get_case
+from storage.cases import any_page_sent, claim_due_cases, get_case, pages_of
 from storage.invites import clinicians_of_clinic
-from storage.models import Case, Patient
+from storage.models import Case, Clinician, Page, Patient
 from storage.patients import get_patient
-from storage.states import CaseTrigger, PatientStatus
+from storage.states import CaseTrigger, PageStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ class StepPlan:
     position: LadderPosition  # the rung this plan fires; still the case's when recorded?
     last_resort: bool  # everyone, because nothing earlier could be delivered
     outgoing: tuple[Outgoing, ...] = ()  # every channel's pages, in the rung's channel order
+    again: bool = False  # this rung paged before and pages again (news on the case)
+
+    @property
+    def first_of_ladder(self) -> bool:
+        """The ladder's first rung, paged for the first time."""
+        return self.position.step == 0 and not self.again
 
 
 class Pager:
@@ -126,6 +132,8 @@ class Pager:
                 hours=business_hours(clinic),
             )
             next_rung = pages.NextRung(at, steps[following].notify)
+        recipients = tuple(by_id[i] for i in chosen.clinician_ids if i in by_id)
+        so_far = await self._so_far(session, case, staff, recipients)
         text = pages.page_text(
             case=case,
             patient=patient,
@@ -134,6 +142,7 @@ class Pager:
             checkin=await checkin_facts(session, checkin_id=case.checkin_id),
             now=now,
             next_rung=next_rung,
+            so_far=so_far,
         )
         page = RungPage(
             case=case,
@@ -141,7 +150,7 @@ class Pager:
             reference=patient.ref,
             text=text,
             summary=f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}",
-            recipients=tuple(by_id[i] for i in chosen.clinician_ids if i in by_id),
+            recipients=recipients,
             nobody_on_call=chosen.nobody_on_call,
         )
         # Telegram always on the last resort: the one channel every clinician has
@@ -165,6 +174,37 @@ class Pager:
             position=LadderPosition.of(case),
             last_resort=last_resort,
             outgoing=tuple(outgoing),
+            again=so_far.again,
+        )
+
+    @staticmethod
+    async def _so_far(
+        session: AsyncSession,
+        case: Case,
+        staff: Sequence[Clinician],
+        recipients: Sequence[Clinician],
+    ) -> pages.LadderSoFar:
+        """This ladder's earlier pages (since it started or last restarted), by outcome."""
+        assert case.id is not None
+        names = {c.id: c.name for c in staff}
+        earlier = [
+            p
+            for p in await pages_of(session, case_id=case.id)
+            if p.sent_at >= case.ladder_started_at
+        ]
+
+        def named(page: Page) -> str:
+            who = names.get(page.clinician_id, f"clinician #{page.clinician_id}")
+            return f"{who} ({page.channel.label})"
+
+        reached = tuple(dict.fromkeys(named(p) for p in earlier if p.status == PageStatus.SENT))
+        failed = tuple(dict.fromkeys(named(p) for p in earlier if p.status != PageStatus.SENT))
+        return pages.LadderSoFar(
+            first_at=min((p.sent_at for p in earlier), default=None),
+            reached=reached,
+            failed=tuple(f for f in failed if f not in reached),
+            paged_now=tuple(c.name for c in recipients),
+            again=any(p.step == case.step for p in earlier),
         )
 
     async def _run(self, plan: StepPlan, patient_told_after: asyncio.Event | None = None) -> None:
@@ -197,11 +237,13 @@ class Pager:
                 recipients=len(plan.page.recipients),
                 now=now,
             )
-        if plan.position.step == 0 and case.trigger.is_patients_own:
+        if plan.first_of_ladder and case.trigger.is_patients_own:
             if patient_told_after is not None:
                 await patient_told_after.wait()
             await self._tell_patient(plan, delivered=sent)
-        if plan.position.step == 0 and case.ladder_started_at > case.opened_at:
+        elif sent and not plan.page.nobody_on_call and case.trigger.is_patients_own:
+            await self._correct_patient(plan)
+        if plan.first_of_ladder and case.ladder_started_at > case.opened_at:
             # Raised or re-opened (a new case has no older pages): its older pages say so.
             await show_case_state(self.ctx, self.bot, case_id=case.id)
 
@@ -243,13 +285,37 @@ class Pager:
         else:
             text = texts.nobody_notice(clinic, about=about)
         result = await deliver(self.bot.send_message(patient.chat_id, text), what="patient_notice")
+        await self._record_notice(plan, result, paged=delivered and not plan.page.nobody_on_call)
+
+    async def _correct_patient(self, plan: StepPlan) -> None:
+        """A later rung got through after the patient read that nobody may see this soon: tell
+        them, once, that their care team has now been paged."""
+        patient = plan.patient
+        assert plan.case.id is not None and patient.id is not None
+        if patient.chat_id is None or patient.status != PatientStatus.ACTIVE:
+            return
+        async with self.ctx.db.transaction() as session:
+            owed = await owes_paged_correction(session, patient_id=patient.id, case_id=plan.case.id)
+        if not owed:
+            return
+        clinic = self.ctx.clinic(patient.clinic_id)
+        result = await deliver(
+            self.bot.send_message(patient.chat_id, texts.paged_after_all(clinic)),
+            what="patient_notice_corrected",
+        )
+        await self._record_notice(plan, result, paged=True, corrected=True)
+
+    async def _record_notice(
+        self, plan: StepPlan, result: Delivery, *, paged: bool, corrected: bool = False
+    ) -> None:
         assert plan.case.id is not None
         async with self.ctx.db.transaction() as session:
             await record_patient_notice(
                 session,
-                patient=patient,
+                patient=plan.patient,
                 case_id=plan.case.id,
                 outcome=result.outcome,
-                paged=delivered and not plan.page.nobody_on_call,
+                paged=paged,
                 now=self.ctx.clock.now(),
+                corrected=corrected,
             )

@@ -19,5 +19,10 @@ class ChannelKind(StrEnum):
     WEBHOOK = "webhook"  # the clinic's own signed webhook
 
     @property
+    def label(self) -> str:
+        """How a clinician names it: "the page to Dr Ada (Telegram)"."""
+        return {"telegram": "Telegram", "email": "e-mail", "pager": "pager"}.get(self, self)
+
+    @property
     def reaches_person(self) -> bool:
         return self in (ChannelKind.TELEGRAM, ChannelKind.EMAIL)

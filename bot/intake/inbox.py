@@ -29,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from bot.context import CURRENT_UPDATE, AppContext, UpdateInProcess
 from bot.intake.replies import OutageReplies
 from bot.messaging import texts
+from bot.messaging.recovery import update_finding
 from bot.services.intake import park_update
 from storage import inbox
 from storage.engine import describe_failure, is_unavailable
@@ -234,7 +235,8 @@ class Inbox:
             transient = isinstance(error, NetworkError) and not isinstance(error, BadRequest)
             if transient and row.attempts + 1 < self.ctx.settings.intake_max_attempts:
                 return await self._failed(row, update, error)  # Telegram again, later
-            await self._apologise(row, error)  # refused, or still failing: the reply is lost
+            # refused, or still failing: the reply is lost
+            await self._apologise(row, error, update)
             error = None
         if error is not None and not work.committed:
             return await self._failed(row, update, error)
@@ -260,7 +262,9 @@ class Inbox:
         self.ctx.metrics.updates_processed.inc()
         return Settled.NEXT
 
-    async def _apologise(self, row: InboundUpdate, error: TelegramError) -> None:
+    async def _apologise(
+        self, row: InboundUpdate, error: TelegramError, update: Update | None = None
+    ) -> None:
         """Telegram refused a reply that changed nothing stored: say so once if it lets us."""
         log.warning(
             "intake.reply_failed update_id=%s chat=%s error=%s",
@@ -272,7 +276,10 @@ class Inbox:
             return  # blocked, or not a private chat: nothing can reach them
         clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(row.chat_id))
         try:
-            await self.application.bot.send_message(row.chat_id, texts.something_went_wrong(clinic))
+            card = update is None or update_finding(update, clinic)  # unread: help over doubt
+            await self.application.bot.send_message(
+                row.chat_id, texts.something_went_wrong(clinic, card=card)
+            )
         except TelegramError as exc:
             log.info("intake.apology_failed error=%s", type(exc).__name__)
 

@@ -33,10 +33,13 @@ async def ask(
     item_id: str,
     prefix: str | None = None,
     again: bool = False,
+    retire: int | None = None,
 ) -> Delivery:
     """Send one question with its buttons and remember it as the check-in's current message.
 
     `again`: the question was asked before; the old copy loses its buttons once this is sent.
+    `retire`: another message whose buttons go once this is sent (an answered question whose
+    edit failed).
     """
     assert patient.chat_id is not None
     superseded = None
@@ -67,6 +70,8 @@ async def ask(
         )
     if delivery.message_id is not None and superseded not in (None, delivery.message_id):
         await retire_buttons(bot, patient, superseded)  # the question lives on in the new copy
+    if retire is not None and retire not in (superseded, delivery.message_id):
+        await retire_buttons(bot, patient, retire)
     return delivery
 
 
@@ -156,20 +161,29 @@ async def continue_checkin(
     next takes the buttons off the question that was waiting, and asks the right one.
     """
     assert patient.chat_id is not None and answered.checkin.id is not None
+    # If the answered question cannot show its answer (the edit failed after the limiter's
+    # tries), the next message opens with it and the question's buttons go after that send.
+    kept: str | None = None
+    unmarked: int | None = None
     if question is not None and question.text:
-        await deliver(
+        edited = await deliver(
             question.edit_text(
                 questions.answered_text(question.text, answered.item_id, answered.value),
                 reply_markup=None,
             ),
             what="edit_answered",
         )
+        if edited.outcome is not Outcome.SENT:
+            kept = texts.answer_kept(questions.answered_line(answered.item_id, answered.value))
+            unmarked = question.message_id
     if answered.item_id != answered.waiting_for:
+        await retire_buttons(bot, patient, unmarked)  # one more try; nothing else is sent
         if not answered.changed_course:
             return  # the question the check-in waits for is still on screen
         tapped = question.message_id if question is not None else None
         if answered.waiting_message_id != tapped:
             await retire_buttons(bot, patient, answered.waiting_message_id)
+        kept = unmarked = None
     if answered.next_item is not None:
         delivery = await ask(
             ctx,
@@ -177,6 +191,8 @@ async def continue_checkin(
             patient=patient,
             checkin_id=answered.checkin.id,
             item_id=answered.next_item,
+            prefix=kept,
+            retire=unmarked,
         )
         if delivery.outcome is not Outcome.SENT:
             log.warning("checkin.next_question_undelivered checkin=%s", answered.checkin.id)
@@ -186,7 +202,12 @@ async def continue_checkin(
         ending = await checkin_ending(
             session, checkin=answered.checkin, clinic=clinic, now=ctx.clock.now()
         )
-    await deliver(bot.send_message(patient.chat_id, texts.closing(clinic, ending)), what="thanks")
+    closing = texts.closing(clinic, ending)
+    await deliver(
+        bot.send_message(patient.chat_id, f"{kept}\n\n{closing}" if kept else closing),
+        what="thanks",
+    )
+    await retire_buttons(bot, patient, unmarked)
 
 
 async def retire_buttons(bot: ExtBot[Any], patient: Patient, message_id: int | None) -> None:

@@ -63,6 +63,19 @@ class NextRung:
     notify: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LadderSoFar:
+    """What this ladder's earlier pages did, for a re-page's words (names with their channel,
+    "Dr Ada (Telegram)"): whom they reached, which could not be delivered, and who is paged now.
+    `again`: this rung pages a second time, because of news on the case."""
+
+    first_at: datetime | None = None
+    reached: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    paged_now: tuple[str, ...] = ()
+    again: bool = False
+
+
 def reasons_in(reason: str, clinic: ClinicConfig) -> list[str]:
     """A case's reason lines with their UTC stamps shown in the clinic's zone."""
     return reason_lines(reason, clinic.zone)
@@ -88,6 +101,7 @@ def page_text(
     now: datetime,
     next_rung: NextRung | None = None,
     status_line: str | None = None,
+    so_far: LadderSoFar | None = None,
 ) -> str:
     """Priority, case, who (pseudonymous unless the clinic opts in), why, and what to do."""
     assert case.id is not None
@@ -113,15 +127,43 @@ def page_text(
     tail: list[str] = []  # what to do now: kept whole however long the reasons are
     if status_line is not None:
         tail.append(status_line)
-    elif case.step > 0:
-        waited = duration(now - case.ladder_started_at)
-        tail.append(f"Re-page (step {case.step + 1}): nobody has acknowledged for {waited}.")
+    elif case.step > 0 or (so_far is not None and so_far.again):
+        tail.extend(_repage(case, so_far or LadderSoFar(first_at=case.ladder_started_at), now))
         tail.append(_next(next_rung, clinic, patient))
     elif len(steps) > 1 and isinstance(steps[1].after, timedelta):
         tail.append(f"Acknowledge within {duration(steps[1].after)}.")
     end = "\n".join(tail)
     body = "\n".join(lines)[: MAX_TEXT - len(end) - 2]
     return f"{body}\n{end}" if end else body
+
+
+def _repage(case: Case, so_far: LadderSoFar, now: datetime) -> list[str]:
+    """Why this rung pages, in what is true: never "nobody acknowledged" for a page nobody got."""
+    step = f"step {case.step + 1}"
+    ago = f" {duration(now - so_far.first_at)} ago" if so_far.first_at is not None else ""
+    if so_far.again:
+        head = f"Paged again ({step}): news on this case (its last line above)."
+    elif so_far.reached:
+        head = (
+            f"Re-page ({step}): {_names(so_far.reached)} "
+            f"{'was' if len(so_far.reached) == 1 else 'were'} paged{ago} "
+            "and nobody has acknowledged."
+        )
+    elif so_far.failed:
+        head = f"Re-page ({step}): no earlier page could be delivered, so this step comes now."
+    else:
+        head = f"Re-page ({step}): nobody has acknowledged since the first page{ago}."
+    lines = [head]
+    if so_far.failed:
+        pages = ", ".join(f"the page to {name}" for name in so_far.failed)
+        lines.append(f"Could not be delivered: {pages}.")
+    if so_far.paged_now:
+        lines.append(f"Paged now: {_names(so_far.paged_now)}.")
+    return lines
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _next(rung: NextRung | None, clinic: ClinicConfig, patient: Patient) -> str:

@@ -72,5 +72,13 @@ def answered_text(question: str, item_id: str, value: str) -> str:
     return f"{question}\n\n✓ {checkin_flow.answer_label(item_id, value)}"
 
 
+def answered_line(item_id: str, value: str) -> str:
+    """An answer on its own line ("Question 3: No"), when its question could not show it."""
+    name = {checkin_flow.MOOD: "Mood", checkin_flow.RED_FLAGS: "Red flags"}.get(item_id)
+    if name is None and item_id in checkin_flow.CSSRS_ITEMS:
+        name = f"Question {checkin_flow.CSSRS_ITEMS.index(item_id) + 1}"
+    return f"{name or item_id}: {checkin_flow.answer_label(item_id, value)}"
+
+
 def local_day(instant: datetime, zone: ZoneInfo) -> str:
     return f"{instant.astimezone(zone):%a %d %b}"

@@ -1,11 +1,14 @@
-"""Sending within Telegram's limits, safety messages first (PTB's rate-limiter hook).
+"""Every Bot API call but getUpdates, handled by its kind (PTB's rate-limiter hook).
 
 Telegram allows about 30 messages a second per bot and about one a second per chat. Every
-send or edit takes a slot from one shared pace; when a routine check-in and a safety message
-(a crisis card, a page, an answer to a patient who is talking) both wait, the safety message
-gets the next slot. Routine sends also keep one second apart within a chat. A 429 pauses all
-sending for its `retry_after`, then the same request is tried again. Several instances share
-the limit by configuration: give each `AFTERCARE_SEND_RATE_PER_SECOND` = 30 / instances.
+send, edit and callback answer takes a slot from one shared pace; when a routine check-in and
+a safety message (a crisis card, a page, an answer to a patient who is talking) both wait, the
+safety message gets the next slot. Routine sends also keep one second apart within a chat. A
+429 pauses all sending for its `retry_after`, then the same request is tried again; an edit, a
+callback answer or a setup call is also tried again after a 5xx or a timeout, and an edit that
+would change nothing is not sent (`bot.messaging.api_calls` holds the kinds and the memory of
+what each message shows). Several instances share the limit by configuration: give each
+`AFTERCARE_SEND_RATE_PER_SECOND` = 30 / instances; 0 turns pacing off, not the rest.
 """
 
 from __future__ import annotations
@@ -19,30 +22,44 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
+
+from bot.messaging.api_calls import CallKind, KeyedLocks, ShownMessages, kind_of
 
 log = logging.getLogger(__name__)
 
 ROUTINE = {"priority": "routine"}  # pass as rate_limit_args= for routine check-ins
-_LIMITED = ("send", "edit", "copy", "forward")
-
-
-def _is_limited(endpoint: str) -> bool:
-    return endpoint.startswith(_LIMITED)
+FAILURE_BACKOFF = (0.3, 1.0, 2.0)  # seconds before each new try of an idempotent call (an
+# answered question's edit holds its next question back by at most their sum)
+NOT_MODIFIED = "message is not modified"
 
 
 class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
-    """One pace for every send; urgent requests are served before routine ones."""
+    """One pace for every send; urgent requests are served before routine ones.
+
+    `per_second=0`: no pacing (tests of other things, or a local Bot API server without
+    limits); retries and skipped no-op edits still apply.
+    """
 
     def __init__(
-        self, *, per_second: float = 30.0, chat_interval: float = 1.0, max_retries: int = 2
+        self,
+        *,
+        per_second: float = 30.0,
+        chat_interval: float = 1.0,
+        max_retries: int = 2,
+        failure_backoff: tuple[float, ...] = FAILURE_BACKOFF,
     ) -> None:
-        if per_second <= 0:
-            raise ValueError("per_second must be positive")
-        self.interval = 1.0 / per_second
-        self.chat_interval = chat_interval
+        if per_second < 0:
+            raise ValueError("per_second must not be negative")
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.paced = per_second > 0
+        self.chat_interval = chat_interval if self.paced else 0.0
         self.max_retries = max_retries
+        self.failure_backoff = failure_backoff
+        self.shown = ShownMessages()
+        self.skipped_edits = 0  # edits not sent because they would change nothing
+        self._edit_locks = KeyedLocks()
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._routine: deque[asyncio.Future[None]] = deque()
         self._wake = asyncio.Event()
@@ -80,23 +97,68 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
         data: dict[str, Any],
         rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Wait for a slot (urgent first), call, and ride out a 429 by pausing everyone."""
-        if not _is_limited(endpoint):
-            return await callback(*args, **kwargs)
+        """Skip a no-op edit; wait for a slot (urgent first); call; ride out a 429 by pausing
+        everyone, and a 5xx or a timeout of an idempotent call by trying again."""
+        kind = kind_of(endpoint)
+        if kind is not CallKind.EDIT:
+            return await self._call(callback, args, kwargs, endpoint, data, rate_limit_args, kind)
+        # Edits of one message go one at a time, so the second of two identical edits sees
+        # what the first made the message show (and is skipped) instead of being refused.
+        async with self._edit_locks.hold(self.shown.key(data)):
+            if self.shown.unchanged(endpoint, data):
+                self.skipped_edits += 1
+                log.debug("api.edit_skipped endpoint=%s: the message already shows it", endpoint)
+                return True
+            return await self._call(callback, args, kwargs, endpoint, data, rate_limit_args, kind)
+
+    async def _call(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+        kind: CallKind,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         urgent = (rate_limit_args or {}).get("priority") != "routine"
-        if not urgent:
+        if kind is CallKind.SEND and not urgent:
             await self._space_chat(data.get("chat_id"))
-        for attempt in range(self.max_retries + 1):
-            await self._slot(urgent=urgent)
+        failures = 0
+        for attempt in range(self.max_retries + len(self.failure_backoff) + 1):
+            if kind.paced and self.paced:
+                await self._slot(urgent=urgent)
+            elif self._paused_until > time.monotonic():
+                await asyncio.sleep(self._paused_until - time.monotonic())
             try:
-                return await callback(*args, **kwargs)
+                result = await callback(*args, **kwargs)
             except RetryAfter as exc:
-                if attempt >= self.max_retries:
+                if attempt - failures >= self.max_retries:
                     raise
                 wait = exc.retry_after
                 seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-                log.warning("ratelimit.paused endpoint=%s seconds=%s", endpoint, seconds)
+                log.warning("api.rate_limited endpoint=%s seconds=%s", endpoint, seconds)
                 self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            except BadRequest as exc:
+                if kind is CallKind.EDIT and NOT_MODIFIED in exc.message.lower():
+                    self.shown.after(endpoint, data, True)  # it shows that already
+                elif kind is CallKind.EDIT:
+                    self.shown.forget(data)
+                raise
+            except NetworkError as exc:  # a 5xx or a timeout (TimedOut is a NetworkError)
+                if kind is CallKind.EDIT:
+                    self.shown.forget(data)
+                if not kind.retries_failures or failures >= len(self.failure_backoff):
+                    raise
+                log.warning(
+                    "api.retry endpoint=%s error=%s try=%s", endpoint, exc.message, failures + 2
+                )
+                await asyncio.sleep(self.failure_backoff[failures])
+                failures += 1
+            else:
+                if kind is CallKind.SEND or kind is CallKind.EDIT:
+                    self.shown.after(endpoint, data, result)
+                return result
         raise AssertionError("unreachable")
 
     async def _space_chat(self, chat_id: object) -> None:

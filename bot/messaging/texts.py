@@ -26,11 +26,19 @@ def join_explanation() -> str:
     )
 
 
-def something_went_wrong(clinic: ClinicConfig) -> str:
-    return (
+def something_went_wrong(clinic: ClinicConfig, *, card: bool) -> str:
+    """Nothing was stored. The crisis card only with a finding (`card`): an error is no crisis."""
+    text = (
         "Sorry, something went wrong on our side and your last message may not have been "
-        "saved. Please try again in a few minutes.\n\n" + crisis_card(clinic)
+        "saved. Please try again in a few minutes."
     )
+    return _with_help(text, clinic, card=card)
+
+
+def _with_help(text: str, clinic: ClinicConfig, *, card: bool) -> str:
+    if card:
+        return f"{text}\n\n{crisis_card(clinic)}"
+    return f"{text} If you need help now, send /crisis."
 
 
 def held_for_outage(clinic: ClinicConfig) -> str:
@@ -58,13 +66,26 @@ def could_not_process(clinic: ClinicConfig) -> str:
     )
 
 
-def saved_then_failed(clinic: ClinicConfig) -> str:
-    """A handler failed after the update's effects were stored: say both, truthfully."""
-    return (
-        "Your last message or answer is saved, but something went wrong on our side after "
-        "that, so a reply or the next question may be missing. If nothing comes within a few "
-        "minutes, send /checkin.\n\n" + crisis_card(clinic)
-    )
+def saved_then_failed(clinic: ClinicConfig, *, card: bool, continues: bool) -> str:
+    """A handler failed after the update's effects were stored: say both, truthfully, and how
+    the check-in goes on (`continues`: its next question follows this message)."""
+    if continues:
+        text = (
+            "Your last answer is saved. Something went wrong on our side after that, so here "
+            "is your next question again."
+        )
+    else:
+        text = (
+            "Your last message or answer is saved, but something went wrong on our side after "
+            "that, so a reply or the next question may be missing. If nothing comes within a "
+            "few minutes, send /checkin."
+        )
+    return _with_help(text, clinic, card=card)
+
+
+def answer_kept(label: str) -> str:
+    """Opens the next message when the answered question could not be marked (an edit failed)."""
+    return f"✓ {label} — saved."
 
 
 SAVED = "Saved."
@@ -102,6 +123,12 @@ def paused(clinic: ClinicConfig, status: PatientStatus) -> str:
         f"Your check-ins are stopped, as you asked. To restart them, contact {clinic.name} "
         f"at {clinic.contact_phone}. If you need help now, send /crisis."
     )
+
+
+CHECKINS_ON = (
+    "Your check-ins are on: the next one comes here as planned. To answer one now, send "
+    "/checkin. If you need help now, send /crisis."
+)
 
 
 def resumed(clinic: ClinicConfig) -> str:
@@ -234,6 +261,15 @@ def nobody_notice(clinic: ClinicConfig, *, about: str = "answers") -> str:
     return (
         f"{saved} been saved and {clinic.name}'s team has been alerted, but nobody "
         "may see this soon. Please don't wait for us — reach out now:\n\n" + crisis_card(clinic)
+    )
+
+
+def paged_after_all(clinic: ClinicConfig) -> str:
+    """Said once, when a page got through after the patient read that nobody may see it soon."""
+    return (
+        f"Update: the on-call clinician at {clinic.name} has now been paged and will try to "
+        "contact you. If you feel in danger, don't wait for them — send /crisis or call "
+        f"{clinic.crisis.emergency_number}."
     )
 
 

@@ -18,6 +18,7 @@ from storage.cases import (
     add_case,
     current_for_patient,
     get_case,
+    has_unresolved_case,
     reserve_for_fast_path,
 )
 from storage.models import Case, Patient
@@ -134,7 +135,8 @@ async def raise_case(
     taken = current.status == CaseStatus.ACKNOWLEDGED
     reopened = bool(lines) and taken and (level.rank >= Level.MODERATE.rank or repage)
     # News a clinician must hear now (the patient stopped) on a case still walking its ladder:
-    # its current rung pages again at once; the ladder keeps how far it has gone.
+    # the rung that paged last pages again at once (`step` names the rung still to come); the
+    # ladder keeps how far it has gone and its next rung's time.
     repaged = bool(lines) and repage and not taken and not raised
     if raised or reopened:
         level = highest(level, Level(current.level))
@@ -144,6 +146,7 @@ async def raise_case(
         current.trigger = trigger
         current.checkin_id = checkin_id or current.checkin_id
     elif repaged:
+        current.step = max(current.step - 1, 0)
         current.next_step_at = now
     event = "raised" if raised else "reopened" if reopened else "repaged" if repaged else "appended"
     await audit.append(
@@ -289,3 +292,8 @@ async def unacknowledge(session: AsyncSession, *, case_id: int, source: str, now
         detail={"level": case.level, "via": source},
     )
     return True
+
+
+async def has_open_case(session: AsyncSession, *, patient_id: int) -> bool:
+    """Something concerning is on record for the patient and not yet resolved."""
+    return await has_unresolved_case(session, patient_id=patient_id)

@@ -5,6 +5,7 @@ details are part of the audit chain and stay as they are."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -290,8 +291,10 @@ async def record_patient_notice(
     outcome: Outcome,
     paged: bool,
     now: datetime,
+    corrected: bool = False,
 ) -> None:
-    """The patient was told what happens next (`paged`: that someone was paged), or not."""
+    """The patient was told what happens next (`paged`: that someone was paged), or not;
+    `corrected`: told that a page got through after all, once they had read it may not."""
     await audit.append(
         session,
         at=now,
@@ -300,5 +303,23 @@ async def record_patient_notice(
         clinic_id=patient.clinic_id,
         patient_id=patient.id,
         case_id=case_id,
-        detail={"paged": paged},
+        detail={"paged": paged, **({"corrected": True} if corrected else {})},
     )
+
+
+async def owes_paged_correction(session: AsyncSession, *, patient_id: int, case_id: int) -> bool:
+    """The patient read "nobody may see this soon" for this case and has not been told since
+    that someone was paged (nor was a correction tried: it is said once)."""
+    owed = False
+    notices = await audit.case_events(
+        session, patient_id=patient_id, case_id=case_id, prefix="patient_notice."
+    )
+    for event in notices:
+        detail = json.loads(event.detail or "{}")
+        if detail.get("corrected") or (
+            detail.get("paged") and event.event == f"patient_notice.{Outcome.SENT}"
+        ):
+            owed = False
+        elif event.event == f"patient_notice.{Outcome.SENT}":
+            owed = True
+    return owed

@@ -145,3 +145,12 @@ async def infusions_ended_at(
                 now=ctx.clock.now(),
                 actor="cli",
             )
+
+
+async def report_intent(sandbox: BotApiSandbox, chat_id: int) -> None:
+    """A check-in answered up to C-SSRS item 4 = Yes (intent): a HIGH case."""
+    await answer(sandbox, chat_id, "mood", "3", wait=8)
+    await answer(sandbox, chat_id, "wished you were dead", "Yes")
+    await answer(sandbox, chat_id, "thoughts of killing yourself", "Yes")
+    await answer(sandbox, chat_id, "how you might do this", "No")
+    await answer(sandbox, chat_id, "intention of acting on them", "Yes")

@@ -193,7 +193,11 @@ async def test_a_failing_handler_still_answers_the_person(
         told = await sandbox.wait_for_message(
             PAT, "something went wrong", after=screen["message_id"]
         )
-        assert texts.crisis_card(bot.ctx.clinics.clinics[0]) in told["text"]
+        # Consent carries no finding and there is no open case: no crisis card, only the way
+        # to it; what was saved is said.
+        assert texts.crisis_card(bot.ctx.clinics.clinics[0]) not in told["text"]
+        assert told["text"].startswith("Your last message or answer is saved")
+        assert "send /crisis" in told["text"]
 
 
 async def test_a_case_reopened_after_it_was_taken_retires_its_older_pages(

@@ -13,7 +13,7 @@ from sandbox import BotApiSandbox
 from storage.models import Case, Page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import answer, enrolled_patient, join_clinician
+from tests.auxil.journey import answer, enrolled_patient, join_clinician, report_intent
 
 ADA, BEN, CAL = 7101, 7102, 7103
 PAT = 8101
@@ -55,21 +55,13 @@ def _pages(sandbox: BotApiSandbox, chat: int) -> list[dict[str, Any]]:
     return [m for m in sandbox.chat(chat) if "priority — case #" in (m.get("text") or "")]
 
 
-async def _report_intent(sandbox: BotApiSandbox) -> None:
-    await answer(sandbox, PAT, "mood", "3", wait=8)
-    await answer(sandbox, PAT, "wished you were dead", "Yes")
-    await answer(sandbox, PAT, "thoughts of killing yourself", "Yes")
-    await answer(sandbox, PAT, "how you might do this", "No")
-    await answer(sandbox, PAT, "intention of acting on them", "Yes")  # C-SSRS item 4: high
-
-
 async def test_page_backup_acknowledge_resolve(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=True)
         await enrolled_patient(bot, PAT, "P-77")
-        await _report_intent(sandbox)
+        await report_intent(sandbox, PAT)
         page = await sandbox.wait_for_message(ADA, "HIGH priority", timeout=5)
         assert "P-77" in page["text"] and "C-SSRS item 4 = Yes" in page["text"]
         assert "Mood: 3/10" in page["text"] and "infusion #" in page["text"]
@@ -124,7 +116,7 @@ async def test_nobody_on_call_pages_everyone_and_tells_the_patient_the_truth(
     async with running_bot(sandbox, test_db, clinics=make_clinics(LADDER)) as bot:
         await _staff(bot, roster=False)
         await enrolled_patient(bot, PAT, "P-78")
-        await _report_intent(sandbox)
+        await report_intent(sandbox, PAT)
         for chat in (ADA, BEN, CAL):
             await sandbox.wait_for_message(chat, "HIGH priority", timeout=5)
         notice = await sandbox.wait_for_message(PAT, "nobody may see this soon")
@@ -140,7 +132,7 @@ async def test_an_undeliverable_page_moves_on_at_once(
         await _staff(bot, roster=True)
         sandbox.block(ADA)  # the primary blocked the bot: the page cannot be delivered
         await enrolled_patient(bot, PAT, "P-79")
-        await _report_intent(sandbox)
+        await report_intent(sandbox, PAT)
         loop = asyncio.get_running_loop()
         started = loop.time()
         await sandbox.wait_for_message(BEN, "HIGH priority", timeout=3)

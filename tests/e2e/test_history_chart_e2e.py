@@ -76,26 +76,53 @@ async def test_history_sends_the_text_then_the_mood_chart(
         png = sandbox.file_content(photo["photo"][0]["file_id"])
         assert png is not None and png.startswith(b"\x89PNG")
         assert Image.open(io.BytesIO(png)).size == (720, 300)
+        stored = sandbox.state.files[photo["photo"][0]["file_id"]]
+        assert (stored.file_name, stored.mime_type) == (f"mood-{REF}.png", "image/png")
 
 
-async def test_a_refused_photo_leaves_the_text_and_a_warning_without_patient_words(
-    sandbox: BotApiSandbox, test_db: IsolatedDatabase, caplog: pytest.LogCaptureFixture
+async def test_a_429_on_the_chart_waits_and_the_chart_still_arrives(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with running_bot(sandbox, test_db, clinics=make_clinics(CLINIC)) as bot:
+        await join_clinician(bot, ADA, "Dr Ada")
+        await _answered_checkin(bot)
+        before = sandbox.last_message(ADA)["message_id"]  # type: ignore[index]
+        sandbox.fail_next("sendPhoto", status=429, retry_after=1)
+        sandbox.send_text(ADA, f"/history {REF}")
+        await sandbox.wait_for_message(ADA, f"Mood of {REF}", after=before, timeout=8)
+        assert [c.status for c in sandbox.calls_to("sendPhoto")] == [429, 200]
+        text, photo = _after(sandbox, ADA, before)  # the text, then the one chart: no apology
+        assert text["text"].startswith(f"{REF}: baseline unset") and "photo" in photo
+
+
+@pytest.mark.parametrize(
+    ("status", "description"), [(400, "Bad Request: PHOTO_INVALID"), (502, "Bad Gateway")]
+)
+async def test_a_refused_photo_leaves_the_text_a_note_and_a_warning_without_patient_words(
+    sandbox: BotApiSandbox,
+    test_db: IsolatedDatabase,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    description: str,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="handlers.cases")
     async with running_bot(sandbox, test_db, clinics=make_clinics(CLINIC)) as bot:
         await join_clinician(bot, ADA, "Dr Ada")
         await _answered_checkin(bot)
         before = sandbox.last_message(ADA)["message_id"]  # type: ignore[index]
-        sandbox.fail_next(
-            "sendPhoto", status=400, description="Bad Request: PHOTO_INVALID", chat_id=ADA
-        )
+        sandbox.fail_next("sendPhoto", status=status, description=description, chat_id=ADA)
         sandbox.send_text(ADA, f"/history {REF}")
-        await sandbox.wait_for_call("sendPhoto", lambda c: c.status == 400, timeout=8)
-        (text,) = _after(sandbox, ADA, before)
+        await sandbox.wait_for_message(ADA, "did not go through", after=before, timeout=8)
+        text, note = _after(sandbox, ADA, before)  # a send is never repeated blind
+        assert [c.status for c in sandbox.calls_to("sendPhoto")] == [status]
         assert text["text"].startswith(f"{REF}: baseline unset"), text["text"]
+        assert note["text"] == (
+            "The mood chart did not go through (Telegram did not confirm it). "
+            f"If it is not above, send /history {REF} again."
+        )
         warnings = await _warnings(caplog)
         assert [r.getMessage().split()[0] for r in warnings] == ["history.chart_not_sent"]
         assert REF not in warnings[0].getMessage() and "mood" not in warnings[0].getMessage()
         # The next /history delivers both again.
         sandbox.send_text(ADA, f"/history {REF}")
-        await sandbox.wait_for_message(ADA, f"Mood of {REF}", after=text["message_id"])
+        await sandbox.wait_for_message(ADA, f"Mood of {REF}", after=note["message_id"])

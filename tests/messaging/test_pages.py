@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bot.clinic_config import parse_clinics
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
-from bot.messaging.pages import NextRung, case_buttons, duration, page_text, when
+from bot.messaging.pages import LadderSoFar, NextRung, case_buttons, duration, page_text, when
 from bot.services.case_facts import CheckinFacts
 from storage.models import Case, Checkin, Infusion, Patient
 from storage.states import CaseStatus, CaseTrigger, CheckinKind
@@ -120,7 +120,7 @@ def test_a_repage_says_how_long_it_waited_and_who_is_paged_next() -> None:
         now=later,
         next_rung=rung,
     )
-    assert "Re-page (step 2): nobody has acknowledged for 5 min." in text
+    assert "Re-page (step 2): nobody has acknowledged since the first page 5 min ago." in text
     assert (
         "If nobody acknowledges, every clinician will be paged at Wed 03 Jun 11:10 EDT "
         "(16:10 BST for the patient)." in text
@@ -130,6 +130,51 @@ def test_a_repage_says_how_long_it_waited_and_who_is_paged_next() -> None:
         case=_case(step=3), patient=PATIENT, clinic=_clinic(), steps=LADDER, checkin=None, now=later
     )
     assert "This page repeats until someone acknowledges." in last
+
+
+def _repage(so_far: LadderSoFar, step: int = 1) -> str:
+    return page_text(
+        case=_case(step=step),
+        patient=PATIENT,
+        clinic=_clinic(),
+        steps=LADDER,
+        checkin=None,
+        now=NOW + timedelta(seconds=11),
+        next_rung=None,
+        so_far=so_far,
+    )
+
+
+def test_a_repage_after_a_delivered_page_names_who_was_paged_and_when() -> None:
+    text = _repage(LadderSoFar(first_at=NOW, reached=("Dr Ada (Telegram)",), paged_now=("Dr Ben",)))
+    assert (
+        "Re-page (step 2): Dr Ada (Telegram) was paged 11 s ago and nobody has acknowledged."
+        in text
+    )
+    assert "Paged now: Dr Ben." in text and "Could not be delivered" not in text
+
+
+def test_a_repage_after_pages_nobody_got_never_says_nobody_acknowledged() -> None:
+    text = _repage(
+        LadderSoFar(
+            first_at=NOW,
+            failed=("Dr Ada (Telegram)", "Dr Ada (e-mail)"),
+            paged_now=("Dr Ada", "Dr Ben"),
+        )
+    )
+    assert "nobody has acknowledged" not in text
+    assert "Re-page (step 2): no earlier page could be delivered, so this step comes now." in text
+    assert (
+        "Could not be delivered: the page to Dr Ada (Telegram), the page to Dr Ada (e-mail)."
+        in text
+    )
+    assert "Paged now: Dr Ada and Dr Ben." in text
+
+
+def test_a_rung_paged_again_with_news_says_so_not_that_it_moved_on() -> None:
+    text = _repage(LadderSoFar(first_at=NOW, reached=("Dr Ada (Telegram)",), again=True), step=0)
+    assert "Paged again (step 1): news on this case (its last line above)." in text
+    assert "Re-page" not in text and "Acknowledge within" not in text
 
 
 def test_a_long_quote_is_cut_and_the_page_fits_one_message() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import ExtBot
 
 from bot.messaging.ratelimit import ROUTINE, PriorityRateLimiter
@@ -78,3 +80,67 @@ async def test_routine_sends_to_one_chat_are_spaced(sandbox: BotApiSandbox) -> N
         started = time.monotonic()
         await bot.get_me()  # not a send: never waits for a slot
         assert time.monotonic() - started < 0.2
+
+
+async def test_an_edit_is_tried_again_after_a_5xx_but_a_send_is_not(
+    sandbox: BotApiSandbox,
+) -> None:
+    sandbox.add_user(1)
+    limiter = PriorityRateLimiter(per_second=0, failure_backoff=(0.01, 0.01))
+    async with _bot(sandbox, limiter) as bot:
+        sent = await bot.send_message(1, "question")
+        sandbox.fail_next("editMessageText", status=502)
+        await bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id)
+        sandbox.fail_next("sendMessage", status=502)
+        with pytest.raises(NetworkError):  # it may have arrived: the caller decides
+            await bot.send_message(1, "next")
+        sandbox.fail_next("editMessageText", status=500, times=3)
+        with pytest.raises(NetworkError):  # two retries, then the failure is the caller's
+            await bot.edit_message_text("again", chat_id=1, message_id=sent.message_id)
+    edits = [c.status for c in sandbox.calls_to("editMessageText")]
+    assert edits == [502, 200, 500, 500, 500]
+    assert [c.status for c in sandbox.calls_to("sendMessage")] == [200, 502]
+
+
+async def test_a_callback_answer_rides_out_a_429(sandbox: BotApiSandbox) -> None:
+    sandbox.add_user(1)
+    async with _bot(sandbox, PriorityRateLimiter(per_second=0)) as bot:
+        message = await bot.send_message(1, "tap me")
+        query = sandbox.tap(1, message.message_id, data="x", forge=True)
+        sandbox.fail_next("answerCallbackQuery", status=429, retry_after=1)
+        started = time.monotonic()
+        assert await bot.answer_callback_query(query) is True
+        assert time.monotonic() - started >= 0.95
+    assert [c.status for c in sandbox.calls_to("answerCallbackQuery")] == [429, 200]
+
+
+async def test_an_edit_that_changes_nothing_is_not_sent(sandbox: BotApiSandbox) -> None:
+    sandbox.add_user(1)
+    limiter = PriorityRateLimiter(per_second=0)
+    async with _bot(sandbox, limiter) as bot:
+        sent = await bot.send_message(1, "question")
+        await asyncio.gather(  # two identical edits at once: one goes, one is skipped
+            bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id),
+            bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id),
+        )
+        await bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id)
+        await bot.edit_message_text("changed", chat_id=1, message_id=sent.message_id)
+    texts = [c.params["text"] for c in sandbox.calls_to("editMessageText")]
+    assert texts == ["answered", "changed"]
+    assert [c.status for c in sandbox.calls_to("editMessageText")] == [200, 200]
+    assert limiter.skipped_edits == 2
+
+
+async def test_a_not_modified_refusal_is_remembered(sandbox: BotApiSandbox) -> None:
+    """Another instance set the text (so this one forgot it): the first identical edit is
+    refused by Telegram, the next is skipped."""
+    sandbox.add_user(1)
+    limiter = PriorityRateLimiter(per_second=0)
+    async with _bot(sandbox, limiter) as bot:
+        sent = await bot.send_message(1, "question")
+        await bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id)
+        limiter.shown.forget({"chat_id": 1, "message_id": sent.message_id})
+        with pytest.raises(BadRequest, match="not modified"):
+            await bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id)
+        await bot.edit_message_text("answered", chat_id=1, message_id=sent.message_id)
+    assert limiter.skipped_edits == 1

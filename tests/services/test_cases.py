@@ -100,7 +100,9 @@ async def test_a_stop_repages_an_open_case_at_the_rung_it_has_reached(db: Databa
     await _case(db, patient, step=3, next_step_at=NOW + timedelta(minutes=4))
     case, page_now = await _stop(db, patient)
     assert page_now and case.status == CaseStatus.OPEN
-    assert case.step == 3 and case.next_step_at == NOW  # everyone again, now; not back to rung 1
+    # `step` names the rung still to come (3: past the last); the rung that paged last (the
+    # last, everyone) pages again now, not the next one and not rung 1.
+    assert case.step == 2 and case.next_step_at == NOW
     assert case.ladder_started_at == NOW - timedelta(hours=1)
     assert case.trigger == CaseTrigger.CHECKIN and case.level == Level.HIGH
     assert case.reason.endswith("patient stopped their check-ins (/stop)")

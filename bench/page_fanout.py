@@ -67,6 +67,8 @@ async def running_bot(
         database_url=url,
         dispatch_interval_seconds=interval,
         smtp_url=smtp.url,  # type: ignore[arg-type]
+        outbound_allow="127.0.0.1",  # the receiver and the SMTP sink are on this machine
+        outbound_allow_http=True,
     )
     clinics = parse_clinics(clinic_toml(events_url), source="bench")
     ctx = await prepare(settings, clinics=clinics, db=Database(url))

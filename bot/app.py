@@ -30,8 +30,10 @@ from bot.messaging.transport import AiohttpRequest
 from bot.ops.audit_head import publish_head
 from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
+from bot.ops.outbound_at_start import outbound_problems
 from bot.ops.settings_watch import refresh_settings
 from bot.services.clinic.settings import effective_clinics, record_loaded, replan_clinic
+from bot.services.paging.signing import startup_problems
 from bot.settings import Settings
 from handlers import register_handlers
 from storage.cases import release_case_leases
@@ -73,6 +75,8 @@ async def prepare(
     db = db or Database(settings.database_url)
     clock = clock or SystemClock()
     try:
+        if apply_file and (refused := await outbound_problems(settings, clinics)) is not None:
+            raise StartupError(refused, exit_code=2)
         await upgrade(db)
         now = clock.now()
         async with db.transaction() as session:
@@ -219,6 +223,21 @@ async def _publish_audit_head(ctx: AppContext) -> None:
         log.exception("audit.head_failed")
 
 
+async def _warn_about_signing(ctx: AppContext) -> None:
+    """Say at start-up which clinics' webhooks are signed with the shared secret, or not at
+    all, and whether secrets can be created or read (never raises)."""
+    try:
+        async with ctx.db.transaction() as session:
+            problems = await startup_problems(
+                session, clinics=ctx.clinics.clinics, settings=ctx.settings, now=ctx.clock.now()
+            )
+    except Exception:
+        log.exception("webhook.signing_check_failed")
+        return
+    for problem in problems:
+        log.warning("webhook.signing %s", problem)
+
+
 async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
     """Run the bot until `stop` is set, then shut down cleanly.
 
@@ -230,6 +249,7 @@ async def serve(ctx: AppContext, stop: asyncio.Event) -> None:
     settings = ctx.settings
     secret = webhook_secret(settings)
     webhook = secret is not None
+    await _warn_about_signing(ctx)
     application = build_application(ctx)
     try:
         await application.initialize()

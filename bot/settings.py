@@ -6,8 +6,11 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.outbound import OutboundPolicy
 
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -120,7 +123,15 @@ class Settings(BaseSettings):
         "endpoint refuses everything.",
     )
     page_webhook_secret: SecretStr | None = Field(
-        default=None, description="Signs the JSON of the clinic's own page webhook (HMAC-SHA256)."
+        default=None,
+        description="Legacy: one secret that signs the webhook of every clinic without a "
+        "signing secret of its own (a warning at start-up); prefer per-clinic secrets.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts the clinics' webhook signing secrets at rest "
+        "(`aftercare webhook new-key` prints one); several, comma-separated, to change keys: "
+        "the first encrypts, every one decrypts. Unset, no clinic can create a signing secret.",
     )
     heartbeat_url: str | None = Field(
         default=None, description="Requested while healthy, for a dead-man's-switch monitor."
@@ -130,6 +141,19 @@ class Settings(BaseSettings):
         default=None,
         description="Append the audit chain's head here (`<time> <id> <hash>`) at start-up and "
         "hourly; keep it where the database's writers cannot change it.",
+    )
+    outbound_allow: str = Field(
+        default="",
+        description="Hosts and networks outbound posts may reach although they are not public "
+        "(comma-separated CIDRs and host names, `*.corp.example` for every name under one): "
+        "an SMTP relay or a receiver on your own network. Clinics' webhooks, paging-service "
+        "URLs and the SMTP host are refused when they are or resolve to loopback, private, "
+        "link-local (cloud metadata), CGNAT, multicast or reserved addresses.",
+    )
+    outbound_allow_http: bool = Field(
+        default=False,
+        description="Let clinics' webhooks and paging-service URLs be plain http:// (else "
+        "https:// only).",
     )
 
     @field_validator("telegram_api_url")
@@ -147,6 +171,7 @@ class Settings(BaseSettings):
         "smtp_url",
         "pagerduty_webhook_secret",
         "page_webhook_secret",
+        "secret_key",
         mode="before",
     )
     @classmethod
@@ -171,6 +196,30 @@ class Settings(BaseSettings):
         if value is not None and not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for key in value.get_secret_value().split(","):
+                try:
+                    Fernet(key.strip())
+                except (ValueError, TypeError):
+                    raise ValueError(
+                        "must be Fernet keys (32 url-safe base64-encoded bytes each, comma-"
+                        "separated); `aftercare webhook new-key` prints one"
+                    ) from None
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow_list(cls, value: str) -> str:
+        OutboundPolicy.parse(value)  # a ValueError names the entry it cannot read
+        return value
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """What outbound posts may reach (`bot/domain/outbound.py`)."""
+        return OutboundPolicy.parse(self.outbound_allow, allow_http=self.outbound_allow_http)
 
     @field_validator("webhook_path")
     @classmethod

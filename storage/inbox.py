@@ -291,8 +291,9 @@ async def forget_before(session: AsyncSession, *, before: datetime) -> int:
 async def record_webhook(
     session: AsyncSession, *, webhook_id: str, event_type: str, now: datetime
 ) -> bool:
-    """Note a paging service's webhook (`X-Webhook-Id`) as handled in this transaction; False
-    when it already was (a redelivery: it must change nothing)."""
+    """Note a paging service's webhook event as handled in this transaction, under the key
+    its signature covers (PagerDuty's `event:<event.id>`); False when it already was (a
+    redelivery or a replay: it must change nothing)."""
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = (
         insert(WebhookReceipt)

@@ -368,10 +368,27 @@ class PageEvent(SQLModel, table=True):
 
 
 class WebhookReceipt(SQLModel, table=True):
-    """An inbound paging-service webhook already handled (`X-Webhook-Id`): a redelivery of it
-    changes nothing."""
+    """An inbound paging-service webhook event already handled (`webhook_id`: `event:<id>`, the
+    event's own id, which its signature covers; rows before 0008 hold an `X-Webhook-Id`): a
+    redelivery or a replay of it changes nothing."""
 
     __tablename__ = "webhook_receipt"
     webhook_id: str = Field(primary_key=True, max_length=128)
     event_type: str = Field(max_length=64)
     received_at: datetime = Field(sa_column=_utc())
+
+
+class WebhookSecret(SQLModel, table=True):
+    """A clinic's secret for signing its webhook events, kept encrypted (`sealed`: Fernet under
+    AFTERCARE_SECRET_KEY), not hashed, since an HMAC needs the secret itself. The clinic's
+    newest signs (`expires_at` unset); one rotated out signs beside it until `expires_at`."""
+
+    __tablename__ = "webhook_secret"
+    __table_args__ = (Index("ix_webhook_secret_clinic", "clinic_id", "expires_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
+    sealed: str = Field(sa_type=Text)
+    hint: str = Field(max_length=8)  # its last characters, so an admin can tell secrets apart
+    created_at: datetime = Field(sa_column=_utc())
+    created_by: Actor = Field(sa_type=ActorText())
+    expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

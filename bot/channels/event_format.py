@@ -30,6 +30,7 @@ class TriggerFacts:
     patient's words (the page's text is for a receiver the clinic runs)."""
 
     paging: PagingConfig
+    clinic_id: str
     routing_key: str | None
     case_id: int
     level: str
@@ -44,6 +45,7 @@ class FollowUpFacts:
     """An acknowledge or resolve after a trigger: the trigger's target and body."""
 
     action: str
+    clinic_id: str
     case_id: int
     level: str
     routing_key: str | None

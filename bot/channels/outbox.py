@@ -3,8 +3,9 @@
 Serves every channel that needs retries (`outbox_formats.OUTBOX_FORMATS`). Each event goes to
 its URL as the JSON stored with it (`PageEvent.body`, byte for byte), with
 `X-Aftercare-Event-Id` so that a receiver can drop a repeat, plus its channel's own headers (the
-clinic's webhook: `X-Aftercare-Signature`, HMAC-SHA256 of those bytes with
-AFTERCARE_PAGE_WEBHOOK_SECRET). A lease, not a lock held across the network: an instance that
+clinic's webhook: `X-Aftercare-Signature`, `t=<now>,v1=<HMAC-SHA256 of "<now>.<those bytes>">`
+per live secret of the clinic, computed at each attempt: `bot/channels/webhook/body.py`,
+`services/paging/signing.py`). A lease, not a lock held across the network: an instance that
 dies mid-send leaves its events to the next claim once the lease ends, so a crash may repeat an
 event (the receiver de-duplicates on the dedup key and the event id), never lose one. The
 dispatcher runs `PageEvents.run_due` every round; an outbox channel sends a rung's triggers at
@@ -16,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from dataclasses import replace as replaced
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -26,10 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Outgoing, RungPage
 from bot.channels.event_format import EVENT_ID_HEADER
 from bot.channels.outbox_formats import OUTBOX_FORMATS
+from bot.channels.pinned import post_pinned
 from bot.context import AppContext
 from bot.domain.channels import ChannelKind
+from bot.domain.outbound import OutboundPolicy
 from bot.messaging.delivery import Delivery, Outcome, backoff
+from bot.services.paging.outbound import SEND_RESOLVE_SECONDS, Blocked, Unresolved, check_url
 from bot.services.paging.outbox import enqueue_trigger, record_outcome
+from bot.services.paging.secret_box import SecretBox
+from bot.services.paging.signing import signing_for_cases
 from storage.cases import claim_due_page_events
 from storage.models import PageEvent
 from storage.states import PAGER, PageEventAction, PageEventStatus
@@ -67,16 +74,27 @@ async def post_json(
     body: bytes,
     *,
     headers: dict[str, str],
+    outbound: OutboundPolicy,
     timeout: float = TIMEOUT_SECONDS,  # noqa: ASYNC109 - httpx's, for each phase of the request
 ) -> Delivery:
     """POST `body` as JSON. 2xx: SENT; 429, 5xx, a timeout or a connection error: RETRY (with
     the receiver's Retry-After when it gives one); any other status: FAILED. Never raises for
     HTTP or network trouble. `error` reads "HTTP 503" or "ConnectError", then " — " and what
-    the receiver said (kept on the row, never audited)."""
+    the receiver said (kept on the row, never audited).
+
+    First the URL is resolved and checked against `outbound` (`services/paging/outbound.py`;
+    DNS may have changed since it was saved): refused, FAILED with "refused: <why>" and nothing
+    sent; a name that does not resolve, RETRY. The connection goes only to the addresses
+    checked (`bot/channels/pinned.py`)."""
     sent_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     try:
+        checked = await check_url(url, outbound, timeout=min(timeout, SEND_RESOLVE_SECONDS))
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            response = await client.post(url, content=body, headers=sent_headers)
+            response = await post_pinned(client, url, checked, content=body, headers=sent_headers)
+    except Blocked as exc:
+        return Delivery(Outcome.FAILED, error=f"refused: {exc.refusal.reason}")
+    except Unresolved as exc:
+        return Delivery(Outcome.RETRY, error=f"unresolved: {exc}")
     except httpx.TimeoutException as exc:
         return Delivery(Outcome.RETRY, error=f"{type(exc).__name__} — timed out after {timeout}s")
     except (httpx.TransportError, OSError) as exc:
@@ -104,12 +122,20 @@ class _Claimed:
     url: str
     body: bytes
     attempts: int
+    case_id: int
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # what signs it (webhook)
 
     @classmethod
     def of(cls, event: PageEvent) -> _Claimed:
         assert event.id is not None
         return cls(
-            event.id, event.channel, event.action, event.url, event.body.encode(), event.attempts
+            event.id,
+            event.channel,
+            event.action,
+            event.url,
+            event.body.encode(),
+            event.attempts,
+            event.case_id,
         )
 
 
@@ -129,6 +155,8 @@ class PageEvents:
         self.ctx, self.lease, self.batch = ctx, lease, batch
         self.max_attempts, self.timeout, self.backoff = max_attempts, timeout, backoff
         self.slots = asyncio.Semaphore(CONCURRENCY)
+        self.box = SecretBox.of(ctx.settings)
+        self.outbound = ctx.settings.outbound_policy()
 
     async def run_due(self) -> int:
         """Claim a batch of due events, send them side by side and record each outcome;
@@ -142,7 +170,7 @@ class PageEvents:
                 lease_until=now + self.lease,
                 limit=self.batch,
             )
-            claimed = [_Claimed.of(row) for row in rows]
+            claimed = await self._signed([_Claimed.of(row) for row in rows], session, now)
         await self._send(claimed)
         return len(claimed)
 
@@ -164,17 +192,38 @@ class PageEvents:
                     only_id=event_id,
                 )
                 claimed += [_Claimed.of(row) for row in rows]
+            claimed = await self._signed(claimed, session, now)
         results = await self._send(claimed)
         elsewhere = Delivery(Outcome.NOT_SENT, error="not claimable now: left to the dispatcher")
         return {event_id: results.get(event_id, elsewhere) for event_id in event_ids}
 
-    def _headers(self, event: _Claimed) -> dict[str, str]:
-        secret = self.ctx.settings.page_webhook_secret
-        own = OUTBOX_FORMATS[ChannelKind(event.channel)].headers(
-            event_id=event.id,
-            body=event.body,
-            secret=secret.get_secret_value() if secret is not None else None,
+    async def _signed(
+        self, claimed: list[_Claimed], session: AsyncSession, now: datetime
+    ) -> list[_Claimed]:
+        """The claimed events with the secrets that sign them, read under the claim."""
+        signed = [e for e in claimed if OUTBOX_FORMATS[ChannelKind(e.channel)].signed]
+        if not signed:
+            return claimed
+        legacy = self.ctx.settings.page_webhook_secret
+        signing = await signing_for_cases(
+            session,
+            case_ids=[e.case_id for e in signed],
+            box=self.box,
+            legacy=legacy.get_secret_value() if legacy is not None else None,
+            now=now,
         )
+        return [
+            replaced(e, secrets=signing[e.case_id].secrets) if e.case_id in signing else e
+            for e in claimed
+        ]
+
+    def _headers(self, event: _Claimed) -> dict[str, str]:
+        """This attempt's headers: signed now (a retry is signed afresh, over the same body)."""
+        kind = OUTBOX_FORMATS[ChannelKind(event.channel)]
+        at = int(self.ctx.clock.now().timestamp())
+        own = kind.headers(event_id=event.id, body=event.body, secrets=event.secrets, at=at)
+        if kind.signed and not event.secrets:
+            log.warning("page_event.unsigned id=%s channel=%s", event.id, event.channel)
         return {EVENT_ID_HEADER: str(event.id), **own}
 
     async def _post(self, event: _Claimed) -> Delivery:
@@ -182,7 +231,11 @@ class PageEvents:
         async with self.slots:
             try:
                 return await post_json(
-                    event.url, event.body, headers=self._headers(event), timeout=self.timeout
+                    event.url,
+                    event.body,
+                    headers=self._headers(event),
+                    outbound=self.outbound,
+                    timeout=self.timeout,
                 )
             except Exception as exc:
                 log.exception("page_event.post_crashed id=%s", event.id)

@@ -7,7 +7,7 @@ services can queue its events (`services/paging/outbox`) and the outbox can post
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,20 +21,28 @@ FollowUp = Callable[[FollowUpFacts], dict[str, Any]]
 
 
 class Headers(Protocol):
-    def __call__(self, *, event_id: int, body: bytes, secret: str | None) -> dict[str, str]: ...
+    """A channel's own headers for one attempt: `secrets` are the clinic's live signing
+    secrets (newest first), `at` the attempt's time in unix seconds."""
+
+    def __call__(
+        self, *, event_id: int, body: bytes, secrets: Sequence[str], at: int
+    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
 class OutboxFormat:
     """A channel's events: its trigger (url, routing key, body; None: nowhere to send), the
-    acknowledge/resolve that follows it, and the headers that go with a body."""
+    acknowledge/resolve that follows it, and the headers that go with a body at each attempt."""
 
     trigger: Trigger
     follow_up: FollowUp
     headers: Headers
+    signed: bool = False  # its headers sign with the clinic's webhook secrets
 
 
 OUTBOX_FORMATS: Mapping[ChannelKind, OutboxFormat] = {
     ChannelKind.PAGER: OutboxFormat(pagerduty.trigger, pagerduty.follow_up, pagerduty.headers),
-    ChannelKind.WEBHOOK: OutboxFormat(webhook.trigger, webhook.follow_up, webhook.headers),
+    ChannelKind.WEBHOOK: OutboxFormat(
+        webhook.trigger, webhook.follow_up, webhook.headers, signed=True
+    ),
 }

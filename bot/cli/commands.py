@@ -18,6 +18,7 @@ from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
 from bot.cli.support import CliError, load_settings, parse_time, with_context
+from bot.cli.webhook import webhook_app
 from bot.clinic_config import ConfigError, parse_clinics
 from bot.context import AppContext
 from bot.domain.schedule import checkin_label, plan_checkins
@@ -40,6 +41,7 @@ app.add_typer(oncall_app, name="oncall")
 app.add_typer(audit_app, name="audit")
 app.add_typer(intake_app, name="intake")
 app.add_typer(export_app, name="export")
+app.add_typer(webhook_app, name="webhook")
 app.command("demo")(demo_command)
 
 
@@ -75,7 +77,7 @@ def run(
     from pydantic import ValidationError
 
     from bot.app import run as run_bot
-    from bot.ops.logs import configure_logging
+    from bot.ops.logs import configure_logging, log_secrets
     from bot.settings import Settings
 
     settings = load_settings()
@@ -90,21 +92,7 @@ def run(
                 str(first["loc"][0]), "--port"
             )
             raise CliError(f"{flag}: {first['msg']}", exit_code=2) from None
-    configure_logging(  # redact the webhook secret too, as well as the token
-        settings.log_level,
-        settings.log_format,
-        secrets=[
-            secret.get_secret_value()
-            for secret in (
-                settings.telegram_token,
-                settings.webhook_secret,
-                settings.smtp_url,
-                settings.pagerduty_webhook_secret,
-                settings.page_webhook_secret,
-            )
-            if secret is not None
-        ],
-    )
+    configure_logging(settings.log_level, settings.log_format, secrets=log_secrets(settings))
     asyncio.run(run_bot(settings))
 
 

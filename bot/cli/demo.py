@@ -307,6 +307,7 @@ async def run_demo(
                 heartbeat_url=None,
                 smtp_url=mail.url,
                 smtp_from="Aftercare demo <pages@demo-clinic.example>",
+                outbound_allow=mail.host,  # the sandbox's SMTP sink, on this machine
             )
             clinics = parse_clinics(demo_clinic_toml(speed), source="embedded demo clinic")
             ctx = await prepare(settings, clinics=clinics)

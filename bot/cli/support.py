@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.context import AppContext
-from bot.ops.logs import configure_logging
+from bot.ops.logs import configure_logging, log_secrets
 from bot.settings import Settings
 from storage.engine import DatabaseUnavailable
 
@@ -37,7 +37,7 @@ def load_settings() -> Settings:
     configure_logging(
         settings.log_level,
         settings.log_format,
-        secrets=[settings.telegram_token.get_secret_value()] if settings.telegram_token else [],
+        secrets=log_secrets(settings),
     )
     return settings
 

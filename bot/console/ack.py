@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.console.web import PREFIX, console_of, guarded_form, page, set_cookie
+from bot.console.web import (
+    PREFIX,
+    console_of,
+    delete_cookie,
+    guarded_form,
+    link_lookup,
+    page,
+    set_cookie,
+)
 from bot.messaging.pages import reasons_in
 from bot.messaging.taking import take_case
 from bot.services.case_taking import TakeRequest
@@ -46,16 +54,11 @@ ANSWERS = {
         "You are no longer an active clinician of this clinic",
         "Ask your clinic's administrator.",
     ),
-    AckProblem.STALE: (
-        409,
-        "This link is from an earlier page of this case",
-        "The case was raised or re-opened since this e-mail was sent. Read its newest page in "
-        "Telegram, your e-mail or the console before acknowledging.",
-    ),
     AckProblem.RAISED: (
         409,
-        "The case was raised since you opened this page",
-        "Open the link again to read the newest facts before acknowledging.",
+        "The case changed since you opened this page",
+        "It was raised or re-opened, so nothing was acknowledged. Open the link again to read "
+        "the newest facts before acknowledging.",
     ),
 }
 
@@ -84,6 +87,7 @@ def _answer(request: Request, view: AckView) -> Response:
 
 
 async def ack_form(request: Request) -> Response:
+    link_lookup(request, "ack")
     console = console_of(request)
     token = request.path_params["token"]
     async with console.read() as session:
@@ -102,12 +106,15 @@ async def ack_form(request: Request) -> Response:
         clinician=view.clinician,
         reasons=reasons_in(view.case.reason, clinic),
         ack_zone=clinic.zone,
+        earlier=view.earlier,
+        ladder=view.ladder,
     )
     set_cookie(response, request, _cookie(token), guard, max_age=GUARD_FOR, path=f"{PREFIX}/ack")
     return response
 
 
 async def ack(request: Request) -> Response:
+    link_lookup(request, "ack")
     console = console_of(request)
     form = await guarded_form(
         request,
@@ -116,11 +123,16 @@ async def ack(request: Request) -> Response:
         "again; nothing was acknowledged.",
     )
     token, now = request.path_params["token"], console.ctx.clock.now()
-    seen = str(form.get("level") or "")
+    seen, ladder = str(form.get("level") or ""), str(form.get("ladder") or "")
 
     async def admit(session: AsyncSession) -> TakeRequest | AckView:
         return await admit_ack_link(
-            session, token=token, seen_level=seen, seen_when=SEEN_WHEN, now=now
+            session,
+            token=token,
+            seen_level=seen,
+            seen_ladder=ladder,
+            seen_when=SEEN_WHEN,
+            now=now,
         )
 
     result = await take_case(console.ctx, console.bot, admit)
@@ -135,7 +147,7 @@ async def ack(request: Request) -> Response:
         text="Re-paging has stopped and your colleagues were told. Follow up with the patient "
         "as your clinic's procedure says; resolve the case in Telegram or the console.",
     )
-    response.delete_cookie(_cookie(request.path_params["token"]), path=f"{PREFIX}/ack")
+    delete_cookie(response, request, _cookie(request.path_params["token"]), path=f"{PREFIX}/ack")
     return response
 
 

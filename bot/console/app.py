@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -34,6 +35,7 @@ from bot.console import (
     signin,
     team,
 )
+from bot.console.limits import BodyLimit, TooManyLookups, redact_path
 from bot.console.web import (
     PREFIX,
     Console,
@@ -131,6 +133,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _too_many_lookups(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyLookups)
+    response = page(
+        request,
+        "message.html",
+        status=429,
+        title="Too many links opened",
+        text="Too many sign-in or acknowledge links were opened from your network in the last "
+        f"minute. Try again in {exc.retry_after} seconds. Meanwhile you can acknowledge a case "
+        "in Telegram; if a patient may be at risk, follow your clinic's usual procedure.",
+    )
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def _failure(request: Request, exc: Exception) -> Response:
     """A database outage gets an honest page (nothing was changed); anything else is logged."""
     if is_unavailable(exc):
@@ -141,7 +158,7 @@ async def _failure(request: Request, exc: Exception) -> Response:
             "clinic's usual procedure; do not wait for this page."
         )
         return page(request, "message.html", status=503, title="Database unavailable", text=text)
-    log.exception("console.error path=%s", request.url.path)
+    log.exception("console.error path=%s", redact_path(request.url.path))
     return page(
         request,
         "message.html",
@@ -157,6 +174,7 @@ def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette
         SignInNeeded: _sign_in_needed,
         NotFound: _not_found,
         Refused: _refused,
+        TooManyLookups: _too_many_lookups,
         HTTPException: _http_error,
         Exception: _failure,
     }
@@ -177,6 +195,7 @@ def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers=handlers,
+        middleware=[Middleware(BodyLimit)],  # bodies bounded while they stream
     )
     app.state.console = Console(ctx, bot, make_environment(), secure_cookies)
     return app

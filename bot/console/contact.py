@@ -18,6 +18,7 @@ from bot.console.web import (
     whole_number,
 )
 from bot.services.clinic import team as service
+from bot.services.clinic.masking import MASK_EDITED, masked
 from bot.services.console_access import Viewer
 from storage.models import Clinician
 
@@ -41,7 +42,7 @@ async def _clinician(request: Request, who: Viewer) -> Clinician:
 async def contact_page(request: Request) -> Response:
     who = await viewer(request)
     clinician = await _clinician(request, who)
-    values = {"email": clinician.email or "", "pager_key": clinician.pager_key or ""}
+    values = {"email": clinician.email or "", "pager_key": masked(clinician.pager_key)}
     return page(request, "contact.html", who=who, section="team", member=clinician, v=values)
 
 
@@ -50,7 +51,12 @@ async def contact_save(request: Request) -> Response:
     who = await viewer(request)
     clinician = await _clinician(request, who)
     values = {key: str(form.get(key) or "").strip()[:MAX_FIELD] for key in ("email", "pager_key")}
-    problems = service.contact_problems(values["email"], values["pager_key"])
+    pager_key = values["pager_key"]
+    if clinician.pager_key and pager_key == masked(clinician.pager_key):
+        pager_key = clinician.pager_key  # shown masked, sent back unchanged: kept
+    problems = service.contact_problems(values["email"], pager_key)
+    if "•" in pager_key:
+        problems["pager_key"] = MASK_EDITED
     if problems:
         return page(
             request,
@@ -73,7 +79,7 @@ async def contact_save(request: Request) -> Response:
             session,
             clinician=row,
             email=values["email"] or None,
-            pager_key=values["pager_key"] or None,
+            pager_key=pager_key or None,
             actor=who.actor,
             now=console.ctx.clock.now(),
         )

@@ -5,14 +5,18 @@ within `AFTERCARE_SETTINGS_POLL_SECONDS`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.clinic_config import ClinicConfig
+from bot.console import signing
 from bot.console.settings_form import (
     CHANNELS,
     CHOICE_LEVELS,
@@ -37,8 +41,10 @@ from bot.console.web import (
     whole_number,
 )
 from bot.services.clinic import settings as clinic_settings
+from bot.services.clinic.masking import shown, shown_changes
 from bot.services.clinic.settings_shape import changes_between
 from bot.services.console_access import Viewer
+from bot.services.paging.outbound import clinic_url_problems
 
 PREVIEW_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -90,7 +96,7 @@ async def _form_page(
         who=who,
         status=status,
         section="settings",
-        v=values,
+        v=shown(values, stored=form_values(clinic), is_admin=who.clinician.is_admin),
         errors=errors or {},
         editable=access.editable,
         in_console=access.in_console,
@@ -127,6 +133,12 @@ async def settings_post(request: Request) -> Response:
     shown, parsed = read_form(form, clinic)
     preview_protocol = str(form.get("preview_protocol") or clinic.default_protocol)
     preview_at_text = str(form.get("preview_at", ""))
+    if parsed.clinic is not None and not parsed.errors:  # URLs that would reach inside
+        parsed.errors.update(
+            await clinic_url_problems(
+                parsed.clinic, console.ctx.settings.outbound_policy(), before=clinic
+            )
+        )
     if parsed.errors or parsed.clinic is None:
         return await _form_page(
             request,
@@ -231,6 +243,10 @@ async def version_page(request: Request) -> Response:
             raise NotFound("settings version")
         before = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=other)
     changes = changes_between(before, this) if before is not None else []
+    changes = [  # as JSON, non-ASCII as it is (a masked key's dots, a crisis card's words)
+        replace(c, before=_json(c.before), after=_json(c.after))
+        for c in shown_changes(changes, is_admin=who.clinician.is_admin)
+    ]
     current = console.ctx.settings_versions.get(clinic.id, 0)
     access = await _access(request, who)
     return page(
@@ -256,6 +272,7 @@ async def restore(request: Request) -> Response:
     based_on = whole_number(str(form.get("based_on", "")))
     if based_on is None:
         raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+    await _refuse_inside_urls(request, clinic, number)
     try:
         async with console.ctx.db.transaction() as session:
             saved = await clinic_settings.restore(
@@ -276,6 +293,25 @@ async def restore(request: Request) -> Response:
     )
 
 
+def _json(value: Any) -> Markup:
+    """As Jinja's `tojson` (<, >, & and ' escaped), but non-ASCII text as it is."""
+    return htmlsafe_json_dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+async def _refuse_inside_urls(request: Request, clinic: ClinicConfig, number: int) -> None:
+    """A version whose webhook or paging-service URL the outbound rules now refuse is not
+    restored (`bot/services/paging/outbound.py`), as the form would not save it."""
+    console = console_of(request)
+    async with console.read() as session:
+        old = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=number)
+    if old is None:
+        return  # the restore says there is no such version
+    problems = await clinic_url_problems(old, console.ctx.settings.outbound_policy(), before=clinic)
+    if problems:
+        said = "; ".join(f"{field} {problem}" for field, problem in problems.items())
+        raise Refused(f"Version {number} cannot be restored: {said}. Nothing was changed.")
+
+
 def _version_number(raw: str) -> int:
     number = whole_number(raw)
     if number is None:
@@ -289,4 +325,5 @@ ROUTES = [
     Route("/settings/versions", versions, methods=["GET"]),
     Route("/settings/versions/{version}", version_page, methods=["GET"]),
     Route("/settings/versions/{version}/restore", restore, methods=["POST"]),
+    *signing.ROUTES,  # the webhook's signing secret, under /settings
 ]

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from bot.clinic_config import ClinicConfig
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
+from bot.services.clinic.masking import unmasked
 
 LEVELS = ("high", "moderate", "low")
 TARGETS = ("queue", "primary", "backup", "everyone")
@@ -147,10 +148,12 @@ def protocol_names(values: dict[str, Any]) -> list[str]:
 
 def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Parsed]:
     """The submitted values (to show back) and the settings they make, validated like the
-    clinic file; every problem keyed by the field it concerns."""
+    clinic file; every problem keyed by the field it concerns. A routing key sent back masked
+    as it was shown keeps the stored key (`services/clinic/masking.unmasked`)."""
     shown = _shown(form, current)
     parsed = Parsed(data=current.model_dump(mode="python"))
-    read = _Reader(form, shown, parsed.errors)
+    sent = unmasked(shown, stored=form_values(current), errors=parsed.errors)
+    read = _Reader(form, sent, parsed.errors)
     data = parsed.data
     _read_basics(read, data)
     data["protocols"] = _read_protocols(read, current, shown["new_protocol"])

@@ -18,7 +18,9 @@ from bot.console.web import (
     Refused,
     checked_form,
     console_of,
+    delete_cookie,
     guarded_form,
+    link_lookup,
     page,
     session_token,
     set_cookie,
@@ -71,6 +73,7 @@ def _problem(request: Request, problem: LinkProblem) -> Response:
 async def signin_form(request: Request) -> Response:
     """GET: check the link without using it (a link preview or a scanner fetching it must not
     spend it) and offer the sign-in button."""
+    link_lookup(request, "signin")
     console = console_of(request)
     token = request.path_params["token"]
     async with console.read() as session:
@@ -85,6 +88,7 @@ async def signin_form(request: Request) -> Response:
 
 async def signin(request: Request) -> Response:
     """POST: spend the link, open a session, and go where the clinician was going."""
+    link_lookup(request, "signin")
     console = console_of(request)
     await guarded_form(
         request,
@@ -103,8 +107,8 @@ async def signin(request: Request) -> Response:
     target = going if _safe_next(going) else f"{PREFIX}/"
     response = RedirectResponse(f"{PREFIX}/clinic?next={target}", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, secret, max_age=ABSOLUTE_EXPIRY, path=PREFIX)
-    response.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
-    response.delete_cookie(NEXT_COOKIE, path=PREFIX)
+    delete_cookie(response, request, SIGNIN_COOKIE, path=PREFIX)
+    delete_cookie(response, request, NEXT_COOKIE, path=PREFIX)
     return response
 
 
@@ -156,7 +160,7 @@ async def signout(request: Request) -> Response:
         text="You are signed out of the console. Send /console to the Aftercare bot in "
         "Telegram to sign in again.",
     )
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    delete_cookie(response, request, SESSION_COOKIE, path=PREFIX)
     return response
 
 

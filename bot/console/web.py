@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,10 @@ from starlette.responses import HTMLResponse, Response
 from telegram import Bot
 
 from bot.clinic_config import ClinicConfig
+from bot.console.limits import lookup_allowed, lookup_throttle
 from bot.context import AppContext
 from bot.domain.levels import Level
+from bot.domain.throttle import Throttle
 from bot.messaging.pages import duration, reason_lines
 from bot.services.console_access import Viewer, viewer_of
 
@@ -40,7 +42,6 @@ SIGNIN_COOKIE = "aftercare_signin"  # double-submit token of the sign-in form
 NEXT_COOKIE = "aftercare_next"  # where to go after signing in
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
-MAX_FORM_BYTES = 64 * 1024
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -72,6 +73,7 @@ class Console:
     bot: Bot
     env: Environment
     secure_cookies: bool
+    lookups: Throttle = field(default_factory=lookup_throttle)  # sign-in and ack links
 
     def clinic(self, viewer: Viewer) -> ClinicConfig:
         return self.ctx.clinic(viewer.clinic_id)
@@ -162,7 +164,11 @@ def session_token(request: Request) -> str | None:
 
 
 async def viewer(request: Request, *, touch: bool = True) -> Viewer:
-    """The signed-in clinician, or SignInNeeded."""
+    """The signed-in clinician, or SignInNeeded. Looked up once per request (`checked_form`
+    looks first, before it reads the form)."""
+    known: Viewer | None = getattr(request.state, "viewer", None)
+    if known is not None:
+        return known
     token = session_token(request)
     if token is None:
         raise SignInNeeded
@@ -171,17 +177,17 @@ async def viewer(request: Request, *, touch: bool = True) -> Viewer:
         found = await viewer_of(session, token=token, now=console.ctx.clock.now(), touch=touch)
     if found is None:
         raise SignInNeeded
+    request.state.viewer = found
     return found
 
 
 async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
-    """The posted form, once its CSRF token matches this session's; else Refused (403)."""
+    """The posted form, once the session is live in the store (SignInNeeded before a byte of
+    the body is read) and the form's CSRF token matches it; else Refused (403). The body's
+    size is bounded while it streams (`bot.console.limits.BodyLimit`)."""
+    await viewer(request)
     token = session_token(request)
-    if token is None:
-        raise SignInNeeded
-    declared = request.headers.get("content-length", "")
-    if (size := whole_number(declared, max_digits=12)) is not None and size > MAX_FORM_BYTES:
-        raise Refused("That form is too large.", 413)
+    assert token is not None
     form = await request.form(max_files=0, max_fields=max_fields)
     sent = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
     if not hmac.compare_digest(sent.encode(), csrf_for(token).encode()):
@@ -194,12 +200,22 @@ async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
     return form
 
 
+def link_lookup(request: Request, what: str) -> None:
+    """Before a sign-in or acknowledge link is looked up: TooManyLookups (429) when this
+    address has looked up too many."""
+    console = console_of(request)
+    lookup_allowed(request, console.lookups, what, now=console.ctx.clock.now().timestamp())
+
+
 async def guarded_form(request: Request, *, cookie: str, refusal: str) -> FormData:
     """The form of a page opened without a session (a sign-in or acknowledge link): its
-    `guard` field must match the cookie that page set (double submit), else Refused (403)."""
+    `guard` field must match the cookie that page set (double submit), else Refused (403).
+    Without the cookie the body is not read at all."""
+    expected = request.cookies.get(cookie, "")
+    if not expected or len(expected) > 128:
+        raise Refused(refusal, 403)
     form = await request.form(max_files=0, max_fields=5)
     guard = str(form.get("guard") or "")
-    expected = request.cookies.get(cookie, "")
     if not guard or not hmac.compare_digest(guard.encode(), expected.encode()):
         raise Refused(refusal, 403)
     return form
@@ -237,6 +253,10 @@ def render(request: Request, template: str, *, who: Viewer | None = None, **valu
     return console.env.get_template(template).render(context)
 
 
+def _secure(request: Request) -> bool:
+    return console_of(request).secure_cookies or request.url.scheme == "https"
+
+
 def set_cookie(
     response: Response, request: Request, name: str, value: str, *, max_age: timedelta, path: str
 ) -> None:
@@ -247,5 +267,10 @@ def set_cookie(
         path=path,
         httponly=True,
         samesite="lax",
-        secure=console_of(request).secure_cookies or request.url.scheme == "https",
+        secure=_secure(request),
     )
+
+
+def delete_cookie(response: Response, request: Request, name: str, *, path: str) -> None:
+    """Expire a cookie with the same flags it was set with (`Secure` under https)."""
+    response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=_secure(request))

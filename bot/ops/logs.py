@@ -6,8 +6,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
+from urllib.parse import unquote, urlsplit
 
-from bot.settings import LogFormat
+from bot.settings import LogFormat, Settings
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -57,9 +59,34 @@ class SkippedTickFilter(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
-def configure_logging(level: str, fmt: LogFormat, *, secrets: list[str]) -> None:
-    """Install one stderr handler; quiet the HTTP client, whose INFO lines carry the token URL."""
-    handler = logging.StreamHandler(sys.stderr)
+def log_secrets(settings: Settings) -> list[str]:
+    """Every secret of the settings, as the redaction filter looks for them: the bot token,
+    the webhook secrets, the SMTP URL and its password alone, the encryption key."""
+    found: list[str] = []
+    for secret in (
+        settings.telegram_token,
+        settings.webhook_secret,
+        settings.smtp_url,
+        settings.pagerduty_webhook_secret,
+        settings.page_webhook_secret,
+        settings.secret_key,
+    ):
+        if secret is not None and secret.get_secret_value():
+            found.append(secret.get_secret_value())
+    if settings.smtp_url is not None:
+        password = urlsplit(settings.smtp_url.get_secret_value()).password
+        if password:
+            found.append(unquote(password))
+            found.append(password)
+    return sorted(set(found), key=len, reverse=True)  # the longest first: a URL before its part
+
+
+def configure_logging(
+    level: str, fmt: LogFormat, *, secrets: list[str], stream: TextIO | None = None
+) -> None:
+    """Install one handler (stderr); quiet the HTTP client, whose INFO lines carry the token
+    URL."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactFilter(secrets))
     if fmt is LogFormat.JSON:
         handler.setFormatter(JsonFormatter())

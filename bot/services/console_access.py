@@ -104,6 +104,8 @@ async def check_link(
         return LinkProblem.USED
     if link.expires_at <= now:
         return LinkProblem.EXPIRED
+    if not await registrations(session, telegram_user_id=link.telegram_user_id):
+        return LinkProblem.NOT_A_CLINICIAN
     return link
 
 

@@ -36,6 +36,14 @@ contact_phone = "+49 30 0100"
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/console/signin/[A-Za-z0-9_-]+)")
 GUARD = re.compile(r'name="guard" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+HIDDEN = re.compile(r'<input type="hidden" name="([a-z]+)" value="([^"]*)">')
+
+
+def ack_fields(html: str) -> dict[str, str]:
+    """What an acknowledge page's form posts (guard, the level and escalation it shows)."""
+    fields = dict(HIDDEN.findall(html))
+    assert {"guard", "level", "ladder"} <= fields.keys(), html[:500]
+    return fields
 
 
 @dataclass

@@ -11,12 +11,18 @@ from bot.app import prepare, serve
 from bot.clinic_config import ClinicConfig, ClinicsConfig, parse_clinics
 from bot.clock import Clock
 from bot.context import AppContext
+from bot.domain.outbound import OutboundPolicy
 from bot.settings import Settings
 from sandbox import BotApiSandbox
 from sandbox.helpers import free_port
 from tests.auxil.databases import IsolatedDatabase
 
 TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
+# The tests' HTTP receivers and SMTP sink are on this machine, over plain http: the outbound
+# rules (bot/domain/outbound.py) refuse that unless allowed, so the tests allow it explicitly,
+# as an on-premise operator allows a local relay (AFTERCARE_OUTBOUND_ALLOW[_HTTP]).
+LOCAL_ALLOW = "127.0.0.0/8,::1"
+LOCAL_OUTBOUND = OutboundPolicy.parse(LOCAL_ALLOW, allow_http=True)
 WEBHOOK_SECRET = "s3cr3t-Webhook_token"
 
 TEST_CLINIC_TOML = """
@@ -44,6 +50,8 @@ def make_settings(sandbox: BotApiSandbox, database_url: str, **overrides: object
         "telegram_api_url": sandbox.url,
         "database_url": database_url,
         "dispatch_interval_seconds": 0.2,
+        "outbound_allow": LOCAL_ALLOW,
+        "outbound_allow_http": True,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]

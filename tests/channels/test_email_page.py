@@ -11,6 +11,7 @@ import pytest
 from bot.channels.email.message import page_email, page_subject
 from bot.channels.email.smtp import Mailer
 from bot.messaging.delivery import Outcome
+from tests.auxil.harness import LOCAL_OUTBOUND
 from tests.auxil.smtp import SmtpSink
 
 SENDER = "Aftercare pages <pages@north.example.org>"
@@ -49,7 +50,7 @@ async def test_a_page_arrives_with_text_links_and_headers(sink: SmtpSink) -> Non
         to=TO, sender=SENDER, subject=subject, text=TEXT, ack_url=ACK, console_url=CONSOLE
     )
 
-    result = await Mailer(sink.url, sender=SENDER).send(message)
+    result = await Mailer(sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(message)
 
     assert result.outcome is Outcome.SENT and result.error is None
     got = await sink.wait_for(TO)
@@ -78,7 +79,9 @@ async def test_links_are_left_out_when_not_given(sink: SmtpSink) -> None:
         ack_url=None, console_url=CONSOLE,
     )  # fmt: skip
 
-    assert (await Mailer(sink.url, sender="x@y.example").send(message)).outcome is Outcome.SENT
+    assert (
+        await Mailer(sink.url, sender="x@y.example", outbound=LOCAL_OUTBOUND).send(message)
+    ).outcome is Outcome.SENT
 
     plain, rich = _parts(await sink.wait_for(TO))
     assert plain == f"{TEXT}\n\nOpen in console: {CONSOLE}\n"
@@ -92,7 +95,9 @@ async def test_mailer_sets_a_missing_from_and_the_envelope_sender(sink: SmtpSink
     )
     del message["From"]
 
-    assert (await Mailer(sink.url, sender=SENDER).send(message)).outcome is Outcome.SENT
+    assert (
+        await Mailer(sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(message)
+    ).outcome is Outcome.SENT
 
     got = await sink.wait_for(TO)
     assert got["From"] == SENDER

@@ -1,4 +1,4 @@
-"""Page event bodies (Events API v2, the clinic's webhook), their signature, and the HTTP post
+"""Page event bodies (Events API v2, the clinic's webhook) and the HTTP post
 against a real local receiver."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pytest
 
 from bot.channels.outbox import post_json, retry_after
 from bot.channels.pagerduty.body import dedup_key, pagerduty_body, severity_of
-from bot.channels.webhook.body import signature, signature_matches, webhook_body
+from bot.channels.webhook.body import webhook_body
 from bot.messaging.delivery import Outcome
+from tests.auxil.harness import LOCAL_OUTBOUND
 from tests.auxil.receiver import Receiver
 
 
@@ -88,6 +89,7 @@ def test_bad_action_severity_or_key_is_refused() -> None:
 
 def test_webhook_body() -> None:
     body = webhook_body(
+        clinic_id="north",
         action="trigger",
         case_id=9,
         level="high",
@@ -96,6 +98,7 @@ def test_webhook_body() -> None:
         ack_url="https://console.example/ack/x",
     )
     assert body == {
+        "clinic": "north",
         "event": "case.trigger",
         "action": "trigger",
         "case_id": 9,
@@ -105,16 +108,6 @@ def test_webhook_body() -> None:
         "text": "HIGH priority",
         "ack_url": "https://console.example/ack/x",
     }
-
-
-def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
-    body = b"The quick brown fox jumps over the lazy dog"
-    expected = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-    assert signature(body, "key") == expected
-    assert signature_matches(body, "key", expected)
-    assert not signature_matches(body + b" ", "key", expected)
-    assert not signature_matches(body, "other", expected)
-    assert not signature_matches(body, "key", None)
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:
@@ -130,7 +123,9 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 async def test_post_json_sends_the_raw_body_and_headers() -> None:
     raw = b'{"event_action":"trigger","dedup_key":"aftercare-case-1"}'
     async with Receiver([202]) as receiver:
-        result = await post_json(f"{receiver.url}/v2/enqueue", raw, headers={"X-Test": "yes"})
+        result = await post_json(
+            f"{receiver.url}/v2/enqueue", raw, headers={"X-Test": "yes"}, outbound=LOCAL_OUTBOUND
+        )
     assert result.outcome is Outcome.SENT and result.error is None
     [request] = receiver.requests
     assert (request.method, request.path, request.body) == ("POST", "/v2/enqueue", raw)
@@ -142,7 +137,7 @@ async def test_post_json_classifies_statuses() -> None:
     async with Receiver([(429, {"Retry-After": "7"}), 503, 400, 404]) as receiver:
         url = f"{receiver.url}/v2/enqueue"
         limited, unavailable, refused, missing = [
-            await post_json(url, b"{}", headers={}) for _ in range(4)
+            await post_json(url, b"{}", headers={}, outbound=LOCAL_OUTBOUND) for _ in range(4)
         ]
     assert limited.outcome is Outcome.RETRY and limited.retry_after == timedelta(seconds=7)
     assert limited.error is not None and limited.error.startswith("HTTP 429")
@@ -156,10 +151,14 @@ async def test_post_json_classifies_statuses() -> None:
 
 async def test_post_json_retries_on_timeout_and_refused_connection() -> None:
     async with Receiver([202], delay=1.0) as receiver:
-        slow = await post_json(receiver.url, b"{}", headers={}, timeout=0.2)
+        slow = await post_json(
+            receiver.url, b"{}", headers={}, outbound=LOCAL_OUTBOUND, timeout=0.2
+        )
     assert slow.outcome is Outcome.RETRY and "timed out" in (slow.error or "")
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    closed = await post_json(f"http://127.0.0.1:{port}/", b"{}", headers={}, timeout=2.0)
+    closed = await post_json(
+        f"http://127.0.0.1:{port}/", b"{}", headers={}, outbound=LOCAL_OUTBOUND, timeout=2.0
+    )
     assert closed.outcome is Outcome.RETRY and closed.error

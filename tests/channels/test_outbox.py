@@ -32,7 +32,7 @@ from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import AuditEvent, Case, Clinician, PageEvent, Patient
 from storage.states import CaseTrigger, PatientStatus
-from tests.auxil.harness import TOKEN, make_clinics, rehearsal_clinic
+from tests.auxil.harness import LOCAL_ALLOW, TOKEN, make_clinics, rehearsal_clinic
 from tests.auxil.receiver import Receiver
 from tests.auxil.units import unit
 
@@ -85,6 +85,8 @@ async def _outbox(db: Database, receiver: Receiver, *, secret: str | None = SECR
         telegram_token=TOKEN,
         database_url="sqlite+aiosqlite:///unused.db",
         page_webhook_secret=SecretStr(secret) if secret else None,
+        outbound_allow=LOCAL_ALLOW,  # the receiver is on this machine, over http
+        outbound_allow_http=True,
     )
     clock = FixedClock()
     ctx = AppContext(settings=settings, clinics=clinics, db=db, clock=clock, instance_id="one")
@@ -396,6 +398,8 @@ async def test_acknowledge_waits_for_its_trigger(db: Database) -> None:
 
 
 async def test_the_webhook_is_signed_over_the_raw_body(db: Database) -> None:
+    """Here with the legacy shared secret (the clinic has none of its own): the same scheme,
+    `t=<now>,v1=<HMAC of "<t>.<body>">`; per-clinic secrets: tests/channels/test_signing.py."""
     async with Receiver() as receiver:
         o = await _outbox(db, receiver)
         case = await _case(o)
@@ -408,10 +412,13 @@ async def test_the_webhook_is_signed_over_the_raw_body(db: Database) -> None:
         assert await _followups(o, case, "acknowledge") == 1
         await PageEvents(unsigned, lease=timedelta(seconds=60)).run_due()
     signed, plain = receiver.on(HOOK)
-    expected = hmac.new(SECRET.encode(), signed.body, hashlib.sha256).hexdigest()
-    assert signed.header("X-Aftercare-Signature") == f"sha256={expected}"
+    at = int(o.clock.now().timestamp())
+    payload = f"{at}.".encode() + signed.body
+    expected = hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    assert signed.header("X-Aftercare-Signature") == f"t={at},v1={expected}"
     assert signed.header("X-Aftercare-Event-Id") == str(event.id)
     assert signed.json() == {
+        "clinic": o.clinic.id,
         "event": "case.trigger",
         "action": "trigger",
         "case_id": case.id,
@@ -423,6 +430,7 @@ async def test_the_webhook_is_signed_over_the_raw_body(db: Database) -> None:
     }
     assert plain.header("X-Aftercare-Signature") is None  # no secret set: not signed
     assert plain.json()["action"] == "acknowledge" and plain.json()["reference"] == "P-1"
+    assert plain.json()["clinic"] == o.clinic.id
     assert _count(o, "aftercare_pages_total", channel="webhook", outcome="sent") == 1
 
 

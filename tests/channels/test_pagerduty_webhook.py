@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +42,11 @@ def incident_event(
     agent: dict[str, Any] | None = None,
     occurred_at: str | None = None,
 ) -> bytes:
-    """A v3 webhook body as PagerDuty documents it (one event; `data` is the incident)."""
+    """A v3 webhook body as PagerDuty documents it (one event, with its own id; `data` is the
+    incident)."""
     payload = {
         "event": {
-            "id": "01DEN1ADVXXXXXX",
+            "id": str(uuid.uuid4()),
             "event_type": event_type,
             "resource_type": "incident",
             "occurred_at": occurred_at
@@ -381,3 +383,47 @@ def _status_is(app: ConsoleBot, case_id: int) -> bool:
         "acknowledged" in str(c.params.get("text", "")).lower()
         for c in app.sandbox.calls_to("editMessageText")
     )
+
+
+def _without(body: bytes, key: str) -> bytes:
+    payload = json.loads(body)
+    del payload["event"][key]
+    return json.dumps(payload).encode()
+
+
+async def test_a_replay_under_another_webhook_id_or_without_its_signed_facts_changes_nothing(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """X-Webhook-Id is not signed: a captured delivery sent again under a new id is the same
+    signed `event.id`, a duplicate; an event without a readable `occurred_at` or `id` cannot
+    be told from a replay and is refused (200, so PagerDuty does not retry it; logged)."""
+    caplog.set_level(logging.INFO, logger="bot.channels.pagerduty.webhook_route")
+    async with console_bot(sandbox, test_db, pagerduty_webhook_secret=SECRET) as app:
+        case_id = await _paged_case(app)
+        ack = incident_event("incident.acknowledged", case_id)
+        no_time = await post(app, _without(ack, "occurred_at"), "t1")
+        bad_time = incident_event("incident.acknowledged", case_id, occurred_at="yesterday")
+        unreadable = await post(app, bad_time, "t2")
+        no_id = await post(app, _without(ack, "id"), "t3")
+
+        assert [(r.status_code, r.text) for r in (no_time, unreadable, no_id)] == [
+            (200, "ignored")
+        ] * 3
+        assert (await _case(app, case_id)).status == CaseStatus.OPEN
+        assert await _receipts(app) == 0
+        warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        assert "no readable event.occurred_at" in warned and "no readable event.id" in warned
+
+        assert (await post(app, ack, "first")).text == "changed"
+        reopened = await post(app, incident_event("incident.unacknowledged", case_id), "u")
+        assert reopened.text == "changed"
+        assert (await _case(app, case_id)).status == CaseStatus.OPEN
+        events = await _events(app, case_id)
+
+        # the acknowledgement captured earlier, replayed under a fresh X-Webhook-Id
+        replayed = await post(app, ack, "fresh-id-from-an-attacker")
+
+        assert replayed.status_code == 200 and replayed.text == "duplicate"
+        assert (await _case(app, case_id)).status == CaseStatus.OPEN
+        assert await _events(app, case_id) == events
+        assert await _receipts(app) == 2

@@ -12,7 +12,7 @@ import pytest
 from bot.channels.email.message import page_email
 from bot.channels.email.smtp import Mailer, SmtpTarget, parse_smtp_url
 from bot.messaging.delivery import Outcome
-from tests.auxil.harness import free_port
+from tests.auxil.harness import LOCAL_OUTBOUND, free_port
 from tests.auxil.smtp import SmtpSink
 
 SENDER = "pages@north.example.org"
@@ -46,7 +46,9 @@ def _with_login(sink: SmtpSink, password: str) -> str:
 
 
 async def test_the_mailer_logs_in_with_the_urls_user_and_password(login_sink: SmtpSink) -> None:
-    mailer = Mailer(_with_login(login_sink, PASSWORD_IN_URL), sender=SENDER)
+    mailer = Mailer(
+        _with_login(login_sink, PASSWORD_IN_URL), sender=SENDER, outbound=LOCAL_OUTBOUND
+    )
 
     assert (await mailer.send(_page())).outcome is Outcome.SENT
 
@@ -56,7 +58,7 @@ async def test_the_mailer_logs_in_with_the_urls_user_and_password(login_sink: Sm
 
 async def test_a_wrong_password_fails_without_showing_it(login_sink: SmtpSink) -> None:
     wrong = "Wr0ng%20S3cret"
-    mailer = Mailer(_with_login(login_sink, wrong), sender=SENDER)
+    mailer = Mailer(_with_login(login_sink, wrong), sender=SENDER, outbound=LOCAL_OUTBOUND)
 
     result = await mailer.send(_page())
 
@@ -69,7 +71,7 @@ async def test_a_wrong_password_fails_without_showing_it(login_sink: SmtpSink) -
 
 
 async def test_no_login_where_one_is_required_fails(login_sink: SmtpSink) -> None:
-    result = await Mailer(login_sink.url, sender=SENDER).send(_page())
+    result = await Mailer(login_sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(_page())
 
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and "530" in result.error
@@ -82,7 +84,7 @@ async def test_no_login_where_one_is_required_fails(login_sink: SmtpSink) -> Non
 async def test_a_refused_recipient_fails(sink: SmtpSink) -> None:
     sink.refuse.add(TO)
 
-    result = await Mailer(sink.url, sender=SENDER).send(_page())
+    result = await Mailer(sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(_page())
 
     assert result.outcome is Outcome.FAILED
     assert result.error is not None
@@ -94,7 +96,7 @@ async def test_a_refused_recipient_fails(sink: SmtpSink) -> None:
 async def test_a_deferred_recipient_is_retried(sink: SmtpSink) -> None:
     sink.defer.add(TO)
 
-    result = await Mailer(sink.url, sender=SENDER).send(_page())
+    result = await Mailer(sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(_page())
 
     assert result.outcome is Outcome.RETRY
     assert result.error is not None and "451" in result.error and TO in result.error
@@ -105,7 +107,9 @@ async def test_one_refused_of_two_recipients_is_sent_and_says_which(sink: SmtpSi
     other = "dr.backup@north.example.org"
     sink.refuse.add(other)
 
-    result = await Mailer(sink.url, sender=SENDER).send(_page(f"{TO}, {other}"))
+    result = await Mailer(sink.url, sender=SENDER, outbound=LOCAL_OUTBOUND).send(
+        _page(f"{TO}, {other}")
+    )
 
     # sent (again would duplicate it for the one who got it), with the refusal kept
     assert result.outcome is Outcome.SENT
@@ -123,7 +127,7 @@ async def test_tls_asked_of_a_plain_server_fails(
     # never falls back to sending in the clear; and retrying would not make the relay speak TLS
     url = f"{scheme}://{USER}:{PASSWORD_IN_URL}@{sink.host}:{sink.port}{query}"
 
-    result = await Mailer(url, sender=SENDER, timeout=2).send(_page())
+    result = await Mailer(url, sender=SENDER, timeout=2, outbound=LOCAL_OUTBOUND).send(_page())
 
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and says in result.error and PASSWORD not in result.error
@@ -136,7 +140,9 @@ async def test_tls_asked_of_a_plain_server_fails(
 async def test_a_server_that_is_down_is_retried() -> None:
     port = free_port()  # nothing listens there
 
-    result = await Mailer(f"smtp://127.0.0.1:{port}", sender=SENDER, timeout=2).send(_page())
+    result = await Mailer(
+        f"smtp://127.0.0.1:{port}", sender=SENDER, timeout=2, outbound=LOCAL_OUTBOUND
+    ).send(_page())
 
     assert result.outcome is Outcome.RETRY
     assert result.error is not None and f"127.0.0.1:{port}" in result.error
@@ -149,7 +155,7 @@ async def test_a_server_that_never_answers_is_retried_after_the_timeout() -> Non
         silent.listen()  # the kernel completes the handshake; nobody ever says 220
         port = silent.getsockname()[1]
         url = f"smtp://{USER}:{PASSWORD_IN_URL}@127.0.0.1:{port}"
-        mailer = Mailer(url, sender=SENDER, timeout=0.5)
+        mailer = Mailer(url, sender=SENDER, timeout=0.5, outbound=LOCAL_OUTBOUND)
         started = time.monotonic()
 
         result = await mailer.send(_page())
@@ -227,7 +233,7 @@ def test_bad_smtp_urls_are_refused_without_echoing_them(url: str, says: str) -> 
 def test_the_password_is_in_no_repr() -> None:
     url = f"smtps://pager:{PASSWORD_IN_URL}@mail.example.org"
     target = parse_smtp_url(url)
-    mailer = Mailer(url, sender=SENDER)
+    mailer = Mailer(url, sender=SENDER, outbound=LOCAL_OUTBOUND)
 
     assert target == SmtpTarget("mail.example.org", 465, "pager", PASSWORD, "tls")
     for shown in (repr(target), str(target), repr(mailer)):

@@ -17,7 +17,7 @@ from bot.services.oncall import add_shift
 from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, Page
 from storage.states import CLI, CaseStatus
-from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case
+from tests.auxil.console import ConsoleBot, ack_fields, console_bot, join, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
 from tests.auxil.smtp import SmtpSink
@@ -38,7 +38,6 @@ high = [
 ]
 """
 ACK = re.compile(r"Acknowledge: (http://\S+/console/ack/[A-Za-z0-9_-]+)")
-GUARD = re.compile(r'name="guard" value="([^"]+)"')
 
 
 async def _on_call_with_mail(app: ConsoleBot) -> None:
@@ -107,11 +106,7 @@ async def test_an_emailed_page_is_acknowledged_once_from_its_link(
 
             async with httpx.AsyncClient(timeout=10) as browser:
                 form = await browser.get(link.group(1))
-                guard = GUARD.search(form.text)
-                assert guard is not None
-                done = await browser.post(
-                    link.group(1), data={"guard": guard.group(1), "level": "high"}
-                )
+                done = await browser.post(link.group(1), data=ack_fields(form.text))
                 assert done.status_code == 200, done.text
                 assert f"You acknowledged case #{case.id}" in done.text
                 again = await browser.get(link.group(1))

@@ -20,7 +20,7 @@ from bot.services.oncall import add_shift
 from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Page
 from storage.states import CLI, CaseStatus
-from tests.auxil.console import ConsoleBot, console_bot, join, patient_with_case
+from tests.auxil.console import ConsoleBot, ack_fields, console_bot, join, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
 from tests.auxil.journey import enrolled_patient
@@ -30,7 +30,6 @@ from tests.auxil.smtp import SmtpSink
 ADA, BEN, PATIENT = 7001, 7002, 9001
 BEN_MAIL = "ben@north.example"
 ACK = re.compile(r"Acknowledge: (http://\S+/console/ack/[A-Za-z0-9_-]+)")
-GUARD = re.compile(r'name="guard" value="([^"]+)"')
 
 
 def clinic_toml(events_url: str) -> str:
@@ -119,11 +118,7 @@ async def test_a_high_case_walks_the_ladder_across_channels(
 
                 async with httpx.AsyncClient(timeout=10) as browser:
                     form = await browser.get(link.group(1))
-                    guard = GUARD.search(form.text)
-                    assert guard is not None
-                    done = await browser.post(
-                        link.group(1), data={"guard": guard.group(1), "level": "high"}
-                    )
+                    done = await browser.post(link.group(1), data=ack_fields(form.text))
                     assert done.status_code == 200 and "You acknowledged" in done.text
 
                 # the paging service is told, with the same key; Telegram says who took it

@@ -24,7 +24,15 @@ from bot.services.oncall import add_shift
 from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Case, Clinician, Page, PageEvent
 from storage.states import CLI
-from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
+from tests.auxil.console import (
+    ConsoleBot,
+    ack_fields,
+    console_bot,
+    csrf_of,
+    join,
+    patient_with_case,
+    sign_in,
+)
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
 from tests.auxil.receiver import Receiver
@@ -35,7 +43,6 @@ ADA, BEN = 7101, 7102
 ADA_MAIL = "ada@north.example"
 SECRET = "pagerduty-webhook-secret-for-tests"
 ACK_LINK = re.compile(r"Acknowledge: (http://\S+/console/ack/[A-Za-z0-9_-]+)")
-GUARD = re.compile(r'name="guard" value="([^"]+)"')
 
 
 def _clinic(events_url: str) -> str:
@@ -108,9 +115,7 @@ async def by_email_link(app: ConsoleBot, case_id: int, mail: Any) -> None:
     assert link is not None
     async with httpx.AsyncClient(timeout=10) as browser:
         form = await browser.get(link.group(1))
-        guard = GUARD.search(form.text)
-        assert guard is not None
-        done = await browser.post(link.group(1), data={"guard": guard.group(1), "level": "high"})
+        done = await browser.post(link.group(1), data=ack_fields(form.text))
     assert done.status_code == 200 and f"You acknowledged case #{case_id}" in done.text
 
 

@@ -22,7 +22,11 @@ from bot.settings import Settings
 def mailer_for(settings: Settings) -> Mailer | None:
     """The clinic's SMTP relay (AFTERCARE_SMTP_URL), None when unset."""
     url = settings.smtp_url
-    return Mailer(url.get_secret_value(), sender=settings.smtp_from) if url is not None else None
+    if url is None:
+        return None
+    return Mailer(
+        url.get_secret_value(), sender=settings.smtp_from, outbound=settings.outbound_policy()
+    )
 
 
 class EmailChannel:

@@ -3,7 +3,8 @@
 The relay is one URL (`smtp://user:pass@host:587?starttls=true`, `smtps://host`), parsed into an
 `SmtpTarget`. `Mailer.send` hands one message to it and classifies what happened as a `Delivery`:
 SENT; RETRY for what may pass (connection refused or reset, timeouts, 4xx replies); FAILED for
-what will not (5xx refusals, a relay without STARTTLS or AUTH, a TLS certificate it cannot trust).
+what will not (5xx refusals, a relay without STARTTLS or AUTH, a TLS certificate it cannot trust,
+a relay the outbound rules refuse: `bot/domain/outbound.py`, AFTERCARE_OUTBOUND_ALLOW).
 The password appears in no log line, error string or repr.
 """
 
@@ -20,6 +21,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import aiosmtplib
 
 from bot.domain.delivery import Delivery, Outcome
+from bot.domain.outbound import OutboundPolicy, OutboundRefused, target_of
+from bot.services.paging.outbound import SEND_RESOLVE_SECONDS, Blocked, Unresolved, check_target
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +143,37 @@ def _classify(error: Exception, where: str) -> tuple[Outcome, str]:
 class Mailer:
     """One SMTP relay: a connection for each message (pages are rare and must not queue)."""
 
-    def __init__(self, url: str, *, sender: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sender: str,
+        timeout: float = 10.0,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self.target = parse_smtp_url(url)
         self.sender = sender
         self.timeout = timeout
+        self.outbound = outbound or OutboundPolicy()  # public hosts only unless the operator's
+
+    async def refusal(self, *, timeout: float | None = None) -> Delivery | None:  # noqa: ASYNC109
+        """The relay's host checked against the outbound rules (`services/paging/outbound.py`),
+        at start-up and before each send: FAILED when they refuse it (the operator's own relay
+        on an inside address belongs in AFTERCARE_OUTBOUND_ALLOW), RETRY when its name does not
+        resolve now, None when it may be reached. Names no password."""
+        where = f"SMTP {self.target.host}:{self.target.port}"
+        wait = min(self.timeout, SEND_RESOLVE_SECONDS) if timeout is None else timeout
+        try:
+            relay = target_of("smtp", self.target.host, self.target.port)
+            await check_target(relay, self.outbound, timeout=wait)
+        except OutboundRefused as exc:
+            return Delivery(Outcome.FAILED, error=f"{where} refused: {exc}")
+        except Blocked as exc:
+            error = f"{where} refused: {exc.refusal} (allow it in AFTERCARE_OUTBOUND_ALLOW)"
+            return Delivery(Outcome.FAILED, error=error)
+        except Unresolved as exc:
+            return Delivery(Outcome.RETRY, error=f"{where}: {exc}")
+        return None
 
     def __repr__(self) -> str:
         return f"Mailer({self.target!r}, sender={self.sender!r})"
@@ -159,6 +189,9 @@ class Mailer:
         where = f"SMTP {target.host}:{target.port}"
         if "From" not in message:
             message["From"] = self.sender
+        if (refused_relay := await self.refusal()) is not None:
+            log.warning("email.%s %s", refused_relay.outcome.value, refused_relay.error)
+            return refused_relay
         try:
             refused, _ = await aiosmtplib.send(
                 message,

@@ -6,6 +6,7 @@ here imports the rest of the bot, so the services may build bodies too (`service
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.channels.event_format import FollowUpFacts, TriggerFacts, action_of, one_line
@@ -89,6 +90,6 @@ def follow_up(facts: FollowUpFacts) -> dict[str, Any]:
     )
 
 
-def headers(*, event_id: int, body: bytes, secret: str | None) -> dict[str, str]:
+def headers(*, event_id: int, body: bytes, secrets: Sequence[str], at: int) -> dict[str, str]:
     """Headers beyond the outbox's own: none (the routing key is in the body)."""
     return {}

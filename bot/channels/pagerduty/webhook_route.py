@@ -9,10 +9,13 @@ drops a delivery answered 4xx.
 Unsigned or badly signed: 401, the body is not looked at; the secret unset: 503 (PagerDuty
 tries again once it is set); not JSON or not a v3 event: 400; over 1 MB: 413. A signed event
 we do not act on, or about an incident that is not one of our cases: 200 "ignored". The
-receipt of the webhook id and the case's change commit together (`services/paging/inbound`,
-through `take_case` as every front end takes a case); a redelivery is answered 200
-"duplicate" and changes nothing. The Telegram pages of the case are updated after the answer
-has gone, so the answer never waits on them.
+receipt of the event and the case's change commit together (`services/paging/inbound`, through
+`take_case` as every front end takes a case). A redelivery, or a replay of a signed body under
+another `X-Webhook-Id` (that header is not signed, so the receipt is kept by the body's
+`event.id`), is answered 200 "duplicate" and changes nothing; an event without a readable
+`event.id` or `occurred_at` is answered 200 "ignored" (PagerDuty does not retry it), logged, and
+changes nothing. The Telegram pages of the case are updated after the answer has gone, so the
+answer never waits on them.
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ class AckProblem(StrEnum):
     USED = "used"  # this link already acknowledged (or tried to)
     TAKEN = "taken"  # the case was acknowledged by someone (maybe through another channel)
     CLOSED = "closed"  # the case is resolved
-    RAISED = "raised"  # the case rose since the confirmation page was shown
-    STALE = "stale"  # from an earlier page: the case was raised or re-opened since it was sent
+    RAISED = "raised"  # the case rose (or was re-opened) since the confirmation page was shown
     NOT_ACTIVE = "not_active"  # the clinician was deactivated
 
 
@@ -50,6 +49,13 @@ class AckView:
     clinician: Clinician | None
     problem: AckProblem | None
     taken_by: Clinician | None = None
+    earlier: bool = False  # the link came with an earlier page: the case was raised or
+    # re-opened since it was sent (the confirmation page shows the case as it is now)
+
+    @property
+    def ladder(self) -> str:
+        """Which escalation of the case the page shows (its ladder's start), for the form."""
+        return self.case.ladder_started_at.isoformat() if self.case is not None else ""
 
 
 def token_hash(token: str) -> str:
@@ -103,9 +109,8 @@ async def _lookup(session: AsyncSession, token: str) -> tuple[AckLink | None, Ac
         problem = AckProblem.TAKEN
     elif link.used_at is not None:
         problem = AckProblem.USED
-    elif link.created_at < case.ladder_started_at:
-        problem = AckProblem.STALE
-    return link, AckView(case, clinician, problem, taken_by)
+    earlier = link.created_at < case.ladder_started_at
+    return link, AckView(case, clinician, problem, taken_by, earlier=earlier)
 
 
 async def check_ack_link(session: AsyncSession, *, token: str) -> AckView:
@@ -115,16 +120,24 @@ async def check_ack_link(session: AsyncSession, *, token: str) -> AckView:
 
 
 async def admit_ack_link(
-    session: AsyncSession, *, token: str, seen_level: str, seen_when: str, now: datetime
+    session: AsyncSession,
+    *,
+    token: str,
+    seen_level: str,
+    seen_ladder: str,
+    seen_when: str,
+    now: datetime,
 ) -> TakeRequest | AckView:
     """Spend the link: the request to acknowledge the case as its clinician (audited with what
-    came of it), or the view saying why not."""
+    came of it), or the view saying why not. `seen_level` and `seen_ladder` are what the
+    confirmation page showed: a case raised or re-opened since is not acknowledged on it."""
     link, view = await _lookup(session, token)
     if link is None or view.problem is not None:
         return view
     assert link.id is not None and view.case is not None and view.clinician is not None
-    if raised_since(view.case, seen_level, seen_when) is not None:
-        return AckView(view.case, view.clinician, AckProblem.RAISED)
+    changed = seen_ladder != view.ladder
+    if changed or raised_since(view.case, seen_level, seen_when) is not None:
+        return AckView(view.case, view.clinician, AckProblem.RAISED, earlier=view.earlier)
     if not await spend_ack_link(session, link_id=link.id, now=now):
         return AckView(view.case, view.clinician, AckProblem.USED)
     clinician = view.clinician

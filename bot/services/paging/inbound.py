@@ -6,6 +6,12 @@ A v3 webhook carries one event (PagerDuty developer docs, "Webhooks v3 Overview"
 `event.event_type`, `event.agent` (who acted: a `user_reference` with `summary`, the display
 name, or `null`) and `event.data`, for incident events the incident with its `incident_key`:
 the `dedup_key` of our trigger events, `aftercare-case-<id>` (`bot/channels/pagerduty/body.py`).
+
+Replays: PagerDuty's signature covers the body, not the `X-Webhook-Id` header, so a captured
+delivery can be sent again under a new webhook id. What counts is therefore in the body: an
+event is handled once per `event.id` (its receipt is kept), and one about an earlier ladder of
+its case (`event.occurred_at`) is ignored. An event without a readable `event.id` or
+`occurred_at` cannot be told from a replay: it is ignored (answered, logged, nothing changed).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from storage.models import Clinician
 
 SOURCE = "pagerduty"  # the audit rows' "via"
 MAX_NAME = 80
+MAX_EVENT_ID = 100  # the receipt's key is "event:<id>", at most 128 characters
 
 
 class Action(StrEnum):
@@ -79,6 +86,12 @@ class IncidentEvent:
     agent_name: str | None  # the agent's display name (`summary`), cleaned
     agent_email: str | None  # not in PagerDuty's documented `user_reference`; used if present
     occurred_at: datetime | None = None  # `event.occurred_at`, when it could be read
+    event_id: str | None = None  # `event.id`, covered by the signature (unlike X-Webhook-Id)
+
+    @property
+    def receipt(self) -> str | None:
+        """The key this event is handled once under; None when it has no readable id."""
+        return f"event:{self.event_id}" if self.event_id else None
 
 
 def read_event(payload: object) -> IncidentEvent:
@@ -95,7 +108,14 @@ def read_event(payload: object) -> IncidentEvent:
         agent_name=_clean(agent.get("summary")) if isinstance(agent, Mapping) else None,
         agent_email=_clean(agent.get("email")) if isinstance(agent, Mapping) else None,
         occurred_at=_instant(event.get("occurred_at")),
+        event_id=_event_id(event.get("id")),
     )
+
+
+def _event_id(value: Any) -> str | None:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_EVENT_ID:
+        return None
+    return value if value.isascii() and value.isprintable() and " " not in value else None
 
 
 def _instant(value: Any) -> datetime | None:
@@ -145,10 +165,12 @@ class Handled:
 async def admit(
     session: AsyncSession, *, event: IncidentEvent, webhook_id: str, now: datetime
 ) -> TakeRequest | Handled:
-    """Apply one signed webhook in the caller's transaction (`take_case`'s): the receipt of
-    `webhook_id` and the case's change commit together, so a redelivery finds the receipt and
-    changes nothing. An acknowledgement or resolution is a request to take the case; anything
-    else is answered here (an "unacknowledged" re-opens the case, which is no taking)."""
+    """Apply one signed webhook in the caller's transaction (`take_case`'s): the receipt of its
+    signed `event.id` and the case's change commit together, so a redelivery, or a replay under
+    another `webhook_id` (kept for the log), finds the receipt and changes nothing. An event
+    without a readable `event.id` or `occurred_at` is ignored before anything is recorded. An
+    acknowledgement or resolution is a request to take the case; anything else is answered
+    here (an "unacknowledged" re-opens the case, which is no taking)."""
     if event.event_type not in {a.value for a in Action}:
         known = event.event_type in KNOWN_EVENT_TYPES
         return Handled(Outcome.IGNORED, "not acted on" if known else "unknown event type")
@@ -159,9 +181,13 @@ async def admit(
     case = await get_case(session, case_id=case_id)
     if case is None:
         return Handled(Outcome.IGNORED, "no such case", case_id, action)
-    if not await record_webhook(session, webhook_id=webhook_id, event_type=action, now=now):
+    if event.receipt is None or event.occurred_at is None:
+        # nothing signed tells this event from a replay of an earlier one
+        missing = "event.id" if event.receipt is None else "event.occurred_at"
+        return Handled(Outcome.IGNORED, f"no readable {missing}", case_id, action)
+    if not await record_webhook(session, webhook_id=event.receipt, event_type=action, now=now):
         return Handled(Outcome.DUPLICATE, "already handled", case_id, action)
-    if event.occurred_at is not None and event.occurred_at < case.ladder_started_at:
+    if event.occurred_at < case.ladder_started_at:
         # about an earlier page of this case (it has been raised or re-opened since): the
         # current ladder stands
         return Handled(Outcome.IGNORED, "older than the case's current ladder", case_id, action)

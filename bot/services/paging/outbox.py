@@ -84,6 +84,7 @@ async def enqueue_trigger(
     made = OUTBOX_FORMATS[kind].trigger(
         TriggerFacts(
             paging=clinic.paging,
+            clinic_id=case.clinic_id,
             routing_key=routing_key,
             case_id=case.id,
             level=str(case.level),
@@ -122,6 +123,7 @@ def _followup_body(case: Case, trigger: PageEvent, action: str) -> dict[str, Any
     assert case.id is not None
     facts = FollowUpFacts(
         action=action,
+        clinic_id=case.clinic_id,
         case_id=case.id,
         level=str(case.level),
         routing_key=trigger.routing_key,

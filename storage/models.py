@@ -19,6 +19,10 @@ from storage.states import (
     InviteKind,
     Level,
     ManagedBy,
+    MessageDirection,
+    MessageStatus,
+    OutreachMethod,
+    OutreachOutcome,
     PageEventAction,
     PageEventStatus,
     PageStatus,
@@ -104,7 +108,13 @@ class Patient(SQLModel, table=True):
     ref: str = Field(max_length=64)
     timezone: str
     baseline_mood: int | None = None
-    emergency_contact: str | None = None
+    emergency_contact: str | None = None  # free text from before structured contacts (shown as is)
+    phone: str | None = Field(default=None, max_length=40)  # as entered
+    phone_e164: str | None = Field(default=None, max_length=16)  # +<country><number>, for tel:
+    emergency_name: str | None = Field(default=None, max_length=120)
+    emergency_relation: str | None = Field(default=None, max_length=60)
+    emergency_phone: str | None = Field(default=None, max_length=40)
+    emergency_phone_e164: str | None = Field(default=None, max_length=16)
     display_name: str | None = None
     protocol: str | None = Field(default=None, max_length=64)
     chat_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
@@ -208,6 +218,7 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         Index("ix_escalation_due", "status", "next_step_at"),
         Index("ix_escalation_patient", "patient_id", "status"),
+        Index("ix_escalation_outreach_due", "status", "outreach_due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: str = Field(foreign_key="clinic.id")
@@ -227,6 +238,11 @@ class Case(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     resolved_by: int | None = Field(default=None, foreign_key="clinician.id")
     resolution_note: str | None = Field(default=None, sa_type=Text)
+    # Reaching the patient (CLINICAL.md §10): when the outreach the level needs is next due
+    # (a first attempt, then "reached"); unset once reached or the case is resolved.
+    first_paged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    outreach_due_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    reached_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
@@ -392,3 +408,43 @@ class WebhookSecret(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
     created_by: Actor = Field(sa_type=ActorText())
     expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class CaseMessage(SQLModel, table=True):
+    """One message of a case's thread: a clinician's to the patient through the bot, or the
+    patient's own while the case was open. The text is the patient's or clinician's words:
+    shown in the console and the export, never logged."""
+
+    __tablename__ = "case_message"
+    __table_args__ = (Index("ix_case_message_case", "escalation_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(
+        sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False)
+    )
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    direction: MessageDirection = Field(sa_type=TextEnum(MessageDirection))
+    clinician_id: int | None = Field(default=None, foreign_key="clinician.id")
+    text: str = Field(sa_type=Text)
+    status: MessageStatus = Field(sa_type=TextEnum(MessageStatus))
+    error: str | None = Field(default=None, max_length=300)
+    telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    at: datetime = Field(sa_column=_utc())
+
+
+class Outreach(SQLModel, table=True):
+    """One attempt to reach the patient for a case: how, what came of it, when, by whom."""
+
+    __table_args__ = (Index("ix_outreach_case", "escalation_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(
+        sa_column=Column("escalation_id", ForeignKey("escalation.id"), nullable=False)
+    )
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
+    patient_id: int = Field(foreign_key="patient.id")
+    clinician_id: int | None = Field(default=None, foreign_key="clinician.id")
+    method: OutreachMethod = Field(sa_type=TextEnum(OutreachMethod, 32))
+    outcome: OutreachOutcome = Field(sa_type=TextEnum(OutreachOutcome, 32))
+    at: datetime = Field(sa_column=_utc())  # when the attempt was made (may be before recorded)
+    recorded_at: datetime = Field(sa_column=_utc())
+    note: str | None = Field(default=None, sa_type=Text)

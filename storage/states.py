@@ -130,6 +130,42 @@ class PageEventAction(StrEnum):
     RESOLVE = "resolve"
 
 
+class MessageDirection(StrEnum):
+    """A message of a case's thread (`CaseMessage`)."""
+
+    TO_PATIENT = "to_patient"  # a clinician wrote to the patient through the bot
+    FROM_PATIENT = "from_patient"  # the patient wrote while the case was open
+
+
+class MessageStatus(StrEnum):
+    SENT = "sent"  # delivered to the patient's chat
+    FAILED = "failed"  # Telegram refused it (blocked, deactivated, …): call instead
+    RECEIVED = "received"  # the patient's own message
+
+
+class OutreachMethod(StrEnum):
+    """How a clinician tried to reach the patient (CLINICAL.md §10)."""
+
+    PHONE = "phone"
+    TELEGRAM = "telegram"
+    VIDEO = "video"
+    IN_PERSON = "in_person"
+    EMERGENCY_CONTACT = "emergency_contact"
+    EMERGENCY_SERVICES = "emergency_services"
+
+
+class OutreachOutcome(StrEnum):
+    """What came of an outreach attempt; REACHED (or a stated reason) lets a case be resolved."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    VOICEMAIL = "voicemail"
+    WRONG_NUMBER = "wrong_number"
+    REFUSED = "refused"
+    EMERGENCY_SERVICES_DISPATCHED = "emergency_services_dispatched"
+    REFERRED_TO_ED = "referred_to_ed"
+
+
 class InfusionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

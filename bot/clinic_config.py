@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
-from bot.clinic_escalation import EscalationConfig, PagingConfig
+from bot.clinic_escalation import EscalationConfig, OutreachConfig, PagingConfig
 from bot.domain.levels import Level
+from bot.domain.phone import country_code_problem
 from bot.domain.schedule import Protocol, QuietHours
 from bot.domain.triage import MoodRule
 
@@ -185,7 +186,13 @@ class ClinicConfig(_Strict):
     crisis: CrisisConfig = Field(default_factory=CrisisConfig)
     oncall: OnCallConfig = Field(default_factory=OnCallConfig)
     paging: PagingConfig = Field(default_factory=PagingConfig)
+    outreach: OutreachConfig = Field(default_factory=OutreachConfig)
     alerts_include_name: bool = False
+    phone_country_code: str | None = Field(
+        default=None,
+        description='Dialling code for patients\' phone numbers written without one, e.g. "+44"; '
+        "unset: only international numbers (+…) are accepted.",
+    )
     invite_valid_for: timedelta = Field(
         default=timedelta(days=7), gt=timedelta(0), le=timedelta(days=90)
     )
@@ -199,6 +206,16 @@ class ClinicConfig(_Strict):
     @classmethod
     def _no_quiet_hours(cls, value: object) -> object:
         return None if value is False else value  # `quiet_hours = false`: none
+
+    @field_validator("phone_country_code")
+    @classmethod
+    def _country_code(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        problem = country_code_problem(value.strip())
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
@@ -95,6 +95,51 @@ class EscalationConfig(_Strict):
         if not value or value[0].after != timedelta(0):
             raise ValueError('a ladder\'s first step must have after = "PT0S"')
         return value
+
+
+class OutreachConfig(_Strict):
+    """Reaching the patient after the page (CLINICAL.md §10): targets per level. An acknowledged
+    case that passes one without the outreach recorded goes back up its ladder."""
+
+    high_first_attempt: timedelta = Field(
+        default=timedelta(minutes=30),
+        gt=timedelta(0),
+        le=timedelta(hours=12),
+        description="High: a first contact attempt within this of the first page.",
+    )
+    high_reached: timedelta = Field(
+        default=timedelta(hours=12),
+        gt=timedelta(0),
+        le=timedelta(hours=12),
+        description="High: the patient reached (or a reason recorded) within this of the first "
+        "page; never longer than 12 h (nor than escalation.human_contact_within).",
+    )
+    moderate_reached: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=MAX_RUNG_AFTER,
+        description="Moderate: the patient reached within this of the first page.",
+    )
+    low_reached_business_days: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Low: the patient reached within this many business days "
+        "(escalation.business_hours.days) of the case entering the queue.",
+    )
+    again_after: timedelta = Field(
+        default=timedelta(minutes=30),
+        ge=timedelta(minutes=5),
+        le=timedelta(hours=24),
+        description="After a target has passed: how long an acknowledgement or a logged attempt "
+        "holds the case before it goes back up the ladder again.",
+    )
+
+    @model_validator(mode="after")
+    def _attempt_before_reached(self) -> OutreachConfig:
+        if self.high_first_attempt > self.high_reached:
+            raise ValueError("high_first_attempt must not be later than high_reached")
+        return self
 
 
 class PagingConfig(_Strict):

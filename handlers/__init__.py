@@ -14,7 +14,18 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import cases, checkin, clinician, common, console, enrollment, oncall, taking
+from handlers import (
+    case_messages,
+    cases,
+    checkin,
+    clinician,
+    common,
+    console,
+    enrollment,
+    oncall,
+    outreach,
+    taking,
+)
 
 # Handler groups run in this order; within a group the first matching handler wins.
 PRIVATE_ONLY, ADMIT, PUBLIC, MEMBERS = -20, -10, 0, 10
@@ -46,7 +57,10 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("open", cases.open_cases),
             CommandHandler("patients", cases.patients),
             CommandHandler("history", cases.patient_history),
+            CommandHandler("contact", cases.patient_contact),
             CommandHandler("console", console.console),
+            CallbackQueryHandler(case_messages.message_button, pattern=r"^esc:msg:"),
+            CallbackQueryHandler(outreach.outreach_button, pattern=r"^esc:(log|lm|lo):"),
             CallbackQueryHandler(taking.case_button, pattern=r"^esc:"),
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),

@@ -1,4 +1,4 @@
-"""Clinicians reading cases and patients in Telegram: /open, /patients, /history."""
+"""Clinicians reading cases and patients in Telegram: /open, /patients, /history, /contact."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from telegram.error import TelegramError
 
 from bot.charts import render_png, summary_text
 from bot.context import AftercareContext
-from bot.messaging.listings import history_text, open_cases_text, patients_text
+from bot.messaging.listings import contact_text, history_text, open_cases_text, patients_text
 from bot.services.case_queue import open_case_cards
 from bot.services.mood_chart import mood_chart_for
 from bot.services.overview import patient_rows
 from bot.services.patient_views import patient_of_clinic
+from bot.services.reaching.contact_details import look_up_contact
 from bot.services.timeline import patient_timeline, recent
 from handlers.auth import clinicians_only
 from storage.models import Clinician
+from storage.states import clinician_actor
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,32 @@ async def patient_history(
         log.warning("history.chart_not_sent chat=%s error=%s", message.chat_id, exc.message)
         with contextlib.suppress(TelegramError):  # say so; the text above stands either way
             await message.reply_text(CHART_NOT_SENT.format(ref=patient.ref))
+
+
+@clinicians_only
+async def patient_contact(
+    update: Update, context: AftercareContext, message: Message, me: Clinician
+) -> None:
+    """/contact REF: the patient's phone and emergency contact, in this chat only (audited);
+    another clinic's patient is answered exactly as an unknown reference."""
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_text("Usage: /contact REF")
+        return
+    ctx = context.app
+    async with context.effects() as session:
+        details = await look_up_contact(
+            session,
+            clinic_id=me.clinic_id,
+            ref=args[0][:64],
+            actor=clinician_actor(me.id),
+            now=ctx.clock.now(),
+            via="telegram",
+        )
+    if details is None:
+        await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
+        return
+    await message.reply_text(contact_text(details))
 
 
 CHART_NOT_SENT = (

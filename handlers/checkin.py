@@ -10,6 +10,7 @@ from telegram import Message, Update
 from bot.context import AftercareContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
+from bot.messaging.case_thread import pass_to_writers, passed_on
 from bot.messaging.conversation import (
     act_on_answer,
     ask,
@@ -29,10 +30,12 @@ from bot.services.answers import (
 )
 from bot.services.cases import note_delay
 from bot.services.checkin_states import start_adhoc
-from bot.services.messages import record_free_text
+from bot.services.messages import Attached, attach_patient_message, record_free_text
+from bot.services.messages import Message as KeptMessage
 from bot.services.patients import wrote_while_unreachable
-from handlers import taking
+from handlers import case_messages, taking
 from handlers.auth import answer_query
+from storage.models import Patient
 from storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
@@ -105,7 +108,11 @@ async def text(update: Update, context: AftercareContext) -> None:
     if message is None:
         return
     if patient is None:
-        if context.identity.clinicians and not await taking.resolution_reply(update, context):
+        if (
+            context.identity.clinicians
+            and not await taking.resolution_reply(update, context)
+            and not await case_messages.compose_reply(update, context)
+        ):
             await message.reply_text(texts.CLINICIAN_HELP)
         return
     ctx = context.app
@@ -114,6 +121,7 @@ async def text(update: Update, context: AftercareContext) -> None:
     body = (message.text or message.caption or "").replace("\x00", "\ufffd")
     now = ctx.clock.now()
     kept = None
+    attached: Attached | None = None
     pending: tuple[int, str] | None = None
     async with context.effects() as session:
         note_for = await awaiting_note(session, patient=patient)
@@ -142,6 +150,9 @@ async def text(update: Update, context: AftercareContext) -> None:
                 scan=bool(body),
             )
             note_delay(kept.raised, written_at=context.delayed_since(now), now=now)
+            attached = await attach_patient_message(  # after triage: a case it raised counts
+                session, patient=patient, text=kept.answer.value, now=now
+            )
             pending = await next_question(session, patient=patient)
             if patient.status == PatientStatus.UNREACHABLE:
                 await wrote_while_unreachable(session, patient=patient, clinic=clinic, now=now)
@@ -153,6 +164,21 @@ async def text(update: Update, context: AftercareContext) -> None:
         await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=None)
         return
     assert kept is not None
+    await _after_message(context, message, patient, kept, attached, pending)
+
+
+async def _after_message(
+    context: AftercareContext,
+    message: Message,
+    patient: Patient,
+    kept: KeptMessage,
+    attached: Attached | None,
+    pending: tuple[int, str] | None,
+) -> None:
+    """A kept message: the card and page if its words call for them, the clinicians writing
+    on the open case told, then one true answer (the waiting question, or what became of it)."""
+    ctx = context.app
+    clinic = ctx.clinic(patient.clinic_id)
     await urgent(
         ctx,
         context.bot,
@@ -163,6 +189,9 @@ async def text(update: Update, context: AftercareContext) -> None:
         trigger="crisis_words",
         raised=kept.raised,
     )
+    reached: list[str] = []
+    if attached is not None and attached.writers:  # the clinicians writing on the open case
+        reached = await pass_to_writers(ctx, context.bot, attached=attached, patient=patient)
     if pending is not None:
         await ask(
             ctx,
@@ -176,7 +205,9 @@ async def text(update: Update, context: AftercareContext) -> None:
     elif patient.status == PatientStatus.UNREACHABLE:
         await message.reply_text(texts.paused(clinic, patient.status))
     elif not kept.words and not kept.in_burst:  # a burst of messages is answered once
-        await message.reply_text(texts.message_saved(clinic))
+        await message.reply_text(
+            passed_on(clinic, reached) if reached else texts.message_saved(clinic)
+        )
 
 
 def _kind(message: Message) -> str:

@@ -21,6 +21,7 @@ RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with wha
 RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #([0-9]{1,9}):")
 CASE_ID = re.compile(r"^#?([0-9]{1,9})$")  # ASCII digits that fit a database integer
 SEEN_WHEN = "this page was sent"
+NOT_REACHED = re.compile(r"\bnot reached\s*:", re.IGNORECASE)
 
 
 def parse_case_id(text: str) -> int | None:
@@ -42,21 +43,45 @@ async def _take(
     note: str = "",
     seen_level: str | None = None,
 ) -> Taken:
+    note, not_reached = split_reason(note)
     request = TakeRequest(
-        case_id, action, _taker(context), note=note, seen_level=seen_level, seen_when=SEEN_WHEN
+        case_id,
+        action,
+        _taker(context),
+        note=note,
+        seen_level=seen_level,
+        seen_when=SEEN_WHEN,
+        not_reached=not_reached,
     )
     return await take_case(context.app, context.bot, request, transaction=context.effects)
 
 
+def split_reason(note: str) -> tuple[str, str]:
+    """A resolution note and, after "not reached:", the reason the patient was not reached
+    ("/resolve 12 not reached: 3 attempts, emergency contact informed")."""
+    match = NOT_REACHED.search(note)
+    if match is None:
+        return note, ""
+    return note, note[match.end() :].strip()
+
+
 def _said(taken: Taken) -> str:
     """What the taker is told, in Telegram's words."""
+    if taken.outcome is TakeOutcome.UNREACHED:
+        number = taken.case.id if taken.case is not None else ""
+        return (
+            f"{taken.message} Use Log contact on the page to record the attempt, or give the "
+            f"reason: /resolve {number} not reached: <why> (e.g. not reachable after 3 "
+            "attempts, emergency contact informed)."
+        )
     if taken.outcome is not TakeOutcome.DONE:
         return taken.message
     number = taken.case.id if taken.case is not None else ""
     if taken.action is CaseAction.RESOLVE:
         return f"✓ Case #{number} resolved."
     return (
-        f"✓ You acknowledged case #{number}. Re-paging has stopped. Resolve it with "
+        f"✓ You acknowledged case #{number}. Re-paging has stopped; the outreach clock has "
+        f"not: record each attempt to reach the patient with Log contact. Resolve it with "
         f"/resolve {number} <note> when done."
     )
 
@@ -67,7 +92,8 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     assert query is not None
     me = context.identity.clinicians[0] if context.identity.clinicians else None
     parts = (query.data or "").split(":")
-    number = parse_case_id(parts[2]) if len(parts) in (3, 4) else None
+    known = len(parts) in (3, 4) and parts[1] in ("ack", "res")  # anything else is not ours
+    number = parse_case_id(parts[2]) if known else None
     if me is None or number is None:
         await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
         return

@@ -1,8 +1,10 @@
-"""Every query on escalations and their pages."""
+"""Every query on escalations, their pages and their message threads (`case_message`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,8 +12,15 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
-from storage.models import Case, Page, PageEvent
-from storage.states import CaseStatus, PageEventAction, PageEventStatus, PageStatus
+from storage.models import Case, CaseMessage, Clinician, Page, PageEvent, Patient
+from storage.states import (
+    CaseStatus,
+    MessageDirection,
+    MessageStatus,
+    PageEventAction,
+    PageEventStatus,
+    PageStatus,
+)
 
 UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
@@ -240,3 +249,107 @@ async def claim_due_page_events(
         limit=limit,
         only_id=only_id,
     )
+
+
+# A case's message thread
+
+MESSAGE_EXPORT_COLUMNS = (
+    "message_id",
+    "case_id",
+    "patient_ref",
+    "at",
+    "direction",
+    "clinician_id",
+    "status",
+)
+MESSAGE_EXPORT_FREE_TEXT = ("text", "error")
+
+
+async def add_message(session: AsyncSession, *, message: CaseMessage) -> CaseMessage:
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def thread_of(session: AsyncSession, *, case_id: int) -> list[CaseMessage]:
+    """A case's messages, oldest first."""
+    query = (
+        select(CaseMessage)
+        .where(col(CaseMessage.case_id) == case_id)
+        .order_by(col(CaseMessage.at), col(CaseMessage.id))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def writers_of(session: AsyncSession, *, case_id: int) -> list[Clinician]:
+    """The active clinicians who wrote to the patient in this case, in the case's clinic."""
+    query = (
+        select(Clinician)
+        .join(CaseMessage, col(CaseMessage.clinician_id) == col(Clinician.id))
+        .where(
+            col(CaseMessage.case_id) == case_id,
+            col(CaseMessage.direction) == MessageDirection.TO_PATIENT,
+            col(Clinician.clinic_id) == col(CaseMessage.clinic_id),
+            col(Clinician.active).is_(True),
+        )
+        .distinct()
+        .order_by(col(Clinician.id))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def patient_was_messaged(session: AsyncSession, *, case_id: int) -> bool:
+    """Whether a clinician's message of this case reached the patient's chat."""
+    query = select(col(CaseMessage.id)).where(
+        col(CaseMessage.case_id) == case_id,
+        col(CaseMessage.direction) == MessageDirection.TO_PATIENT,
+        col(CaseMessage.status) == MessageStatus.SENT,
+    )
+    return (await session.scalars(query.limit(1))).first() is not None
+
+
+async def messages_to_patient(
+    session: AsyncSession, *, patient_id: int, since: datetime | None
+) -> list[tuple[CaseMessage, str | None]]:
+    """The clinicians' messages to a patient in every case, with the writer's name, oldest
+    first (the timeline; the patient's own words are already among their answers)."""
+    query = (
+        select(CaseMessage, col(Clinician.name))
+        .outerjoin(Clinician, col(Clinician.id) == col(CaseMessage.clinician_id))
+        .where(
+            col(CaseMessage.patient_id) == patient_id,
+            col(CaseMessage.direction) == MessageDirection.TO_PATIENT,
+        )
+        .order_by(col(CaseMessage.at), col(CaseMessage.id))
+    )
+    if since is not None:
+        query = query.where(col(CaseMessage.at) >= since)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def message_export_rows(
+    session: AsyncSession, *, clinic_id: str, since: datetime | None, free_text: bool
+) -> AsyncIterator[tuple[Any, ...]]:
+    """The clinic's thread messages on or after `since`: `MESSAGE_EXPORT_COLUMNS` (+ free text)."""
+    columns: list[Any] = [
+        col(CaseMessage.id),
+        col(CaseMessage.case_id),
+        col(Patient.ref),
+        col(CaseMessage.at),
+        col(CaseMessage.direction),
+        col(CaseMessage.clinician_id),
+        col(CaseMessage.status),
+    ]
+    if free_text:
+        columns += [col(CaseMessage.text), col(CaseMessage.error)]
+    query = (
+        select(*columns)
+        .join(Patient, col(Patient.id) == col(CaseMessage.patient_id))
+        .where(col(CaseMessage.clinic_id) == clinic_id, col(Patient.clinic_id) == clinic_id)
+        .order_by(col(CaseMessage.id))
+    )
+    if since is not None:
+        query = query.where(col(CaseMessage.at) >= since)
+    result = await session.stream(query.execution_options(yield_per=1_000))
+    async for row in result:
+        yield tuple(row)

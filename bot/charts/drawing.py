@@ -8,6 +8,7 @@ it is built and drawn. Every element a test or a stylesheet looks for carries a 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from bot.charts.data import MoodChart, MoodPoint
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
+RENDER_LOCK = threading.Lock()  # every chart renders under it: rc_context is process-wide
 FIG_WIDTH_IN, FIG_HEIGHT_IN = 7.2, 3.0  # 720×300 px at 100 dpi
 AXES_RECT = (0.105, 0.17, 0.665, 0.72)  # left, bottom, width, height; the legend goes right
 Y_LIMITS = (-0.6, 11.9)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -21,7 +20,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 
 from bot.charts.data import MoodChart, MoodPoint
-from bot.charts.drawing import FIG_HEIGHT_IN, FIG_WIDTH_IN, HIGH_LEVELS, RC, build_figure
+from bot.charts.drawing import (
+    FIG_HEIGHT_IN,
+    FIG_WIDTH_IN,
+    HIGH_LEVELS,
+    RC,
+    RENDER_LOCK,
+    build_figure,
+)
 
 __all__ = [
     "MoodChart",
@@ -33,7 +39,7 @@ __all__ = [
 ]
 
 SUMMARY_LIMIT = 900  # a Telegram photo caption holds 1024
-_LOCK = threading.Lock()
+_LOCK = RENDER_LOCK
 _SVG_METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Format": None, "Type": None}
 _PNG_METADATA: dict[str, Any] = {"Software": None}
 _GROUP_ID = re.compile(r'<g id="')

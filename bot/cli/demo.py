@@ -17,7 +17,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import prepare, serve
-from bot.cli.demo_report import print_audit, print_console, print_mail
+from bot.cli.demo_report import load_sandbox, print_audit, print_console, print_mail
 from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # imported when the demo runs (load_sandbox): they need the `
     from sandbox.smtp import SmtpSink
 
 TOKEN = "demo:TOKEN"
-DEMO_INSTALL = "pip install -e '.[demo]'"
 PRIMARY, BACKUP, PATIENT = 1001, 1002, 2001
 NAMES = {PRIMARY: "Dr Primary", BACKUP: "Dr Backup"}
 PRIMARY_MAIL = "primary@demo-clinic.example"
@@ -229,6 +228,16 @@ class _Demo:
         await self.wait(BACKUP, "You acknowledged case", "Dr Backup acknowledges")
         self.step("Dr Backup acknowledged; re-paging stopped")
 
+        # A high case is resolved only once the patient was reached: Dr Backup calls, logs it.
+        page = await self.wait(BACKUP, "✓ Acknowledged by", "the page shows who took it")
+        asked = page
+        for tap, then in (("Log contact", "how did you try"), ("Phone", "what came of it?")):
+            self.tap(BACKUP, asked, tap)
+            asked = await self.wait(BACKUP, then, f"Dr Backup taps {tap}")
+        self.tap(BACKUP, asked, "Reached")
+        await self.wait(BACKUP, "✓ Recorded on case", "Dr Backup records: reached")
+        self.step("Dr Backup phoned the patient and logged it: reached (the outreach clock ends)")
+
         self.tap(BACKUP, page, "Resolve")
         prompt = await self.wait(BACKUP, "Resolution note for case", "Dr Backup taps Resolve")
         self.reply(BACKUP, prompt, NOTE)
@@ -343,20 +352,6 @@ async def run_demo(
         return 1
     out(f"\ndemo finished in {time.monotonic() - started:.1f} s")
     return 0
-
-
-def load_sandbox() -> tuple[type[BotApiSandbox], type[SmtpSink]]:
-    """The sandbox Bot API and its SMTP sink, which need the `demo` extra (tornado, aiosmtpd)."""
-    try:
-        from sandbox import BotApiSandbox
-        from sandbox.smtp import SmtpSink
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] not in {"sandbox", "tornado", "aiosmtpd"}:
-            raise
-        raise CliError(
-            f"the demo needs its extra ({exc.name} is missing): {DEMO_INSTALL}", 2
-        ) from None
-    return BotApiSandbox, SmtpSink
 
 
 async def _until_stopped(until: asyncio.Event | None, bot: asyncio.Task[None]) -> None:

@@ -1,5 +1,5 @@
-"""What the demo prints after its run: the e-mails its SMTP server accepted, and the audit
-trail with the chain check."""
+"""The demo's edges: loading its sandbox (the `demo` extra), and what it prints after its run:
+the e-mails its SMTP server accepted, and the audit trail with the chain check."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from bot.cli.support import CliError
 from bot.context import AppContext
 from storage import audit
 
 if TYPE_CHECKING:  # the sandbox needs the `demo` extra; the demo imports it when it runs
+    from sandbox import BotApiSandbox
     from sandbox.smtp import SmtpSink
+
+DEMO_INSTALL = "pip install -e '.[demo]'"
 
 # Events the demo's run must leave in the audit trail.
 AUDITED = ("escalation.opened", "page.sent", "escalation.acknowledged", "escalation.resolved")
@@ -59,3 +63,17 @@ async def print_audit(ctx: AppContext, out: Callable[[str], None]) -> str | None
     out(f"audit log intact: {verdict.checked} rows")
     missing = [name for name in AUDITED if name not in {e.event for e in events}]
     return f"the audit trail lacks {', '.join(missing)}" if missing else None
+
+
+def load_sandbox() -> tuple[type[BotApiSandbox], type[SmtpSink]]:
+    """The sandbox Bot API and its SMTP sink, which need the `demo` extra (tornado, aiosmtpd)."""
+    try:
+        from sandbox import BotApiSandbox
+        from sandbox.smtp import SmtpSink
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in {"sandbox", "tornado", "aiosmtpd"}:
+            raise
+        raise CliError(
+            f"the demo needs its extra ({exc.name} is missing): {DEMO_INSTALL}", 2
+        ) from None
+    return BotApiSandbox, SmtpSink

@@ -1,4 +1,4 @@
-"""`aftercare export csv`: a clinic's data as four CSV files in a directory (audited)."""
+"""`aftercare export csv`: a clinic's data as CSV files in a directory (audited)."""
 
 from __future__ import annotations
 

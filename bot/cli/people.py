@@ -18,6 +18,7 @@ from bot.services.enrollment import (
 )
 from bot.services.infusions import InfusionError, change_infusion, describe_plan, record_infusion
 from bot.services.patients import ResumeError, resume
+from bot.services.reaching.contact_details import change_contact, read_contact
 from storage.infusions import get_infusion
 from storage.models import Patient
 from storage.oncall import clinician_by_name
@@ -132,12 +133,33 @@ def patient_enroll(
     ref: Annotated[str, typer.Option(help="The clinic's pseudonymous reference (no names).")],
     timezone: Annotated[str | None, typer.Option(help="IANA zone; default the clinic's.")] = None,
     baseline_mood: Annotated[int | None, typer.Option(min=0, max=10)] = None,
-    emergency_contact: Annotated[str | None, typer.Option()] = None,
+    emergency_contact: Annotated[
+        str | None, typer.Option(help="Free text; prefer the --emergency-* options.")
+    ] = None,
+    phone: Annotated[
+        str | None, typer.Option(help="The patient's phone, e.g. '+44 20 7946 0000'.")
+    ] = None,
+    emergency_name: Annotated[str | None, typer.Option(help="Emergency contact's name.")] = None,
+    emergency_relation: Annotated[
+        str | None, typer.Option(help="Their relation to the patient, e.g. sister.")
+    ] = None,
+    emergency_phone: Annotated[str | None, typer.Option(help="Emergency contact's phone.")] = None,
 ) -> None:
     """Enroll a patient and print their single-use invite link."""
+    typed = {
+        "phone": phone or "",
+        "emergency_name": emergency_name or "",
+        "emergency_relation": emergency_relation or "",
+        "emergency_phone": emergency_phone or "",
+    }
 
     async def work(ctx: AppContext) -> tuple[Patient, str, str | None]:
         config = _clinic(ctx, clinic)
+        contact, problems = read_contact(typed, country_code=config.phone_country_code)
+        if contact is None:
+            raise CliError(
+                "; ".join(f"--{k.replace('_', '-')}: {m}" for k, m in problems.items()), 2
+            )
         try:
             async with ctx.db.transaction() as session:
                 patient, token = await enroll_patient(
@@ -149,6 +171,9 @@ def patient_enroll(
                     emergency_contact=emergency_contact,
                     now=ctx.clock.now(),
                     actor=ACTOR,
+                )
+                await change_contact(
+                    session, patient=patient, change=contact, actor=ACTOR, now=ctx.clock.now()
                 )
         except EnrollmentError as exc:
             raise CliError(str(exc), 2) from None

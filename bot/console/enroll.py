@@ -31,9 +31,10 @@ from bot.services.console_access import Viewer
 from bot.services.enrollment import deep_link
 from bot.services.patient_views import patient_of_clinic
 from bot.services.patients import patient_actions
+from bot.services.reaching.contact_details import FIELDS as CONTACT_FIELDS
 from storage.models import Patient
 
-FIELDS = ("ref", "timezone", "baseline_mood", "emergency_contact", "protocol")
+FIELDS = ("ref", "timezone", "baseline_mood", "protocol", *CONTACT_FIELDS)
 MAX_REF = 64
 
 

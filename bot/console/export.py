@@ -1,18 +1,31 @@
-"""Export: the clinic's data as a ZIP of four CSV files (patients, infusions, check-ins,
-cases), for research and the medical record. Admins only (it is bulk patient data); a POST
-with the CSRF token, because every export is recorded in the audit log."""
+"""Export and reports. The export: the clinic's data as a ZIP of CSV files (patients,
+infusions, check-ins, cases), for research and the medical record; admins only (it is bulk
+patient data), a POST with the CSRF token, because every export is recorded in the audit log.
+
+Response times (CLINICAL.md §10): the clinic's times from page to acknowledgement, to the
+first contact attempt and to the patient reached, and from the answer to reached, per level
+over 30 and 90 days, against its targets and the published comparator; a chart and a CSV.
+Every clinician of the clinic may read it (references only, no patient words)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import timedelta
 from typing import Any
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.charts.response import render_response_svg
+from bot.clinic_config import ClinicConfig
 from bot.console.web import checked_form, console_of, page, require_admin, viewer
+from bot.domain.response_times import PUBLISHED_SOURCE, Measure, describe
 from bot.services.clinic.export import FILES, ExportError, export_zip, parse_since, zip_name
 from bot.services.console_access import Viewer
+from bot.services.reaching.response_times import CSV_HEADER, WINDOWS, csv_rows, response_report
 
 DOING = "export the clinic's data"
 MAX_SINCE = 40
@@ -77,7 +90,76 @@ async def export_download(request: Request) -> Response:
     )
 
 
+def targets_of(clinic: ClinicConfig) -> dict[tuple[str, Measure], float]:
+    """The clinic's outreach targets in hours, per (level, measure)."""
+    found: dict[tuple[str, Measure], float] = {}
+    outreach = getattr(clinic, "outreach", None)
+    if outreach is None:
+        return found
+    for (level, measure), name in {
+        ("high", Measure.PAGE_TO_ATTEMPT): "high_first_attempt",
+        ("high", Measure.PAGE_TO_REACHED): "high_reached",
+        ("moderate", Measure.PAGE_TO_REACHED): "moderate_reached",
+    }.items():
+        value = getattr(outreach, name, None)
+        if value is not None:
+            found[(level, measure)] = value.total_seconds() / 3600
+    return found
+
+
+async def response_page(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    clinic = console.clinic(who)
+    async with console.read() as session:
+        report = await response_report(
+            session, clinic_id=who.clinic_id, now=console.ctx.clock.now()
+        )
+    targets = targets_of(clinic)
+    chart = render_response_svg(
+        report.windows[WINDOWS[-1]],
+        targets,
+        title=f"Median response times, last {WINDOWS[-1]} days",
+    )
+    return page(
+        request,
+        "response_times.html",
+        who=who,
+        section="response",
+        report=report,
+        windows=WINDOWS,
+        targets=targets,
+        measures=list(Measure),
+        describe=describe,
+        describe_hours=lambda hours: describe(timedelta(hours=hours)),
+        chart_svg=Markup(chart),
+        published_source=PUBLISHED_SOURCE,
+    )
+
+
+async def response_csv(request: Request) -> Response:
+    who = await viewer(request)
+    console = console_of(request)
+    async with console.read() as session:
+        report = await response_report(
+            session, clinic_id=who.clinic_id, now=console.ctx.clock.now()
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(report))
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="response-times-{who.clinic_id}.csv"'
+        },
+    )
+
+
 ROUTES = [
     Route("/export", export_page, methods=["GET"]),
     Route("/export", export_download, methods=["POST"]),
+    Route("/response-times", response_page, methods=["GET"]),
+    Route("/response-times.csv", response_csv, methods=["GET"]),
 ]

@@ -1,17 +1,18 @@
-"""Patients: the clinic's list (sortable, filterable by risk), and one patient's timeline
-with the mood chart (inline SVG, and the same numbers as a table)."""
+"""Patients: the clinic's list (sortable, filterable by risk), one patient's timeline with
+the mood chart (inline SVG, and the same numbers as a table), and their contact details."""
 
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.charts.mood import render_svg, summary_text
-from bot.console.web import NotFound, console_of, page, viewer
+from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
 from bot.services.mood_chart import mood_chart_for
 from bot.services.overview import (
     RISK_FILTERS,
@@ -22,6 +23,7 @@ from bot.services.overview import (
     sort_rows,
 )
 from bot.services.patient_views import patient_of_clinic, record_view
+from bot.services.reaching import contact_details
 from bot.services.timeline import patient_timeline
 
 MAX_REF = 64
@@ -85,10 +87,50 @@ async def timeline(request: Request) -> Response:
         chart_summary=summary_text(chart),
         chart_days=CHART_DAYS,
         pzone=found.patient.timezone,
+        contact=contact_details.details_of(patient, now=now),
+        contact_form=contact_details.form_values(patient),
+        contact_errors={},
+        contact_saved=request.query_params.get("done") == "contact",
     )
+
+
+async def change_contact(request: Request) -> Response:
+    """Save the patient's phone and emergency contact; a bad field: 400, the form again with
+    the problem beside it, nothing saved."""
+    form = await checked_form(request)
+    who = await viewer(request)
+    console = console_of(request)
+    ref = request.path_params["ref"]
+    if len(ref) > MAX_REF:
+        raise NotFound("patient")
+    clinic = console.clinic(who)
+    now = console.ctx.clock.now()
+    values = {name: str(form.get(name) or "") for name in contact_details.FIELDS}
+    change, errors = contact_details.read_contact(values, country_code=clinic.phone_country_code)
+    async with console.ctx.db.transaction() as session:
+        patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
+        if patient is None:
+            raise NotFound("patient")
+        if change is not None:
+            await contact_details.change_contact(
+                session, patient=patient, change=change, actor=who.actor, now=now
+            )
+    if errors:
+        return page(
+            request,
+            "patient_contact.html",
+            who=who,
+            status=400,
+            contact=contact_details.details_of(patient, now=now),
+            contact_form=values,
+            contact_errors=errors,
+        )
+    target = f"{PREFIX}/patients/{quote(ref)}?done=contact#patient-contact"
+    return RedirectResponse(target, status_code=303)
 
 
 ROUTES = [
     Route("/patients", patients, methods=["GET"]),
     Route("/patients/{ref}", timeline, methods=["GET"]),
+    Route("/patients/{ref}/contact", change_contact, methods=["POST"]),
 ]

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bot.clinic_config import ClinicConfig
 from bot.console import signing
-from bot.console.settings_form import (
+from bot.console.forms.settings import (
     CHANNELS,
     CHOICE_LEVELS,
     LEVELS,

@@ -27,6 +27,7 @@ from bot.messaging import questions, texts
 from bot.messaging.conversation import retire_buttons
 from bot.messaging.delivery import Outcome, deliver, send_question
 from bot.services import checkin_states, deliveries
+from bot.services.reaching.outreach import reescalate_overdue
 from storage.cases import end_fast_path_reservation
 from storage.checkins import claim_closing, claim_reminders, release
 from storage.inbox import chats_waiting
@@ -101,6 +102,7 @@ class Dispatcher:
     async def _round(self, now: datetime, report: TickReport) -> None:
         # Each phase on its own: one poisoned row must not stop the pages of every clinic.
         for name, phase in (
+            ("outreach", self._outreach),  # overdue outreach re-opens: paged in this round
             ("page", self._page),
             ("close", self._close_expired),
             ("page", self._page),  # again, for what closing just raised
@@ -116,6 +118,20 @@ class Dispatcher:
                 log.exception(
                     "dispatcher.phase_failed phase=%s instance=%s", name, self.ctx.instance_id
                 )
+
+    async def _outreach(self, now: datetime, report: TickReport) -> None:
+        """Acknowledged cases past their outreach target go back up the ladder (CLINICAL.md
+        §10); the page phase that follows pages them."""
+        async with self.ctx.db.transaction() as session:
+            cases = await reescalate_overdue(
+                session,
+                clinic_of=self.ctx.clinic,
+                owner=self.ctx.instance_id,
+                lease_until=now + self.lease,
+                limit=self.batch,
+                now=now,
+            )
+        report.more |= len(cases) >= self.batch
 
     async def _page(self, now: datetime, report: TickReport) -> None:
         report.paged += await self.pager.run_due()

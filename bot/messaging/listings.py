@@ -1,5 +1,5 @@
-"""Case and patient listings as clinicians read them in Telegram (pure): /open, /patients and
-/history, from the read services the console uses."""
+"""Case and patient listings as clinicians read them in Telegram (pure): /open, /patients,
+/history and /contact, from the read services the console uses."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.messaging.clinic_time import when
 from bot.messaging.pages import ICON, duration, reasons_in
 from bot.services.case_queue import CaseCard, arrival_order
 from bot.services.overview import PatientRow
+from bot.services.reaching.contact_details import ContactDetails
 from bot.services.timeline import MessageEntry, RecentHistory
 from storage.models import Case
 
@@ -122,3 +123,27 @@ def fit(blocks: Sequence[str], *, header: str, limit: int = MAX_TEXT) -> str:
 
 def _more(count: int) -> str:
     return f"… and {count} more not shown (oldest are listed first)."
+
+
+def contact_text(details: ContactDetails) -> str:
+    """/contact REF: the patient's phone and emergency contact, and their time of day now."""
+
+    def number(entered: str | None, e164: str | None) -> str:
+        if not entered:
+            return "not recorded"
+        return entered if e164 in (None, entered) else f"{entered} ({e164})"
+
+    lines = [
+        f"{details.ref}: it is {details.local_time} for the patient ({details.timezone}).",
+        f"Phone: {number(details.phone, details.phone_e164)}",
+    ]
+    if details.has_emergency:
+        relation = f" ({details.emergency_relation})" if details.emergency_relation else ""
+        phone = number(details.emergency_phone, details.emergency_phone_e164)
+        lines.append(f"Emergency contact: {details.emergency_name}{relation}: {phone}")
+    elif details.emergency_note:
+        lines.append(f"Emergency contact (as written at enrollment): {details.emergency_note}")
+    else:
+        lines.append("Emergency contact: not recorded")
+    lines.append("To change them: the patient's page in the console (/console).")
+    return "\n".join(lines)[:MAX_TEXT]

@@ -21,6 +21,7 @@ CLINICIAN_COMMANDS = [
     BotCommand("resolve", "Resolve a case: /resolve CASE note"),
     BotCommand("patients", "Patients with last check-in, mood and risk"),
     BotCommand("history", "A patient's recent check-ins: /history REF"),
+    BotCommand("contact", "A patient's phone and emergency contact: /contact REF"),
     BotCommand("console", "Sign in to the clinic console on the web"),
     BotCommand("oncall", "Take the primary on-call shift now"),
     BotCommand("offcall", "End your bot on-call shift"),

@@ -16,6 +16,7 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
 from bot.messaging.clinic_time import when
+from bot.messaging.outreach_buttons import log_button
 from bot.services.case_facts import CheckinFacts
 from storage.models import Case, Patient
 from storage.states import CaseStatus
@@ -25,6 +26,7 @@ MAX_TEXT = 4000  # under Telegram's 4,096 characters
 MAX_QUOTE = 1500
 _STAMP = re.compile(r"\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC\] ")  # how reasons are stored
 WHO = {"primary": "the primary", "backup": "the backup", "everyone": "every clinician"}
+MESSAGE_DATA = "esc:msg:"  # + case id: the "Message patient" button (handlers/case_messages.py)
 
 
 def case_buttons(
@@ -35,9 +37,10 @@ def case_buttons(
     console_url: str | None = None,
     actions: bool = True,
 ) -> InlineKeyboardMarkup | None:
-    """The buttons that still make sense: both while open, Resolve once taken, none once closed
-    or when `actions` is off (None: an edit without markup takes the keyboard away); with a
-    console, an "Open in console" link to the case below them.
+    """The buttons that still make sense: both while open, Resolve and Log contact once taken,
+    none once closed or when `actions` is off (None: an edit without markup takes the keyboard
+    away); Message patient under them while unresolved; with a console, an "Open in console"
+    link to the case below them.
 
     They carry the level they were sent for: a raised case needs a new look.
     """
@@ -45,10 +48,23 @@ def case_buttons(
     ack = InlineKeyboardButton("Acknowledge", callback_data=f"esc:ack:{case_id}:{level}")
     res = InlineKeyboardButton("Resolve", callback_data=f"esc:res:{case_id}:{level}")
     if actions and status != CaseStatus.RESOLVED:
-        rows.append([ack, res] if status == CaseStatus.OPEN else [res])
+        rows.append([ack, res] if status == CaseStatus.OPEN else [res, log_button(case_id)])
+        rows.append([_message(case_id)])
     if console_url:
         rows.append([InlineKeyboardButton("Open in console", url=case_link(console_url, case_id))])
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _message(case_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton("Message patient", callback_data=f"{MESSAGE_DATA}{case_id}")
+
+
+def message_button(case_id: int, *, console_url: str | None = None) -> InlineKeyboardMarkup:
+    """Under a patient's reply passed to a clinician: answer them, or open the case."""
+    rows = [[_message(case_id)]]
+    if console_url:
+        rows.append([InlineKeyboardButton("Open in console", url=case_link(console_url, case_id))])
+    return InlineKeyboardMarkup(rows)
 
 
 def case_link(console_url: str, case_id: int) -> str:

@@ -20,8 +20,10 @@ from telegram import Bot
 
 from bot.context import AppContext
 from bot.messaging.case_news import edit_pages, tell_others
+from bot.messaging.case_thread import tell_thread_closed
 from bot.services.case_facts import CaseNews, case_news
 from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker, TakeRequest, take
+from bot.services.messages import ThreadClosed, close_thread
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ async def take_case(
     answer (returned as it is, nothing taken). `defer`: the telling is handed to it instead of
     awaited (an HTTP answer that must not wait on Telegram)."""
     news: CaseNews | None = None
+    closed: ThreadClosed | None = None
     async with (transaction or ctx.db.transaction)() as session:
         asked = request if isinstance(request, TakeRequest) else await request(session)
         if not isinstance(asked, TakeRequest):
@@ -57,15 +60,19 @@ async def take_case(
             note=asked.note,
             seen_level=asked.seen_level,
             seen_when=asked.seen_when,
+            not_reached=asked.not_reached,
+            clinic_of=ctx.clinic,
             now=ctx.clock.now(),
         )
         if asked.then is not None:
             await asked.then(session, taken)
         if taken.outcome is TakeOutcome.DONE:
             news = await case_news(session, case_id=asked.case_id)
+            if taken.action is CaseAction.RESOLVE and taken.case is not None:
+                closed = await close_thread(session, case=taken.case, now=ctx.clock.now())
     if news is not None:
         _observe(ctx, taken)
-        telling = _tell(ctx, bot, news, taken, asked.by)
+        telling = _tell(ctx, bot, news, taken, asked.by, closed)
         if defer is not None:
             defer(telling)
         else:
@@ -81,8 +88,18 @@ def _observe(ctx: AppContext, taken: Taken) -> None:
         ctx.metrics.time_to_acknowledge.labels(level=case.level).observe(max(waited, 0.0))
 
 
-async def _tell(ctx: AppContext, bot: Bot, news: CaseNews, taken: Taken, by: Taker) -> None:
-    """Every page of the case says it was taken or closed; the others paged are told by whom."""
+async def _tell(
+    ctx: AppContext,
+    bot: Bot,
+    news: CaseNews,
+    taken: Taken,
+    by: Taker,
+    closed: ThreadClosed | None = None,
+) -> None:
+    """Every page of the case says it was taken or closed; the others paged are told by whom;
+    a patient written to in the case is told its thread closed (`services.messages`)."""
+    if closed is not None:
+        await tell_thread_closed(ctx, bot, closed)
     where = f" in {_service_name(by.via)}" if by.via else ""
     name = taken.by.name if taken.by is not None else by.name
     line = f"Case #{news.case.id} was {taken.action.done}{where} by {name}."

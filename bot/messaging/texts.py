@@ -221,6 +221,7 @@ CLINICIAN_HELP = (
     "/resolve CASE note — resolve a case with what was done\n"
     "/patients — patients with last check-in, mood and risk\n"
     "/history REF — a patient's recent check-ins and mood trend\n"
+    "/contact REF — a patient's phone and emergency contact (recorded in the audit log)\n"
     "/console — a sign-in link for the clinic console on the web\n"
     "/oncall — take the primary on-call shift now; /offcall — end it\n"
     "/enroll REF [ZONE] — invite a patient (REF is the clinic's pseudonymous reference)\n"

@@ -41,6 +41,7 @@ class Metrics:
             buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400),
             registry=r,
         )
+        self._outreach_histograms(r)
         self.pages = Counter(
             "aftercare_pages", "Pages by channel and outcome", ["channel", "outcome"], registry=r
         )
@@ -97,6 +98,51 @@ class Metrics:
             ["hash"],
             registry=r,
         )
+
+    def _outreach_histograms(self, r: CollectorRegistry) -> None:
+        """Reaching the patient (CLINICAL.md §10), by level."""
+        outreach_buckets = (60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400)
+        self.time_to_first_attempt = Histogram(
+            "aftercare_time_to_first_attempt_seconds",
+            "From a case's first page to its first contact attempt, by level",
+            ["level"],
+            buckets=outreach_buckets,
+            registry=r,
+        )
+        self.time_to_reached = Histogram(
+            "aftercare_time_to_reached_seconds",
+            "From a case's first page to the patient reached, by level",
+            ["level"],
+            buckets=outreach_buckets,
+            registry=r,
+        )
+        self.answer_to_reached = Histogram(
+            "aftercare_answer_to_reached_seconds",
+            "From the concerning answer (the case opened) to the patient reached, by level",
+            ["level"],
+            buckets=outreach_buckets,
+            registry=r,
+        )
+
+    def observe_outreach(
+        self,
+        *,
+        level: str,
+        opened_at: datetime,
+        first_paged_at: datetime | None,
+        first_attempt_at: datetime | None = None,
+        reached_at: datetime | None = None,
+    ) -> None:
+        """A case's first contact attempt and/or the patient reached, just recorded."""
+        if first_paged_at is not None and first_attempt_at is not None:
+            waited = (first_attempt_at - first_paged_at).total_seconds()
+            self.time_to_first_attempt.labels(level=level).observe(max(waited, 0.0))
+        if reached_at is not None:
+            if first_paged_at is not None:
+                waited = (reached_at - first_paged_at).total_seconds()
+                self.time_to_reached.labels(level=level).observe(max(waited, 0.0))
+            waited = (reached_at - opened_at).total_seconds()
+            self.answer_to_reached.labels(level=level).observe(max(waited, 0.0))
 
     async def render(self, db: Database, *, now: datetime, last_tick_at: datetime | None) -> bytes:
         """Refresh the gauges from the database and return the exposition text."""

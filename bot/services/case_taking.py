@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clinic_config import ClinicConfig
+from bot.domain.levels import Level
 from bot.services.paging.outbox import enqueue_followups
+from bot.services.reaching.outreach import ENDS_CLOCK, on_acknowledge, on_resolve
 from storage import audit
 from storage.cases import get_case
 from storage.models import Case, Clinician
+from storage.outreach import outreach_of_cases
 from storage.states import SERVICE, CaseStatus, clinician_actor
+
+# Resolving a high or moderate case needs the patient reached, or the reason (CLINICAL.md §10).
+UNREACHED = "Record that the patient was reached, or give the reason, before resolving case #{id}."
+NOT_REACHED_MARK = "Not reached — reason: "  # how the reason is kept in the resolution note
+NO_OUTREACH_MARK = "Resolved without outreach recorded."  # a paging service's resolve
 
 
 def raised_since(case: Case, seen_level: str, seen_when: str) -> str | None:
@@ -49,6 +58,7 @@ class TakeOutcome(StrEnum):
     RAISED = "raised"  # raised since the taker saw it: read the newest page first
     NOT_FOUND = "not_found"  # no such case in the taker's clinic
     REFUSED = "refused"  # the request itself cannot be carried out (a resolution without a note)
+    UNREACHED = "unreached"  # high or moderate: no "reached" outcome recorded and no reason given
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class TakeRequest:
     note: str = ""
     seen_level: str | None = None  # the level the taker saw (a page's button, a console page)
     seen_when: str = ""  # "this page was sent", for the refusal when it was raised since
+    not_reached: str = ""  # resolving: why the patient was not reached (CLINICAL.md §10)
     # in the same transaction, after the take (e.g. the e-mailed link's own audit row)
     then: Callable[[AsyncSession, Taken], Awaitable[None]] | None = None
 
@@ -137,11 +148,19 @@ async def take(
     note: str = "",
     seen_level: str | None = None,
     seen_when: str = "",
+    not_reached: str = "",
+    clinic_of: Callable[[str], ClinicConfig] | None = None,
 ) -> Taken:
     """Acknowledge or resolve a case: the one way every front end takes one (Telegram, the
     console, an e-mailed link, a paging service). Checks the case is the taker's clinic's,
     that it was not raised since they saw it at `seen_level`, and its state (`check_take`);
-    audits it and queues the paging services' follow-ups, all in the caller's transaction."""
+    audits it and queues the paging services' follow-ups, all in the caller's transaction.
+
+    A clinician resolving a high or moderate case needs a recorded outcome that reached the
+    patient (or handed over to emergency services) or `not_reached`, the reason (UNREACHED
+    otherwise). A paging service's resolve cannot be asked for one: it is carried out, and
+    the note and the audit say no outreach was recorded. `clinic_of` gives the outreach
+    targets an acknowledgement after a passed target needs (`outreach.on_acknowledge`)."""
     if action is CaseAction.RESOLVE and not note.strip():
         message = "A resolution needs a note: /resolve CASE what was done."
         return Taken(TakeOutcome.REFUSED, action, None, message=message)
@@ -159,10 +178,44 @@ async def take(
     case, clinician = checked
     if action is CaseAction.ACKNOWLEDGE:
         await _acknowledge(session, case, by=clinician, via=by.via, now=now)
+        if clinic_of is not None:
+            on_acknowledge(case, clinic=clinic_of(case.clinic_id), now=now)
     else:
-        await _resolve(session, case, by=clinician, via=by.via, note=note.strip(), now=now)
+        outreach = await outreach_on_resolve(session, case, via=by.via, reason=not_reached)
+        if outreach == "missing":
+            message = UNREACHED.format(id=case.id)
+            return Taken(TakeOutcome.UNREACHED, action, case, clinician, message)
+        note = note.strip()
+        if outreach == "reason":
+            note = f"{note}\n{NOT_REACHED_MARK}{not_reached.strip()}"
+        elif outreach == "none_recorded":
+            note = f"{note}\n{NO_OUTREACH_MARK}"
+        await _resolve(
+            session, case, by=clinician, via=by.via, note=note, now=now, outreach=outreach
+        )
     await enqueue_followups(session, case=case, action=action.value, now=now)  # other channels
     return Taken(TakeOutcome.DONE, action, case, clinician)
+
+
+RESOLVE_SKEW = timedelta(minutes=2)  # an attempt typed "now" on a clock slightly behind
+
+
+async def outreach_on_resolve(session: AsyncSession, case: Case, *, via: str, reason: str) -> str:
+    """What lets the case be resolved: "not_needed" (low), "reached" (an outcome that reached
+    the patient or handed over), "reason" (stated), "none_recorded" (a paging service's resolve),
+    or "missing" (refused)."""
+    if Level(case.level).rank < Level.MODERATE.rank:
+        return "not_needed"
+    assert case.id is not None
+    attempts = (await outreach_of_cases(session, case_ids=[case.id]))[case.id]
+    # Only a reach since the case's latest concern counts: a case raised or re-opened after
+    # the patient was reached needs them reached again (the outreach clock started again too).
+    since = case.ladder_started_at - RESOLVE_SKEW
+    if any(a.outcome in ENDS_CLOCK and a.at >= since for a in attempts):
+        return "reached"
+    if reason.strip():
+        return "reason"
+    return "none_recorded" if via else "missing"
 
 
 async def _acknowledge(
@@ -184,7 +237,14 @@ async def _acknowledge(
 
 
 async def _resolve(
-    session: AsyncSession, case: Case, *, by: Clinician | None, via: str, note: str, now: datetime
+    session: AsyncSession,
+    case: Case,
+    *,
+    by: Clinician | None,
+    via: str,
+    note: str,
+    now: datetime,
+    outreach: str,
 ) -> None:
     """Closed with its note; an unacknowledged case is acknowledged too."""
     who = by.id if by else None
@@ -192,6 +252,7 @@ async def _resolve(
         case.acknowledged_at, case.acknowledged_by = now, who
     case.status, case.resolved_at, case.resolved_by = CaseStatus.RESOLVED, now, who
     case.resolution_note, case.next_step_at = note, None
+    on_resolve(case)
     await audit.append(
         session,
         at=now,
@@ -200,5 +261,10 @@ async def _resolve(
         clinic_id=case.clinic_id,
         patient_id=case.patient_id,
         case_id=case.id,
-        detail={"level": case.level, "note_length": len(note), **({"via": via} if via else {})},
+        detail={
+            "level": case.level,
+            "note_length": len(note),
+            "outreach": outreach,
+            **({"via": via} if via else {}),
+        },
     )

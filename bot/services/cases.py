@@ -24,6 +24,7 @@ from storage.cases import (
 from storage.models import Case, Patient
 from storage.patients import lock_patient
 from storage.states import (
+    DISPATCHER,
     PAGER,
     SERVICE,
     TRIAGE,
@@ -142,9 +143,9 @@ async def raise_case(
         level = highest(level, Level(current.level))
         current.level, current.status, current.step = level, CaseStatus.OPEN, 0
         current.ladder_started_at = current.next_step_at = now
-        current.acknowledged_at = current.acknowledged_by = None
-        current.trigger = trigger
-        current.checkin_id = checkin_id or current.checkin_id
+        # a new concern: the outreach clock starts again at its next page (reaching/outreach)
+        current.acknowledged_at = current.acknowledged_by = current.outreach_due_at = None
+        current.trigger, current.checkin_id = trigger, checkin_id or current.checkin_id
     elif repaged:
         current.step = max(current.step - 1, 0)
         current.next_step_at = now
@@ -292,6 +293,35 @@ async def unacknowledge(session: AsyncSession, *, case_id: int, source: str, now
         detail={"level": case.level, "via": source},
     )
     return True
+
+
+async def reopen_for_outreach(
+    session: AsyncSession, *, case: Case, wording: str, need: str, now: datetime
+) -> None:
+    """An acknowledged case past its outreach target (`services/reaching/outreach`) goes back up
+    its ladder from the first rung, as a re-opened case does; its reason says what is missing,
+    so every page and the console show it. The claim's lease is handed back for the pager."""
+    acknowledged_by = case.acknowledged_by
+    case.reason = f"{case.reason}\n[{now:%Y-%m-%d %H:%M} UTC] {wording}".strip()
+    case.status, case.step = CaseStatus.OPEN, 0
+    case.ladder_started_at = case.next_step_at = now
+    case.acknowledged_at = case.acknowledged_by = None
+    case.lease_owner = case.lease_until = None
+    await audit.append(
+        session,
+        at=now,
+        actor=DISPATCHER,
+        event="outreach.overdue",
+        clinic_id=case.clinic_id,
+        patient_id=case.patient_id,
+        case_id=case.id,
+        detail={
+            "level": case.level,
+            "missing": need,
+            "due_at": case.outreach_due_at.isoformat() if case.outreach_due_at else None,
+            "acknowledged_by": acknowledged_by,
+        },
+    )
 
 
 async def has_open_case(session: AsyncSession, *, patient_id: int) -> bool:

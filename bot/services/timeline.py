@@ -16,6 +16,7 @@ from bot.domain.schedule import checkin_label
 from bot.services.messages import FREE_TEXT_ITEM
 from bot.services.overview import status_label
 from bot.services.patients import PatientActions, patient_actions
+from storage.cases import messages_to_patient
 from storage.patients import patient_by_ref
 from storage.states import (
     CaseStatus,
@@ -24,6 +25,7 @@ from storage.states import (
     CheckinStatus,
     InfusionStatus,
     Level,
+    MessageStatus,
     PageStatus,
     PatientStatus,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "MessageEntry",
     "PageView",
     "RecentHistory",
+    "ThreadEntry",
     "Timeline",
     "TimelineEntry",
     "TimelinePatient",
@@ -126,6 +129,21 @@ class MessageEntry:
 
 
 @dataclass(frozen=True)
+class ThreadEntry:
+    """A clinician's message to the patient through the bot, delivered or not (the patient's
+    own words in a thread are already a `MessageEntry`)."""
+
+    kind: ClassVar[str] = "case_message"
+    at: datetime
+    message_id: int
+    case_id: int
+    from_patient: bool
+    writer: str | None  # the clinician's name, for their messages
+    text: str
+    delivered: bool
+
+
+@dataclass(frozen=True)
 class LateAnswerEntry:
     """A Yes tapped on a question of a check-in that had already closed, kept on its own."""
 
@@ -164,7 +182,9 @@ class CaseEntry:
     resolution_note: str | None
 
 
-TimelineEntry = InfusionEntry | CheckinEntry | MessageEntry | LateAnswerEntry | CaseEntry
+TimelineEntry = (
+    InfusionEntry | CheckinEntry | MessageEntry | LateAnswerEntry | CaseEntry | ThreadEntry
+)
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,7 @@ async def patient_timeline(
     for page in history.pages:
         pages.setdefault(page.case_id, []).append(page)
     entries.extend(_case_entry(c, pages.get(c.id, [])) for c in history.cases)
+    entries.extend(await _thread_entries(session, patient_id=patient.id, since=since))
     # Each kind came oldest first (by time, then id): a stable sort, then reversed, puts the
     # newest first and, at the same instant, what followed (a case) above what caused it.
     entries.sort(key=lambda e: (e.at, _TIE_ORDER[e.kind]))
@@ -250,7 +271,34 @@ def recent(timeline: Timeline, *, checkins: int = 20, messages: int = 10) -> Rec
     )
 
 
-_TIE_ORDER = {"infusion": 0, "checkin": 1, "message": 2, "late_answer": 3, "case": 4}
+_TIE_ORDER = {
+    "infusion": 0,
+    "checkin": 1,
+    "message": 2,
+    "late_answer": 3,
+    "case": 4,
+    "case_message": 5,
+}
+
+
+async def _thread_entries(
+    session: AsyncSession, *, patient_id: int, since: datetime | None
+) -> list[ThreadEntry]:
+    """The clinicians' messages to the patient (one query, their names joined)."""
+    return [
+        ThreadEntry(
+            at=m.at,
+            message_id=m.id or 0,
+            case_id=m.case_id,
+            from_patient=False,
+            writer=writer,
+            text=m.text,
+            delivered=m.status != MessageStatus.FAILED,
+        )
+        for m, writer in await messages_to_patient(session, patient_id=patient_id, since=since)
+    ]
+
+
 _ITEM_ORDER = {item: index for index, item in enumerate(checkin_flow.ALL_ITEMS)}
 _SHORT_LABELS = {
     checkin_flow.MOOD: "Mood",

@@ -98,6 +98,40 @@ async def answer(
         await asyncio.sleep(0.05)
 
 
+async def log_contact(
+    sandbox: BotApiSandbox,
+    chat_id: int,
+    page_id: int,
+    *,
+    method: str = "Phone",
+    outcome: str = "Reached",
+    wait: float = 5.0,
+) -> dict[str, Any]:
+    """A clinician logs an attempt to reach the patient from a page in Telegram, as a real one
+    does: *Log contact* on the (acknowledged) page, then the method, then the outcome, each a
+    button. Returns the confirmation ("✓ Recorded on case #…")."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:  # the page gets its Log contact button once acknowledged (an edit)
+        page = next((m for m in sandbox.chat(chat_id) if m["message_id"] == page_id), None)
+        rows = ((page or {}).get("reply_markup") or {}).get("inline_keyboard") or []
+        if any(b.get("text") == "Log contact" for row in rows for b in row):
+            break
+        if loop.time() > deadline:
+            raise TimeoutError(f"page {page_id} in chat {chat_id} has no Log contact button")
+        await asyncio.sleep(0.05)
+    before = _last_id(sandbox, chat_id)
+    sandbox.tap(chat_id, page_id, button_text="Log contact")
+    asked = await sandbox.wait_for_message(
+        chat_id, "how did you try to reach the patient?", after=before, timeout=wait
+    )
+    sandbox.tap(chat_id, asked["message_id"], button_text=method)
+    since = asked["message_id"] - 1
+    asked = await sandbox.wait_for_message(chat_id, "what came of it?", after=since, timeout=wait)
+    sandbox.tap(chat_id, asked["message_id"], button_text=outcome)
+    return await sandbox.wait_for_message(chat_id, "✓ Recorded on case", after=since, timeout=wait)
+
+
 async def enrolled_patient(
     bot: RunningBot, user_id: int, ref: str, *, infusion: bool = True
 ) -> int:

@@ -232,7 +232,10 @@ async def test_unacknowledged_pages_again_and_resolved_closes_the_case_with_a_no
         assert resolved.status_code == 200 and resolved.text == "changed"
         closed = await _case(app, case_id)
         assert closed.status == CaseStatus.RESOLVED and closed.next_step_at is None
-        assert closed.resolution_note == "Resolved in PagerDuty (by Ada Pd)"
+        # A paging service cannot be asked whether the patient was reached: done, and marked.
+        assert closed.resolution_note == (
+            "Resolved in PagerDuty (by Ada Pd)\nResolved without outreach recorded."
+        )
         assert closed.resolved_by is None
         resolutions = [e for e in await _events(app, case_id) if e[0] == "escalation.resolved"]
         assert [(a, d["via"]) for _, a, d in resolutions] == [("service", "pagerduty")]

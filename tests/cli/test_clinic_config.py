@@ -92,6 +92,14 @@ def test_invalid_values_name_file_key_and_problem(extra: str, expected: str) -> 
     assert "\n" not in str(caught.value)
 
 
+def test_phone_country_code_is_unset_by_default_and_checked() -> None:
+    assert parse_clinics(MINIMAL, source="t.toml").clinics[0].phone_country_code is None
+    set_to = parse_clinics(MINIMAL + 'phone_country_code = "+44"\n', source="t.toml")
+    assert set_to.clinics[0].phone_country_code == "+44"
+    with pytest.raises(ConfigError, match=r"clinics\[0\]\.phone_country_code: a country"):
+        parse_clinics(MINIMAL + 'phone_country_code = "44"\n', source="t.toml")
+
+
 def test_unknown_timezone_and_missing_fields() -> None:
     with pytest.raises(
         ConfigError, match=r"clinics\[0\].timezone: unknown IANA time zone 'Mars/Base'"

@@ -49,11 +49,16 @@ async def test_the_demo_runs_the_whole_escalation_and_exits_0() -> None:
     backup = _section(output, "Dr Backup")
     assert backup.count("HIGH priority") == 1
     assert "Dr Backup: [taps “Acknowledge”]" in backup
+    assert "Dr Backup: [taps “Log contact”]" in backup
+    assert "✓ Recorded on case #1: Phone — Reached." in backup
+    assert backup.index("Recorded on case") < backup.index("Resolution note for case")
     assert "Resolution note for case" in backup and "resolved." in backup
 
     trail = _section(output, "Audit trail")
     for event in ("escalation.opened", "page.sent", "escalation.acknowledged"):
         assert f" {event} " in trail, event
+    assert " outreach.logged " in trail
+    assert trail.index(" outreach.logged ") < trail.index(" escalation.resolved ")
     assert " escalation.resolved " in trail
     assert trail.count(" page.sent ") == 4  # three in Telegram, one by e-mail
     assert trail.count("channel=email") == 1

@@ -1,4 +1,4 @@
-"""`aftercare export csv`: the four files in --out, row counts printed, existing files refused
+"""`aftercare export csv`: the files in --out, row counts printed, existing files refused
 unless --force, a bad --since or clinic refused with one line, every export audited."""
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def test_export_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> Non
         "cases.csv",
         "checkins.csv",
         "infusions.csv",
+        "messages.csv",
         "patients.csv",
     ]
     (patient,) = _rows(out / "patients.csv")
@@ -111,7 +112,13 @@ def test_export_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> Non
         "actor": "cli",
         "since": "2026-05-01T23:00:00Z",  # midnight in London (BST)
         "free_text": False,
-        "rows": {"patients.csv": 1, "infusions.csv": 0, "checkins.csv": 1, "cases.csv": 0},
+        "rows": {
+            "patients.csv": 1,
+            "infusions.csv": 0,
+            "checkins.csv": 1,
+            "cases.csv": 0,
+            "messages.csv": 0,
+        },
         "via": "cli",
     }
 

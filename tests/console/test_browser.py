@@ -72,6 +72,21 @@ async def test_a_clinician_works_a_case_in_the_browser(
         assert f"You acknowledged case #{case.id}" in await asyncio.to_thread(acknowledges)
         assert (await _status(app, case.id)) == CaseStatus.ACKNOWLEDGED
 
+        def logs_the_call() -> str:
+            """She phoned the patient and reached her: logged before resolving (CLINICAL.md
+            §10: a high case is resolved once the patient was reached, or with the reason)."""
+            from selenium.webdriver.support.ui import Select
+
+            driver.get(f"{app.base}/cases/{case.id}")  # type: ignore[attr-defined]
+            Select(driver.find_element(By.ID, "f-method")).select_by_value("phone")  # type: ignore[attr-defined]
+            Select(driver.find_element(By.ID, "f-outcome")).select_by_value("reached")  # type: ignore[attr-defined]
+            button = driver.find_element(By.ID, f"log-{case.id}")  # type: ignore[attr-defined]
+            driver.execute_script("arguments[0].click();", button)  # type: ignore[attr-defined]  # under the sticky bar
+            notice = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
+            return str(notice.text)
+
+        assert "The contact attempt is recorded" in await asyncio.to_thread(logs_the_call)
+
         def resolves() -> str:
             driver.get(f"{app.base}/cases/{case.id}")  # type: ignore[attr-defined]
             note = driver.find_element(By.ID, f"note-{case.id}")  # type: ignore[attr-defined]

@@ -181,6 +181,7 @@ async def test_an_admin_runs_the_clinic_in_the_browser(
             "cases.csv",
             "checkins.csv",
             "infusions.csv",
+            "messages.csv",
             "patients.csv",
         ]
         patients = list(csv.DictReader(io.StringIO(archive.read("patients.csv").decode())))

@@ -107,6 +107,22 @@ async def test_acknowledge_and_resolve_in_the_console_do_what_the_buttons_do(
         )
         assert empty.status_code == 400 and "needs a note" in empty.text
         assert (await _case(app, case.id)).status == CaseStatus.ACKNOWLEDGED
+        # A high case: neither "reached" recorded nor a reason given is refused, beside the field
+        unreached = await client.post(
+            f"{app.base}/cases/{case.id}/resolve",
+            data={"csrf": csrf_of(case_page.text), "note": "Called her; safe with her sister"},
+        )
+        assert unreached.status_code == 400
+        assert "Record that the patient was reached, or give the reason" in unreached.text
+        assert 'id="err-not-reached"' in unreached.text
+        assert (await _case(app, case.id)).status == CaseStatus.ACKNOWLEDGED
+        logged = await client.post(
+            f"{app.base}/cases/{case.id}/outreach",
+            data={"csrf": csrf_of(case_page.text), "method": "phone", "outcome": "reached"},
+            follow_redirects=True,
+        )
+        assert "The contact attempt is recorded" in logged.text and "Reached" in logged.text
+        assert (await _case(app, case.id)).outreach_due_at is None
         resolved = await client.post(
             f"{app.base}/cases/{case.id}/resolve",
             data={"csrf": csrf_of(case_page.text), "note": "Called her; safe with her sister"},
@@ -255,7 +271,7 @@ async def test_a_page_telegram_refuses_for_its_console_button_goes_out_without_i
         _, case = await patient_with_case(app, "P-003")
         page = await _page_of(app, ADA, case.id or 0)
         buttons = [b["text"] for row in page["reply_markup"]["inline_keyboard"] for b in row]
-        assert buttons == ["Acknowledge", "Resolve"]  # the page itself was not lost
+        assert buttons == ["Acknowledge", "Resolve", "Message patient"]  # the page itself
         for _ in range(50):  # recorded just after the send
             async with app.bot.ctx.db.transaction() as session:
                 pages = (await session.scalars(select(Page))).all()
@@ -263,3 +279,43 @@ async def test_a_page_telegram_refuses_for_its_console_button_goes_out_without_i
                 break
             await asyncio.sleep(0.1)
         assert [p.status for p in pages] == ["sent"]
+
+
+async def test_the_outreach_form_refuses_bad_input_beside_the_field(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with console_bot(sandbox, test_db) as app:
+        await join(app, ADA, "Dr Ada")
+        _, case = await patient_with_case(app, "P-001")
+        assert case.id is not None
+        client = await sign_in(app, ADA)
+        page = await client.get(f"{app.base}/cases/{case.id}")
+        assert "No contact attempt recorded." in page.text
+        bad = await client.post(
+            f"{app.base}/cases/{case.id}/outreach",
+            data={"csrf": csrf_of(page.text), "method": "phone", "outcome": "", "at": "tomorrow"},
+        )
+        assert bad.status_code == 400 and 'id="err-at"' in bad.text
+        assert "YYYY-MM-DD HH:MM" in bad.text
+        bad = await client.post(
+            f"{app.base}/cases/{case.id}/outreach",
+            data={"csrf": csrf_of(page.text), "method": "phone", "outcome": ""},
+        )
+        assert bad.status_code == 400 and "Choose what came of it." in bad.text
+        missing = await client.post(
+            f"{app.base}/cases/999999/outreach",
+            data={"csrf": csrf_of(page.text), "method": "phone", "outcome": "reached"},
+        )
+        assert missing.status_code == 404
+        await join(app, SOL, "Dr Sol", clinic="south")  # another clinic's clinician: not found
+        south = await sign_in(app, SOL)
+        south_csrf = csrf_of((await south.get(f"{app.base}/")).text)
+        foreign = await south.post(
+            f"{app.base}/cases/{case.id}/outreach",
+            data={"csrf": south_csrf, "method": "phone", "outcome": "reached"},
+        )
+        assert foreign.status_code == 404
+        assert "outreach.logged" not in [e for e, _ in await _events(app, case.id)]
+        assert (await _case(app, case.id)).reached_at is None
+        await south.aclose()
+        await client.aclose()

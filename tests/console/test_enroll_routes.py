@@ -80,7 +80,10 @@ async def test_enrolling_shows_a_qr_code_and_a_link_that_works(
             app,
             "P-100",
             baseline_mood="5",
-            emergency_contact="Sam, +44 20 0000",
+            phone="+44 7700 900123",
+            emergency_name="Sam Doe",
+            emergency_relation="sister",
+            emergency_phone="+44 (0)20 7946 0000",
             protocol="",
         )
         assert done.status_code == 200, done.text
@@ -114,9 +117,14 @@ async def test_enrolling_shows_a_qr_code_and_a_link_that_works(
             "Europe/London",
             5,
         )
-        assert patient.emergency_contact == "Sam, +44 20 0000" and patient.protocol is None
+        assert patient.emergency_contact is None and patient.protocol is None
+        assert (patient.phone, patient.phone_e164) == ("+44 7700 900123", "+447700900123")
+        assert (patient.emergency_name, patient.emergency_relation) == ("Sam Doe", "sister")
+        assert patient.emergency_phone_e164 == "+442079460000"
         (event,) = await _events(app, "patient.enrolled")
         assert event.actor == "clinician:1" and event.patient_id == patient.id
+        (contact,) = await _events(app, "patient.contact_changed")  # fields named, no values
+        assert contact.patient_id == patient.id and "7946" not in contact.detail
         # The token is shown once: it is not stored, and no page shows it again.
         async with app.bot.ctx.db.transaction() as session:
             invites = (await session.scalars(select(Invite))).all()
@@ -178,17 +186,19 @@ async def test_bad_enrollments_show_the_problem_beside_the_field_and_store_nothi
             "",
             timezone="Mars/Olympus",
             baseline_mood="11",
-            emergency_contact="Sam <b>",
+            emergency_name="Sam <b>",
+            emergency_phone="12",
             protocol="nope",
         )
         assert bad.status_code == 400
-        for field in ("ref", "timezone", "baseline_mood", "protocol"):
+        for field in ("ref", "timezone", "baseline_mood", "protocol", "emergency_phone"):
             assert f'id="err-{field}"' in bad.text, field
             assert f'id="f-{field}"' in bad.text
         assert "Enter the clinic's reference" in html.unescape(bad.text)
         assert 'value="Mars/Olympus"' in bad.text and 'value="11"' in bad.text
         assert 'value="Sam &lt;b&gt;"' in bad.text  # kept, escaped
-        assert 'id="err-emergency_contact"' not in bad.text
+        assert 'id="err-emergency_name"' not in bad.text
+        assert "Start with + and the country code" in html.unescape(bad.text)
         for ref, mood, message in [
             ("x" * 65, "3", "At most 64 characters"),
             ("Jane Doe", "3", "never the patient's name"),
@@ -200,8 +210,11 @@ async def test_bad_enrollments_show_the_problem_beside_the_field_and_store_nothi
             refused = await _enroll(client, app, ref, baseline_mood=mood)
             assert refused.status_code == 400, (ref, mood)
             assert message in html.unescape(refused.text), (ref, mood)
-        long_contact = await _enroll(client, app, "P-1", emergency_contact="x" * 201)
-        assert 'id="err-emergency_contact"' in long_contact.text
+        long_contact = await _enroll(
+            client, app, "P-1", emergency_name="x" * 121, emergency_phone="+44 20 7946 0000"
+        )
+        assert long_contact.status_code == 400
+        assert 'id="err-emergency_name"' in long_contact.text
         assert await _patients(app) == []
         # A reference already in use: refused beside the field, the first patient untouched.
         assert (await _enroll(client, app, "P-1", baseline_mood="4")).status_code == 200

@@ -1,5 +1,5 @@
 """Export in the console: admins only, CSRF, a bad date shown beside its field, a ZIP of the
-four CSV files of the viewer's clinic only, free text only when ticked, every download audited."""
+CSV files of the viewer's clinic only, free text only when ticked, every download audited."""
 
 from __future__ import annotations
 
@@ -74,7 +74,13 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
         )
         assert done.headers["cache-control"] == "no-store"
         files = _files(done)
-        assert sorted(files) == ["cases.csv", "checkins.csv", "infusions.csv", "patients.csv"]
+        assert sorted(files) == [
+            "cases.csv",
+            "checkins.csv",
+            "infusions.csv",
+            "messages.csv",
+            "patients.csv",
+        ]
         assert [p["patient_ref"] for p in files["patients.csv"]] == ["NORTH-1"]
         (row,) = files["cases.csv"]
         assert (row["case_id"], row["patient_ref"], row["level"]) == (
@@ -99,7 +105,13 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
         assert json.loads(first.detail) == {
             "since": None,
             "free_text": False,
-            "rows": {"patients.csv": 1, "infusions.csv": 0, "checkins.csv": 0, "cases.csv": 1},
+            "rows": {
+                "patients.csv": 1,
+                "infusions.csv": 0,
+                "checkins.csv": 0,
+                "cases.csv": 1,
+                "messages.csv": 0,
+            },
             "via": "console",
         }
         assert json.loads(second.detail)["free_text"] is True

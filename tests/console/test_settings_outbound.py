@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clinic_config import ClinicConfig
-from bot.console.settings_form import form_values
+from bot.console.forms.settings import form_values
 from sandbox import BotApiSandbox
 from storage.models import ClinicSettings
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, sign_in

@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from bot.clinic_config import ClinicConfig
-from bot.console.settings_form import form_values
+from bot.console.forms.settings import form_values
 from bot.services.infusions import record_infusion
 from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Checkin, ClinicSettings
@@ -167,6 +167,7 @@ async def test_invalid_settings_are_shown_beside_their_fields_and_nothing_is_sav
             ({"invite_valid_for": "365d"}, "invite_valid_for", "365d"),
             ({"protocol__standard__offsets": "4h, 60d"}, "protocol-standard-offsets", None),
             ({"timezone": "Mars/Olympus"}, "timezone", "Mars/Olympus"),
+            ({"phone_country_code": "44"}, "phone_country_code", "44"),
         ]
         for change, field, kept in cases:
             answer = await client.post(
@@ -332,4 +333,26 @@ async def test_a_rungs_channels_and_the_paging_settings_are_edited_and_kept(
             ),
         )
         assert bad.status_code == 400 and 'id="err-paging-webhook_url"' in bad.text
+        await client.aclose()
+
+
+async def test_the_phone_country_code_is_set_and_unset_in_the_console(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    async with console_bot(sandbox, test_db, clinics=make_clinics(CLINICS)) as app:
+        ctx = app.bot.ctx
+        client, csrf = await _admin(app)
+        assert ctx.clinic("north").phone_country_code is None
+        page = await client.get(f"{app.base}/settings")
+        assert 'name="phone_country_code" value=""' in page.text
+        for version, code, expected in ((1, " +44 ", "+44"), (2, "", None)):
+            saved = await client.post(
+                f"{app.base}/settings",
+                headers=FORM,
+                content=posted(
+                    ctx.clinic("north"), csrf, version, action="save", phone_country_code=code
+                ),
+            )
+            assert saved.status_code == 303, saved.text[:500]
+            assert ctx.clinic("north").phone_country_code == expected
         await client.aclose()

@@ -3,12 +3,14 @@ clinician with an address, once a day across instances, listing the open cases."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.channels.email.channel import mailer_for
+from bot.context import AppContext
 from bot.dispatch.digest import Digests, due_day
 from bot.domain.levels import Level
 from bot.services.clinic.team import set_contact
@@ -77,10 +79,18 @@ async def test_open_cases_are_e_mailed_once_a_day(
             assert body is not None
             assert f"case #{case.id} LOW P-LOW" in body.get_content()
             assert [m["To"] for m in sink.messages] == ["ada@north.example"]  # not Ben
-            async with ctx.db.transaction() as session:
-                events = (
-                    await session.scalars(
-                        select(AuditEvent).where(AuditEvent.event == "digest.sent")
-                    )
-                ).all()
+            events = await _digests_recorded(ctx, expected=1)  # recorded after the send
             assert len(events) == 1
+
+
+async def _digests_recorded(ctx: AppContext, *, expected: int) -> list[AuditEvent]:
+    """The `digest.sent` audit rows, once `expected` are there (or after 10 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
+        async with ctx.db.transaction() as session:
+            query = select(AuditEvent).where(AuditEvent.event == "digest.sent")
+            events = list((await session.scalars(query)).all())
+        if len(events) >= expected or loop.time() > deadline:
+            return events
+        await asyncio.sleep(0.05)

@@ -26,7 +26,7 @@ from storage.models import Case
 from storage.states import CaseStatus
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import noon_zone
+from tests.auxil.journey import log_contact, noon_zone
 
 pytestmark = pytest.mark.slow
 
@@ -236,6 +236,18 @@ async def test_clinician_commands_work_for_the_patients_clinic(
         assert case.status == CaseStatus.ACKNOWLEDGED and case.next_step_at is None
         assert case.acknowledged_by is not None
 
+        # Acknowledged is not reached: resolving a moderate case with no outreach is refused.
+        reply = await _say(sandbox, ADA, f"/resolve {n} Called Pat; safe with family")
+        assert "resolved." not in reply["text"], reply["text"]
+        assert (
+            f"Record that the patient was reached, or give the reason, before resolving case #{n}."
+            in reply["text"]
+        )
+        assert f"/resolve {n} not reached: <why>" in reply["text"], reply["text"]
+        assert (await _case(bot)).status == CaseStatus.ACKNOWLEDGED
+
+        # Ada calls Pat and logs it from the page, then resolves.
+        await log_contact(sandbox, ADA, page["message_id"], method="Phone", outcome="Reached")
         reply = await _say(sandbox, ADA, f"/resolve {n} Called Pat; safe with family")
         assert f"Case #{n} resolved." in reply["text"], reply["text"]
         case = await _case(bot)

@@ -11,7 +11,13 @@ from bot.messaging.menus import CLINICIAN_COMMANDS, PATIENT_COMMANDS
 from sandbox import BotApiSandbox
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import TOKEN_IN_LINK, answer, enrolled_patient, join_clinician
+from tests.auxil.journey import (
+    TOKEN_IN_LINK,
+    answer,
+    enrolled_patient,
+    join_clinician,
+    log_contact,
+)
 
 ADA, BEN = 7401, 7402
 PAT = 8401
@@ -46,7 +52,10 @@ async def _high_case(bot: RunningBot) -> dict[str, Any]:
     await answer(sandbox, PAT, "how you might do this", "No")
     await answer(sandbox, PAT, "intention of acting on them", "Yes")
     await sandbox.wait_for_message(BEN, "HIGH priority")
-    return await sandbox.wait_for_message(ADA, "HIGH priority")
+    page = await sandbox.wait_for_message(ADA, "HIGH priority")
+    # The patient is told after the pages are recorded: from here on every listing shows them.
+    await sandbox.wait_for_message(PAT, "Your answers have been")
+    return page
 
 
 async def test_every_page_of_a_case_shows_who_took_it_and_then_who_closed_it(
@@ -59,13 +68,14 @@ async def test_every_page_of_a_case_shows_who_took_it_and_then_who_closed_it(
         for chat in (ADA, BEN):
             (shown,) = _pages(sandbox, chat)
             assert "✓ Acknowledged by Dr Ada at " in shown["text"], shown["text"]
-            assert _buttons(shown) == ["Resolve"]
+            assert _buttons(shown) == ["Resolve", "Log contact", "Message patient"]
             assert "Acknowledge within" not in shown["text"]
         # Ben's old Acknowledge tap (a stale copy): said plainly, no "Acknowledged" toast.
         ben_page = _pages(sandbox, BEN)[0]
         ack = f"esc:ack:{ben_page['text'].split('#')[1].split()[0]}:high"
         query = sandbox.tap(BEN, ben_page["message_id"], data=ack, forge=True)
         assert (await _answered(sandbox, query) or "").endswith("is already acknowledged.")
+        await log_contact(sandbox, ADA, page["message_id"], method="Phone", outcome="Reached")
         sandbox.send_text(ADA, f"/resolve {ack.split(':')[2]} called the patient, safe")
         await sandbox.wait_for_message(ADA, "resolved.")
         for chat in (ADA, BEN):
@@ -209,7 +219,7 @@ async def test_a_case_reopened_after_it_was_taken_retires_its_older_pages(
         await sandbox.wait_for_message(ADA, "You acknowledged case")
         sandbox.send_text(PAT, "I took all my pills and I want to die")
         newest = await sandbox.wait_for_message(ADA, "priority — case #", after=page["message_id"])
-        assert _buttons(newest) == ["Acknowledge", "Resolve"]
+        assert _buttons(newest) == ["Acknowledge", "Resolve", "Message patient"]
         await sandbox.wait_for_call(
             "editMessageText",
             lambda c: (

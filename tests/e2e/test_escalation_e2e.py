@@ -13,7 +13,13 @@ from sandbox import BotApiSandbox
 from storage.models import Case, Page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import answer, enrolled_patient, join_clinician, report_intent
+from tests.auxil.journey import (
+    answer,
+    enrolled_patient,
+    join_clinician,
+    log_contact,
+    report_intent,
+)
 
 ADA, BEN, CAL = 7101, 7102, 7103
 PAT = 8101
@@ -85,6 +91,8 @@ async def test_page_backup_acknowledge_resolve(
         await asyncio.sleep(6.5)
         assert not _pages(sandbox, CAL)
 
+        # Ben calls the patient and logs it: a high case is resolved once she was reached.
+        await log_contact(sandbox, BEN, ben_page["message_id"], method="Phone", outcome="Reached")
         sandbox.tap(BEN, ben_page["message_id"], button_text="Resolve")
         prompt = await sandbox.wait_for_message(BEN, "Resolution note for case")
         sandbox.enqueue_update(

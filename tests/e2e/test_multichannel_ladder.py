@@ -23,7 +23,7 @@ from storage.states import CLI, CaseStatus
 from tests.auxil.console import ConsoleBot, ack_fields, console_bot, join, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
-from tests.auxil.journey import enrolled_patient
+from tests.auxil.journey import enrolled_patient, log_contact
 from tests.auxil.receiver import Received, Receiver
 from tests.auxil.smtp import SmtpSink
 
@@ -146,7 +146,10 @@ async def test_a_high_case_walks_the_ladder_across_channels(
                     ("telegram", 1),
                 ]
 
-                # resolving (here in Telegram, by command) sends `resolve`
+                # Ben calls her and logs it from his Telegram page (a high case is resolved
+                # once the patient was reached); resolving (here by command) sends `resolve`
+                ben_page = await sandbox.wait_for_message(BEN, f"case #{case.id}")
+                await log_contact(sandbox, BEN, ben_page["message_id"], outcome="Reached")
                 sandbox.send_text(BEN, f"/resolve {case.id} Called her, safe with family")
                 resolve = (await _until(lambda: receiver.requests[2:]))[0].json()
                 assert resolve["event_action"] == "resolve"

@@ -225,7 +225,10 @@ def test_page_buttons_carry_the_case_and_the_level_they_were_sent_for() -> None:
 def test_only_the_buttons_that_still_make_sense_remain() -> None:
     taken = case_buttons(12, Level.HIGH, CaseStatus.ACKNOWLEDGED)
     assert taken is not None
-    assert [[b.text for b in row] for row in taken.inline_keyboard] == [["Resolve"]]
+    assert [[b.text for b in row] for row in taken.inline_keyboard] == [
+        ["Resolve", "Log contact"],
+        ["Message patient"],
+    ]
     assert case_buttons(12, Level.HIGH, CaseStatus.RESOLVED) is None
 
 

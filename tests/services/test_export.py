@@ -369,7 +369,13 @@ async def test_every_export_is_audited_without_patient_data(db: Database, tmp_pa
     assert json.loads(event.detail) == {
         "since": "2026-05-01T10:00:00Z",
         "free_text": True,
-        "rows": {"patients.csv": 1, "infusions.csv": 1, "checkins.csv": 3, "cases.csv": 1},
+        "rows": {
+            "patients.csv": 1,
+            "infusions.csv": 1,
+            "checkins.csv": 3,
+            "cases.csv": 1,
+            "messages.csv": 0,
+        },
         "via": "cli",
     }
 

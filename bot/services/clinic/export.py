@@ -1,12 +1,13 @@
 """A clinic's data as CSV, one file per grain (the layout research tools such as REDCap take):
-`patients.csv`, `infusions.csv`, `checkins.csv`, `cases.csv`.
+`patients.csv`, `infusions.csv`, `checkins.csv`, `cases.csv`, `messages.csv` (cases' threads).
 
 UTF-8, a header row, one row per record, times in ISO-8601 UTC (`2026-05-04T12:00:00Z`), empty
 cells for nothing. Patients are named only by the clinic's pseudonymous reference; clinicians
 (acknowledged_by, resolved_by) by their id. Free text (names, emergency contacts, check-in
-notes, case reasons, the patient's quoted words, resolution notes) only when asked for; a free
-text cell starting with = + - @ gets a leading ' so a spreadsheet never runs it as a formula.
-`since` keeps infusions that ended, check-ins due and cases opened on or after it; every
+notes, case reasons, the patient's quoted words, resolution notes, the words of a case's
+messages and Telegram's refusals) only when asked for; a free text cell starting with
+= + - @ gets a leading ' so a spreadsheet never runs it as a formula. `since` keeps
+infusions that ended, check-ins due, cases opened and messages written on or after it; every
 patient is listed. Every export is audited (`export.csv`: since, free text or not, rows per
 file; nothing of a patient).
 """
@@ -29,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import instruments
 from storage import audit
+from storage.cases import MESSAGE_EXPORT_COLUMNS, MESSAGE_EXPORT_FREE_TEXT, message_export_rows
 from storage.states import Actor
 from storage.views import export as queries
 
-FILES = ("patients.csv", "infusions.csv", "checkins.csv", "cases.csv")
+FILES = ("patients.csv", "infusions.csv", "checkins.csv", "cases.csv", "messages.csv")
 EVENT = "export.csv"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -145,7 +147,7 @@ async def write_csv(
     free_text: bool,
     opener: Opener,
 ) -> dict[str, int]:
-    """Write the four files through `opener` (a name → a text stream); rows per file."""
+    """Write the files through `opener` (a name → a text stream); rows per file."""
     rows: dict[str, int] = {}
     patient_cols = queries.PATIENT_COLUMNS
     rows["patients.csv"] = await _write(
@@ -179,6 +181,14 @@ async def write_csv(
         queries.cases(session, clinic_id=clinic_id, since=since, free_text=free_text),
         plain=len(case_cols),
         extra=_seconds_to_acknowledge,
+    )
+    message_cols = MESSAGE_EXPORT_COLUMNS
+    rows["messages.csv"] = await _write(
+        opener,
+        "messages.csv",
+        message_cols + (MESSAGE_EXPORT_FREE_TEXT if free_text else ()),
+        message_export_rows(session, clinic_id=clinic_id, since=since, free_text=free_text),
+        plain=len(message_cols),
     )
     return rows
 
@@ -223,7 +233,7 @@ async def export_zip(
     actor: Actor,
     now: datetime,
 ) -> tuple[bytes, Exported]:
-    """The four files in one ZIP (in memory), audited as a console download."""
+    """The files in one ZIP (in memory), audited as a console download."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
 
@@ -253,7 +263,7 @@ def zip_name(clinic_id: str, now: datetime, zone: ZoneInfo) -> str:
 
 
 class DirectoryTarget:
-    """The four files in a directory: written beside their names first and put in place only
+    """The files in a directory: written beside their names first and put in place only
     by `finish` (after the audited transaction commits), so a failed export leaves nothing
     that looks complete. Existing files are refused unless `force`."""
 

@@ -24,6 +24,7 @@ from bot.services.enrollment import (
     reissue_patient_invite,
 )
 from bot.services.patients import AlreadyStopped, ResumeError, StopRefused, resume, stop_by_clinic
+from bot.services.reaching.contact_details import ContactChange, change_contact, read_contact
 from storage.models import Patient
 from storage.patients import patient_by_ref
 from storage.states import Actor
@@ -60,8 +61,9 @@ class Enrollment:
     ref: str
     timezone: str
     baseline_mood: int | None
-    emergency_contact: str | None
+    emergency_contact: str | None  # free text (CLI --emergency-contact); the form: `contact`
     protocol: str | None  # None: the clinic's default
+    contact: ContactChange | None = None  # phone and emergency contact
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,11 @@ def read_enrollment(
     protocol = values.get("protocol", "").strip()
     if protocol and protocol not in clinic.protocols:
         errors["protocol"] = "Not one of this clinic's protocols."
+    details, contact_errors = read_contact(values, country_code=clinic.phone_country_code)
+    errors.update(contact_errors)
     if errors:
         return None, errors
-    return Enrollment(ref, zone, mood, contact or None, protocol or None), {}
+    return Enrollment(ref, zone, mood, contact or None, protocol or None, details), {}
 
 
 async def enroll(
@@ -153,6 +157,10 @@ async def enroll(
         )
     except EnrollmentError as exc:  # the form's rules are the service's; kept as a guard
         raise AdminError(str(exc)) from None
+    if enrollment.contact is not None:
+        await change_contact(
+            session, patient=patient, change=enrollment.contact, actor=actor, now=now
+        )
     return Invitation(patient, token, now + clinic.invite_valid_for)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain.channels import ChannelKind
 from bot.services.cases import LadderPosition, advance_ladder
+from bot.services.reaching.outreach import on_rung
 from storage import audit
 from storage.cases import add_page
 from storage.models import Case, Page
@@ -97,3 +98,6 @@ async def record_rung(
         recipients=recipients,
         now=now,
     )
+    # the outreach clock starts at the first page a person got (or the queue's entry)
+    sent = any(result.sent for result in results)
+    await on_rung(session, case=case, clinic=clinic, sent=sent, queue_only=queue_only, now=now)

@@ -86,6 +86,7 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
         "contact_phone": clinic.contact_phone,
         "default_protocol": clinic.default_protocol,
         "alerts_include_name": clinic.alerts_include_name,
+        "phone_country_code": clinic.phone_country_code or "",
         "invite_valid_for": show_duration(clinic.invite_valid_for),
         "quiet.enabled": clinic.quiet_hours is not None,
         "quiet.start": (clinic.quiet_hours.start if clinic.quiet_hours else None),
@@ -222,6 +223,7 @@ def _read_basics(read: _Reader, data: dict[str, Any]) -> None:
     data["contact_phone"] = read.text("contact_phone")
     data["default_protocol"] = read.text("default_protocol")
     data["alerts_include_name"] = bool(read.shown["alerts_include_name"])
+    data["phone_country_code"] = read.text("phone_country_code") or None
     data["invite_valid_for"] = read.duration("invite_valid_for")
     data["quiet_hours"] = (
         {"start": read.text("quiet.start"), "end": read.text("quiet.end")}

@@ -1,0 +1,50 @@
+"""SQLModel tables for the whole domain. Every timestamp is aware UTC (`UTCDateTime`)."""
+
+from storage.models.core import (
+    AckLink,
+    Answer,
+    AuditEvent,
+    Case,
+    Checkin,
+    Clinic,
+    Clinician,
+    ClinicSettings,
+    Infusion,
+    Invite,
+    OnCallShift,
+    Page,
+    Patient,
+)
+from storage.models.operations import (
+    ConsoleLink,
+    ConsoleSession,
+    InboundUpdate,
+    PageEvent,
+    WebhookReceipt,
+    WebhookSecret,
+)
+from storage.models.reaching import CaseMessage, Outreach
+
+__all__ = [
+    "AckLink",
+    "Answer",
+    "AuditEvent",
+    "Case",
+    "CaseMessage",
+    "Checkin",
+    "Clinic",
+    "ClinicSettings",
+    "Clinician",
+    "ConsoleLink",
+    "ConsoleSession",
+    "InboundUpdate",
+    "Infusion",
+    "Invite",
+    "OnCallShift",
+    "Outreach",
+    "Page",
+    "PageEvent",
+    "Patient",
+    "WebhookReceipt",
+    "WebhookSecret",
+]

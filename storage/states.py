@@ -166,6 +166,27 @@ class OutreachOutcome(StrEnum):
     REFERRED_TO_ED = "referred_to_ed"
 
 
+class PlanEventKind(StrEnum):
+    """What the patient did with their safety plan (CLINICAL.md §11)."""
+
+    SHOWN = "shown"  # shown on a positive screen, or with /plan
+    NEXT = "next"  # tapped Next step
+    HELPED = "helped"  # tapped This helped
+    CALL = "call"  # tapped Call <contact>
+
+
+class CaringStatus(StrEnum):
+    """A caring-contacts track (`CaringTrack`) or one of its messages (`CaringMessage`)."""
+
+    ACTIVE = "active"  # a track still sending
+    REPLACED = "replaced"  # a newer track started: the rest of this one is dropped
+    STOPPED = "stopped"  # /stop, or the clinic stopped it
+    DONE = "done"  # every message of the track went out (or was dropped)
+    PENDING = "pending"  # a message waiting for its time
+    SENT = "sent"
+    DROPPED = "dropped"  # not sent: its track ended, or the patient is unreachable
+
+
 class InfusionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

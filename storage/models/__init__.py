@@ -1,5 +1,6 @@
 """SQLModel tables for the whole domain. Every timestamp is aware UTC (`UTCDateTime`)."""
 
+from storage.models.care import CaringMessage, CaringTrack, SafetyPlan, SafetyPlanEvent
 from storage.models.core import (
     AckLink,
     Answer,
@@ -29,6 +30,8 @@ __all__ = [
     "AckLink",
     "Answer",
     "AuditEvent",
+    "CaringMessage",
+    "CaringTrack",
     "Case",
     "CaseMessage",
     "Checkin",
@@ -45,6 +48,8 @@ __all__ = [
     "Page",
     "PageEvent",
     "Patient",
+    "SafetyPlan",
+    "SafetyPlanEvent",
     "WebhookReceipt",
     "WebhookSecret",
 ]

@@ -36,6 +36,7 @@ from bot.services.clinic.settings import effective_clinics, record_loaded, repla
 from bot.services.paging.signing import startup_problems
 from bot.settings import Settings
 from handlers import register_handlers
+from storage.caring.queries import release_leases as release_caring_leases
 from storage.cases import release_case_leases
 from storage.checkins import release_leases
 from storage.engine import Database
@@ -356,6 +357,7 @@ async def _release_claims(ctx: AppContext) -> None:
         async with ctx.db.transaction() as session:
             released = await release_leases(session, owner=ctx.instance_id)
             released += await release_case_leases(session, owner=ctx.instance_id)
+            released += await release_caring_leases(session, owner=ctx.instance_id)
         log.info("bot.released_claims instance=%s count=%d", ctx.instance_id, released)
     except Exception:
         log.exception("bot.release_claims_failed instance=%s", ctx.instance_id)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.clinic_caring import CaringConfig
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
 from bot.clinic_escalation import EscalationConfig, OutreachConfig, PagingConfig
 from bot.domain.levels import Level
@@ -187,6 +188,7 @@ class ClinicConfig(_Strict):
     oncall: OnCallConfig = Field(default_factory=OnCallConfig)
     paging: PagingConfig = Field(default_factory=PagingConfig)
     outreach: OutreachConfig = Field(default_factory=OutreachConfig)
+    caring: CaringConfig = Field(default_factory=CaringConfig)
     alerts_include_name: bool = False
     phone_country_code: str | None = Field(
         default=None,

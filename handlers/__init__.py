@@ -24,6 +24,7 @@ from handlers import (
     enrollment,
     oncall,
     outreach,
+    safety_plan,
     taking,
 )
 
@@ -65,6 +66,8 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),
             CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),
+            CommandHandler("plan", safety_plan.plan_command),
+            CallbackQueryHandler(safety_plan.plan_button, pattern=r"^plan:"),
             CallbackQueryHandler(checkin.tap),
             MessageHandler(filters.COMMAND, common.unknown_command),
             MessageHandler(filters.ALL, checkin.text),  # edited messages are read too

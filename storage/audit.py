@@ -64,6 +64,15 @@ class Entry:
     detail: Mapping[str, Any] | None = None
 
 
+async def hold_chain(session: AsyncSession) -> None:
+    """Take the audit chain's lock now (PostgreSQL; held to the transaction's end). A
+    transaction that will lock a case row and then append takes it first, so every writer
+    takes the chain before a case row and two writers never wait on each other in a cycle
+    (the pager locking a case then auditing, a /stop auditing then updating that case)."""
+    if is_postgres(session):
+        await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+
+
 async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
     """Append events in the caller's transaction, in order, chained to the last one.
 
@@ -72,8 +81,7 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
     """
     if not entries:
         return
-    if is_postgres(session):
-        await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    await hold_chain(session)
     last = (
         await session.execute(
             select(col(AuditEvent.id), col(AuditEvent.hash))

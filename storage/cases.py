@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from storage import audit
 from storage.leases import NOW, ONLY_ID, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Case, CaseMessage, Clinician, Page, PageEvent, Patient
 from storage.states import (
@@ -88,6 +89,7 @@ async def add_case(session: AsyncSession, *, case: Case) -> Case:
 async def get_case(session: AsyncSession, *, case_id: int, lock: bool = False) -> Case | None:
     query = select(Case).where(col(Case.id) == case_id)
     if lock and is_postgres(session):
+        await audit.hold_chain(session)  # the chain before the row: one lock order for all
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 

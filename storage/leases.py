@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import Case, Checkin, PageEvent
+from storage.models.care import CaringMessage
 from storage.types import UTCDateTime
 
-Leased = TypeVar("Leased", Checkin, Case, PageEvent)
+Leased = TypeVar("Leased", Checkin, Case, PageEvent, CaringMessage)
 
 # What a claim's condition compares against; `claim` binds them on every call, so each claim
 # statement is built, and its cache key computed, once per process rather than once per claim.

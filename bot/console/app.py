@@ -31,6 +31,7 @@ from bot.console import (
     infusions,
     patients,
     roster,
+    safety_plan,
     settings,
     signin,
     team,
@@ -182,6 +183,7 @@ def console_app(ctx: AppContext, bot: Bot, *, secure_cookies: bool) -> Starlette
         routes=[
             *cases.ROUTES,
             *patients.ROUTES,
+            *safety_plan.ROUTES,
             *enroll.ROUTES,
             *infusions.ROUTES,
             *roster.ROUTES,

@@ -41,6 +41,8 @@ from bot.services.console_access import Viewer
 from bot.services.messages import Thread, case_thread, check_text
 from bot.services.reaching.contact_details import details_of
 from bot.services.reaching.outreach import log_outreach
+from bot.services.safety.events import plan_uses
+from bot.services.safety.plans import without_plan
 
 MAX_NOTE = 2000
 REFRESH_SECONDS = 5
@@ -111,8 +113,14 @@ async def case_page(request: Request) -> Response:
         card = await case_card(
             session, clinic=clinic, case_id=_case_id(request), now=console.ctx.clock.now()
         )
-    if card is None:
-        raise NotFound("case")
+        if card is None:
+            raise NotFound("case")
+        patient_id = card.patient.id
+        assert patient_id is not None
+        uses = await plan_uses(session, patient_id=patient_id, case_id=card.case.id)
+        unplanned = await without_plan(
+            session, clinic_id=clinic.id, now=console.ctx.clock.now(), patient_ids=(patient_id,)
+        )
     return page(
         request,
         "case.html",
@@ -126,6 +134,8 @@ async def case_page(request: Request) -> Response:
         if request.query_params.get("done") in NOTICES
         else "",
         contact=details_of(card.patient, now=console.ctx.clock.now()),
+        plan_uses=uses,
+        no_safety_plan=patient_id in unplanned,
         **await _thread_parts(request, who, _case_id(request)),
     )
 

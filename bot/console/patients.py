@@ -1,5 +1,6 @@
 """Patients: the clinic's list (sortable, filterable by risk), one patient's timeline with
-the mood chart (inline SVG, and the same numbers as a table), and their contact details."""
+the mood chart (inline SVG, and the same numbers as a table), their contact details, and their
+caring contacts (CLINICAL.md §12: the track shown, stopped by any clinician of the clinic)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.charts.mood import render_svg, summary_text
+from bot.console.safety_plan import plan_values
 from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
 from bot.services.mood_chart import mood_chart_for
 from bot.services.overview import (
@@ -23,7 +25,8 @@ from bot.services.overview import (
     sort_rows,
 )
 from bot.services.patient_views import patient_of_clinic, record_view
-from bot.services.reaching import contact_details
+from bot.services.reaching import caring, contact_details
+from bot.services.safety.plans import versions
 from bot.services.timeline import patient_timeline
 
 MAX_REF = 64
@@ -74,6 +77,9 @@ async def timeline(request: Request) -> Response:
         chart = await mood_chart_for(
             session, patient=patient, clinic=clinic, now=now, days=CHART_DAYS
         )
+        assert patient.id is not None
+        plans = await versions(session, clinic_id=who.clinic_id, patient_id=patient.id)
+        caring_track = await caring.track_of(session, patient_id=patient.id)
     svg = await asyncio.to_thread(render_svg, chart, dom_id="mood")
     async with console.ctx.db.transaction() as session:  # who looked at whose record
         await record_view(session, patient=patient, actor=who.actor, now=now)
@@ -91,6 +97,11 @@ async def timeline(request: Request) -> Response:
         contact_form=contact_details.form_values(patient),
         contact_errors={},
         contact_saved=request.query_params.get("done") == "contact",
+        ref=patient.ref,
+        plan_saved=request.query_params.get("done") == "plan",
+        **plan_values(plans),
+        caring=caring_track,
+        caring_stopped=request.query_params.get("done") == "caring",
     )
 
 
@@ -129,8 +140,26 @@ async def change_contact(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+async def stop_caring(request: Request) -> Response:
+    """Any clinician of the clinic stops a patient's caring contacts (audited by the service)."""
+    await checked_form(request)  # the CSRF check
+    who = await viewer(request)
+    console = console_of(request)
+    ref = request.path_params["ref"]
+    if len(ref) > MAX_REF:
+        raise NotFound("patient")
+    now = console.ctx.clock.now()
+    async with console.ctx.db.transaction() as session:
+        patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
+        if patient is None:
+            raise NotFound("patient")
+        await caring.stop_track(session, patient=patient, now=now, actor=who.actor)
+    return RedirectResponse(f"{PREFIX}/patients/{quote(ref)}?done=caring#caring", status_code=303)
+
+
 ROUTES = [
     Route("/patients", patients, methods=["GET"]),
     Route("/patients/{ref}", timeline, methods=["GET"]),
     Route("/patients/{ref}/contact", change_contact, methods=["POST"]),
+    Route("/patients/{ref}/caring/stop", stop_caring, methods=["POST"]),
 ]

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from bot.clinic_config import ClinicConfig
 from bot.console import signing
+from bot.console.forms.caring import SCHEDULES, preview_dates
 from bot.console.forms.settings import (
     CHANNELS,
     CHOICE_LEVELS,
@@ -90,6 +91,7 @@ async def _form_page(
     console = console_of(request)
     access = await _access(request, who)
     now = console.ctx.clock.now().astimezone(clinic.zone)
+    sample = extra.pop("caring_clinic", clinic)  # the previewed settings, or those in use
     return page(
         request,
         "settings.html",
@@ -109,6 +111,11 @@ async def _form_page(
         choice_levels=CHOICE_LEVELS,
         non_response_levels=NON_RESPONSE_LEVELS,
         preview_at=extra.pop("preview_at", now.strftime(PREVIEW_FORMAT)),
+        caring_start=now,
+        caring_dates=preview_dates(
+            sample.caring, zone=sample.zone, quiet=sample.quiet(), start=now
+        ),
+        schedules=SCHEDULES,
         based_on=based_on,
         **extra,
     )
@@ -168,6 +175,7 @@ async def settings_post(request: Request) -> Response:
         clinic,
         shown,
         preview=preview,
+        caring_clinic=parsed.clinic,
         preview_at=infusion_at.astimezone(clinic.zone).strftime(PREVIEW_FORMAT),
         preview_protocol=preview_protocol,
         based_on=based_on,

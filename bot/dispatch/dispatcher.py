@@ -19,6 +19,7 @@ from bot.channels.email.channel import mailer_for
 from bot.channels.outbox import PageEvents
 from bot.channels.registry import build_channels
 from bot.context import AppContext
+from bot.dispatch.caring import CaringSender
 from bot.dispatch.digest import Digests
 from bot.dispatch.pager import Pager
 from bot.dispatch.sending import Sender, TickReport, claim_batch
@@ -64,6 +65,7 @@ class Dispatcher:
         channels = build_channels(ctx, bot, outbox=self.page_events)
         self.pager = Pager(ctx, bot, lease=self.lease, channels=channels)
         self.digests = Digests(ctx, mailer_for(ctx.settings))
+        self.caring = CaringSender(ctx, bot, batch=self.batch, lease=self.lease)
 
     def stop(self) -> None:
         """Shutting down: a running tick ends after its current round."""
@@ -110,6 +112,7 @@ class Dispatcher:
             ("digest", self._digest),
             ("remind", self._remind),
             ("send", self._send),
+            ("caring", self._caring),
         ):
             try:
                 await phase(now, report)
@@ -132,6 +135,12 @@ class Dispatcher:
                 now=now,
             )
         report.more |= len(cases) >= self.batch
+
+    async def _caring(self, now: datetime, report: TickReport) -> None:
+        """Caring contacts due (CLINICAL.md §12), at routine priority, after the check-ins."""
+        sent, more = await self.caring.run_due(now)
+        report.caring_sent += sent
+        report.more |= more
 
     async def _page(self, now: datetime, report: TickReport) -> None:
         report.paged += await self.pager.run_due()

@@ -54,6 +54,7 @@ class TickReport:
     retried: int = 0
     failed: int = 0
     paged: int = 0
+    caring_sent: int = 0
     rounds: int = 0
     more: bool = False  # a phase of the last round claimed a full batch: more may be waiting
     failed_phases: list[str] = field(default_factory=list)

@@ -14,6 +14,7 @@ from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.messaging import questions, texts
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
+from bot.messaging.safety_plan import show_after_screen
 from bot.services import deliveries
 from bot.services.answers import Answered
 from bot.services.case_facts import checkin_ending
@@ -145,6 +146,8 @@ async def urgent(
                 trigger=trigger,
                 now=ctx.clock.now(),
             )
+    if card or paging is not None:  # the safety plan after the card and the page (§11)
+        await show_after_screen(ctx, bot, patient=patient, paged=paging is not None)
 
 
 async def continue_checkin(

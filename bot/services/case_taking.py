@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
 from bot.services.paging.outbox import enqueue_followups
+from bot.services.reaching import caring
 from bot.services.reaching.outreach import ENDS_CLOCK, on_acknowledge, on_resolve
 from storage import audit
 from storage.cases import get_case
@@ -193,6 +194,10 @@ async def take(
         await _resolve(
             session, case, by=clinician, via=by.via, note=note, now=now, outreach=outreach
         )
+        if clinic_of is not None:  # a moderate or high case resolved starts caring contacts
+            actor = clinician_actor(clinician.id) if clinician else SERVICE
+            clinic = clinic_of(case.clinic_id)
+            await caring.on_case_resolved(session, case=case, clinic=clinic, now=now, actor=actor)
     await enqueue_followups(session, case=case, action=action.value, now=now)  # other channels
     return Taken(TakeOutcome.DONE, action, case, clinician)
 

@@ -18,6 +18,7 @@ from bot.domain.delivery import Delivery, Outcome
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services.cases import RaisedCase, raise_case
+from bot.services.reaching import caring
 from storage import audit
 from storage.cases import (
     add_message,
@@ -138,8 +139,27 @@ async def record_free_text(
         words, raised = await scan_for_crisis_words(
             session, patient=patient, clinic=clinic, text=text, now=now, checkin_id=None
         )
+        if raised is None and await caring.is_caring_reply(session, patient_id=patient.id, now=now):
+            await _queue_caring_reply(session, patient=patient, text=text, now=now)
     in_burst = previous is not None and now - previous <= BURST_GAP
     return Message(answer=answer, words=tuple(words), raised=raised, in_burst=in_burst)
+
+
+async def _queue_caring_reply(
+    session: AsyncSession, *, patient: Patient, text: str, now: datetime
+) -> None:
+    """A reply to a caring message, crisis words aside, reaches the care team's queue as low
+    (CLINICAL.md §12); paged by the ladder's queue rung on the next tick, never the fast path."""
+    finding = Finding(Level.LOW, "reply to a caring message")
+    await raise_case(
+        session,
+        patient=patient,
+        level=Level.LOW,
+        findings=[finding],
+        trigger=CaseTrigger.MESSAGE,
+        now=now,
+        quote=text,
+    )
 
 
 # A case's thread (CLINICAL.md §10)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.levels import Level
+from bot.services.safety.plans import without_plan
 from storage.states import PatientStatus
 from storage.views.overview import LastCheckin, OpenCase, clinic_overview
 
@@ -52,6 +53,7 @@ class PatientRow:
     sent: int  # check-ins sent in the adherence window
     answered: int  # of those, completed or with at least one answer
     next_planned_at: datetime | None  # the earliest scheduled check-in due after now
+    no_safety_plan: bool = False  # a moderate or high case in 30 days, no active plan (§11)
 
     @property
     def adherence(self) -> float | None:
@@ -63,10 +65,12 @@ async def patient_rows(
     session: AsyncSession, *, clinic_id: str, now: datetime, days: int = 14
 ) -> list[PatientRow]:
     """Every patient of that clinic (and only of that clinic), ordered by ref; adherence over
-    the check-ins sent in the last `days` days. Six queries, whatever the number of patients."""
+    the check-ins sent in the last `days` days; "no safety plan" flagged (CLINICAL.md §11).
+    Seven queries, whatever the number of patients."""
     found = await clinic_overview(
         session, clinic_id=clinic_id, now=now, since=now - timedelta(days=days)
     )
+    unplanned = await without_plan(session, clinic_id=clinic_id, now=now)
     return [
         PatientRow(
             patient_id=p.id,
@@ -82,6 +86,7 @@ async def patient_rows(
             sent=p.sent,
             answered=p.answered,
             next_planned_at=p.next_planned_at,
+            no_safety_plan=p.id in unplanned,
         )
         for p in found
     ]

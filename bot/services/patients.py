@@ -16,6 +16,7 @@ from bot.domain.triage import Finding
 from bot.services import checkin_states
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.infusions import replan_patient
+from bot.services.reaching import caring
 from storage import audit
 from storage.checkins import open_checkins
 from storage.models import Patient
@@ -129,6 +130,7 @@ async def mark_unreachable(
         return None
     patient.status = PatientStatus.UNREACHABLE
     cancelled = await checkin_states.cancel_unsent(session, patient_id=patient_id, now=now)
+    await caring.on_unreachable(session, patient_id=patient_id, now=now)
     await audit.append(
         session,
         at=now,
@@ -173,6 +175,8 @@ async def resume(
     was = row.status
     row.status, row.opted_out_at = PatientStatus.ACTIVE, None
     planned = await replan_patient(session, patient=row, clinic=clinic, now=now, actor=actor)
+    assert row.id is not None
+    await caring.on_resume(session, patient_id=row.id, now=now)  # future messages only
     detail: dict[str, object] = {"was": was, "planned_checkins": planned.added}
     if reason:  # a reason code from the console, never free text
         detail["reason"] = reason

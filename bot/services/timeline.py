@@ -16,6 +16,7 @@ from bot.domain.schedule import checkin_label
 from bot.services.messages import FREE_TEXT_ITEM
 from bot.services.overview import status_label
 from bot.services.patients import PatientActions, patient_actions
+from bot.services.safety.events import plan_uses
 from storage.cases import messages_to_patient
 from storage.patients import patient_by_ref
 from storage.states import (
@@ -45,6 +46,7 @@ __all__ = [
     "LateAnswerEntry",
     "MessageEntry",
     "PageView",
+    "PlanEntry",
     "RecentHistory",
     "ThreadEntry",
     "Timeline",
@@ -182,9 +184,18 @@ class CaseEntry:
     resolution_note: str | None
 
 
-TimelineEntry = (
-    InfusionEntry | CheckinEntry | MessageEntry | LateAnswerEntry | CaseEntry | ThreadEntry
-)
+@dataclass(frozen=True)
+class PlanEntry:
+    """The patient opened their safety plan or tapped one of its buttons (CLINICAL.md §11)."""
+
+    kind: ClassVar[str] = "safety_plan"
+    at: datetime
+    case_id: int | None  # the case open then, if any
+    line: str  # "opened their plan, step 1 (warning signs)", "tapped Call Sam, step 4 (…)"
+
+
+_Entries = InfusionEntry | CheckinEntry | MessageEntry | LateAnswerEntry
+TimelineEntry = _Entries | CaseEntry | ThreadEntry | PlanEntry
 
 
 @dataclass(frozen=True)
@@ -228,6 +239,10 @@ async def patient_timeline(
         pages.setdefault(page.case_id, []).append(page)
     entries.extend(_case_entry(c, pages.get(c.id, [])) for c in history.cases)
     entries.extend(await _thread_entries(session, patient_id=patient.id, since=since))
+    entries.extend(
+        PlanEntry(u.at, u.case_id, u.line)
+        for u in await plan_uses(session, patient_id=patient.id, since=since)
+    )
     # Each kind came oldest first (by time, then id): a stable sort, then reversed, puts the
     # newest first and, at the same instant, what followed (a case) above what caused it.
     entries.sort(key=lambda e: (e.at, _TIE_ORDER[e.kind]))
@@ -278,6 +293,7 @@ _TIE_ORDER = {
     "late_answer": 3,
     "case": 4,
     "case_message": 5,
+    "safety_plan": 6,
 }
 
 

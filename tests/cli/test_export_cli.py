@@ -87,6 +87,7 @@ def test_export_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> Non
         "infusions.csv",
         "messages.csv",
         "patients.csv",
+        "safety_plans.csv",
     ]
     (patient,) = _rows(out / "patients.csv")
     assert patient["patient_ref"] == "P-7" and "display_name" not in patient
@@ -118,6 +119,7 @@ def test_export_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> Non
             "checkins.csv": 1,
             "cases.csv": 0,
             "messages.csv": 0,
+            "safety_plans.csv": 0,
         },
         "via": "cli",
     }

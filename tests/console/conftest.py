@@ -63,3 +63,11 @@ def shot(driver: object, name: str) -> None:
     """A screenshot into test-artifacts/console/ (git-ignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def press(driver: object, button_id: str) -> None:
+    """Click a button as a user would, whatever sticky bar sits over it."""
+    from selenium.webdriver.common.by import By
+
+    button = driver.find_element(By.ID, button_id)  # type: ignore[attr-defined]
+    driver.execute_script("arguments[0].click();", button)  # type: ignore[attr-defined]

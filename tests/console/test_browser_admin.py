@@ -183,6 +183,7 @@ async def test_an_admin_runs_the_clinic_in_the_browser(
             "infusions.csv",
             "messages.csv",
             "patients.csv",
+            "safety_plans.csv",
         ]
         patients = list(csv.DictReader(io.StringIO(archive.read("patients.csv").decode())))
         assert [p["patient_ref"] for p in patients] == ["P-100"]

@@ -20,7 +20,7 @@ from tests.auxil.console import console_bot, join, link_for
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics, rehearsal_clinic
 from tests.auxil.journey import enrolled_patient, report_intent
-from tests.console.conftest import NEEDS_CHROMIUM, shot
+from tests.console.conftest import NEEDS_CHROMIUM, press, shot
 
 ADA, PAT = 7001, 8601
 
@@ -36,11 +36,6 @@ async def test_a_high_case_from_page_to_patient_reached_in_the_browser(
 
     driver = browser
     wait = WebDriverWait(driver, 20)  # type: ignore[arg-type]
-
-    def press(button_id: str) -> None:
-        """Click as a user would, whatever sticky bar sits over the button."""
-        button = driver.find_element(By.ID, button_id)  # type: ignore[attr-defined]
-        driver.execute_script("arguments[0].click();", button)  # type: ignore[attr-defined]
 
     clinic = rehearsal_clinic(red_flags=False)
     async with console_bot(sandbox, test_db, clinics=make_clinics(clinic)) as app:
@@ -68,7 +63,7 @@ async def test_a_high_case_from_page_to_patient_reached_in_the_browser(
 
         def records_contact_and_sees_it_on_the_case() -> tuple[str, str, str]:
             driver.get(link)  # type: ignore[attr-defined]
-            press("sign-in")
+            press(driver, "sign-in")
             wait.until(ec.presence_of_element_located((By.ID, "queue")))
             driver.get(f"{app.base}/patients/P-7")  # type: ignore[attr-defined]
             driver.find_element(By.CSS_SELECTOR, "#contact-edit summary").click()  # type: ignore[attr-defined]
@@ -81,10 +76,10 @@ async def test_a_high_case_from_page_to_patient_reached_in_the_browser(
                 box = driver.find_element(By.ID, field)  # type: ignore[attr-defined]
                 box.clear()
                 box.send_keys(value)
-            press("contact-save")
+            press(driver, "contact-save")
             wait.until(ec.presence_of_element_located((By.ID, "contact-phone")))
             driver.get(f"{app.base}/cases/{case_id}")  # type: ignore[attr-defined]
-            press(f"ack-{case_id}")  # the on-call clinician takes the case
+            press(driver, f"ack-{case_id}")  # the on-call clinician takes the case
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
             phone = wait.until(ec.presence_of_element_located((By.ID, "contact-phone")))
             sister = driver.find_element(By.ID, "contact-emergency-phone")  # type: ignore[attr-defined]
@@ -99,7 +94,7 @@ async def test_a_high_case_from_page_to_patient_reached_in_the_browser(
         def writes_to_the_patient() -> None:
             box = driver.find_element(By.ID, "message-text")  # type: ignore[attr-defined]
             box.send_keys("This is Dr Ada. Can I call you now?")
-            press("message-send")
+            press(driver, "message-send")
             wait.until(ec.text_to_be_present_in_element((By.ID, "thread"), "delivered"))
 
         await asyncio.to_thread(writes_to_the_patient)
@@ -127,10 +122,10 @@ async def test_a_high_case_from_page_to_patient_reached_in_the_browser(
             driver.get(f"{app.base}/cases/{case_id}")  # type: ignore[attr-defined]
             Select(driver.find_element(By.ID, "f-method")).select_by_value("phone")  # type: ignore[attr-defined]
             Select(driver.find_element(By.ID, "f-outcome")).select_by_value("reached")  # type: ignore[attr-defined]
-            press(f"log-{case_id}")
+            press(driver, f"log-{case_id}")
             note = wait.until(ec.presence_of_element_located((By.ID, f"note-{case_id}")))
             note.send_keys("Phoned her; safe at home with her sister; seen tomorrow 09:00")
-            press(f"resolve-{case_id}")
+            press(driver, f"resolve-{case_id}")
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
             driver.get(f"{app.base}/response-times")  # type: ignore[attr-defined]
             row = wait.until(ec.presence_of_element_located((By.ID, "response-cases")))

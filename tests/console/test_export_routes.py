@@ -80,6 +80,7 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
             "infusions.csv",
             "messages.csv",
             "patients.csv",
+            "safety_plans.csv",
         ]
         assert [p["patient_ref"] for p in files["patients.csv"]] == ["NORTH-1"]
         (row,) = files["cases.csv"]
@@ -111,6 +112,7 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
                 "checkins.csv": 0,
                 "cases.csv": 1,
                 "messages.csv": 0,
+                "safety_plans.csv": 0,
             },
             "via": "console",
         }

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.domain.safety_plan import read_plan
 from bot.services.clinic.export import (
     FILES,
     DirectoryTarget,
@@ -22,6 +23,7 @@ from bot.services.clinic.export import (
     export_zip,
     parse_since,
 )
+from bot.services.safety.plans import save_plan
 from storage.engine import Database
 from storage.models import (
     Answer,
@@ -375,6 +377,7 @@ async def test_every_export_is_audited_without_patient_data(db: Database, tmp_pa
             "checkins.csv": 3,
             "cases.csv": 1,
             "messages.csv": 0,
+            "safety_plans.csv": 0,
         },
         "via": "cli",
     }
@@ -423,3 +426,38 @@ def test_since_at_the_calendars_ends_is_a_message_not_a_crash() -> None:
         with pytest.raises(ExportError, match="too far in the past or future"):
             parse_since(text, zone)
     assert parse_since("9999-12-31", new_york) == datetime(9999, 12, 31, 5, tzinfo=UTC)
+
+
+async def test_the_current_safety_plan_one_row_per_item_words_only_with_free_text(
+    db: Database, tmp_path: Path
+) -> None:
+    await _known(db)
+    steps = {f"step{n}": "" for n in range(1, 7)}
+    first, errors = read_plan({**steps, "step1": "Not sleeping"}, country_code="1")
+    current, errors = read_plan(
+        {**steps, "step1": "=Not sleeping", "step4": "Sam +44 20 7946 0000", "step5": "988"},
+        country_code="1",
+    )
+    assert first is not None and current is not None, errors
+    async with db.transaction() as session:
+        patients = (await session.scalars(select(Patient).order_by(Patient.id))).all()
+        for patient in patients:  # north's and south's: only north's is exported
+            await save_plan(session, patient=patient, steps=first, actor=CLI, now=T0)
+            await save_plan(session, patient=patient, steps=current, actor=CLI, now=NOW)
+    north = next(p.ref for p in patients if p.clinic_id == "north")
+    plain = (await _export(db, tmp_path / "plain"))["safety_plans.csv"]
+    assert [(r["patient_ref"], r["step"], r["item"], r["has_number"]) for r in plain] == [
+        (north, "1", "1", "0"),
+        (north, "4", "1", "1"),
+        (north, "5", "1", "1"),
+    ]
+    assert {(r["plan_version"], r["plan_active"]) for r in plain} == {("2", "1")}
+    assert plain[1]["step_title"] == "People to ask for help"
+    assert plain[0]["saved_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "text" not in plain[0] and "number" not in plain[0]
+    words = (await _export(db, tmp_path / "words", free_text=True))["safety_plans.csv"]
+    assert [(r["text"], r["number"]) for r in words] == [
+        ("'=Not sleeping", ""),
+        ("Sam +44 20 7946 0000", "'+442079460000"),
+        ("988", "988"),
+    ]

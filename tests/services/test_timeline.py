@@ -436,4 +436,4 @@ async def test_the_query_count_does_not_grow_with_the_history(db: Database) -> N
     few = await _queries_for_timeline(db, 2 + 5)
     await _add_history(db, world, 45, first_day=20)
     many = await _queries_for_timeline(db, 2 + 50)
-    assert few == many <= 8  # the eighth: the clinicians' messages of the cases' threads
+    assert few == many <= 9  # the clinicians' messages of the cases' threads; plan uses

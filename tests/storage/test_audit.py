@@ -244,3 +244,74 @@ def test_cli_verify_without_schema(tmp_path: Path) -> None:
     result = _audit(tmp_path, "verify")
     assert result.returncode == 1
     assert "aftercare db upgrade" in _one_error_line(result)
+
+
+async def test_a_case_lock_and_the_chain_lock_are_taken_in_one_order(db: Database) -> None:
+    """The pager locks a case then audits; a /stop audits then updates that case. Both take
+    the chain's lock before the case row (`get_case(lock=True)` takes it first), so the second
+    waits for the first instead of the two deadlocking (seen under load on PostgreSQL)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    import asyncio
+
+    from sqlalchemy import update
+
+    from storage.cases import get_case
+    from storage.clinics import ClinicRow, sync_clinics
+    from storage.models import Case, Patient
+    from storage.states import CaseTrigger, Level
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    async with db.transaction() as session:
+        await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=now)
+        patient = Patient(clinic_id="north", ref="P-1", timezone="UTC", created_at=now)
+        session.add(patient)
+        await session.flush()
+        assert patient.id is not None
+        case = Case(
+            clinic_id="north",
+            patient_id=patient.id,
+            level=Level.HIGH,
+            trigger=CaseTrigger.CHECKIN,
+            reason="x",
+            opened_at=now,
+            ladder_started_at=now,
+        )
+        session.add(case)
+        await session.flush()
+        case_id = case.id
+    assert case_id is not None
+    locked = asyncio.Event()
+
+    async def pager() -> None:
+        async with db.transaction() as session:
+            row = await get_case(session, case_id=case_id, lock=True)
+            assert row is not None
+            locked.set()
+            await _until_someone_waits(db)  # the /stop below is blocked now
+            await audit.append(session, at=now, actor="pager", event="escalation.paged")
+
+    async def stop() -> None:
+        await locked.wait()
+        async with db.transaction() as session:
+            await audit.append(session, at=now, actor="patient:1", event="patient.opted_out")
+            await session.execute(update(Case).where(Case.id == case_id).values(step=1))
+
+    await asyncio.wait_for(asyncio.gather(pager(), stop()), timeout=20)
+    async with db.transaction() as session:
+        events = (await session.scalars(select(AuditEvent.event).order_by(AuditEvent.id))).all()
+    assert events == ["escalation.paged", "patient.opted_out"]  # one after the other
+
+
+async def _until_someone_waits(db: Database) -> None:
+    """Until another connection waits for a lock (or 5 s: then the order let it through)."""
+    import asyncio
+
+    for _ in range(100):
+        async with db.engine.connect() as conn:
+            waiting = (
+                await conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            ).scalar()
+        if waiting:
+            return
+        await asyncio.sleep(0.05)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from bot.clinic_config import ClinicConfig
+from bot.console.forms.caring import caring_field, caring_values, read_caring
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
 from bot.services.clinic.masking import unmasked
@@ -32,7 +33,7 @@ EXTRA_RUNGS = 1  # empty rows offered under each ladder
 NEXT_BUSINESS_DAY = "next business day"
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
-MAX_FIELDS = 160
+MAX_FIELDS = 180
 
 
 @dataclass
@@ -112,6 +113,7 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
         "paging.digest_time": clinic.paging.digest_time or "",
         "new_protocol": "",
     }
+    values.update(caring_values(clinic.caring))
     for key in NON_RESPONSE_LEVELS:
         values[f"non_response.{key}"] = getattr(clinic.non_response, key).value
     for level in LEVELS:
@@ -160,6 +162,7 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
     data["protocols"] = _read_protocols(read, current, shown["new_protocol"])
     data["escalation"] = _read_escalation(read)
     _read_the_rest(read, data, current)
+    data["caring"] = read_caring(read.text, read.shown, parsed.errors, read.number)
     if not parsed.errors:
         try:
             parsed.clinic = ClinicConfig.model_validate(data)
@@ -357,6 +360,8 @@ def field_of(loc: tuple[int | str, ...]) -> str:
         return f"escalation.{parts[1]}"
     if head == "paging" and len(parts) > 1:
         return "paging.routing_keys.high" if parts[1] == "routing_keys" else f"paging.{parts[1]}"
+    if head == "caring":
+        return caring_field(parts)
     if head in {"thresholds", "non_response", "crisis", "oncall"} and len(parts) > 1:
         return f"{head}.{parts[1]}"
     return head

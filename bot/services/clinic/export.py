@@ -1,5 +1,7 @@
 """A clinic's data as CSV, one file per grain (the layout research tools such as REDCap take):
-`patients.csv`, `infusions.csv`, `checkins.csv`, `cases.csv`, `messages.csv` (cases' threads).
+`patients.csv`, `infusions.csv`, `checkins.csv`, `cases.csv`, `messages.csv` (cases' threads),
+`safety_plans.csv` (each patient's current plan, one row per item; its words and numbers only
+with free text; every current plan, whatever `since`).
 
 UTF-8, a header row, one row per record, times in ISO-8601 UTC (`2026-05-04T12:00:00Z`), empty
 cells for nothing. Patients are named only by the clinic's pseudonymous reference; clinicians
@@ -29,12 +31,32 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import instruments
+from bot.domain import safety_plan as plan_rules
 from storage import audit
 from storage.cases import MESSAGE_EXPORT_COLUMNS, MESSAGE_EXPORT_FREE_TEXT, message_export_rows
+from storage.safety.plans import current_plans
 from storage.states import Actor
 from storage.views import export as queries
 
-FILES = ("patients.csv", "infusions.csv", "checkins.csv", "cases.csv", "messages.csv")
+FILES = (
+    "patients.csv",
+    "infusions.csv",
+    "checkins.csv",
+    "cases.csv",
+    "messages.csv",
+    "safety_plans.csv",
+)
+PLAN_COLUMNS = (
+    "patient_ref",
+    "plan_version",
+    "plan_active",
+    "saved_at",
+    "step",
+    "step_title",
+    "item",
+    "has_number",
+)
+PLAN_FREE_TEXT = ("text", "number")
 EVENT = "export.csv"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -190,7 +212,35 @@ async def write_csv(
         message_export_rows(session, clinic_id=clinic_id, since=since, free_text=free_text),
         plain=len(message_cols),
     )
+    rows["safety_plans.csv"] = await _write(
+        opener,
+        "safety_plans.csv",
+        PLAN_COLUMNS + (PLAN_FREE_TEXT if free_text else ()),
+        _plan_rows(session, clinic_id=clinic_id, free_text=free_text),
+        plain=len(PLAN_COLUMNS),
+    )
     return rows
+
+
+async def _plan_rows(
+    session: AsyncSession, *, clinic_id: str, free_text: bool
+) -> AsyncIterator[tuple[Any, ...]]:
+    """One row per item of each patient's current plan (an empty step has none)."""
+    for ref, plan in await current_plans(session, clinic_id=clinic_id):
+        for step, items in enumerate(plan_rules.from_json(plan.steps), start=1):
+            for index, item in enumerate(items, start=1):
+                words = (item.text, item.e164) if free_text else ()
+                yield (
+                    ref,
+                    plan.version,
+                    int(plan.active),
+                    plan.created_at,
+                    step,
+                    plan_rules.step_title(step),
+                    index,
+                    int(item.is_contact),
+                    *words,
+                )
 
 
 async def export_clinic(

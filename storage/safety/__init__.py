@@ -1,0 +1,1 @@
+"""Queries on a patient's safety plan (CLINICAL.md §11)."""

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import audit
 from storage.leases import NOW, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Answer, Checkin
 from storage.states import CheckinKind, CheckinStatus
@@ -70,9 +71,11 @@ async def release(
 
 
 async def get_for_update(session: AsyncSession, *, checkin_id: int) -> Checkin | None:
-    """One check-in, row-locked on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises)."""
+    """One check-in, row-locked on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises),
+    after the audit chain's lock: one lock order for every writer (`audit.hold_chain`)."""
     query = select(Checkin).where(col(Checkin.id) == checkin_id)
     if is_postgres(session):
+        await audit.hold_chain(session)
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
@@ -238,11 +241,13 @@ async def screened_checkins(session: AsyncSession, *, checkin_ids: Sequence[int]
 
 
 async def checkins_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Checkin]:
-    """Fresh copies of these check-ins (row-locked on PostgreSQL)."""
+    """Fresh copies of these check-ins (row-locked on PostgreSQL, after the audit chain's lock:
+    one lock order for every writer)."""
     if not ids:
         return {}
     query = select(Checkin).where(col(Checkin.id).in_(set(ids)))
     if is_postgres(session):
+        await audit.hold_chain(session)
         query = query.with_for_update()
     rows = await session.scalars(query.execution_options(populate_existing=True))
     return {c.id: c for c in rows.all() if c.id is not None}

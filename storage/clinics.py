@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Checkin, Clinic, ClinicSettings, Infusion, Patient
-from storage.states import CheckinStatus, InfusionStatus, PatientStatus
+from storage.models import Clinic, ClinicSettings, Infusion, Patient
+from storage.states import InfusionStatus, PatientStatus
 
 
 @dataclass(frozen=True)
@@ -70,23 +70,6 @@ async def patients_with_active_infusions(session: AsyncSession, *, clinic_id: st
         .order_by(col(Patient.id))
     )
     return list(rows.all())
-
-
-async def count_patients_with_unsent(session: AsyncSession, *, clinic_id: str) -> int:
-    """How many of the clinic's patients have a check-in planned but not yet sent (one index
-    probe per patient: `ix_checkin_patient_sent`)."""
-    unsent = (
-        select(col(Checkin.id))
-        .where(
-            col(Checkin.patient_id) == col(Patient.id),
-            col(Checkin.status) == CheckinStatus.SCHEDULED,
-        )
-        .exists()
-    )
-    count = await session.scalar(
-        select(func.count()).select_from(Patient).where(col(Patient.clinic_id) == clinic_id, unsent)
-    )
-    return int(count or 0)
 
 
 async def get_clinic(session: AsyncSession, *, clinic_id: str) -> Clinic | None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import audit
 from storage.leases import is_postgres
 from storage.models import Patient
 
@@ -36,8 +37,10 @@ async def add_patient(session: AsyncSession, *, patient: Patient) -> Patient:
 
 
 async def lock_patient(session: AsyncSession, *, patient_id: int) -> None:
-    """Serialise writers of one patient's episode (PostgreSQL; SQLite's BEGIN IMMEDIATE does)."""
+    """Serialise writers of one patient's episode (PostgreSQL; SQLite's BEGIN IMMEDIATE does).
+    The audit chain's lock comes first: one lock order for every writer (`audit.hold_chain`)."""
     if is_postgres(session):
+        await audit.hold_chain(session)
         await session.execute(
             select(col(Patient.id)).where(col(Patient.id) == patient_id).with_for_update()
         )

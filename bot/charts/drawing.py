@@ -1,7 +1,7 @@
 """The mood chart's figure: what is drawn where, shared by the SVG and the PNG.
 
-Build it only inside `bot.charts.mood`'s lock and `rc_context(RC)`: a Figure reads rcParams as
-it is built and drawn. Every element a test or a stylesheet looks for carries a gid
+Build it only inside `bot.charts.mood`'s lock and `rc_context(layout_rc(layout))`: a Figure reads
+rcParams as it is built and drawn. Every element a test or a stylesheet looks for carries a gid
 (`heading`, `mood-line`, `baseline`, `floor`, `infusion-N`, `cssrs-positive`, `cssrs-negative`,
 `risk-high`, `empty`).
 """
@@ -20,15 +20,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bot.charts.data import MoodChart, MoodPoint
+from bot.charts.layout import SCREENER_Y, WIDE, Layout, date_axis, x_limits, y_limits
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
 RENDER_LOCK = threading.Lock()  # every chart renders under it: rc_context is process-wide
-FIG_WIDTH_IN, FIG_HEIGHT_IN = 7.2, 3.0  # 720×300 px at 100 dpi
-AXES_RECT = (0.105, 0.17, 0.665, 0.72)  # left, bottom, width, height; the legend goes right
-Y_LIMITS = (-0.6, 11.9)
-SCREENER_Y = 11.15  # the C-SSRS row, above mood 10
+FIG_WIDTH_IN, FIG_HEIGHT_IN = WIDE.width_in, WIDE.height_in  # the PNG: 720×300 px at 100 dpi
 HIGH_LEVELS = frozenset({"high", "imminent"})
 
 BACKGROUND = "#ffffff"
@@ -106,29 +104,44 @@ def _x(moment: datetime) -> float:
     return (moment - _epoch(mdates.get_epoch())) / _DAY
 
 
-def _frame(figure: Figure, axes: Axes, chart: MoodChart) -> None:
-    """Axes with ticks in the patient's local time, labels and the screener row.
+def layout_rc(layout: Layout) -> dict[RcKeyType, Any]:
+    """The rc settings of a layout: its type size for ticks, labels and the legend."""
+    return {
+        **RC,
+        "font.size": layout.font,
+        "xtick.labelsize": layout.font,
+        "legend.fontsize": layout.font,
+    }
+
+
+def _frame(figure: Figure, axes: Axes, chart: MoodChart, layout: Layout) -> None:
+    """Axes with dates in the patient's local time, labels and the screener row.
 
     Title and axis labels sit at fixed figure positions: matplotlib's own placement measures
     every tick label on each draw.
     """
-    left, bottom, width, height = AXES_RECT
-    title: dict[str, Any] = {"fontsize": 10.5, "fontweight": "bold", "gid": "heading"}
-    figure.text(left, 0.975, chart.title, ha="left", va="top", **title)
+    left, bottom, width, height = layout.axes_rect
+    title: dict[str, Any] = {"fontsize": layout.title_font, "fontweight": "bold", "gid": "heading"}
+    figure.text(left, layout.title_y, chart.title, ha="left", va="top", **title)
     figure.text(0.012, bottom + height / 2, "Mood (0–10)", rotation=90, va="center")
-    figure.text(left + width / 2, 0.015, f"Local time ({chart.tz.key})", ha="center")
-    axes.set_xlim(_x(chart.start), _x(chart.end))
-    axes.set_ylim(*Y_LIMITS)
+    xlabel = f"Date, patient's time ({chart.tz.key})"
+    figure.text(left + width / 2, layout.xlabel_y, xlabel, ha="center", gid="x-label")
+    axes.set_xlim(*x_limits(layout, _x(chart.start), _x(chart.end)))
+    axes.set_ylim(*y_limits(layout))
     # The mood scale drawn directly: seven Tick objects cost more than the rest of the frame.
     axes.set_yticks([])
     scale = axes.get_yaxis_transform()
     levels = (0, 2, 4, 6, 8, 10)
     axes.hlines(levels, 0, 1, transform=scale, colors=GRID, linewidth=0.6, zorder=0.2, gid="grid")
     for y, label in (*((v, str(v)) for v in levels), (SCREENER_Y, "C-SSRS")):
-        axes.text(-0.012, y, label, transform=scale, ha="right", va="center", fontsize=8.5)
-    locator = mdates.AutoDateLocator(tz=chart.tz, minticks=3, maxticks=8)
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=chart.tz))
+        axes.text(-0.012, y, label, transform=scale, ha="right", va="center")
+    ticks, formatter = date_axis(chart.tz, chart.start, chart.end, layout)
+    if ticks is None:
+        locator = mdates.AutoDateLocator(tz=chart.tz, minticks=3, maxticks=layout.max_ticks)
+        axes.xaxis.set_major_locator(locator)
+    else:
+        axes.set_xticks([_x(t) for t in ticks])
+    axes.xaxis.set_major_formatter(formatter)
     axes.axhline(10.6, color="#bdbdbd", linewidth=0.6)
 
 
@@ -136,7 +149,7 @@ def _references(axes: Axes, chart: MoodChart, infusions: Sequence[datetime]) -> 
     """The mood floor band, the baseline and one vertical line per infusion."""
     if chart.floor is not None:
         label = f"Mood floor ({chart.floor})"
-        axes.axhspan(Y_LIMITS[0], chart.floor, gid="floor", label=label, **_FLOOR_STYLE)
+        axes.axhspan(axes.get_ylim()[0], chart.floor, gid="floor", label=label, **_FLOOR_STYLE)
         axes.axhline(chart.floor, color=FLOOR_LINE, linestyle=":", linewidth=1, zorder=0.6)
     if chart.baseline is not None:
         label = f"Baseline ({chart.baseline})"
@@ -146,40 +159,57 @@ def _references(axes: Axes, chart: MoodChart, infusions: Sequence[datetime]) -> 
         axes.axvline(_x(moment), gid=f"infusion-{n}", label=label, **_INFUSION_STYLE)
 
 
-def _points(axes: Axes, points: Sequence[MoodPoint]) -> list[tuple[float, float]]:
+def _scaled(style: dict[str, Any], k: float) -> dict[str, Any]:
+    """A marker style `k` times larger (its size and edge), the line as it is."""
+    return style | {key: style[key] * k for key in ("ms", "mew") if key in style}
+
+
+def _points(axes: Axes, points: Sequence[MoodPoint], k: float) -> list[tuple[float, float]]:
     """The mood line, rings round high-risk check-ins and the C-SSRS row."""
     mood_xy = [(_x(p.at), float(p.mood)) for p in points if p.mood is not None]
     if mood_xy:
         xs, ys = zip(*mood_xy, strict=True)
-        axes.plot(xs, ys, gid="mood-line", label="Mood", **_MOOD_STYLE)
+        axes.plot(xs, ys, gid="mood-line", label="Mood", **_scaled(_MOOD_STYLE, k))
     else:
         axes.text(
             0.5, 0.45, "No mood answers yet", transform=axes.transAxes, ha="center",
-            va="center", fontsize=11, gid="empty",
+            va="center", fontsize=11 * k, gid="empty",
         )  # fmt: skip
     high = [p for p in points if p.level in HIGH_LEVELS]
     if high:
         xs = tuple(_x(p.at) for p in high)
         ys = tuple(p.mood if p.mood is not None else SCREENER_Y for p in high)
-        axes.plot(xs, ys, gid="risk-high", label="High risk", **_HIGH_STYLE)
+        axes.plot(xs, ys, gid="risk-high", label="High risk", **_scaled(_HIGH_STYLE, k))
     for result, style in (("negative", _NEGATIVE_STYLE), ("positive", _POSITIVE_STYLE)):
         xs = tuple(_x(p.at) for p in points if p.cssrs == result)
         if xs:
             ys = (SCREENER_Y,) * len(xs)
-            axes.plot(xs, ys, gid=f"cssrs-{result}", label=f"C-SSRS {result}", **style)
+            axes.plot(xs, ys, gid=f"cssrs-{result}", label=f"C-SSRS {result}", **_scaled(style, k))
     return mood_xy
 
 
 def build_figure(
-    chart: MoodChart, points: Sequence[MoodPoint], infusions: Sequence[datetime], *, dpi: float
+    chart: MoodChart,
+    points: Sequence[MoodPoint],
+    infusions: Sequence[datetime],
+    *,
+    dpi: float,
+    layout: Layout = WIDE,
 ) -> Drawn:
-    """A new Figure (never shared between calls) with the whole chart on it."""
-    figure = Figure(figsize=(FIG_WIDTH_IN, FIG_HEIGHT_IN), dpi=dpi)
-    axes = figure.add_axes(AXES_RECT)
-    _frame(figure, axes, chart)
+    """A new Figure (never shared between calls) with the whole chart on it.
+
+    Build it inside `rc_context(layout_rc(layout))`.
+    """
+    figure = Figure(figsize=(layout.width_in, layout.height_in), dpi=dpi)
+    axes = figure.add_axes(layout.axes_rect)
+    _frame(figure, axes, chart, layout)
     _references(axes, chart, infusions)
-    mood_xy = _points(axes, points)
+    mood_xy = _points(axes, points, layout.marker_scale)
     handles, labels = axes.get_legend_handles_labels()
-    if handles:
+    if handles and layout.legend_below:  # two columns under the axis label
+        below = (0.03, layout.xlabel_y - 0.025)
+        legend = {"bbox_to_anchor": below, "bbox_transform": figure.transFigure, "ncols": 2}
+        axes.legend(handles, labels, loc="upper left", columnspacing=1.2, **legend)
+    elif handles:
         axes.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Drawn(figure, axes, mood_xy)

@@ -20,14 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 
 from bot.charts.data import MoodChart, MoodPoint
-from bot.charts.drawing import (
-    FIG_HEIGHT_IN,
-    FIG_WIDTH_IN,
-    HIGH_LEVELS,
-    RC,
-    RENDER_LOCK,
-    build_figure,
-)
+from bot.charts.drawing import FIG_WIDTH_IN, HIGH_LEVELS, RENDER_LOCK, build_figure, layout_rc
+from bot.charts.layout import PHONE, POINTS_PER_INCH, WIDE
 
 __all__ = [
     "MoodChart",
@@ -45,6 +39,7 @@ _PNG_METADATA: dict[str, Any] = {"Software": None}
 _GROUP_ID = re.compile(r'<g id="')
 _ROOT_SIZE = re.compile(r'width="[0-9.]+pt" height="[0-9.]+pt"')
 _DOM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+DESK_SCALE = 1.5  # the SVG's own size; a phone's column scales it down to about 1:1
 
 
 def _in_range(chart: MoodChart) -> tuple[list[MoodPoint], list[datetime]]:
@@ -110,15 +105,18 @@ def render_svg(chart: MoodChart, *, dom_id: str = "mood-chart") -> str:
         raise ValueError(f"dom_id must be an HTML id, not {dom_id!r}")
     points, infusions = _in_range(chart)
     buffer = io.StringIO()
-    with _LOCK, matplotlib.rc_context({**RC, "svg.hashsalt": f"aftercare-mood:{dom_id}"}):
-        figure = build_figure(chart, points, infusions, dpi=72).figure
+    rc = {**layout_rc(PHONE), "svg.hashsalt": f"aftercare-mood:{dom_id}"}
+    with _LOCK, matplotlib.rc_context(rc):
+        figure = build_figure(chart, points, infusions, dpi=72, layout=PHONE).figure
         FigureCanvasSVG(figure).print_svg(buffer, metadata=_SVG_METADATA)
     text = buffer.getvalue()
     svg = _GROUP_ID.sub(f'<g id="{dom_id}-', text[text.index("<svg") :])
     # The default style would otherwise apply to the whole HTML page.
     svg = svg.replace("*{stroke-linejoin", f"#{dom_id} *{{stroke-linejoin", 1)
+    size = POINTS_PER_INCH * DESK_SCALE
+    width, height = round(PHONE.width_in * size), round(PHONE.height_in * size)
     root = (
-        f'id="{dom_id}" width="{round(FIG_WIDTH_IN * 100)}" height="{round(FIG_HEIGHT_IN * 100)}"'
+        f'id="{dom_id}" width="{width}" height="{height}"'
         f' role="img" aria-labelledby="{dom_id}-title {dom_id}-desc"'
         ' style="max-width:100%;height:auto"'
     )
@@ -135,7 +133,7 @@ def render_png(chart: MoodChart, *, dpi: float = 100) -> bytes:
     """The chart as PNG bytes, 720×300 px at 100 dpi."""
     points, infusions = _in_range(chart)
     buffer = io.BytesIO()
-    with _LOCK, matplotlib.rc_context(RC):
+    with _LOCK, matplotlib.rc_context(layout_rc(WIDE)):
         figure = build_figure(chart, points, infusions, dpi=dpi).figure
         FigureCanvasAgg(figure).print_png(buffer, metadata=_PNG_METADATA)
     return buffer.getvalue()
@@ -144,7 +142,7 @@ def render_png(chart: MoodChart, *, dpi: float = 100) -> bytes:
 def point_positions(chart: MoodChart, width_px: int, height_px: int) -> list[tuple[float, float]]:
     """Pixel centres (origin top-left) of the mood points in a PNG of that size, oldest first."""
     points, infusions = _in_range(chart)
-    with _LOCK, matplotlib.rc_context(RC):
+    with _LOCK, matplotlib.rc_context(layout_rc(WIDE)):
         drawn = build_figure(chart, points, infusions, dpi=width_px / FIG_WIDTH_IN)
         drawn.figure.set_size_inches(FIG_WIDTH_IN, height_px / drawn.figure.dpi)
         FigureCanvasAgg(drawn.figure).draw()

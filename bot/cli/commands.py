@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.audit import audit_app
+from bot.cli.console import console_app
 from bot.cli.db import db_app
 from bot.cli.demo import demo_command
 from bot.cli.export import export_app
@@ -42,6 +43,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(intake_app, name="intake")
 app.add_typer(export_app, name="export")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(console_app, name="console")
 app.command("demo")(demo_command)
 
 

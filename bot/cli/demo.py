@@ -17,7 +17,15 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import prepare, serve
-from bot.cli.demo_report import load_sandbox, print_audit, print_console, print_mail
+from bot.cli.demo_report import (
+    ConsoleLinks,
+    load_sandbox,
+    minted_link,
+    print_audit,
+    print_chat,
+    print_console,
+    print_mail,
+)
 from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
@@ -146,7 +154,7 @@ class _Demo:
                 session,
                 clinic=clinic,
                 name=name,
-                is_admin=False,
+                is_admin=chat_id == PRIMARY,  # the clinic's admin: the console's admin side
                 now=now,
                 actor=Actor.of(ActorKind.DEMO),
             )
@@ -245,9 +253,10 @@ class _Demo:
         await self.wait(PRIMARY, "resolved by Dr Backup", "Dr Primary hears of the resolution")
         self.step("Dr Backup resolved the case with a note")
 
-    async def console_story(self) -> str:
-        """For `--console`: the patient writes crisis words, so a case is open in the console,
-        and Dr Backup asks the bot for a console sign-in link; returns the link."""
+    async def console_story(self) -> ConsoleLinks:
+        """For `--console`: the patient writes crisis words, so a case is open in the console;
+        Dr Backup asks the bot for a console sign-in link (/console) and one for Dr Primary, the
+        clinic's admin, is minted as `aftercare console link` does."""
         self.say(PATIENT, CRISIS_WORDS)
         await self.wait(PRIMARY, "Patient wrote", "the patient's words page the team", within=10)
         self.step("the patient wrote crisis words: a new case is open and paged")
@@ -259,20 +268,8 @@ class _Demo:
         link = CONSOLE_LINK.search(reply["text"])
         if link is None:
             raise DemoFailed("Dr Backup asks for a console link: no link in the reply")
-        return link.group(0)
-
-    def print_chat(self, chat_id: int, title: str) -> None:
-        """One chat: the bot's messages (edits applied) interleaved with what the person did."""
-        self.out(f"\n=== {title} ===")
-        lines = list(self.said.get(chat_id, []))
-        for message in self.sandbox.chat(chat_id):
-            text = (message.get("text") or message.get("caption") or "").replace("\n", "\n     ")
-            keyboard = (message.get("reply_markup") or {}).get("inline_keyboard") or []
-            if keyboard:
-                text += "\n     " + " ".join(f"[{b['text']}]" for row in keyboard for b in row)
-            lines.append(((message["message_id"], 0, 0), f"bot: {text}"))
-        for _, line in sorted(lines):
-            self.out(line)
+        admin = await minted_link(self.ctx, NAMES[PRIMARY])
+        return ConsoleLinks(admin=admin, on_call=link.group(0))
 
 
 async def run_demo(
@@ -286,7 +283,7 @@ async def run_demo(
 
     With `console_port`, the console is served on 127.0.0.1 at that port and, after the story,
     the sandbox, the bot and the console keep running until `until` is set (Ctrl-C), with a
-    sign-in link for Dr Backup printed.
+    sign-in link for Dr Primary (the clinic's admin) and one for Dr Backup (on call) printed.
     """
     if speed <= 0:
         raise ValueError("speed must be positive")
@@ -326,8 +323,8 @@ async def run_demo(
             try:
                 await demo.scenario()
                 if console_url is not None:
-                    link = await demo.console_story()
-                    print_console(out, console_url, link, REF)
+                    links = await demo.console_story()
+                    print_console(out, console_url, links, REF)
                     await _until_stopped(until, task)
             except DemoFailed as exc:
                 failure = str(exc)
@@ -342,7 +339,7 @@ async def run_demo(
             try:
                 demo.step("bot stopped")
                 for chat_id, title in ((PATIENT, "Patient chat"), *NAMES.items()):
-                    demo.print_chat(chat_id, title)
+                    print_chat(out, sandbox, demo.said.get(chat_id, []), chat_id, title)
                 print_mail(out, mail)
                 failure = failure or await print_audit(ctx, out)
             finally:

@@ -1,16 +1,20 @@
-"""The demo's edges: loading its sandbox (the `demo` extra), and what it prints after its run:
-the e-mails its SMTP server accepted, and the audit trail with the chain check."""
+"""The demo's edges: loading its sandbox (the `demo` extra), and what it prints: the chats,
+the e-mails its SMTP server accepted, the audit trail with the chain check, and with
+`--console` the two sign-in links (the clinic's admin and the on-call clinician)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
 from bot.cli.support import CliError
 from bot.context import AppContext
+from bot.services.console_access import operator_link, signin_url
 from storage import audit
+from storage.states import Actor, ActorKind
 
 if TYPE_CHECKING:  # the sandbox needs the `demo` extra; the demo imports it when it runs
     from sandbox import BotApiSandbox
@@ -33,11 +37,27 @@ def print_mail(out: Callable[[str], None], mail: SmtpSink) -> None:
         out(str(text).rstrip())
 
 
-def print_console(out: Callable[[str], None], console_url: str, link: str, ref: str) -> None:
-    """Where the console is, and a sign-in link for Dr Backup, after the story."""
+@dataclass(frozen=True)
+class ConsoleLinks:
+    """The demo's two sign-in links: the clinic's admin (Dr Primary) and the on-call Dr Backup."""
+
+    admin: str
+    on_call: str
+
+
+def print_console(
+    out: Callable[[str], None], console_url: str, links: ConsoleLinks, ref: str
+) -> None:
+    """Where the console is, and who each sign-in link signs in and what they can do."""
     out("\n=== The clinic console ===")
-    out("Open this sign-in link in a browser, as Dr Backup (it works once, within 10 minutes):")
-    out(f"  {link}")
+    out("Two sign-in links; each works once, within 10 minutes. A browser holds one sign-in:")
+    out("open each in its own browser or private window.")
+    out("As Dr Primary, the clinic's admin: the open cases, patients and roster, and also")
+    out("Settings (edit), Export and Team invites:")
+    out(f"  {links.admin}")
+    out("As Dr Backup, the on-call clinician (not an admin): the open cases, patients and")
+    out("roster; Settings read-only, no Export, no Team invites:")
+    out(f"  {links.on_call}")
     out(f"Then: the open case, the patient {ref}'s timeline and mood chart, at {console_url}/")
     out("The sandbox, the bot and the console keep running; press Ctrl-C to stop.")
 
@@ -63,6 +83,41 @@ async def print_audit(ctx: AppContext, out: Callable[[str], None]) -> str | None
     out(f"audit log intact: {verdict.checked} rows")
     missing = [name for name in AUDITED if name not in {e.event for e in events}]
     return f"the audit trail lacks {', '.join(missing)}" if missing else None
+
+
+def print_chat(
+    out: Callable[[str], None],
+    sandbox: BotApiSandbox,
+    said: list[tuple[tuple[int, int, int], str]],
+    chat_id: int,
+    title: str,
+) -> None:
+    """One chat: the bot's messages (edits applied) interleaved with what the person did."""
+    out(f"\n=== {title} ===")
+    lines = list(said)
+    for message in sandbox.chat(chat_id):
+        text = (message.get("text") or message.get("caption") or "").replace("\n", "\n     ")
+        keyboard = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+        if keyboard:
+            text += "\n     " + " ".join(f"[{b['text']}]" for row in keyboard for b in row)
+        lines.append(((message["message_id"], 0, 0), f"bot: {text}"))
+    for _, line in sorted(lines):
+        out(line)
+
+
+async def minted_link(ctx: AppContext, name: str) -> str:
+    """A console sign-in link for a clinician of the demo clinic, minted as the operator's
+    `aftercare console link` does (same service, same rules), audited as the demo's."""
+    assert ctx.settings.console_url is not None
+    async with ctx.db.transaction() as session:
+        _, token = await operator_link(
+            session,
+            clinic_id=ctx.clinics.clinics[0].id,
+            name=name,
+            now=ctx.clock.now(),
+            minted_by=Actor.of(ActorKind.DEMO),
+        )
+    return signin_url(ctx.settings.console_url, token)
 
 
 def load_sandbox() -> tuple[type[BotApiSandbox], type[SmtpSink]]:

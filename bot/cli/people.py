@@ -6,10 +6,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.support import CliError, parse_time, with_context
 from bot.context import AppContext
-from bot.services.clinic.team import TeamError, set_contact
+from bot.services.clinic.team import TeamError, set_admin, set_contact
 from bot.services.enrollment import (
     EnrollmentError,
     create_clinician_invite,
@@ -20,7 +21,7 @@ from bot.services.infusions import InfusionError, change_infusion, describe_plan
 from bot.services.patients import ResumeError, resume
 from bot.services.reaching.contact_details import change_contact, read_contact
 from storage.infusions import get_infusion
-from storage.models import Patient
+from storage.models import Clinician, Patient
 from storage.oncall import clinician_by_name
 from storage.patients import get_patient, patient_by_ref, patients_by_ref
 from storage.states import CLI
@@ -62,6 +63,13 @@ def _clinic(ctx: AppContext, clinic_id: str):  # type: ignore[no-untyped-def]
         ) from None
 
 
+async def _active_clinician(session: AsyncSession, clinic_id: str, name: str) -> Clinician:
+    found = await clinician_by_name(session, clinic_id=clinic_id, name=name)
+    if found is None:
+        raise CliError(f"no active clinician {name!r} in clinic {clinic_id}", 2)
+    return found
+
+
 @clinician_app.command("contact")
 def clinician_contact(
     clinic: Annotated[str, typer.Option(help="Clinic id.")],
@@ -78,9 +86,7 @@ def clinician_contact(
     async def work(ctx: AppContext) -> str:
         config = _clinic(ctx, clinic)
         async with ctx.db.transaction() as session:
-            found = await clinician_by_name(session, clinic_id=config.id, name=name)
-            if found is None:
-                raise CliError(f"no active clinician {name!r} in clinic {config.id}", 2)
+            found = await _active_clinician(session, config.id, name)
             try:
                 await set_contact(
                     session,
@@ -96,6 +102,31 @@ def clinician_contact(
             return ", ".join(channels + ["paging service"] * bool(found.pager_key))
 
     typer.echo(f"{name} is paged by: {with_context(work)}")
+
+
+@clinician_app.command("admin")
+def clinician_admin(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    name: Annotated[str, typer.Option(help="The clinician's registered name.")],
+    revoke: Annotated[bool, typer.Option(help="Make them a clinician again.")] = False,
+) -> None:
+    """Make a registered clinician an admin of the clinic (or, with --revoke, not): the console's
+    Settings, Export and Team. Audited; the clinic's last admin cannot be revoked."""
+
+    async def work(ctx: AppContext) -> bool:
+        config = _clinic(ctx, clinic)
+        async with ctx.db.transaction() as session:
+            found = await _active_clinician(session, config.id, name)
+            try:
+                return await set_admin(
+                    session, clinician=found, admin=not revoke, actor=ACTOR, now=ctx.clock.now()
+                )
+            except TeamError as exc:
+                raise CliError(str(exc), 2) from None
+
+    changed = with_context(work)
+    role = "a clinician (not an admin)" if revoke else "an admin"
+    typer.echo(f"{name} is {'now' if changed else 'already'} {role} of clinic {clinic}.")
 
 
 @clinician_app.command("invite")

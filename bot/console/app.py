@@ -102,8 +102,8 @@ async def _sign_in_needed(request: Request, exc: Exception) -> Response:
         "message.html",
         status=401,
         title="Please sign in",
-        text="Send /console to the Aftercare bot in Telegram: it answers with a sign-in link "
-        "for this console, valid for 10 minutes.",
+        text="This browser is not signed in to the console (the sign-in ended, or its cookie "
+        "was lost). Sign in with a new link and you come back to this page.",
     )
     signin.remember_next(response, request)
     return response

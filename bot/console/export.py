@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
@@ -65,11 +65,13 @@ async def export_download(request: Request) -> Response:
     since_text = str(form.get("since") or "").strip()[:MAX_SINCE]
     free_text = form.get("free_text") == "yes"
     values = {"since": since_text, "free_text": free_text}
+    now = console.ctx.clock.now()
     try:
         since = parse_since(since_text, clinic.zone)
     except ExportError as exc:
         return _form(request, who, values, {"since": str(exc)}, status=400)
-    now = console.ctx.clock.now()
+    if since is not None and since > now:
+        return _form(request, who, values, {"since": _after_now(now, clinic)}, status=400)
     async with console.ctx.db.transaction() as session:
         data, _ = await export_zip(
             session,
@@ -87,6 +89,15 @@ async def export_download(request: Request) -> Response:
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
         },
+    )
+
+
+def _after_now(now: datetime, clinic: ClinicConfig) -> str:
+    """Why a start after now is refused: every row would be left out, an empty ZIP."""
+    today = now.astimezone(clinic.zone)
+    return (
+        f"That is after now (today is {today:%a %d %b %Y} in the clinic's time): the export "
+        "would be empty. Choose today or an earlier day, or leave it empty for everything."
     )
 
 

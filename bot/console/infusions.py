@@ -17,6 +17,7 @@ from bot.services.clinic.infusion_admin import (
     form_time,
     infusion_of,
     may_change,
+    not_joined,
     planned,
     read_time,
     record,
@@ -56,6 +57,7 @@ async def _record_page(
         plan=plan,
         protocols=sorted(console.clinic(who).protocols),
         oldest_days=OLDEST.days,
+        not_joined=not_joined(patient),
     )
 
 
@@ -139,6 +141,7 @@ async def _change_page(
         errors=errors,
         plan=plan,
         oldest_days=OLDEST.days,
+        not_joined=not_joined(patient),
     )
 
 
@@ -198,6 +201,7 @@ def _done_page(
         change=done,
         what=what,
         may_change=may_change(done.infusion),
+        not_joined=not_joined(patient),
     )
 
 

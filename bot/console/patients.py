@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.charts.glance import chart_glance
 from bot.charts.mood import render_svg, summary_text
 from bot.console.safety_plan import plan_values
 from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
@@ -91,6 +92,7 @@ async def timeline(request: Request) -> Response:
         chart=chart,
         chart_svg=Markup(svg),
         chart_summary=summary_text(chart),
+        chart_glance=chart_glance(chart, now=now),
         chart_days=CHART_DAYS,
         pzone=found.patient.timezone,
         contact=contact_details.details_of(patient, now=now),

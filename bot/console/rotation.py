@@ -90,6 +90,23 @@ def _empty_slot() -> dict[str, Any]:
     }
 
 
+FIELD_WORDS = {
+    "clinician": "clinician",
+    "role": "role",
+    "days": "days",
+    "start": "from",
+    "end": "to",
+}
+
+
+def _field_label(key: str) -> str:
+    """'slot0.days' as the page names it: 'Slot 1, days'; 'new.role': 'Add a slot, role'."""
+    slot, _, part = key.partition(".")
+    number = slot.removeprefix("slot")
+    where = f"Slot {int(number) + 1}" if number.isdigit() else "Add a slot"
+    return f"{where}, {FIELD_WORDS.get(part, part)}"
+
+
 async def _rotation_page(
     request: Request,
     who: Viewer,
@@ -118,6 +135,7 @@ async def _rotation_page(
         slots=slots if slots is not None else [_slot_values(s) for s in clinic.oncall.rotation],
         new=new or _empty_slot(),
         errors=errors or {},
+        labels={key: _field_label(key) for key in errors or {}},
         names=sorted({c.name for c in week.team}, key=str.casefold),
         editable=access.editable,
         in_console=access.in_console,

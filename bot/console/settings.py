@@ -5,12 +5,9 @@ within `AFTERCARE_SETTINGS_POLL_SECONDS`."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -30,6 +27,12 @@ from bot.console.forms.settings import (
     read_form,
     rung_count,
 )
+from bot.console.forms.settings_words import (
+    ChangeInWords,
+    change_in_words,
+    label,
+    replanned_sentence,
+)
 from bot.console.web import (
     PREFIX,
     NotFound,
@@ -43,7 +46,7 @@ from bot.console.web import (
 )
 from bot.services.clinic import settings as clinic_settings
 from bot.services.clinic.masking import shown, shown_changes
-from bot.services.clinic.settings_shape import changes_between
+from bot.services.clinic.settings_shape import Change, changes_between
 from bot.services.console_access import Viewer
 from bot.services.paging.outbound import clinic_url_problems
 
@@ -70,7 +73,7 @@ async def settings_page(request: Request) -> Response:
         clinic,
         form_values(clinic),
         notice=(
-            f"Saved as version {saved}. Unsent check-ins of {replanned} patients were re-planned."
+            f"Saved as version {saved}. {replanned_sentence(replanned, saved=True)}"
             if saved is not None and replanned is not None
             else ""
         ),
@@ -92,6 +95,13 @@ async def _form_page(
     access = await _access(request, who)
     now = console.ctx.clock.now().astimezone(clinic.zone)
     sample = extra.pop("caring_clinic", clinic)  # the previewed settings, or those in use
+    preview = extra.get("preview")
+    if preview is not None:
+        extra["preview_changes"] = _in_words(preview.changes, who)
+        extra["replanned"] = replanned_sentence(preview.patients_replanned, saved=False)
+    if access.in_console and not access.editable:
+        async with console.read() as session:
+            extra["admins"] = await clinic_settings.admin_names(session, clinic_id=clinic.id)
     return page(
         request,
         "settings.html",
@@ -100,6 +110,7 @@ async def _form_page(
         section="settings",
         v=shown(values, stored=form_values(clinic), is_admin=who.clinician.is_admin),
         errors=errors or {},
+        labels={key: label(key) for key in errors or {}},
         editable=access.editable,
         in_console=access.in_console,
         version=console.ctx.settings_versions.get(clinic.id, 0),
@@ -250,11 +261,7 @@ async def version_page(request: Request) -> Response:
         if this is None:
             raise NotFound("settings version")
         before = await clinic_settings.stored_version(session, clinic_id=clinic.id, version=other)
-    changes = changes_between(before, this) if before is not None else []
-    changes = [  # as JSON, non-ASCII as it is (a masked key's dots, a crisis card's words)
-        replace(c, before=_json(c.before), after=_json(c.after))
-        for c in shown_changes(changes, is_admin=who.clinician.is_admin)
-    ]
+    changes = _in_words(changes_between(before, this) if before is not None else [], who)
     current = console.ctx.settings_versions.get(clinic.id, 0)
     access = await _access(request, who)
     return page(
@@ -301,9 +308,12 @@ async def restore(request: Request) -> Response:
     )
 
 
-def _json(value: Any) -> Markup:
-    """As Jinja's `tojson` (<, >, & and ' escaped), but non-ASCII text as it is."""
-    return htmlsafe_json_dumps(value, ensure_ascii=False, sort_keys=True)
+def _in_words(changes: list[Change], who: Viewer) -> list[ChangeInWords]:
+    """Changed settings as this viewer may see them (keys masked), labelled and in words."""
+    return [
+        change_in_words(c.path, c.before, c.after)
+        for c in shown_changes(changes, is_admin=who.clinician.is_admin)
+    ]
 
 
 async def _refuse_inside_urls(request: Request, clinic: ClinicConfig, number: int) -> None:

@@ -42,19 +42,17 @@ PROBLEMS = {
     LinkProblem.UNKNOWN: (
         404,
         "This sign-in link is not valid",
-        "It may have been mistyped or cut short. Send /console to the Aftercare bot in "
-        "Telegram for a new one.",
+        "It may have been mistyped or cut short. Get a new one as said below.",
     ),
     LinkProblem.USED: (
         410,
         "This sign-in link was already used",
-        "Each link signs in once. Send /console to the Aftercare bot in Telegram for a new one.",
+        "Each link signs in once. Get a new one as said below.",
     ),
     LinkProblem.EXPIRED: (
         410,
         "This sign-in link has expired",
-        "Links are valid for 10 minutes. Send /console to the Aftercare bot in Telegram for a "
-        "new one.",
+        "Links are valid for 10 minutes. Get a new one as said below.",
     ),
     LinkProblem.NOT_A_CLINICIAN: (
         403,
@@ -67,7 +65,8 @@ PROBLEMS = {
 def _problem(request: Request, problem: LinkProblem) -> Response:
     status, title, text = PROBLEMS[problem]
     log.info("console.signin_refused reason=%s", problem.value)
-    return page(request, "message.html", status=status, title=title, text=text)
+    new_link = problem is not LinkProblem.NOT_A_CLINICIAN  # a new link would not help
+    return page(request, "message.html", status=status, title=title, text=text, new_link=new_link)
 
 
 async def signin_form(request: Request) -> Response:
@@ -93,8 +92,8 @@ async def signin(request: Request) -> Response:
     await guarded_form(
         request,
         cookie=SIGNIN_COOKIE,
-        refusal="This sign-in form did not come from this browser. Open the link from "
-        "Telegram again.",
+        refusal="This sign-in form did not come from this browser. Open the sign-in link "
+        "again in this browser.",
     )
     async with console.ctx.db.transaction() as session:
         opened = await redeem_link(
@@ -157,8 +156,7 @@ async def signout(request: Request) -> Response:
         request,
         "message.html",
         title="Signed out",
-        text="You are signed out of the console. Send /console to the Aftercare bot in "
-        "Telegram to sign in again.",
+        text="You are signed out of the console. To sign in again you need a new sign-in link.",
     )
     delete_cookie(response, request, SESSION_COOKIE, path=PREFIX)
     return response

@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import Match
 from telegram import Bot
 
 from bot.clinic_config import ClinicConfig
 from bot.console.limits import lookup_allowed, lookup_throttle
 from bot.context import AppContext
+from bot.domain.instruments import item_label
 from bot.domain.levels import Level
 from bot.domain.throttle import Throttle
 from bot.messaging.pages import duration, reason_lines
@@ -43,6 +45,7 @@ NEXT_COOKIE = "aftercare_next"  # where to go after signing in
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 TEMPLATES = Path(__file__).parent / "templates"
+MESSAGE = "message.html"  # refusals and errors; with the viewer when one is known
 
 
 class SignInNeeded(Exception):
@@ -117,6 +120,7 @@ def make_environment() -> Environment:
     env.filters["age"] = age
     env.filters["reasons"] = lambda reason, zone: reason_lines(reason, ZoneInfo(str(zone)))
     env.globals["Level"] = Level
+    env.globals["item_label"] = item_label
     return env
 
 
@@ -230,7 +234,26 @@ def page(
     **values: Any,
 ) -> HTMLResponse:
     """Render a page (or a fragment) with what every page needs."""
+    if template == MESSAGE:  # every refusal and error page: the navigation and a way back
+        who = who or getattr(request.state, "viewer", None)
+        # not after a 404: a path into another clinic must not come back as a link
+        back = way_back(request) if who is not None and status != 404 else None
+        values.setdefault("back", back)
     return HTMLResponse(render(request, template, who=who, **values), status_code=status)
+
+
+def way_back(request: Request) -> str | None:
+    """Where a refusal or error page leads back to: the page a form was sent from (its own
+    path, or the nearest above it that is a page), never the page that failed nor the open
+    cases (linked anyway). None when there is nothing nearer."""
+    parts = request.url.path.rstrip("/").split("/")
+    tried = len(parts) if request.method != "GET" else len(parts) - 1
+    for end in range(tried, PREFIX.count("/") + 1, -1):
+        path = "/".join(parts[:end])
+        scope = {**request.scope, "method": "GET", "path": path}
+        if any(r.matches(scope)[0] is Match.FULL for r in request.app.router.routes):
+            return path
+    return None
 
 
 def render(request: Request, template: str, *, who: Viewer | None = None, **values: Any) -> str:

@@ -70,6 +70,16 @@ class Block:
     def skipped(self) -> bool:
         return self.starts_at >= self.ends_at
 
+    @property
+    def repeated(self) -> bool:
+        """The hour a clock change repeats: its times need the zone's abbreviation."""
+        return self.ends_at - self.starts_at > timedelta(hours=1)
+
+    @property
+    def shown(self) -> tuple[Stretch, ...]:
+        """The stretches as the cell shows them, to the minute (see `to_the_minute`)."""
+        return to_the_minute(self.stretches)
+
 
 @dataclass(frozen=True)
 class WeekGrid:
@@ -77,14 +87,53 @@ class WeekGrid:
 
     days: tuple[date, ...]
     blocks: dict[tuple[date, int], Block]
-    gaps: tuple[Stretch, ...]  # every stretch with no primary, merged
+    gaps: tuple[Stretch, ...]  # every stretch with no primary (split where the backup changes)
 
     def block(self, day: date, hour: int) -> Block:
         return self.blocks[(day, hour)]
 
+    def day(self, day: date) -> tuple[Stretch, ...]:
+        """One local day as consecutive stretches, to the minute: an hour-by-hour column with
+        its identical neighbours (a night of "no one on call") made one line."""
+        merged: list[Stretch] = []
+        for hour in HOURS:
+            for stretch in self.blocks[(day, hour)].stretches:
+                last = merged[-1] if merged else None
+                if last is not None and (last.primary, last.backup) == (
+                    stretch.primary,
+                    stretch.backup,
+                ):
+                    merged[-1] = replace(last, ends_at=stretch.ends_at)
+                else:
+                    merged.append(stretch)
+        return to_the_minute(merged)
+
     @property
     def rows(self) -> list[tuple[int, list[Block]]]:
         return [(hour, [self.blocks[(day, hour)] for day in self.days]) for hour in HOURS]
+
+
+def to_the_minute(stretches: Sequence[Stretch]) -> tuple[Stretch, ...]:
+    """Consecutive stretches as a page shows them, in minutes: shifts kept to the second (from
+    /oncall, the CLI, the demo) can make a stretch of a few seconds, and two lines would read
+    "from 02:36" alike. A stretch that starts in the same minute as the next is folded into it
+    (the next starts earlier); neighbours left alike are merged."""
+    shown: list[Stretch] = []
+    for stretch in stretches:
+        last = shown[-1] if shown else None
+        if last is not None and _minute(last.starts_at) == _minute(stretch.starts_at):
+            stretch = replace(stretch, starts_at=last.starts_at)
+            shown.pop()
+            last = shown[-1] if shown else None
+        if last is not None and (last.primary, last.backup) == (stretch.primary, stretch.backup):
+            shown[-1] = replace(last, ends_at=stretch.ends_at)
+        else:
+            shown.append(stretch)
+    return tuple(shown)
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
 
 
 def _utc(at: datetime) -> datetime:

@@ -97,3 +97,16 @@ def item(item_id: str) -> Item:
         if candidate.id == item_id:
             return candidate
     return cssrs().item(item_id)
+
+
+def item_label(item_id: str) -> str:
+    """What an answer's item asked, for a clinician reading it: "C-SSRS 4: Have you had these
+    thoughts and had some intention of acting on them?"; an unknown id as itself."""
+    for candidate in cssrs().items:
+        if candidate.id == item_id:
+            return f"C-SSRS {candidate.number}: {candidate.text}"
+    own = checkin_items()
+    for candidate in (own.mood, own.red_flags, own.note):
+        if candidate.id == item_id:
+            return candidate.text
+    return item_id.upper()

@@ -20,6 +20,7 @@ from storage import audit
 from storage.console import (
     add_link,
     add_session,
+    clinician_named,
     end_registration_sessions,
     end_sessions,
     link_by_hash,
@@ -69,8 +70,12 @@ class Viewer:
         return clinician_actor(self.clinician.id)
 
 
-async def issue_link(session: AsyncSession, *, clinician: Clinician, now: datetime) -> str:
-    """A fresh sign-in link token for this clinician (shown once, stored as a hash)."""
+async def issue_link(
+    session: AsyncSession, *, clinician: Clinician, now: datetime, minted_by: Actor | None = None
+) -> str:
+    """A fresh sign-in link token for this clinician (shown once, stored as a hash). From
+    `/console` the clinician asks for it; `minted_by` names someone else who minted it (the
+    operator's `aftercare console link`), and the audit log says so."""
     assert clinician.id is not None
     token = secrets.token_urlsafe(TOKEN_BYTES)
     await add_link(
@@ -86,11 +91,42 @@ async def issue_link(session: AsyncSession, *, clinician: Clinician, now: dateti
     await audit.append(
         session,
         at=now,
-        actor=clinician_actor(clinician.id),
+        actor=minted_by or clinician_actor(clinician.id),
         event="console.link_issued",
         clinic_id=clinician.clinic_id,
+        detail=None if minted_by is None else {"minted_by": minted_by, "clinician": clinician.id},
     )
     return token
+
+
+class OperatorLinkRefused(Exception):
+    """No link minted: no one, or more than one, active clinician of that name in the clinic."""
+
+
+def signin_url(base: str, token: str) -> str:
+    """The sign-in page of a link token under the console's public URL (as `/console` sends)."""
+    return f"{base.rstrip('/')}/signin/{token}"
+
+
+async def operator_link(
+    session: AsyncSession, *, clinic_id: str, name: str, now: datetime, minted_by: Actor
+) -> tuple[Clinician, str]:
+    """A link minted without Telegram (`aftercare console link`, the offline demo), by the rules
+    of `/console`: only for an active clinician registered at that clinic; audited as minted
+    by `minted_by`. OperatorLinkRefused when the name is unknown, deactivated or ambiguous."""
+    found = await clinician_named(session, clinic_id=clinic_id, name=name)
+    if not found:
+        raise OperatorLinkRefused(
+            f"no active clinician {name!r} in clinic {clinic_id} (not registered, or "
+            "deactivated); nothing was minted"
+        )
+    if len(found) > 1:
+        raise OperatorLinkRefused(
+            f"{len(found)} active clinicians of clinic {clinic_id} are named {name!r}; "
+            "nothing was minted"
+        )
+    token = await issue_link(session, clinician=found[0], now=now, minted_by=minted_by)
+    return found[0], token
 
 
 async def check_link(

@@ -89,7 +89,7 @@ def test_the_readme_first_command_runs_the_demo_as_a_process(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-async def test_the_console_demo_keeps_running_with_a_sign_in_link_for_the_backup() -> None:
+async def test_the_console_demo_keeps_running_with_links_for_an_admin_and_the_on_call() -> None:
     import asyncio
     import re
 
@@ -102,26 +102,56 @@ async def test_the_console_demo_keeps_running_with_a_sign_in_link_for_the_backup
     until = asyncio.Event()
     port = free_port()
     demo = asyncio.create_task(run_demo(out=lines.append, console_port=port, until=until))
-    link = None
+    links: list[str] = []
     for _ in range(600):
-        found = re.search(r"http://127\.0\.0\.1:\d+/console/signin/\S+", "\n".join(lines))
-        if found or demo.done():
-            link = found.group(0) if found else None
+        links = re.findall(r"http://127\.0\.0\.1:\d+/console/signin/\S+", "\n".join(lines))
+        if len(links) == 2 or demo.done():
             break
         await asyncio.sleep(0.1)
-    assert link is not None, "\n".join(lines)
+    assert len(links) == 2 and links[0] != links[1], "\n".join(lines)
+    admin, on_call = links
+    shown = _section("\n".join(lines), "The clinic console")
+    assert shown.index("As Dr Primary, the clinic's admin") < shown.index(admin)
+    assert "Settings (edit), Export and Team invites" in shown
+    assert (
+        shown.index(admin)
+        < shown.index("As Dr Backup, the on-call clinician")
+        < shown.index(on_call)
+    )
+    base = f"http://127.0.0.1:{port}/console"
+
+    async def signed_in(link: str) -> httpx.AsyncClient:
+        browser = httpx.AsyncClient(timeout=10)
+        form = await browser.get(link)
+        guard = GUARD.search(form.text)
+        assert guard is not None, form.text
+        await browser.post(link, data={"guard": guard.group(1)}, follow_redirects=True)
+        return browser
+
     try:
-        async with httpx.AsyncClient(timeout=10) as browser:
-            form = await browser.get(link)
-            guard = GUARD.search(form.text)
-            assert guard is not None, form.text
-            queue = await browser.post(link, data={"guard": guard.group(1)}, follow_redirects=True)
-            assert "Signed in as Dr Backup" in queue.text
-            assert "MODERATE" in queue.text and "suicide tonight" in queue.text
-            timeline = await browser.get(f"http://127.0.0.1:{port}/console/patients/P-0042")
-            assert timeline.status_code == 200 and 'role="img"' in timeline.text
-            assert not demo.done()  # still serving until Ctrl-C
+        backup = await signed_in(on_call)
+        queue = await backup.get(f"{base}/")
+        assert "Signed in as Dr Backup" in queue.text
+        assert "MODERATE" in queue.text and "suicide tonight" in queue.text
+        timeline = await backup.get(f"{base}/patients/P-0042")
+        assert timeline.status_code == 200 and 'role="img"' in timeline.text
+        assert (await backup.get(f"{base}/export")).status_code == 403  # not an admin
+        primary = await signed_in(admin)
+        assert "Signed in as Dr Primary" in (await primary.get(f"{base}/")).text
+        export = await primary.get(f"{base}/export")
+        assert export.status_code == 200 and 'id="export-form"' in export.text
+        team = await primary.get(f"{base}/team")
+        assert team.status_code == 200 and "/team/invite" in team.text
+        async with httpx.AsyncClient(timeout=10) as fresh:
+            for link in links:  # each worked once
+                assert (await fresh.get(link)).status_code == 410
+        await backup.aclose()
+        await primary.aclose()
+        assert not demo.done()  # still serving until Ctrl-C
     finally:
         until.set()
     assert await asyncio.wait_for(demo, timeout=30) == 0
-    assert "demo finished in" in "\n".join(lines)
+    output = "\n".join(lines)
+    assert "demo finished in" in output
+    trail = _section(output, "Audit trail")
+    assert re.search(r" demo +console\.link_issued +clinician=1 minted_by=demo", trail), trail

@@ -16,7 +16,7 @@ from storage.models import Case
 from storage.states import CaseStatus
 from tests.auxil.console import console_bot, join, link_for, patient_with_case
 from tests.auxil.databases import IsolatedDatabase
-from tests.console.conftest import NEEDS_CHROMIUM, shot
+from tests.console.conftest import NEEDS_CHROMIUM, press, shot
 from tests.console.test_patients_routes import _history
 
 ADA = 7001
@@ -92,7 +92,9 @@ async def test_a_clinician_works_a_case_in_the_browser(
             note = driver.find_element(By.ID, f"note-{case.id}")  # type: ignore[attr-defined]
             note.send_keys("Phoned her; safe at home with her sister; seen tomorrow 09:00")
             shot(driver, "case")
-            driver.find_element(By.ID, f"resolve-{case.id}").click()  # type: ignore[attr-defined]
+            press(
+                driver, f"resolve-{case.id}"
+            )  # the form ends the page: Simple.css scrolls smoothly
             notice = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".notice")))
             return str(notice.text)
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import zipfile
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
@@ -56,16 +57,22 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
         # Without the token: refused, nothing exported.
         refused = await client.post(f"{app.base}/export", data={"since": ""})
         assert refused.status_code == 403 and await _exports(app) == []
-        # A bad date: shown beside the field, the value kept, nothing exported.
+        # A bad date, or one after now: shown beside the field, the value kept, nothing exported.
+        today = app.bot.ctx.clock.now().astimezone(app.bot.ctx.clinic("north").zone)
+        tomorrow = today + timedelta(days=1)
         for since, message in [
             ("31/12/2025", "Not a date"),
             ("9999-12-31T23:59", "too far in the past or future"),  # past year 9999 in UTC
+            (f"{tomorrow:%Y-%m-%d}", f"That is after now (today is {today:%a %d %b %Y} in"),
+            (f"{today:%Y-%m-%d}T13:00", "the export would be empty"),  # an hour from now
         ]:
             bad = await client.post(f"{app.base}/export", data={"csrf": csrf, "since": since})
             assert bad.status_code == 400, since
             assert 'id="err-since"' in bad.text and message in bad.text
             assert f'value="{since}"' in bad.text and await _exports(app) == []
-        today = app.bot.ctx.clock.now().astimezone(app.bot.ctx.clinic("north").zone)
+            # The GOV.UK error summary at the top names the field and links to it.
+            assert 'id="error-summary"' in bad.text and '<a href="#f-since">Since: ' in bad.text
+            assert bad.text.index('id="error-summary"') < bad.text.index('id="export-form"')
         done = await client.post(f"{app.base}/export", data={"csrf": csrf, "since": ""})
         assert done.status_code == 200
         assert done.headers["content-type"] == "application/zip"

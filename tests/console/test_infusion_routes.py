@@ -226,7 +226,8 @@ async def test_bad_times_are_refused_beside_the_field_and_change_nothing(
         for value, message in [
             ("", "Enter the date and time"),
             ("yesterday", "Not a date and time"),
-            (_form(now + timedelta(hours=2), app), "in the future"),
+            (_form(now + timedelta(hours=2), app), "That is later than now ("),
+            (_form(now + timedelta(minutes=3), app), "in the clinic's time): record an infusion"),
             (_form(now - timedelta(days=40), app), "more than 30 days ago"),
             ("2025-03-09T02:30", "does not exist in America/New_York"),  # clocks went forward
             ("9999-12-31T23:59", "too far in the past or future"),  # past year 9999 in UTC
@@ -309,3 +310,44 @@ async def test_another_clinics_or_patients_infusion_is_not_found(
         assert _shape(await _plan(app, patient.id)) == planned
         await ada.aclose()
         await sol.aclose()
+
+
+async def test_the_form_says_its_rule_and_zones_and_warns_of_a_patient_not_in_telegram(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """ "Not later than now" is the rule (a minute of clock skew, the form's resolution); each
+    time says whose zone it is in; a patient with no Telegram chat yet is warned of."""
+    async with console_bot(sandbox, test_db, clock=clock_at(AFTERNOON)) as app:
+        await join(app, ADA, "Dr Ada")
+        patient = await _patient(app, "P-0042")  # invited, not joined: no chat yet
+        client = await sign_in(app, ADA)
+        form = await client.get(f"{app.base}/patients/P-0042/infusions/new")
+        text = html.unescape(form.text)
+        assert "in the clinic's time (America/New_York); not later than now" in text
+        assert "in the future" not in text
+        warning = "P-0042 has not joined in Telegram yet: no check-in can be sent until they do."
+        assert 'id="not-joined"' in form.text and warning in text
+        csrf = csrf_of(form.text)
+        now = app.bot.ctx.clock.now()
+        url = f"{app.base}/patients/P-0042/infusions"
+        late = await client.post(
+            url, data={"csrf": csrf, "ended_at": _form(now + timedelta(minutes=3), app)}
+        )
+        assert late.status_code == 400 and "That is later than now" in html.unescape(late.text)
+        assert await _infusions(app, patient.id) == []
+        ended = _minute(now + timedelta(minutes=1))  # within the minute's skew: taken as now
+        done = await client.post(url, data={"csrf": csrf, "ended_at": _form(ended, app)})
+        assert done.status_code == 200, done.text
+        shown = html.unescape(done.text)
+        clinic_time = local_time(ended, "America/New_York")
+        patient_time = local_time(ended, PZONE)
+        assert (
+            f"ended {clinic_time} in the clinic's time (America/New_York), "
+            f"{patient_time} in the patient's time ({PZONE})"
+        ) in shown
+        assert 'id="not-joined"' in done.text and warning in shown
+        (infusion,) = await _infusions(app, patient.id)
+        assert infusion.ended_at == ended
+        page = await client.get(f"{app.base}/patients/P-0042/infusions/{infusion.id}")
+        assert f"{clinic_time} in the clinic's time (America/New_York)" in html.unescape(page.text)
+        await client.aclose()

@@ -121,7 +121,9 @@ async def test_the_week_shows_shifts_in_local_hours_gaps_and_who_is_on_call_now(
         half = _cell(html, after.isoformat(), 2)  # Ben until 02:30, then nobody
         assert half.startswith("gap") and "Dr Ben" in half and "from 02:30" in half
         assert "no one on call" in half
-        assert 'id="shifts"' in html and re.search(r'<tr id="shift-\d+">\s*<td>Dr Ben</td>', html)
+        assert 'id="shifts"' in html and re.search(
+            r'<tr id="shift-\d+">\s*<td data-label="Who">Dr Ben</td>', html
+        )
         # Ada on call from now: the box says so, with when it ends.
         await _shift(app, "Admin Ada", now - timedelta(minutes=5), now + timedelta(hours=3))
         html, _ = await _page(client, f"{app.base}/roster")

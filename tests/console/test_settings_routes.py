@@ -113,7 +113,14 @@ async def test_an_admin_previews_then_saves_a_schedule_and_it_applies_at_once(
         assert before and after
         assert ": 4-hour check-in" in before.group(1) and ": 6-hour" not in before.group(1)
         assert ": 6-hour check-in" in after.group(1) and ": 4-hour" not in after.group(1)
-        assert re.search(r'id="preview-replanned"><strong>1</strong> patient ', preview.text)
+        assert (
+            '<p id="preview-replanned">1 patient with an active infusion would have their unsent '
+            "check-ins re-planned.</p>" in preview.text
+        )
+        assert (
+            "<li><strong>Check-ins after the infusion (standard protocol)</strong>: "
+            "4 hours, 24 hours → 6 hours, 24 hours</li>" in preview.text
+        )
         assert ctx.clinic("north").protocols["standard"].offsets[0] == timedelta(hours=4)
         assert await _versions(app) == [1], "a preview saves nothing"
 
@@ -124,7 +131,10 @@ async def test_an_admin_previews_then_saves_a_schedule_and_it_applies_at_once(
         )
         assert saved.status_code == 303
         shown = await client.get(f"{app.base}{saved.headers['location'].removeprefix('/console')}")
-        assert "Saved as version 2. Unsent check-ins of 1 patients were re-planned." in shown.text
+        assert (
+            "Saved as version 2. 1 patient with an active infusion had their unsent check-ins "
+            "re-planned." in shown.text
+        )
         assert ctx.clinic("north").protocols["standard"].offsets[0] == timedelta(hours=6)
         assert ctx.settings_versions["north"] == 2
         async with ctx.db.transaction() as session:
@@ -266,8 +276,13 @@ async def test_a_stale_form_conflicts_and_versions_compare_and_restore(
         listing = await client.get(f"{app.base}/settings/versions")
         assert "Admin Ada" in listing.text and "2 (in use)" in listing.text
         compare = await client.get(f"{app.base}/settings/versions/2")
-        assert "<code>crisis.emergency_number</code>" in compare.text
-        assert '<td><pre>"911"</pre></td><td><pre>"112"</pre></td>' in compare.text
+        assert (
+            '<th scope="row">Emergency number</th><td class="setting-value">911</td>'
+            '<td class="setting-value">112</td>' in compare.text
+        )
+        assert 'tabindex="0" role="region" aria-label="Settings changed from version 1 to 2"' in (
+            compare.text
+        )
         restored = await client.post(
             f"{app.base}/settings/versions/1/restore", data={"csrf": csrf, "based_on": "2"}
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import httpx
 from sqlalchemy import select, update
 
+from bot.console.web import PREFIX
 from bot.services.console_access import issue_link
 from sandbox import BotApiSandbox
 from storage.models import AuditEvent, Clinician, ConsoleLink, ConsoleSession
@@ -223,3 +226,40 @@ async def test_a_clinician_of_two_clinics_chooses_and_every_page_names_it(
         )
         assert refused.status_code == 403
         await client.aclose()
+
+
+async def test_every_refusal_and_error_page_has_a_way_back(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """Signed in: the page is rendered with the viewer (so the navigation shows), back to where
+    the form was and to the open cases. Not signed in: how to get a new sign-in link, which
+    works without Telegram too (the operator's `aftercare console link`)."""
+    async with console_bot(sandbox, test_db) as app:
+        await join(app, ADA, "Dr Ada")  # not an admin
+        client = await sign_in(app, ADA)
+        refused = await client.get(f"{app.base}/export")
+        assert refused.status_code == 403 and "Only an admin" in refused.text
+        assert f'href="{PREFIX}/" id="open-cases-link"' in refused.text
+        assert 'id="back-link"' not in refused.text  # the page that failed is no way back
+        assert 'id="new-link"' not in refused.text
+        stale = await client.post(f"{app.base}/enroll", data={"csrf": "0" * 64, "ref": "P-9"})
+        assert stale.status_code == 403 and "has expired" in stale.text
+        assert f'href="{PREFIX}/enroll" id="back-link"' in stale.text  # the form's page
+        assert 'id="open-cases-link"' in stale.text
+        missing = await client.get(f"{app.base}/patients/NOPE/infusions/1")
+        assert missing.status_code == 404
+        assert 'id="open-cases-link"' in missing.text
+        await client.aclose()
+        async with httpx.AsyncClient() as anonymous:
+            for lost in (
+                await anonymous.get(f"{app.base}/patients"),
+                await anonymous.get(f"{app.base}/signin/{'A' * 43}"),
+            ):
+                assert lost.status_code in (401, 404)
+                said = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html.unescape(lost.text)))
+                assert (
+                    "send /console to the Aftercare bot in Telegram, or ask your clinic's "
+                    "operator to run aftercare console link"
+                ) in said, said
+                assert 'id="open-cases-link"' not in lost.text
+            assert "Please sign in" in (await anonymous.get(f"{app.base}/patients")).text

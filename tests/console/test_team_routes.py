@@ -80,7 +80,11 @@ async def test_deactivating_a_clinician_takes_them_off_call_out_of_pages_and_the
         admin = await sign_in(app, ADMIN)
         team = await admin.get(f"{app.base}/team")
         row = re.search(rf'<tr id="clinician-{ben.id}">.*?</tr>', team.text, re.S)
-        assert row and "Dr Ben" in row.group(0) and "<td>primary</td>" in row.group(0)
+        assert (
+            row
+            and "Dr Ben" in row.group(0)
+            and '<td data-label="On call now">primary</td>' in row.group(0)
+        )
         # The confirmation step: what it does, and the gap it leaves (Ben is the only one on).
         asked = await admin.get(f"{app.base}/team/{ben.id}/deactivate")
         assert asked.status_code == 200

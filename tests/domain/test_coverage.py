@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain.coverage import coverage, gaps, opened_gaps, roster_of, week_grid
+from bot.domain.coverage import coverage, gaps, opened_gaps, roster_of, to_the_minute, week_grid
 from bot.domain.oncall import (
     FURTHEST_AHEAD,
     LONGEST_SHIFT,
@@ -98,6 +98,50 @@ def test_clock_changes_skip_and_repeat_an_hour() -> None:
     repeated = autumn.block(date(2026, 11, 1), 1)
     assert repeated.ends_at - repeated.starts_at == timedelta(hours=2)
     assert [s.primary for s in repeated.stretches] == [BEN]
+
+
+def test_a_cell_and_a_day_show_each_change_once_to_the_minute() -> None:
+    """Shifts kept to the second (the demo's: primary at 02:36:12, backup 28 s later) made a
+    stretch of 28 s, and the cell read "from 02:36 Dr Primary" twice."""
+    primary = _ny(4, 2, 36) + timedelta(seconds=12)
+    backup = primary + timedelta(seconds=28)
+    roster = roster_of(
+        shifts=[
+            _shift(ADA, primary, primary + timedelta(hours=1)),
+            _shift(CY, backup, backup + timedelta(hours=1), role="backup"),
+        ],
+        rotation=[],
+        active={ADA, CY},
+        zone=NY,
+    )
+    grid = week_grid(roster, first_day=date(2026, 5, 4), days=1)
+    cell = grid.block(date(2026, 5, 4), 2)
+    assert len(cell.stretches) == 3  # the pager's truth, to the second, is kept
+    assert [(s.primary, s.backup, s.starts_at) for s in cell.shown] == [
+        (None, None, _ny(4, 2)),
+        (ADA, CY, primary),
+    ]
+    assert cell.gap  # the minutes with no one stay a gap
+    assert [(s.primary, s.backup, s.starts_at, s.ends_at) for s in grid.day(date(2026, 5, 4))] == [
+        (None, None, _ny(4, 0), primary),
+        (ADA, CY, primary, primary + timedelta(hours=1)),
+        (None, None, primary + timedelta(hours=1), _ny(5, 0)),  # the backup's 28 s folded in
+    ]
+    assert to_the_minute([]) == ()
+
+
+def test_a_gap_stays_one_gap_whatever_the_backup_does() -> None:
+    """Gaps are counted merged: a backup shift inside a gap does not split it."""
+    start, end = _ny(4, 0), _ny(5, 0)
+    alone = roster_of(shifts=[], rotation=[], active={ADA}, zone=NY)
+    backed = roster_of(
+        shifts=[_shift(ADA, _ny(4, 10), _ny(4, 12), role="backup")],
+        rotation=[],
+        active={ADA},
+        zone=NY,
+    )
+    assert gaps(alone, start=start, end=end) == gaps(backed, start=start, end=end) == [(start, end)]
+    assert len(week_grid(backed, first_day=date(2026, 5, 4), days=1).gaps) == 3  # split stretches
 
 
 def test_opened_gaps_are_only_the_ones_a_change_makes() -> None:

@@ -303,6 +303,73 @@ async def test_a_case_lock_and_the_chain_lock_are_taken_in_one_order(db: Databas
     assert events == ["escalation.paged", "patient.opted_out"]  # one after the other
 
 
+@pytest.mark.parametrize("row", ["patient", "checkin"])
+async def test_a_patient_or_checkin_lock_and_the_chain_lock_are_taken_in_one_order(
+    db: Database, row: str
+) -> None:
+    """A case raised for a patient locks the patient, then audits; a check-in's answer locks
+    the check-in, then audits; meanwhile another writer audits, then updates that row. The
+    chain's lock comes before the row in `lock_patient` and `get_for_update`, so the second
+    waits for the first instead of the two deadlocking (seen under load on PostgreSQL)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    import asyncio
+
+    from sqlalchemy import update
+
+    from storage.checkins import get_for_update
+    from storage.clinics import ClinicRow, sync_clinics
+    from storage.models import Checkin, Patient
+    from storage.patients import lock_patient
+    from storage.states import CheckinKind
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    async with db.transaction() as session:
+        await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=now)
+        patient = Patient(clinic_id="north", ref="P-1", timezone="UTC", created_at=now)
+        session.add(patient)
+        await session.flush()
+        assert patient.id is not None
+        checkin = Checkin(
+            patient_id=patient.id,
+            kind=CheckinKind.DAILY,
+            nominal_at=now,
+            due_at=now,
+            created_at=now,
+        )
+        session.add(checkin)
+        await session.flush()
+        patient_id, checkin_id = patient.id, checkin.id
+    assert checkin_id is not None
+    locked = asyncio.Event()
+
+    async def first() -> None:
+        async with db.transaction() as session:
+            if row == "patient":
+                await lock_patient(session, patient_id=patient_id)
+            else:
+                assert await get_for_update(session, checkin_id=checkin_id) is not None
+            locked.set()
+            await _until_someone_waits(db)  # the writer below is blocked now
+            await audit.append(session, at=now, actor="triage", event="escalation.raised")
+
+    async def second() -> None:
+        await locked.wait()
+        async with db.transaction() as session:
+            await audit.append(session, at=now, actor="patient:1", event="patient.opted_out")
+            if row == "patient":
+                await session.execute(
+                    update(Patient).where(Patient.id == patient_id).values(timezone="UTC")
+                )
+            else:
+                await session.execute(update(Checkin).where(Checkin.id == checkin_id).values(day=1))
+
+    await asyncio.wait_for(asyncio.gather(first(), second()), timeout=20)
+    async with db.transaction() as session:
+        events = (await session.scalars(select(AuditEvent.event).order_by(AuditEvent.id))).all()
+    assert events == ["escalation.raised", "patient.opted_out"]  # one after the other
+
+
 async def _until_someone_waits(db: Database) -> None:
     """Until another connection waits for a lock (or 5 s: then the order let it through)."""
     import asyncio

@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from bot.clinic_config import ClinicConfig
-from bot.console.forms.caring import caring_field, caring_values, read_caring
+from bot.console.forms.caring import caring_values, read_caring
+from bot.console.forms.settings_words import LEVELS, field_of, problem_text
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
 from bot.services.clinic.masking import unmasked
 
-LEVELS = ("high", "moderate", "low")
 TARGETS = ("queue", "primary", "backup", "everyone")
 CHANNELS = tuple(kind.value for kind in ChannelKind)  # a new channel is offered as it comes
 CHOICE_LEVELS = tuple(level.value for level in Level if level is not Level.NONE)
@@ -168,7 +168,8 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
             parsed.clinic = ClinicConfig.model_validate(data)
         except ValidationError as exc:
             for problem in exc.errors():
-                parsed.errors.setdefault(field_of(problem["loc"]), _message(problem["msg"]))
+                key = field_of(problem["loc"])
+                parsed.errors.setdefault(key, problem_text(problem, key))
     return shown, parsed
 
 
@@ -327,41 +328,3 @@ def _read_the_rest(read: _Reader, data: dict[str, Any], current: ClinicConfig) -
         "bot_shift_hours": read.number("oncall.bot_shift_hours"),
         "rotation": [slot.model_dump() for slot in current.oncall.rotation],
     }
-
-
-def _message(text: str) -> str:
-    return text.removeprefix("Value error, ")
-
-
-def field_of(loc: tuple[int | str, ...]) -> str:
-    """The form field a validation error belongs beside."""
-    parts = [str(p) for p in loc]
-    if not parts:
-        return "default_protocol"  # the only whole-clinic rule
-    head = parts[0]
-    if head == "protocols" and len(parts) >= 3:
-        return f"protocol.{parts[1]}.{parts[2]}"
-    if head == "protocols" and len(parts) == 2:
-        return f"protocol.{parts[1]}.offsets"
-    if head == "quiet_hours":
-        return (
-            f"quiet.{parts[1]}"
-            if len(parts) > 1 and parts[1] in {"start", "end"}
-            else "quiet.start"
-        )
-    if head == "checkins":
-        return f"checkins.{parts[1]}" if len(parts) > 1 else "checkins.missed_after"
-    if head == "escalation" and len(parts) > 1:
-        if parts[1] in LEVELS:
-            index = parts[2] if len(parts) > 2 and parts[2].isdigit() else "0"
-            return f"ladder.{parts[1]}.{index}.after"
-        if parts[1] == "business_hours":
-            return "business.days" if "days" in parts else "business.start"
-        return f"escalation.{parts[1]}"
-    if head == "paging" and len(parts) > 1:
-        return "paging.routing_keys.high" if parts[1] == "routing_keys" else f"paging.{parts[1]}"
-    if head == "caring":
-        return caring_field(parts)
-    if head in {"thresholds", "non_response", "crisis", "oncall"} and len(parts) > 1:
-        return f"{head}.{parts[1]}"
-    return head

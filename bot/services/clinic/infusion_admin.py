@@ -1,11 +1,11 @@
 """Infusions from the console: record, move or cancel one, and the patient's planned check-ins
 before and after, as the CLI and /infusion show them (`bot/services/infusions.py` does the work).
 
-Times on the form are the clinic's wall-clock time; the rules (said on the form):
-an infusion is recorded once it has ended (at most 5 minutes ahead of now, the service's own
-tolerance), no more than 30 days ago (an older date is almost surely a typo, and would plan
-nothing), and not within an hour of another active infusion of the patient (a second entry
-of the same infusion: move that one instead).
+Times on the form are the clinic's wall-clock time; the rules (said on the form): an infusion
+is recorded once it has ended (not later than now: a minute of clock skew is allowed, the
+form's own resolution), no more than 30 days ago (an older date is almost surely a typo, and
+would plan nothing), and not within an hour of another active infusion of the patient (a
+second entry of the same infusion: move that one instead).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.schedule import checkin_label
 from bot.services.clinic.patient_admin import AdminError
 from bot.services.infusions import (
-    AHEAD,
     InfusionError,
     ReplanResult,
     UnknownProtocol,
@@ -34,6 +33,7 @@ from storage.models import Checkin, Infusion, Patient
 from storage.states import Actor, InfusionStatus
 
 OLDEST = timedelta(days=30)
+SKEW = timedelta(minutes=1)  # the form shows minutes: "now" typed a moment ago is still now
 APART = timedelta(hours=1)
 FORM_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
 ID_SHAPE = re.compile(r"[0-9]{1,9}")
@@ -82,8 +82,11 @@ def read_time(text: str, zone: ZoneInfo, now: datetime) -> datetime:
         raise ValueError("That date is too far in the past or future: check the year.") from None
     if not exists:
         raise ValueError(f"That time does not exist in {zone.key}: the clocks went forward.")
-    if instant > now + AHEAD:
-        raise ValueError("That is in the future: record an infusion once it has ended.")
+    if instant > now + SKEW:
+        raise ValueError(
+            f"That is later than now ({form_time(now, zone).replace('T', ' ')} in the clinic's "
+            "time): record an infusion once it has ended."
+        )
     if instant < now - OLDEST:
         raise ValueError(f"That is more than {OLDEST.days} days ago: check the date.")
     return instant
@@ -110,6 +113,11 @@ async def planned(session: AsyncSession, *, patient: Patient) -> list[PlannedIte
     """The patient's check-ins planned and not yet sent, soonest first."""
     assert patient.id is not None
     return planned_items(await scheduled_for_patient(session, patient_id=patient.id))
+
+
+def not_joined(patient: Patient) -> bool:
+    """No Telegram chat yet: nothing, check-ins included, can reach the patient until they join."""
+    return patient.chat_id is None
 
 
 def may_change(infusion: Infusion) -> bool:

@@ -21,6 +21,7 @@ from bot.domain.coverage import (
     Stretch,
     WeekGrid,
     coverage,
+    gaps,
     opened_gaps,
     roster_of,
     week_grid,
@@ -76,6 +77,13 @@ class RosterWeek:
     shifts: list[ShiftLine]
     rotation: list[RotationLine]
     team: list[Clinician] = field(default_factory=list)  # active clinicians
+    # The times from now to the table's end with no primary, merged whatever the backup does:
+    # cover added inside a gap only ever shortens `uncovered` (the count of gaps may grow).
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def uncovered(self) -> timedelta:
+        return sum((end - start for start, end in self.gaps), timedelta())
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ async def week(session: AsyncSession, *, clinic: ClinicConfig, now: datetime) ->
         if r.ends_at > r.starts_at
     ]
     stretches = coverage(roster, start=now, end=now + timedelta(days=WEEK_DAYS))
+    table_end = grid.blocks[(grid.days[-1], 23)].ends_at
     resolved = {slot.clinician.strip().casefold() for slot in clinic.oncall.rotation} & {
         c.name.strip().casefold() for c in active
     }
@@ -139,6 +148,7 @@ async def week(session: AsyncSession, *, clinic: ClinicConfig, now: datetime) ->
             for n, slot in enumerate(clinic.oncall.rotation)
         ],
         team=active,
+        gaps=gaps(roster, start=now, end=table_end),
     )
 
 

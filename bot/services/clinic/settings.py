@@ -25,16 +25,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig, ClinicsConfig
-from bot.domain.schedule import PlannedCheckin, plan_checkins
+from bot.services.clinic.settings_replan import Preview as Preview
+from bot.services.clinic.settings_replan import patients_to_replan, replan
+from bot.services.clinic.settings_replan import preview as preview
+from bot.services.clinic.settings_replan import replan_clinic as replan_clinic
 from bot.services.clinic.settings_shape import Change, as_json, changes_between, from_json
-from bot.services.infusions import replan_patients
 from storage import audit
 from storage.clinics import (
     ClinicRow,
     add_settings_version,
-    count_patients_with_unsent,
     get_clinic,
-    patients_with_active_infusions,
     protocols_in_use,
     settings_history,
     settings_version,
@@ -45,8 +45,6 @@ from storage.models import ClinicSettings
 from storage.states import Actor, ActorKind, ManagedBy, SettingsSource
 
 log = logging.getLogger(__name__)
-
-REPLAN_BATCH = 500  # patients re-planned per pair of reads
 
 
 class SettingsError(Exception):
@@ -62,16 +60,6 @@ class Saved:
     clinic: ClinicConfig
     version: int
     replanned: int  # patients whose unsent check-ins were re-planned
-    changes: list[Change]
-
-
-@dataclass(frozen=True)
-class Preview:
-    protocol: str
-    infusion_at: datetime
-    before: list[PlannedCheckin]
-    after: list[PlannedCheckin]
-    patients_replanned: int  # how many patients' unsent check-ins the save would re-plan
     changes: list[Change]
 
 
@@ -246,14 +234,12 @@ async def save(
     ):
         raise SettingsConflict("Someone saved these settings a moment ago; nothing was saved.")
     row.settings_version = version
-    replanned = 0
-    fingerprint = clinic.plan_fingerprint()
-    if fingerprint != row.plan_fingerprint:
-        replanned = await replan_clinic(session, clinic=clinic, now=now, actor=actor)
+    patients = await patients_to_replan(session, clinic=clinic)  # the preview's rule too
+    replanned = await replan(session, patients=patients, clinic=clinic, now=now, actor=actor)
     row.name, row.timezone, row.plan_fingerprint, row.updated_at = (
         clinic.name,
         clinic.timezone,
-        fingerprint,
+        clinic.plan_fingerprint(),
         now,
     )
     await audit.append(
@@ -333,6 +319,11 @@ async def saved_by_names(session: AsyncSession, *, clinic_id: str) -> dict[str, 
     }
 
 
+async def admin_names(session: AsyncSession, *, clinic_id: str) -> list[str]:
+    """Who may change the clinic's settings: its active admins, by name."""
+    return [c.name for c in await clinicians_of_clinic(session, clinic_id=clinic_id) if c.is_admin]
+
+
 async def history(
     session: AsyncSession, *, clinic_id: str, limit: int = 50
 ) -> list[ClinicSettings]:
@@ -344,54 +335,3 @@ async def stored_version(
 ) -> ClinicConfig | None:
     row = await settings_version(session, clinic_id=clinic_id, version=version)
     return None if row is None else from_json(row.settings, where=f"clinic {clinic_id} v{version}")
-
-
-async def preview(
-    session: AsyncSession,
-    *,
-    before: ClinicConfig,
-    after: ClinicConfig,
-    protocol: str,
-    infusion_at: datetime,
-) -> Preview:
-    """What a save would do: the planned check-ins of a sample infusion before and after, in the
-    clinic's zone, and how many patients' unsent check-ins would be re-planned."""
-    replanned = 0
-    if before.plan_fingerprint() != after.plan_fingerprint():
-        replanned = await count_patients_with_unsent(session, clinic_id=before.id)
-    return Preview(
-        protocol=protocol,
-        infusion_at=infusion_at,
-        before=_sample(before, protocol, infusion_at),
-        after=_sample(after, protocol, infusion_at),
-        patients_replanned=replanned,
-        changes=changes_between(before, after),
-    )
-
-
-def _sample(clinic: ClinicConfig, protocol: str, infusion_at: datetime) -> list[PlannedCheckin]:
-    if protocol not in clinic.protocols:
-        return []
-    return plan_checkins(
-        infusion_at=infusion_at,
-        protocol=clinic.protocol(protocol),
-        zone=clinic.zone,
-        quiet=clinic.quiet(),
-    )
-
-
-async def replan_clinic(
-    session: AsyncSession, *, clinic: ClinicConfig, now: datetime, actor: Actor | None = None
-) -> int:
-    """A clinic's protocols, quiet hours or windows changed: re-plan every unsent check-in."""
-    patients = await patients_with_active_infusions(session, clinic_id=clinic.id)
-    for start in range(0, len(patients), REPLAN_BATCH):
-        await replan_patients(
-            session,
-            patients=patients[start : start + REPLAN_BATCH],
-            clinic=clinic,
-            now=now,
-            actor=actor or Actor.of(ActorKind.CONFIG),
-        )
-    log.info("plan.replanned clinic=%s patients=%d", clinic.id, len(patients))
-    return len(patients)

@@ -16,6 +16,7 @@ from storage.models.core import (
     Page,
     Patient,
 )
+from storage.models.languages import InstrumentFile
 from storage.models.operations import (
     ConsoleLink,
     ConsoleSession,
@@ -42,6 +43,7 @@ __all__ = [
     "ConsoleSession",
     "InboundUpdate",
     "Infusion",
+    "InstrumentFile",
     "Invite",
     "OnCallShift",
     "Outreach",

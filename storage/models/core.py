@@ -111,6 +111,10 @@ class Patient(SQLModel, table=True):
     emergency_phone_e164: str | None = Field(default=None, max_length=16)
     display_name: str | None = None
     protocol: str | None = Field(default=None, max_length=64)
+    # the patient's own language setting (BCP 47, e.g. "es"); None: the clinic's default, then
+    # Telegram's language_code, then English (bot/domain/languages.resolve)
+    language: str | None = Field(default=None, max_length=16)
+    telegram_language: str | None = Field(default=None, max_length=16)  # language_code, last seen
     chat_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     telegram_user_id: int | None = Field(default=None, sa_type=BigInteger)
     status: PatientStatus = Field(default=PatientStatus.INVITED, sa_type=TextEnum(PatientStatus))
@@ -198,6 +202,7 @@ class Answer(SQLModel, table=True):
     value: str = Field(sa_type=Text)
     instrument_id: str = Field(max_length=64)
     instrument_version: str = Field(max_length=32)
+    language: str | None = Field(default=None, max_length=16)  # what the item was shown in
     answered_at: datetime = Field(sa_column=utc_column())
     update_id: int | None = Field(default=None, sa_type=BigInteger)
 

@@ -49,9 +49,44 @@ def _read(name: str) -> dict[str, object]:
     return tomllib.loads((DATA / name).read_text(encoding="utf-8"))
 
 
+# Installed translations of the C-SSRS by language (bot/services/instruments loads them from
+# the database at start-up and when one is installed); English is the source file itself.
+_TRANSLATED: dict[str, Cssrs] = {}
+
+
+def cssrs(language: str | None = None) -> Cssrs:
+    """The screener in `language` when a licensed translation is installed; else the English
+    source (callers that must not fall back ask `has_cssrs` first)."""
+    if language and language in _TRANSLATED:
+        return _TRANSLATED[language]
+    return _source_cssrs()
+
+
+def has_cssrs(language: str) -> bool:
+    """Whether the check-in can be offered in `language` (English always can)."""
+    return language == "en" or language in _TRANSLATED
+
+
+def cssrs_languages() -> tuple[str, ...]:
+    return ("en", *sorted(_TRANSLATED))
+
+
+def install_cssrs(language: str, translated: Cssrs) -> None:
+    """Use an installed, validated translation from now on (the services' loader calls this)."""
+    _TRANSLATED[language] = translated
+
+
+def forget_cssrs(language: str) -> None:
+    _TRANSLATED.pop(language, None)
+
+
 @cache
-def cssrs() -> Cssrs:
-    data = _read("cssrs_screener_slc.toml")
+def _source_cssrs() -> Cssrs:
+    return cssrs_from(_read("cssrs_screener_slc.toml"))
+
+
+def cssrs_from(data: dict[str, object]) -> Cssrs:
+    """The screener from an instrument file's data (the English source's shape)."""
     ident, version = str(data["id"]), str(data["version"])
     raw_items = data["items"]
     assert isinstance(raw_items, list)
@@ -90,13 +125,14 @@ def checkin_items() -> CheckinItems:
     )
 
 
-def item(item_id: str) -> Item:
-    """Any check-in item by id."""
+def item(item_id: str, language: str | None = None) -> Item:
+    """Any check-in item by id; a C-SSRS item in `language` when its translation is installed.
+    Aftercare's own items (mood, red flags, note) are translated by gettext where they are said."""
     own = checkin_items()
     for candidate in (own.mood, own.red_flags, own.note):
         if candidate.id == item_id:
             return candidate
-    return cssrs().item(item_id)
+    return cssrs(language).item(item_id)
 
 
 def item_label(item_id: str) -> str:

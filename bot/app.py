@@ -20,6 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.console.app import console_mount
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
 from bot.dispatch.dispatcher import Dispatcher
+from bot.i18n.resolve import menu_languages
 from bot.intake.inbox import Inbox
 from bot.intake.polling import Poller
 from bot.intake.receive import Intake
@@ -32,6 +33,7 @@ from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
 from bot.ops.outbound_at_start import outbound_problems
 from bot.ops.settings_watch import refresh_settings
+from bot.services.clinic.instruments import load_installed
 from bot.services.clinic.settings import effective_clinics, record_loaded, replan_clinic
 from bot.services.paging.signing import startup_problems
 from bot.settings import Settings
@@ -87,6 +89,7 @@ async def prepare(
             await record_loaded(session, file=clinics, effective=effective, now=now)
             for clinic_id in changed:
                 await replan_clinic(session, clinic=effective.clinics.clinic(clinic_id), now=now)
+            await load_installed(session)  # the clinic's licensed instrument translations
     except BaseException:
         await db.dispose()
         raise
@@ -149,6 +152,8 @@ async def _post_init(application: AftercareApplication) -> None:
     """Register the command menu, start the dispatcher and the housekeeping jobs."""
     ctx = application.bot_data[CONTEXT_KEY]
     await show_patient_menu(application.bot)
+    for language in menu_languages():  # the patients' menu in each of Aftercare's languages
+        await show_patient_menu(application.bot, language)
     async with ctx.db.transaction() as session:
         chats = await clinician_chats(session)
     for chat_id in chats:  # a clinician's chat keeps the clinician menu across restarts

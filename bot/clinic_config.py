@@ -23,6 +23,7 @@ from bot.domain.levels import Level
 from bot.domain.phone import country_code_problem
 from bot.domain.schedule import Protocol, QuietHours
 from bot.domain.triage import MoodRule
+from bot.i18n import normalize
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ class CrisisConfig(_Strict):
     """The crisis card and the crisis words (CLINICAL.md §5, §7)."""
 
     card: str = DEFAULT_CRISIS_CARD
+    cards: dict[str, str] = Field(
+        default_factory=dict,
+        description='The card in other languages, by language tag (e.g. "es"); a language '
+        "without one gets the US Spanish default while `card` is the US default, else `card`.",
+    )
     emergency_number: str = Field(default="911", min_length=2, max_length=16)
     terms: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CRISIS_TERMS),
@@ -145,6 +151,17 @@ class CrisisConfig(_Strict):
         if len(value) > 3500:
             raise ValueError("the crisis card must fit in one Telegram message (3500 characters)")
         return value
+
+    @field_validator("cards")
+    @classmethod
+    def _cards(cls, value: dict[str, str]) -> dict[str, str]:
+        cards: dict[str, str] = {}
+        for tag, card in value.items():
+            language = normalize(tag)
+            if language is None:
+                raise ValueError(f"{tag!r} is not a language tag such as es or pt")
+            cards[language] = cls._not_empty(card)
+        return cards
 
 
 class RotationSlot(_Strict):
@@ -190,6 +207,11 @@ class ClinicConfig(_Strict):
     outreach: OutreachConfig = Field(default_factory=OutreachConfig)
     caring: CaringConfig = Field(default_factory=CaringConfig)
     alerts_include_name: bool = False
+    language: str = Field(
+        default="en",
+        description='The default language for patients (e.g. "es"): a patient\'s own setting '
+        "wins; one without Aftercare's texts and an installed C-SSRS falls back to English.",
+    )
     phone_country_code: str | None = Field(
         default=None,
         description='Dialling code for patients\' phone numbers written without one, e.g. "+44"; '
@@ -208,6 +230,14 @@ class ClinicConfig(_Strict):
     @classmethod
     def _no_quiet_hours(cls, value: object) -> object:
         return None if value is False else value  # `quiet_hours = false`: none
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        language = normalize(value.strip())
+        if language is None:
+            raise ValueError(f"{value!r} is not a language tag such as en or es")
+        return language
 
     @field_validator("phone_country_code")
     @classmethod

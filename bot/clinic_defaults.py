@@ -13,6 +13,22 @@ DEFAULT_CRISIS_CARD = (
     "You deserve support, and help is available right now."
 )
 
+# US Spanish (issue 29): the 988 Lifeline in Spanish, from the providers' own pages
+# (https://988lifeline.org/help-yourself/en-espanol/, https://988lineadevida.org; README
+# "Languages": a clinic verifies them). Used only while the clinic keeps the US English card.
+DEFAULT_CRISIS_CARDS = {
+    "es": (
+        "Si está en crisis o pensando en el suicidio, pida ayuda ahora:\n"
+        "• Llame al 988 y marque 2 (988 Lifeline en español)\n"
+        "• Envíe un mensaje de texto con la palabra AYUDA al 988\n"
+        "• Chatee en 988lineadevida.org\n"
+        "• Si está en peligro inmediato: llame al 911 o vaya a la sala de emergencias más "
+        "cercana\n\n"
+        "Este chat no es un servicio de emergencia y nadie lo vigila a todas horas. "
+        "Usted merece apoyo, y hay ayuda disponible ahora mismo."
+    ),
+}
+
 DEFAULT_CRISIS_TERMS = (
     "suicide",
     "suicidal",

@@ -22,11 +22,21 @@ from handlers import (
     common,
     console,
     enrollment,
+    language,
     oncall,
     outreach,
     safety_plan,
     taking,
 )
+
+# Clinicians' handlers not behind `clinicians_only` (which speaks English itself)
+CLINICIANS_BUTTONS = {
+    oncall.oncall,
+    oncall.offcall,
+    case_messages.message_button,
+    outreach.outreach_button,
+    taking.case_button,
+}
 
 # Handler groups run in this order; within a group the first matching handler wins.
 PRIVATE_ONLY, ADMIT, PUBLIC, MEMBERS = -20, -10, 0, 10
@@ -66,6 +76,8 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
             CommandHandler("checkin", checkin.checkin_now),
             CommandHandler("stop", enrollment.stop),
             CallbackQueryHandler(enrollment.stop_confirmed, pattern=r"^stop:"),
+            CommandHandler("language", language.language_command),
+            CallbackQueryHandler(language.language_button, pattern=r"^lang:"),
             CommandHandler("plan", safety_plan.plan_command),
             CallbackQueryHandler(safety_plan.plan_button, pattern=r"^plan:"),
             CallbackQueryHandler(checkin.tap),
@@ -74,4 +86,9 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
         ],
         group=MEMBERS,
     )
-    application.add_error_handler(common.on_error)
+    for group in (PUBLIC, MEMBERS):  # every answer in the sender's language (issue 29)
+        for handler in application.handlers[group]:
+            english = handler.callback in CLINICIANS_BUTTONS
+            speak = language.in_english if english else language.in_their_language
+            handler.callback = speak(handler.callback)
+    application.add_error_handler(language.in_their_language(common.on_error))

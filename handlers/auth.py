@@ -11,6 +11,8 @@ from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import AftercareContext
+from bot.i18n import use_language
+from bot.i18n.resolve import CLINICIANS
 from storage.models import Clinician
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def clinicians_only(handler: ClinicianHandler) -> Handler:
         if not context.identity.clinicians:
             await message.reply_text(NOT_AUTHORISED)
             return
-        await handler(update, context, message, context.identity.clinicians[0])
+        with use_language(CLINICIANS):  # a clinician is spoken to in English, a patient or not
+            await handler(update, context, message, context.identity.clinicians[0])
 
     return guarded
 

@@ -9,6 +9,8 @@ from telegram import Message, Update
 
 from bot.context import AftercareContext
 from bot.domain import checkin_flow
+from bot.i18n import _, use_language
+from bot.i18n.resolve import CLINICIANS
 from bot.messaging import questions, texts
 from bot.messaging.case_thread import pass_to_writers, passed_on
 from bot.messaging.conversation import (
@@ -47,7 +49,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
     assert query is not None
     parsed = questions.parse_tap(query.data)
     if patient is None or parsed is None:
-        await answer_query(query, texts.CLOSED)
+        await answer_query(query, _(texts.CLOSED))
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
@@ -64,7 +66,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
         # The spinner's answer beside the next question, never in front of it: a slow or
         # refused callback answer (tried again by the limiter) holds nothing back.
         spinner = asyncio.create_task(
-            answer_query(query, texts.CHANGED_TO_YES if result.corrected_from else None)
+            answer_query(query, _(texts.CHANGED_TO_YES) if result.corrected_from else None)
         )
         try:
             await continue_checkin(
@@ -85,21 +87,21 @@ async def tap(update: Update, context: AftercareContext) -> None:
             raised=result.raised,
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
-        await answer_query(query, texts.LATE_YES)
+        await answer_query(query, _(texts.LATE_YES))
         if message is not None:  # nothing more to answer on a closed check-in's question
             await retire_buttons(context.bot, patient, message.message_id)
     elif isinstance(result, AlreadySaved | NotCurrent):
         answer = (
             texts.already_saved(result.item_id, result.value)
             if isinstance(result, AlreadySaved)
-            else texts.NOT_CURRENT
+            else _(texts.NOT_CURRENT)
         )
         await answer_query(query, answer)
         if message is not None and message.message_id != result.current_message_id:
             await retire_buttons(context.bot, patient, message.message_id)  # a stale keyboard
     else:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
-        await answer_query(query, texts.CLOSED)
+        await answer_query(query, _(texts.CLOSED))
 
 
 async def text(update: Update, context: AftercareContext) -> None:
@@ -160,7 +162,7 @@ async def text(update: Update, context: AftercareContext) -> None:
         # Crisis card and page first (a note can hold crisis words), then the rest.
         await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=answered)
         await retire_buttons(context.bot, patient, answered.checkin.message_id)  # Skip is moot
-        await message.reply_text(texts.NOTE_SAVED)
+        await message.reply_text(_(texts.NOTE_SAVED))
         await continue_checkin(ctx, context.bot, patient=patient, answered=answered, question=None)
         return
     assert kept is not None
@@ -191,7 +193,8 @@ async def _after_message(
     )
     reached: list[str] = []
     if attached is not None and attached.writers:  # the clinicians writing on the open case
-        reached = await pass_to_writers(ctx, context.bot, attached=attached, patient=patient)
+        with use_language(CLINICIANS):  # to the clinicians: English, whatever the patient reads
+            reached = await pass_to_writers(ctx, context.bot, attached=attached, patient=patient)
     if pending is not None:
         await ask(
             ctx,
@@ -199,7 +202,7 @@ async def _after_message(
             patient=patient,
             checkin_id=pending[0],
             item_id=pending[1],
-            prefix=texts.HINT_USE_BUTTONS,
+            prefix=_(texts.HINT_USE_BUTTONS),
             again=True,
         )
     elif patient.status == PatientStatus.UNREACHABLE:

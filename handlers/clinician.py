@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from telegram import Message, Update
 
 from bot.context import AftercareContext
+from bot.i18n import use_language
+from bot.i18n.resolve import patient_language
 from bot.messaging import texts
 from bot.messaging.delivery import Outcome, deliver
 from bot.services.enrollment import EnrollmentError, deep_link, enroll_patient
@@ -136,9 +138,9 @@ async def resume(
         await message.reply_text(str(exc))
         return
     assert patient.chat_id is not None
-    told = await deliver(
-        context.bot.send_message(patient.chat_id, texts.resumed(clinic)), what="resumed"
-    )
+    with use_language(patient_language(patient, clinic.language)):  # the patient reads it
+        resumed = texts.resumed(clinic)
+    told = await deliver(context.bot.send_message(patient.chat_id, resumed), what="resumed")
     await message.reply_text(
         f"{patient.ref}'s check-ins are restarted; {planned} planned from their infusions. "
         + (

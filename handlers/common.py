@@ -10,10 +10,12 @@ from telegram.error import Forbidden
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import CURRENT_UPDATE, AftercareContext, Identity
+from bot.i18n import _
 from bot.messaging import texts
 from bot.messaging.recovery import tell_after_failure
 from bot.services.messages import crisis_words
 from handlers.auth import answer_query
+from storage.patients import record_telegram_language
 from storage.people import clinicians_by_user, patient_by_chat
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,16 @@ async def admit(update: Update, context: AftercareContext) -> None:
     async with ctx.db.transaction() as session:
         patient = await patient_by_chat(session, chat_id=chat.id)
         clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
+        if patient is not None:  # one UPDATE, only when Telegram's language changed
+            await record_telegram_language(
+                session, patient=patient, language_code=user.language_code
+            )
     context.identity = Identity(patient=patient, clinicians=tuple(clinicians))
     if patient is not None:  # the right crisis card if this chat writes during an outage
         ctx.intake.clinic_of_chat[chat.id] = patient.clinic_id
     if update.callback_query is not None and not update.callback_query.data:
         # PTB lets a button without data match every pattern: nothing of ours sends one.
-        await answer_query(update.callback_query, texts.CLOSED)
+        await answer_query(update.callback_query, _(texts.CLOSED))
         raise ApplicationHandlerStop
 
 
@@ -62,7 +68,7 @@ async def stranger(update: Update, context: AftercareContext) -> None:
     if not context.identity.is_stranger:
         return  # the next handler group serves patients and clinicians
     if update.callback_query is not None:
-        await answer_query(update.callback_query, texts.NOT_ENROLLED_ALERT, alert=True)
+        await answer_query(update.callback_query, _(texts.NOT_ENROLLED_ALERT), alert=True)
     elif update.effective_message is not None:
         message = update.effective_message
         clinic = context.app.clinic(None)
@@ -97,7 +103,7 @@ async def on_error(update: object, context: AftercareContext) -> None:
         return  # not ours to answer, or Telegram will not let anything reach them
     saved = work is not None and work.committed  # its effects are stored; what followed failed
     if update.callback_query is not None:  # stop the button's spinner whatever else happens
-        await answer_query(update.callback_query, texts.SAVED if saved else texts.TRY_AGAIN)
+        await answer_query(update.callback_query, _(texts.SAVED if saved else texts.TRY_AGAIN))
     await tell_after_failure(
         context.app,
         context.bot,
@@ -114,5 +120,5 @@ async def unknown_command(update: Update, context: AftercareContext) -> None:
         await update.effective_message.reply_text(
             texts.CLINICIAN_HELP
             if context.identity.clinicians and not context.identity.patient
-            else texts.PATIENT_HELP
+            else _(texts.PATIENT_HELP)
         )

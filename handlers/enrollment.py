@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.clinic_config import ClinicConfig
 from bot.context import AftercareContext
+from bot.i18n import _, use_language
+from bot.i18n.resolve import offered_languages, patient_language, resolve
 from bot.messaging import texts
 from bot.messaging.delivery import deliver
 from bot.messaging.menus import show_clinician_menu
@@ -17,6 +20,7 @@ from bot.services.enrollment import (
     accept_consent,
     check_invite,
     check_offer,
+    invited_language,
     offer_consent,
     redeem_clinician_invite,
 )
@@ -47,7 +51,7 @@ async def start(update: Update, context: AftercareContext) -> None:
             await message.reply_text(texts.join_explanation())
         raise ApplicationHandlerStop
     now = ctx.clock.now()
-    offered = None
+    offered, invited = None, None
     async with context.effects() as session:
         checked = await check_invite(session, token=token, chat_id=chat.id, now=now)
         clinician = None
@@ -61,9 +65,10 @@ async def start(update: Update, context: AftercareContext) -> None:
             )
         elif checked.problem is None and checked.invite is not None:
             offered = await offer_consent(session, invite=checked.invite, chat_id=chat.id)
+            invited = await invited_language(session, invite=checked.invite)
     if checked.problem is not None:
         log.info("invite.refused update_id=%s problem=%s", update.update_id, checked.problem)
-        await message.reply_text(texts.INVITE_PROBLEMS[checked.problem])
+        await message.reply_text(texts.invite_problem(checked.problem))
     elif clinician is not None:
         await show_clinician_menu(context.bot, chat.id)
         clinic = ctx.clinic(clinician.clinic_id)
@@ -74,19 +79,27 @@ async def start(update: Update, context: AftercareContext) -> None:
     else:
         assert checked.invite is not None
         clinic = ctx.clinic(checked.invite.clinic_id)
-        await message.reply_text(
-            texts.consent_screen(clinic),
-            reply_markup=InlineKeyboardMarkup(
-                [
-                    [
-                        # The invite's id, not its token: the token is a secret.
-                        InlineKeyboardButton("I agree", callback_data=f"consent:yes:{offered}"),
-                        InlineKeyboardButton("Not now", callback_data=f"consent:no:{offered}"),
-                    ]
-                ]
-            ),
-        )
+        with use_language(
+            resolve(invited, clinic.language, user.language_code, offered=offered_languages())
+        ):
+            await _show_consent(message, clinic, offered)
     raise ApplicationHandlerStop
+
+
+async def _show_consent(message: Message, clinic: ClinicConfig, offered: int | None) -> None:
+    """The consent screen in the language the patient was enrolled in (else the clinic's)."""
+    await message.reply_text(
+        texts.consent_screen(clinic),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    # The invite's id, not its token: the token is a secret.
+                    InlineKeyboardButton(_(texts.AGREE), callback_data=f"consent:yes:{offered}"),
+                    InlineKeyboardButton(_(texts.NOT_NOW), callback_data=f"consent:no:{offered}"),
+                ]
+            ]
+        ),
+    )
 
 
 async def consent(update: Update, context: AftercareContext) -> None:
@@ -95,17 +108,17 @@ async def consent(update: Update, context: AftercareContext) -> None:
     assert query is not None and user is not None and chat is not None
     parts = (query.data or "").split(":", 2)
     if len(parts) != 3 or not parts[2]:
-        await answer_query(query, texts.INVITE_PROBLEMS["malformed"], alert=True)
+        await answer_query(query, texts.invite_problem("malformed"), alert=True)
         raise ApplicationHandlerStop
-    _, choice, reference = parts
+    choice, reference = parts[1:]
     ctx = context.app
     if choice != "yes" and context.identity.patient is not None:
         # "Not now" on a screen of someone already enrolled: nothing to undo; say so.
-        await answer_query(query, texts.INVITE_PROBLEMS[InviteProblem.ENROLLED], alert=True)
+        await answer_query(query, texts.invite_problem(InviteProblem.ENROLLED), alert=True)
         raise ApplicationHandlerStop
     if choice != "yes":
         await answer_query(query)
-        await deliver(query.edit_message_text(texts.CONSENT_DECLINED), what="consent_declined")
+        await deliver(query.edit_message_text(_(texts.CONSENT_DECLINED)), what="consent_declined")
         raise ApplicationHandlerStop
     now = ctx.clock.now()
     async with context.effects() as session:
@@ -120,19 +133,20 @@ async def consent(update: Update, context: AftercareContext) -> None:
             )
     if patient is None:
         problem = checked.problem or InviteProblem.UNKNOWN
-        await answer_query(query, texts.INVITE_PROBLEMS[problem], alert=True)
+        await answer_query(query, texts.invite_problem(problem), alert=True)
         # A second "I agree" leaves the screen as it is; forged data rewrites nothing.
         if problem not in (InviteProblem.ENROLLED, InviteProblem.UNKNOWN, InviteProblem.MALFORMED):
-            await deliver(query.edit_message_text(texts.INVITE_PROBLEMS[problem]), what="consent")
+            await deliver(query.edit_message_text(texts.invite_problem(problem)), what="consent")
     else:
         await answer_query(query)
         clinic = ctx.clinic(patient.clinic_id)
-        await deliver(
-            query.edit_message_text(f"{texts.consent_screen(clinic)}\n\n✓ I agree"),
-            what="consent_given",
-        )
-        await context.bot.send_message(chat.id, texts.welcome(clinic))
-        await context.bot.send_message(chat.id, texts.crisis_card(clinic))
+        with use_language(patient_language(patient, clinic.language, user.language_code)):
+            await deliver(
+                query.edit_message_text(texts.consent_given(clinic)),
+                what="consent_given",
+            )
+            await context.bot.send_message(chat.id, texts.welcome(clinic))
+            await context.bot.send_message(chat.id, texts.crisis_card(clinic))
     raise ApplicationHandlerStop
 
 
@@ -142,12 +156,12 @@ async def stop(update: Update, context: AftercareContext) -> None:
     if message is None or patient is None:
         return
     await message.reply_text(
-        texts.STOP_CONFIRM,
+        _(texts.STOP_CONFIRM),
         reply_markup=InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton("Yes, stop check-ins", callback_data=STOP_YES),
-                    InlineKeyboardButton("No, keep them", callback_data=STOP_NO),
+                    InlineKeyboardButton(_(texts.STOP_YES_LABEL), callback_data=STOP_YES),
+                    InlineKeyboardButton(_(texts.STOP_NO_LABEL), callback_data=STOP_NO),
                 ]
             ]
         ),
@@ -160,10 +174,10 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
     assert query is not None
     if patient is None or query.data != STOP_YES:
         if patient is not None and patient.status == PatientStatus.OPTED_OUT:
-            await answer_query(query, texts.ALREADY_STOPPED)  # "keep them" cannot undo a stop
+            await answer_query(query, _(texts.ALREADY_STOPPED))  # "keep them" cannot undo a stop
             return
         await answer_query(query)
-        await deliver(query.edit_message_text(texts.STOP_KEPT), what="stop_kept")
+        await deliver(query.edit_message_text(_(texts.STOP_KEPT)), what="stop_kept")
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)
@@ -171,7 +185,7 @@ async def stop_confirmed(update: Update, context: AftercareContext) -> None:
         async with context.effects() as session:
             raised = await opt_out(session, patient=patient, clinic=clinic, now=ctx.clock.now())
     except AlreadyStopped:
-        await answer_query(query, texts.ALREADY_STOPPED)  # a second tap: nothing to change
+        await answer_query(query, _(texts.ALREADY_STOPPED))  # a second tap: nothing to change
         return
     await answer_query(query)
     await deliver(query.edit_message_text(texts.stopped(clinic)), what="stopped")
@@ -188,6 +202,6 @@ async def resume(update: Update, context: AftercareContext) -> None:
         return
     clinic = context.app.clinic(patient.clinic_id)
     if patient.status == PatientStatus.ACTIVE:
-        await message.reply_text(texts.CHECKINS_ON)
+        await message.reply_text(_(texts.CHECKINS_ON))
     else:
         await message.reply_text(texts.paused(clinic, patient.status))

@@ -26,7 +26,7 @@ async def plan_command(update: Update, context: AftercareContext) -> None:
     async with context.effects() as session:
         view = await plan_to_show(session, patient=patient, now=ctx.clock.now(), on_screen=False)
     if view is None:
-        await message.reply_text(safety_plan.NO_PLAN)
+        await message.reply_text(safety_plan.no_plan())
         return
     await safety_plan.send_step(context.bot, patient.chat_id, view)
 
@@ -37,7 +37,7 @@ async def plan_button(update: Update, context: AftercareContext) -> None:
     assert query is not None
     parsed = safety_plan.parse(query.data)
     if patient is None or patient.chat_id is None or parsed is None:
-        await answer_query(query, UNKNOWN, alert=True)
+        await answer_query(query, safety_plan.refusal(UNKNOWN), alert=True)
         return
     plan_id, action, step, item = parsed
     ctx = context.app
@@ -52,7 +52,7 @@ async def plan_button(update: Update, context: AftercareContext) -> None:
             now=ctx.clock.now(),
         )
     if done.refusal is not None or done.view is None:
-        await answer_query(query, done.refusal or UNKNOWN, alert=True)
+        await answer_query(query, safety_plan.refusal(done.refusal or UNKNOWN), alert=True)
         return
     if done.contact is not None:
         assert done.contact.e164 is not None
@@ -76,4 +76,4 @@ async def plan_button(update: Update, context: AftercareContext) -> None:
                 what="safety_plan next",
             )
     else:
-        await answer_query(query, safety_plan.HELPED, alert=True)
+        await answer_query(query, safety_plan.helped(), alert=True)

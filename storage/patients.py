@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import audit
 from storage.leases import is_postgres
 from storage.models import Patient
+from storage.states import Actor
 
 
 async def patient_by_ref(session: AsyncSession, *, clinic_id: str, ref: str) -> Patient | None:
@@ -51,3 +53,41 @@ async def patients_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[
         return {}
     rows = await session.scalars(select(Patient).where(col(Patient.id).in_(set(ids))))
     return {p.id: p for p in rows.all() if p.id is not None}
+
+
+async def record_telegram_language(
+    session: AsyncSession, *, patient: Patient, language_code: str | None
+) -> bool:
+    """Telegram's language_code as last seen: one UPDATE, only when it changed (an update
+    without one changes nothing)."""
+    if patient.id is None or not language_code or language_code == patient.telegram_language:
+        return False
+    await session.execute(
+        update(Patient).where(col(Patient.id) == patient.id).values(telegram_language=language_code)
+    )
+    patient.telegram_language = language_code
+    return True
+
+
+async def set_language(
+    session: AsyncSession, *, patient: Patient, language: str | None, actor: Actor, now: datetime
+) -> bool:
+    """The patient's own language setting (None: the clinic's default), audited; False when it
+    was already so."""
+    if patient.id is None or language == patient.language:
+        return False
+    await audit.hold_chain(session)  # one lock order: the chain, then the patient's row
+    await session.execute(
+        update(Patient).where(col(Patient.id) == patient.id).values(language=language)
+    )
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event="patient.language",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        detail={"language": language or "default", "was": patient.language or "default"},
+    )
+    patient.language = language
+    return True

@@ -15,6 +15,7 @@ from bot.cli.console import console_app
 from bot.cli.db import db_app
 from bot.cli.demo import demo_command
 from bot.cli.export import export_app
+from bot.cli.instrument import instrument_app
 from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
@@ -44,6 +45,7 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(export_app, name="export")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(console_app, name="console")
+app.add_typer(instrument_app, name="instrument")
 app.command("demo")(demo_command)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.support import CliError, parse_time, with_context
 from bot.context import AppContext
+from bot.i18n.resolve import chosen_language, offered_languages
 from bot.services.clinic.team import TeamError, set_admin, set_contact
 from bot.services.enrollment import (
     EnrollmentError,
@@ -23,7 +24,7 @@ from bot.services.reaching.contact_details import change_contact, read_contact
 from storage.infusions import get_infusion
 from storage.models import Clinician, Patient
 from storage.oncall import clinician_by_name
-from storage.patients import get_patient, patient_by_ref, patients_by_ref
+from storage.patients import get_patient, patient_by_ref, patients_by_ref, set_language
 from storage.states import CLI
 
 clinician_app = typer.Typer(help="Clinicians.", no_args_is_help=True)
@@ -175,6 +176,14 @@ def patient_enroll(
         str | None, typer.Option(help="Their relation to the patient, e.g. sister.")
     ] = None,
     emergency_phone: Annotated[str | None, typer.Option(help="Emergency contact's phone.")] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="The patient's language, e.g. es; default the clinic's. Refused unless a "
+            "C-SSRS translation is installed (aftercare instrument list) and Aftercare's texts "
+            "exist in it."
+        ),
+    ] = None,
 ) -> None:
     """Enroll a patient and print their single-use invite link."""
     typed = {
@@ -202,6 +211,7 @@ def patient_enroll(
                     emergency_contact=emergency_contact,
                     now=ctx.clock.now(),
                     actor=ACTOR,
+                    language=language,
                 )
                 await change_contact(
                     session, patient=patient, change=contact, actor=ACTOR, now=ctx.clock.now()
@@ -211,7 +221,8 @@ def patient_enroll(
         return patient, token, await _bot_username(ctx)
 
     patient, token, username = with_context(work)
-    typer.echo(f"patient {patient.ref} ({patient.timezone}) enrolled; invite:")
+    speaks = f", language {patient.language}" if patient.language else ""
+    typer.echo(f"patient {patient.ref} ({patient.timezone}{speaks}) enrolled; invite:")
     typer.echo(deep_link(username, token))
     typer.echo(f"token: {token}")
 
@@ -349,3 +360,29 @@ def infusion_move(
     """Move an infusion's end time and re-plan its check-ins not yet sent."""
     for line in _change(infusion_id, cancel=False, at=at):
         typer.echo(line)
+
+
+@patient_app.command("language")
+def patient_language(
+    ref: Annotated[str, typer.Option(help="The patient's reference.")],
+    language: Annotated[str, typer.Option(help='A language tag (e.g. "es"), or "default".')],
+    clinic: Annotated[str | None, typer.Option(help="Clinic id (if the ref is ambiguous).")] = None,
+) -> None:
+    """Set the language a patient is written to in ("default": the clinic's)."""
+    try:
+        chosen = chosen_language(language, offered=offered_languages())
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+
+    async def work(ctx: AppContext) -> Patient:
+        found = await _find_patient(ctx, ref, clinic)
+        async with ctx.db.transaction() as session:
+            row = await get_patient(session, patient_id=found.id or 0)
+            assert row is not None
+            await set_language(
+                session, patient=row, language=chosen, actor=ACTOR, now=ctx.clock.now()
+            )
+        return row
+
+    patient = with_context(work)
+    typer.echo(f"patient {patient.ref}: language {patient.language or 'default (the clinic’s)'}")

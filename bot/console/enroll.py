@@ -13,8 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.console.web import NotFound, checked_form, console_of, page, qr_svg, viewer
+from bot.i18n import use_language
+from bot.i18n.resolve import patient_language
+from bot.instrument_files.check import language_label
 from bot.messaging import texts
 from bot.messaging.delivery import Outcome, deliver
+from bot.services.clinic.instruments import languages_offered
 from bot.services.clinic.patient_admin import (
     RESUME_REASONS,
     STOP_REASONS,
@@ -34,7 +38,7 @@ from bot.services.patients import patient_actions
 from bot.services.reaching.contact_details import FIELDS as CONTACT_FIELDS
 from storage.models import Patient
 
-FIELDS = ("ref", "timezone", "baseline_mood", "protocol", *CONTACT_FIELDS)
+FIELDS = ("ref", "timezone", "baseline_mood", "protocol", "language", *CONTACT_FIELDS)
 MAX_REF = 64
 
 
@@ -63,6 +67,8 @@ def _enroll_page(
         errors=errors,
         zones=zone_names(),
         protocols=sorted(clinic.protocols),
+        languages=[(tag, language_label(tag)) for tag in languages_offered()],
+        clinic_language=language_label(clinic.language),
     )
 
 
@@ -186,7 +192,8 @@ async def _monitoring_change(request: Request, *, stopping: bool) -> Response:
         return _monitoring_page(request, who, patient, reason=reason, error=exc.message, status=400)
     told = None
     if patient.chat_id is not None:
-        text = texts.stopped(clinic) if stopping else texts.resumed(clinic)
+        with use_language(patient_language(patient, clinic.language)):  # the patient reads it
+            text = texts.stopped(clinic) if stopping else texts.resumed(clinic)
         sent = await deliver(
             console.bot.send_message(patient.chat_id, text),
             what="stopped" if stopping else "resumed",

@@ -5,6 +5,7 @@ caring contacts (CLINICAL.md §12: the track shown, stopped by any clinician of 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -15,7 +16,8 @@ from starlette.routing import Route
 from bot.charts.glance import chart_glance
 from bot.charts.mood import render_svg, summary_text
 from bot.console.safety_plan import plan_values
-from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
+from bot.console.web import PREFIX, NotFound, Refused, checked_form, console_of, page, viewer
+from bot.i18n.resolve import chosen_language, language_name, offered_languages
 from bot.services.mood_chart import mood_chart_for
 from bot.services.overview import (
     RISK_FILTERS,
@@ -29,6 +31,7 @@ from bot.services.patient_views import patient_of_clinic, record_view
 from bot.services.reaching import caring, contact_details
 from bot.services.safety.plans import versions
 from bot.services.timeline import patient_timeline
+from storage.patients import set_language
 
 MAX_REF = 64
 CHART_DAYS = 30
@@ -104,6 +107,9 @@ async def timeline(request: Request) -> Response:
         **plan_values(plans),
         caring=caring_track,
         caring_stopped=request.query_params.get("done") == "caring",
+        patient_language=patient.language,
+        language_saved=request.query_params.get("done") == "language",
+        **language_choices(clinic.language),
     )
 
 
@@ -159,9 +165,42 @@ async def stop_caring(request: Request) -> Response:
     return RedirectResponse(f"{PREFIX}/patients/{quote(ref)}?done=caring#caring", status_code=303)
 
 
+async def change_language(request: Request) -> Response:
+    """The clinic sets the language a patient is written to in ("default": the clinic's);
+    a language not offered is refused, naming what is missing (audited by the store)."""
+    form = await checked_form(request)
+    who = await viewer(request)
+    console = console_of(request)
+    ref = request.path_params["ref"]
+    if len(ref) > MAX_REF:
+        raise NotFound("patient")
+    try:
+        chosen = chosen_language(str(form.get("language") or ""), offered=offered_languages())
+    except ValueError as exc:
+        raise Refused(f"Not saved: {exc}.") from None
+    async with console.ctx.db.transaction() as session:
+        patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
+        if patient is None:
+            raise NotFound("patient")
+        await set_language(
+            session, patient=patient, language=chosen, actor=who.actor, now=console.ctx.clock.now()
+        )
+    target = f"{PREFIX}/patients/{quote(ref)}?done=language#patient-language"
+    return RedirectResponse(target, status_code=303)
+
+
+def language_choices(clinic_language: str) -> dict[str, Any]:
+    """The patient page's language form: the offered languages by name, the clinic's default."""
+    return {
+        "languages": [(tag, language_name(tag)) for tag in offered_languages()],
+        "clinic_language": language_name(clinic_language),
+    }
+
+
 ROUTES = [
     Route("/patients", patients, methods=["GET"]),
     Route("/patients/{ref}", timeline, methods=["GET"]),
     Route("/patients/{ref}/contact", change_contact, methods=["POST"]),
     Route("/patients/{ref}/caring/stop", stop_caring, methods=["POST"]),
+    Route("/patients/{ref}/language", change_language, methods=["POST"]),
 ]

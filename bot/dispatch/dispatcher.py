@@ -24,7 +24,9 @@ from bot.dispatch.digest import Digests
 from bot.dispatch.pager import Pager
 from bot.dispatch.sending import Sender, TickReport, claim_batch
 from bot.domain import checkin_flow
-from bot.messaging import questions, texts
+from bot.i18n import use_language
+from bot.i18n.resolve import CLINICIANS
+from bot.messaging import questions
 from bot.messaging.conversation import retire_buttons
 from bot.messaging.delivery import Outcome, deliver, send_question
 from bot.services import checkin_states, deliveries
@@ -214,11 +216,13 @@ class Dispatcher:
                 async with self.ctx.db.transaction() as session:
                     await deliveries.hand_back(session, checkin_id=checkin.id)
                 return False
+            with use_language(self.sender.language(patient)):
+                text = questions.reminder_text(item)
             delivery = await deliver(
                 send_question(
                     self.bot,
                     patient.chat_id,
-                    f"{texts.REMINDER}\n\n{questions.question_text(item)}",
+                    text,
                     checkin_id=checkin.id,
                     item_id=item,
                     rate_limit_args=self.sender.routine(True),
@@ -263,7 +267,8 @@ class Dispatcher:
     ) -> None:
         """The fast path: page for a just-committed case without waiting for a tick."""
         try:
-            await self.pager.run_due(only_id=case_id, patient_told_after=patient_told_after)
+            with use_language(CLINICIANS):  # not the patient's, whose update may have paged
+                await self.pager.run_due(only_id=case_id, patient_told_after=patient_told_after)
         except Exception:
             log.exception("pager.fast_path_failed case=%s (the next tick retries)", case_id)
             try:  # hand the case to the ticks now rather than when its reservation runs out

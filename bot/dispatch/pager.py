@@ -18,6 +18,8 @@ from bot.context import AppContext
 from bot.domain.channels import ChannelKind
 from bot.domain.escalation import step_at, targets
 from bot.domain.levels import Level
+from bot.i18n import use_language
+from bot.i18n.resolve import patient_language
 from bot.messaging import pages, texts
 from bot.messaging.case_news import show_case_state
 from bot.messaging.delivery import Delivery, Outcome, deliver
@@ -280,10 +282,11 @@ class Pager:
             return
         clinic = self.ctx.clinic(patient.clinic_id)
         about = "message" if plan.case.trigger is CaseTrigger.MESSAGE else "answers"
-        if delivered and not plan.page.nobody_on_call:
-            text = texts.paged_notice(clinic, level, about=about)
-        else:
-            text = texts.nobody_notice(clinic, about=about)
+        with use_language(patient_language(patient, clinic.language)):
+            if delivered and not plan.page.nobody_on_call:
+                text = texts.paged_notice(clinic, level, about=about)
+            else:
+                text = texts.nobody_notice(clinic, about=about)
         result = await deliver(self.bot.send_message(patient.chat_id, text), what="patient_notice")
         await self._record_notice(plan, result, paged=delivered and not plan.page.nobody_on_call)
 
@@ -299,8 +302,10 @@ class Pager:
         if not owed:
             return
         clinic = self.ctx.clinic(patient.clinic_id)
+        with use_language(patient_language(patient, clinic.language)):
+            text = texts.paged_after_all(clinic)
         result = await deliver(
-            self.bot.send_message(patient.chat_id, texts.paged_after_all(clinic)),
+            self.bot.send_message(patient.chat_id, text),
             what="patient_notice_corrected",
         )
         await self._record_notice(plan, result, paged=True, corrected=True)

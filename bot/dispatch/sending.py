@@ -19,6 +19,8 @@ from telegram.ext import ExtBot
 
 from bot.context import AppContext
 from bot.domain import checkin_flow
+from bot.i18n import use_language
+from bot.i18n.resolve import patient_language
 from bot.messaging import questions
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.messaging.ratelimit import ROUTINE
@@ -116,6 +118,10 @@ class Sender:
         """Limiter arguments for a send: routine check-ins yield to safety messages."""
         return ROUTINE if routine and self.bot.rate_limiter is not None else None
 
+    def language(self, patient: Patient) -> str:
+        """The language a send to `patient` is in (issue 29)."""
+        return patient_language(patient, self.ctx.clinic(patient.clinic_id).language)
+
     def count(self, delivery: Delivery) -> None:
         if delivery.outcome is Outcome.SENT:
             self.ctx.metrics.checkins_sent.inc()
@@ -150,7 +156,9 @@ class Sender:
                     )
                     report.missed_unsent += 1
                 else:
-                    to_send.append(Prompt(checkin, patient, title_of(checkin, patient, infusions)))
+                    with use_language(self.language(patient)):
+                        title = title_of(checkin, patient, infusions)
+                    to_send.append(Prompt(checkin, patient, title))
             to_send = one_per_patient(to_send, now=now)
         for outcome in await self.deliver(to_send, routine=True):
             report.sent += outcome is Outcome.SENT
@@ -165,9 +173,9 @@ class Sender:
             infusions = await infusions_by_ids(
                 session, ids=[checkin.infusion_id] if checkin.infusion_id is not None else []
             )
-        (outcome,) = await self.deliver(
-            [Prompt(checkin, patient, title_of(checkin, patient, infusions))], routine=routine
-        )
+        with use_language(self.language(patient)):
+            title = title_of(checkin, patient, infusions)
+        (outcome,) = await self.deliver([Prompt(checkin, patient, title)], routine=routine)
         return outcome
 
     async def deliver(self, batch: list[Prompt], *, routine: bool) -> list[Outcome]:
@@ -181,11 +189,13 @@ class Sender:
             async with self.slots:
                 if self.stopping:  # shutting down: what has not started is handed back
                     return Delivery(Outcome.NOT_SENT)
+                with use_language(self.language(patient)):
+                    text = questions.question_text(checkin_flow.MOOD, title=prompt.title)
                 return await deliver(
                     send_question(
                         self.bot,
                         patient.chat_id,
-                        questions.question_text(checkin_flow.MOOD, title=prompt.title),
+                        text,
                         checkin_id=checkin.id,
                         item_id=checkin_flow.MOOD,
                         rate_limit_args=self.routine(routine),

@@ -18,6 +18,15 @@ ALL_ITEMS = (*BUTTON_ITEMS, NOTE)
 MOOD_VALUES = tuple(str(n) for n in range(11))
 
 
+def N_(message: str) -> str:
+    """Mark a label for extraction into the catalogues. The domain imports nothing of ours,
+    so labels stay English here (clinicians read them so); messaging says them with `_()`."""
+    return message
+
+
+YES_LABEL, NO_LABEL, SKIP_LABEL, SKIPPED_LABEL = N_("Yes"), N_("No"), N_("Skip"), N_("Skipped")
+
+
 @dataclass(frozen=True)
 class Tap:
     """A patient's button answer: which check-in, which item, which value."""
@@ -55,15 +64,15 @@ def choices(item_id: str) -> list[list[tuple[str, str]]]:
     if item_id == MOOD:
         return [[(v, v) for v in MOOD_VALUES[:6]], [(v, v) for v in MOOD_VALUES[6:]]]
     if item_id == NOTE:
-        return [[("Skip", SKIP)]]
-    return [[("Yes", YES), ("No", NO)]]
+        return [[(SKIP_LABEL, SKIP)]]
+    return [[(YES_LABEL, YES), (NO_LABEL, NO)]]
 
 
 def answer_label(item_id: str, value: str) -> str:
-    """How a chosen answer reads once its buttons are gone."""
+    """How a chosen answer reads once its buttons are gone (English: a msgid for the patient)."""
     if item_id == MOOD:
         return f"{value}/10"
-    return {YES: "Yes", NO: "No", SKIP: "Skipped"}.get(value, value)
+    return {YES: YES_LABEL, NO: NO_LABEL, SKIP: SKIPPED_LABEL}.get(value, value)
 
 
 def is_positive(item_id: str, value: str) -> bool:

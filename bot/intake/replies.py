@@ -14,8 +14,11 @@ from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
+from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.domain import checkin_flow
+from bot.i18n import _, use_language
+from bot.i18n.resolve import patient_language
 from bot.messaging import questions, texts
 from bot.services.messages import crisis_words
 
@@ -81,13 +84,21 @@ class OutageReplies:
             self._answered.popitem(last=False)
         clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(chat.id))
         help_now = asks_for_help(update, self.ctx)
+        user = update.effective_user  # no database: the clinic's default or Telegram's language
+        code = user.language_code if user is not None else None
+        with use_language(patient_language(None, clinic.language, code)):
+            await self._reply(update, chat.id, clinic, help_now)
+
+    async def _reply(
+        self, update: Update, chat_id: int, clinic: ClinicConfig, help_now: bool
+    ) -> None:
         try:
             if update.callback_query is not None:
-                await update.callback_query.answer(texts.HELD_TAP, show_alert=True)
+                await update.callback_query.answer(_(texts.HELD_TAP), show_alert=True)
             if help_now:
-                await self.bot.send_message(chat.id, texts.crisis_card(clinic))
+                await self.bot.send_message(chat_id, texts.crisis_card(clinic))
             if update.callback_query is None or help_now:
-                await self.bot.send_message(chat.id, texts.held_for_outage(clinic))
+                await self.bot.send_message(chat_id, texts.held_for_outage(clinic))
         except TelegramError as exc:
             log.warning(
                 "intake.outage_reply_failed update_id=%s error=%s",

@@ -21,6 +21,8 @@ from telegram import Bot
 
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
+from bot.i18n import _, use_language
+from bot.i18n.resolve import patient_language
 from bot.messaging.delivery import Outcome, deliver
 from bot.messaging.pages import message_button
 from bot.services.messages import (
@@ -58,28 +60,32 @@ def prompted_case(text: str) -> int | None:
 
 def to_patient(name: str, clinic: ClinicConfig, text: str) -> str:
     """How the patient reads a clinician's message: from their care team, by name."""
-    return f"{name}, {clinic.name}: {text}"
+    return _("{name}, {clinic}: {text}").format(name=name, clinic=clinic.name, text=text)
 
 
 def passed_on(clinic: ClinicConfig, names: list[str]) -> str:
     """The patient's answer when their message went to the clinicians writing on their case:
     true, and no promise that anyone watches the chat."""
-    who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    return (
-        f"Your message was passed to {who} of {clinic.name}, who wrote to you. Nobody watches "
-        "this chat around the clock, so an answer may take time: to talk to someone, call "
-        f"{clinic.name} at {clinic.contact_phone}. If you need help now, send /crisis."
+    who = (
+        names[0]
+        if len(names) == 1
+        else _("{names} and {last}").format(names=", ".join(names[:-1]), last=names[-1])
     )
+    return _(
+        "Your message was passed to {who} of {clinic}, who wrote to you. Nobody watches "
+        "this chat around the clock, so an answer may take time: to talk to someone, call "
+        "{clinic} at {phone}. If you need help now, send /crisis."
+    ).format(who=who, clinic=clinic.name, phone=clinic.contact_phone)
 
 
 def thread_closed(clinic: ClinicConfig) -> str:
     """After the case is resolved: messages go back to being read in clinic hours (§7, §10)."""
-    return (
-        f"{clinic.name} has finished following up with you here. From now on, messages you send "
+    return _(
+        "{clinic} has finished following up with you here. From now on, messages you send "
         "in this chat are saved in your record and read during clinic hours; nobody is alerted "
-        f"by them and this chat is not watched. To talk to someone, call {clinic.name} at "
-        f"{clinic.contact_phone}. If you need help now, send /crisis."
-    )
+        "by them and this chat is not watched. To talk to someone, call {clinic} at "
+        "{phone}. If you need help now, send /crisis."
+    ).format(clinic=clinic.name, phone=clinic.contact_phone)
 
 
 def forwarded(*, case_id: int, ref: str, text: str) -> str:
@@ -118,8 +124,10 @@ async def write_to_patient(
         return Written(WriteOutcome.REFUSED, problem)
     assert checked.patient.chat_id is not None
     clinic = ctx.clinic(checked.case.clinic_id)
+    with use_language(patient_language(checked.patient, clinic.language)):  # the patient reads it
+        framed = to_patient(checked.clinician.name, clinic, text)
     delivery = await deliver(
-        bot.send_message(checked.patient.chat_id, to_patient(checked.clinician.name, clinic, text)),
+        bot.send_message(checked.patient.chat_id, framed),
         what=f"case_message case={case_id}",
     )
     async with ctx.db.transaction() as session:

@@ -7,13 +7,16 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.ext import ExtBot
 
+from bot.i18n import N_, _, use_language
 from bot.messaging.delivery import Delivery, deliver
 
+# The English menu; `patient_commands()` says it in the current language.
 PATIENT_COMMANDS = [
-    BotCommand("checkin", "Start a check-in now"),
-    BotCommand("crisis", "Crisis resources"),
-    BotCommand("help", "Help and crisis resources"),
-    BotCommand("stop", "Stop check-ins"),
+    BotCommand("checkin", N_("Start a check-in now")),
+    BotCommand("crisis", N_("Crisis resources")),
+    BotCommand("help", N_("Help and crisis resources")),
+    BotCommand("language", N_("Change the language")),
+    BotCommand("stop", N_("Stop check-ins")),
 ]
 CLINICIAN_COMMANDS = [
     BotCommand("open", "Open cases, oldest first"),
@@ -32,9 +35,21 @@ CLINICIAN_COMMANDS = [
 ]
 
 
-async def show_patient_menu(bot: ExtBot[Any]) -> Delivery:
-    """The default menu, for every chat without its own: the patients'."""
-    return await deliver(bot.set_my_commands(PATIENT_COMMANDS), what="menu_default")
+def patient_commands() -> list[BotCommand]:
+    """The patients' menu with its descriptions in the current language."""
+    return [BotCommand(c.command, _(c.description)) for c in PATIENT_COMMANDS]
+
+
+async def show_patient_menu(bot: ExtBot[Any], language: str | None = None) -> Delivery:
+    """The default menu, for every chat without its own: the patients'. With `language`, the
+    menu Telegram shows to users whose app is set to that language (`language_code`)."""
+    if language is None:
+        return await deliver(bot.set_my_commands(patient_commands()), what="menu_default")
+    with use_language(language) as chosen:
+        commands = patient_commands()
+    return await deliver(
+        bot.set_my_commands(commands, language_code=chosen[:2]), what=f"menu_default {chosen}"
+    )
 
 
 async def show_clinician_menu(bot: ExtBot[Any], chat_id: int) -> Delivery:

@@ -15,6 +15,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
+from bot.i18n import SOURCE
+from bot.i18n.pseudo import PSEUDO
+from bot.i18n.resolve import language_name, patient_language
 from bot.messaging.clinic_time import when
 from bot.messaging.outreach_buttons import log_button
 from bot.services.case_facts import CheckinFacts
@@ -107,6 +110,16 @@ def reason_lines(reason: str, zone: ZoneInfo) -> list[str]:
     return [_STAMP.sub(local, line) for line in reason.splitlines() if line.strip()]
 
 
+def reads_line(patient: Patient, clinic: ClinicConfig) -> list[str]:
+    """'Patient reads Spanish (es).' when the patient is spoken to in another language than
+    English (issue 29): the clinician knows what the patient read before they call."""
+    language = patient_language(patient, clinic.language)
+    if language == SOURCE:
+        return []
+    tag = "" if language == PSEUDO else f" ({language})"  # the pseudo-locale names its tag
+    return [f"Patient reads {language_name(language)}{tag}."]
+
+
 def page_text(
     *,
     case: Case,
@@ -128,6 +141,7 @@ def page_text(
     lines = [
         f"{ICON[level]} {level.value.upper()} priority — case #{case.id}",
         f"Patient: {who}",
+        *reads_line(patient, clinic),
         "Why:",
         *reasons_in(case.reason, clinic),
     ]

@@ -12,6 +12,7 @@ from bot.domain import checkin_flow, instruments
 from bot.domain.checkin_flow import Tap
 from bot.domain.levels import Level, highest
 from bot.domain.triage import CSSRS_LEVEL, Finding, Triage
+from bot.i18n import current_language
 from bot.services import checkin_states
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.messages import scan_for_crisis_words
@@ -165,6 +166,7 @@ def _answer(
         instrument_version=item.instrument_version,
         answered_at=now,
         update_id=update_id,
+        language=current_language(),  # what the item was shown in: the update's language
     )
 
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.i18n import normalize
+from bot.services.clinic.instruments import language_refusal
 from storage import audit
 from storage.invites import (
     add_clinician,
@@ -40,6 +42,11 @@ REF_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 class EnrollmentError(Exception):
     """A request that cannot be carried out; the message is safe to show the requester."""
+
+
+class LanguageRefused(EnrollmentError):
+    """The patient's language cannot be offered (no installed C-SSRS translation, or no
+    catalogue of Aftercare's own texts): the message names what is missing."""
 
 
 class InviteProblem(StrEnum):
@@ -119,9 +126,13 @@ async def enroll_patient(
     now: datetime,
     actor: Actor,
     protocol: str | None = None,
+    language: str | None = None,
 ) -> tuple[Patient, str]:
     """Create the patient (or re-invite one not yet linked) and a single-use invite;
-    `protocol` (one of the clinic's) replaces the clinic's default for their infusions."""
+    `protocol` (one of the clinic's) replaces the clinic's default for their infusions;
+    `language` is the patient's own (None: the clinic's default), refused unless a check-in
+    can be offered in it (CLINICAL.md §13)."""
+    chosen = _language(language)
     if not REF_SHAPE.match(ref):
         raise EnrollmentError(
             f"reference {ref[:64]!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
@@ -147,10 +158,12 @@ async def enroll_patient(
                 timezone=zone,
                 baseline_mood=baseline_mood,
                 emergency_contact=emergency_contact,
+                language=chosen,
                 created_at=now,
             ),
         )
     else:
+        patient.language = chosen
         patient.timezone = zone
         patient.baseline_mood = (
             baseline_mood if baseline_mood is not None else patient.baseline_mood
@@ -166,9 +179,19 @@ async def enroll_patient(
         event="patient.enrolled",
         clinic_id=clinic.id,
         patient_id=patient.id,
-        detail={"invite_id": invite.id, "timezone": zone},
+        detail={"invite_id": invite.id, "timezone": zone, "language": chosen},
     )
     return patient, token
+
+
+def _language(language: str | None) -> str | None:
+    """The patient's language as stored, or LanguageRefused naming what is missing."""
+    if language is None or not language.strip():
+        return None
+    refused = language_refusal(language.strip())
+    if refused is not None:
+        raise LanguageRefused(refused)
+    return normalize(language.strip())
 
 
 async def _patient_invite(
@@ -231,6 +254,15 @@ async def offer_consent(session: AsyncSession, *, invite: Invite, chat_id: int) 
     assert invite.id is not None
     invite.offered_chat_id = chat_id
     return invite.id
+
+
+async def invited_language(session: AsyncSession, *, invite: Invite) -> str | None:
+    """The language the clinic enrolled the invited patient in (None: not set), so the consent
+    screen is already in it."""
+    if invite.patient_id is None:
+        return None
+    patient = await get_patient(session, patient_id=invite.patient_id)
+    return patient.language if patient is not None else None
 
 
 async def check_offer(

@@ -17,6 +17,7 @@ from bot.domain.crisis_terms import CrisisMatcher
 from bot.domain.delivery import Delivery, Outcome
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
+from bot.i18n import current_language
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.reaching import caring
 from storage import audit
@@ -122,6 +123,7 @@ async def record_free_text(
             instrument_version=instruments.checkin_items().version,
             answered_at=now,
             update_id=update_id,
+            language=current_language(),  # the language the patient was being spoken to in
         ),
     )
     await audit.append(

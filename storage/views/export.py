@@ -53,6 +53,7 @@ CHECKIN_COLUMNS = (
     "answered_at",
     "status",
     "risk_level",
+    "language",  # what the answers were shown in (issue 29); empty before languages were kept
 )  # then one column per answer item, in the order the caller names them
 CASE_COLUMNS = (
     "case_id",
@@ -129,6 +130,7 @@ def checkins(
         select(
             col(Answer.checkin_id).label("checkin_id"),
             func.max(col(Answer.answered_at)).label("answered_at"),
+            func.max(col(Answer.language)).label("language"),
             *(
                 func.max(case((col(Answer.item_id) == item, col(Answer.value)))).label(f"i{n}")
                 for n, item in enumerate(items)
@@ -152,6 +154,7 @@ def checkins(
             answers.c.answered_at,
             col(Checkin.status),
             col(Checkin.risk_level),
+            answers.c.language,
             *(answers.c[f"i{n}"] for n in range(len(items))),
         )
         .join(Patient, col(Patient.id) == col(Checkin.patient_id))

@@ -151,6 +151,7 @@ async def _known(db: Database) -> dict[str, int]:
                         instrument_id="x",
                         instrument_version="1",
                         answered_at=checkin.due_at + timedelta(minutes=minute),
+                        language=None if checkin is checkins[0] else "es",  # before / after 0011
                     )
                 )
         session.add(
@@ -285,6 +286,7 @@ async def test_the_files_carry_exactly_the_stored_values(db: Database, tmp_path:
         "answered_at",
         "status",
         "risk_level",
+        "language",
         *ITEMS,
     ]
     assert first == {
@@ -299,12 +301,14 @@ async def test_the_files_carry_exactly_the_stored_values(db: Database, tmp_path:
         "answered_at": "2026-05-01T14:06:00Z",  # the last answer (the note)
         "status": "completed",
         "risk_level": "none",
+        "language": "",
         **{item: FIRST.get(item, "") for item in ITEMS},
     }
     assert {k: second[k] for k in ITEMS} == {item: SECOND.get(item, "") for item in ITEMS}
     assert second["rf"] == "" and second["s3"] == "yes" and second["s5"] == "no"
     assert (second["kind"], second["day"], second["risk_level"]) == ("daily", "1", "high")
     assert second["answered_at"] == "2026-05-02T10:08:00Z"
+    assert second["language"] == "es"
     assert planned["status"] == "scheduled" and planned["sent_at"] == ""
     assert planned["answered_at"] == "" and all(planned[item] == "" for item in ITEMS)
     assert files["cases.csv"] == [

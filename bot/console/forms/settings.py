@@ -87,6 +87,7 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
         "contact_phone": clinic.contact_phone,
         "default_protocol": clinic.default_protocol,
         "alerts_include_name": clinic.alerts_include_name,
+        "language": clinic.language,
         "phone_country_code": clinic.phone_country_code or "",
         "invite_valid_for": show_duration(clinic.invite_valid_for),
         "quiet.enabled": clinic.quiet_hours is not None,
@@ -227,6 +228,7 @@ def _read_basics(read: _Reader, data: dict[str, Any]) -> None:
     data["contact_phone"] = read.text("contact_phone")
     data["default_protocol"] = read.text("default_protocol")
     data["alerts_include_name"] = bool(read.shown["alerts_include_name"])
+    data["language"] = read.text("language")
     data["phone_country_code"] = read.text("phone_country_code") or None
     data["invite_valid_for"] = read.duration("invite_valid_for")
     data["quiet_hours"] = (
@@ -312,6 +314,7 @@ def _read_the_rest(read: _Reader, data: dict[str, Any], current: ClinicConfig) -
         "card": str(read.form.get("crisis.card", "")).replace("\r\n", "\n"),
         "emergency_number": text("crisis.emergency_number"),
         "terms": [t.strip() for t in text("crisis.terms").splitlines() if t.strip()],
+        "cards": dict(current.crisis.cards),  # the clinic file keeps the other languages' cards
     }
     data["paging"] = {
         "events_url": text("paging.events_url"),

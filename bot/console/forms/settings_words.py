@@ -25,6 +25,7 @@ LABELS: dict[str, str] = {
     "default_protocol": "Default protocol",
     "invite_valid_for": "Invites valid for",
     "alerts_include_name": "Pages carry the patient's name",
+    "language": "Default language for patients",
     "new_protocol": "Name of a new protocol",
     "quiet.enabled": "Quiet hours",
     "quiet.start": "Quiet from",

@@ -20,6 +20,7 @@ from bot.clinic_config import ClinicConfig
 from bot.services.enrollment import (
     REF_SHAPE,
     EnrollmentError,
+    LanguageRefused,
     enroll_patient,
     reissue_patient_invite,
 )
@@ -64,6 +65,7 @@ class Enrollment:
     emergency_contact: str | None  # free text (CLI --emergency-contact); the form: `contact`
     protocol: str | None  # None: the clinic's default
     contact: ContactChange | None = None  # phone and emergency contact
+    language: str | None = None  # the patient's own; None: the clinic's default
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ def read_enrollment(
     errors.update(contact_errors)
     if errors:
         return None, errors
-    return Enrollment(ref, zone, mood, contact or None, protocol or None, details), {}
+    language = values.get("language", "").strip() or None
+    return Enrollment(ref, zone, mood, contact or None, protocol or None, details, language), {}
 
 
 async def enroll(
@@ -154,7 +157,10 @@ async def enroll(
             now=now,
             actor=actor,
             protocol=enrollment.protocol,
+            language=enrollment.language,
         )
+    except LanguageRefused as exc:
+        raise AdminError(str(exc), "language") from None
     except EnrollmentError as exc:  # the form's rules are the service's; kept as a guard
         raise AdminError(str(exc)) from None
     if enrollment.contact is not None:

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain import caring
 from bot.domain.delivery import Delivery, Outcome
+from bot.i18n import use_language
+from bot.i18n.resolve import patient_language
 from bot.services.patients import mark_unreachable
 from bot.services.reaching.caring import finish_if_done
 from storage import audit
@@ -72,10 +74,14 @@ async def to_send(
             older, message = sorted((other, message), key=lambda m: (m.track_id, m.number))
             _drop(older, f"overtaken by message {message.number}")
         latest[message.patient_id] = message
-    return [
-        CaringSend(m, patients[m.patient_id], clinic_of(m.clinic_id).caring.text_of(m.number))
-        for m in latest.values()
-    ]
+    return [_in_their_language(m, patients[m.patient_id], clinic_of) for m in latest.values()]
+
+
+def _in_their_language(message: CaringMessage, patient: Patient, clinic_of: ClinicOf) -> CaringSend:
+    """The message's text in the patient's language (issue 29)."""
+    clinic = clinic_of(message.clinic_id)
+    with use_language(patient_language(patient, clinic.language)):
+        return CaringSend(message, patient, clinic.caring.text_of(message.number))
 
 
 async def record(

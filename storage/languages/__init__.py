@@ -1,0 +1,1 @@
+"""Queries on what the languages need stored: installed instrument files."""

@@ -216,19 +216,18 @@ class Dispatcher:
                 async with self.ctx.db.transaction() as session:
                     await deliveries.hand_back(session, checkin_id=checkin.id)
                 return False
-            with use_language(self.sender.language(patient)):
-                text = questions.reminder_text(item)
-            delivery = await deliver(
-                send_question(
-                    self.bot,
-                    patient.chat_id,
-                    text,
-                    checkin_id=checkin.id,
-                    item_id=item,
-                    rate_limit_args=self.sender.routine(True),
-                ),
-                what=f"reminder checkin={checkin.id}",
-            )
+            with use_language(self.sender.language(patient)):  # the text and its buttons
+                delivery = await deliver(
+                    send_question(
+                        self.bot,
+                        patient.chat_id,
+                        questions.reminder_text(item),
+                        checkin_id=checkin.id,
+                        item_id=item,
+                        rate_limit_args=self.sender.routine(True),
+                    ),
+                    what=f"reminder checkin={checkin.id}",
+                )
         async with self.ctx.db.transaction() as session:
             await deliveries.record_reminder(
                 session,

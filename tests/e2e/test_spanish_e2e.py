@@ -57,7 +57,9 @@ def es(text: str, **values: Any) -> str:
 async def test_a_spanish_reader_goes_through_consent_a_positive_screen_and_plan_in_spanish(
     sandbox: BotApiSandbox, test_db: IsolatedDatabase
 ) -> None:
-    async with running_bot(sandbox, test_db, clinics=make_clinics(rehearsal_clinic())) as bot:
+    reminders = '[clinics.checkins]\nreminder_after = "PT3S"\nmissed_after = "PT30S"\n'
+    clinics = make_clinics(rehearsal_clinic(extra=reminders))
+    async with running_bot(sandbox, test_db, clinics=clinics) as bot:
         ctx = bot.ctx
         clinic = ctx.clinics.clinics[0]
         await _staff(bot, roster=True)
@@ -122,6 +124,13 @@ async def test_a_spanish_reader_goes_through_consent_a_positive_screen_and_plan_
         sandbox.send_text(PAT, "/plan")
         again = await sandbox.wait_for_message(PAT, f"{heading} — ", after=last, timeout=10)
         assert "Your safety plan" not in again["text"]
+
+        # item 5 left unanswered: the dispatcher's reminder, its text and its buttons in Spanish
+        with use_language("es"):
+            reminder = _(texts.REMINDER)
+        nudge = await sandbox.wait_for_message(PAT, reminder[:30], timeout=15)
+        labels = [b["text"] for row in nudge["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels == [yes, no], labels
 
         said = "\n".join(m.get("text") or "" for m in sandbox.chat(PAT))
         for english in ("Do you agree?", "How is your mood", "Your safety plan", "Yes", "Call"):

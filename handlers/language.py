@@ -16,7 +16,8 @@ from telegram.error import TelegramError
 
 from bot.context import AftercareContext
 from bot.i18n import _, use_language
-from bot.i18n.resolve import CLINICIANS, language_name, offered_languages, patient_language
+from bot.i18n.names import language_label, language_name
+from bot.i18n.resolve import CLINICIANS, offered_languages, patient_language
 from handlers.auth import Handler, answer_query
 from storage.patients import set_language
 from storage.states import Actor, ActorKind
@@ -63,11 +64,7 @@ def in_english(handler: Handler) -> Handler:
 def keyboard(offered: tuple[str, ...]) -> InlineKeyboardMarkup:
     """One button per offered language, in its own words; data `lang:<tag>` (≤ 64 bytes)."""
     rows = [
-        [
-            InlineKeyboardButton(
-                f"{language_name(tag, in_language=tag)} ({tag})", callback_data=f"{PREFIX}{tag}"
-            )
-        ]
+        [InlineKeyboardButton(language_label(tag, in_language=tag), callback_data=f"{PREFIX}{tag}")]
         for tag in offered
     ]
     rows.append([InlineKeyboardButton(_("Clinic's default"), callback_data=f"{PREFIX}default")])

@@ -14,7 +14,8 @@ from bot.cli.support import CliError, with_context
 from bot.context import AppContext
 from bot.domain import instruments
 from bot.i18n import catalogued
-from bot.instrument_files.check import TranslationFile, language_label
+from bot.i18n.names import language_label
+from bot.instrument_files.check import TranslationFile
 from bot.services.clinic.instruments import InstrumentRefused, check, install, installed
 from storage.models import InstrumentFile
 

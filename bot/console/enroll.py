@@ -14,11 +14,10 @@ from starlette.routing import Route
 
 from bot.console.web import NotFound, checked_form, console_of, page, qr_svg, viewer
 from bot.i18n import use_language
-from bot.i18n.resolve import patient_language
-from bot.instrument_files.check import language_label
+from bot.i18n.names import language_label
+from bot.i18n.resolve import offered_languages, patient_language
 from bot.messaging import texts
 from bot.messaging.delivery import Outcome, deliver
-from bot.services.clinic.instruments import languages_offered
 from bot.services.clinic.patient_admin import (
     RESUME_REASONS,
     STOP_REASONS,
@@ -67,7 +66,7 @@ def _enroll_page(
         errors=errors,
         zones=zone_names(),
         protocols=sorted(clinic.protocols),
-        languages=[(tag, language_label(tag)) for tag in languages_offered()],
+        languages=[(tag, language_label(tag)) for tag in offered_languages()],
         clinic_language=language_label(clinic.language),
     )
 

@@ -17,7 +17,8 @@ from bot.charts.glance import chart_glance
 from bot.charts.mood import render_svg, summary_text
 from bot.console.safety_plan import plan_values
 from bot.console.web import PREFIX, NotFound, Refused, checked_form, console_of, page, viewer
-from bot.i18n.resolve import chosen_language, language_name, offered_languages
+from bot.i18n.names import language_name
+from bot.i18n.resolve import chosen_language, offered_languages
 from bot.services.mood_chart import mood_chart_for
 from bot.services.overview import (
     RISK_FILTERS,

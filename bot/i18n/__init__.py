@@ -43,8 +43,11 @@ def normalize(code: str | None) -> str | None:
     return primary
 
 
+@cache
 def catalogued() -> tuple[str, ...]:
-    """The languages Aftercare's own texts exist in: English, each catalogue, the pseudo-locale."""
+    """The languages Aftercare's own texts exist in: English, each catalogue, the pseudo-locale.
+    Read from the package once (asked on every update and every send; catalogues ship with
+    the code and change only with it)."""
     found = sorted(p.parent.parent.name for p in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
     return (SOURCE, *[f.replace("_", "-") for f in found if f != SOURCE], PSEUDO)
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from babel import Locale, UnknownLocaleError
-
 from bot.domain.instruments import cssrs_languages
 from bot.i18n import SOURCE, catalogued, normalize
+from bot.i18n.names import language_label
 from bot.i18n.pseudo import PSEUDO
 from bot.instrument_files.check import offered
 
@@ -62,17 +61,6 @@ def patient_language(
     )
 
 
-def language_name(language: str, *, in_language: str = SOURCE) -> str:
-    """'Spanish' (in English), 'español' (in its own words); the pseudo-locale by its name."""
-    if language == PSEUDO:
-        return f"Pseudo-locale ({PSEUDO})"
-    try:
-        name = Locale.parse(language.replace("-", "_")).get_display_name(in_language)
-    except (ValueError, TypeError, UnknownLocaleError):
-        return language
-    return name or language
-
-
 def menu_languages() -> tuple[str, ...]:
     """The languages that get their own command menu (`setMyCommands` with `language_code`):
     each catalogue but English (the default menu) and the pseudo-locale, which has no code of
@@ -93,7 +81,7 @@ def chosen_language(text: str, *, offered: Collection[str]) -> str | None:
         raise ValueError(f"{text!r} is not a language tag such as es, or {DEFAULT!r}")
     if language not in offered:
         raise ValueError(
-            f"{language_name(language)} ({language}) is not offered: a check-in needs Aftercare's "
+            f"{language_label(language)} is not offered: a check-in needs Aftercare's "
             f"texts and an installed C-SSRS translation in it (offered: {', '.join(offered)})"
         )
     return language

@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 
 from bot.domain.instruments import Cssrs
 from bot.i18n import normalize
+from bot.i18n.names import language_label
 from bot.i18n.pseudo import PSEUDO
 
 SOURCE_LANGUAGE = "en"
@@ -218,17 +219,6 @@ def _items(value: object, source: Cssrs) -> list[str]:
         if not isinstance(text, str) or not text.strip():
             problems.append(f"Item {position} ({item.id}) has no text.")
     return problems
-
-
-def language_label(tag: str) -> str:
-    """A language as a clinician reads it: "Spanish (es)", "Pseudo-locale (en-XA)"."""
-    if tag == PSEUDO:
-        return f"Pseudo-locale ({PSEUDO})"
-    try:
-        name = Locale.parse(tag.replace("-", "_")).get_display_name("en")
-    except (UnknownLocaleError, ValueError):
-        return tag
-    return f"{name} ({tag})" if name else tag
 
 
 def offered(cssrs_languages: Iterable[str], catalogued: Iterable[str]) -> tuple[str, ...]:

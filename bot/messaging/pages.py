@@ -16,8 +16,8 @@ from bot.clinic_config import ClinicConfig
 from bot.domain.escalation import Step
 from bot.domain.levels import Level
 from bot.i18n import SOURCE
-from bot.i18n.pseudo import PSEUDO
-from bot.i18n.resolve import language_name, patient_language
+from bot.i18n.names import language_label
+from bot.i18n.resolve import patient_language
 from bot.messaging.clinic_time import when
 from bot.messaging.outreach_buttons import log_button
 from bot.services.case_facts import CheckinFacts
@@ -116,8 +116,7 @@ def reads_line(patient: Patient, clinic: ClinicConfig) -> list[str]:
     language = patient_language(patient, clinic.language)
     if language == SOURCE:
         return []
-    tag = "" if language == PSEUDO else f" ({language})"  # the pseudo-locale names its tag
-    return [f"Patient reads {language_name(language)}{tag}."]
+    return [f"Patient reads {language_label(language)}."]
 
 
 def page_text(

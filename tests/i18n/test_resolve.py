@@ -11,10 +11,10 @@ from bot.clinic_config import ConfigError, parse_clinics
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_CARDS
 from bot.i18n import resolve as resolving
 from bot.i18n.crisis import crisis_card_text
+from bot.i18n.names import language_name
 from bot.i18n.pseudo import pseudo
 from bot.i18n.resolve import (
     chosen_language,
-    language_name,
     menu_languages,
     patient_language,
     resolve,

@@ -17,14 +17,15 @@ from sqlalchemy import select
 
 from bot.clinic_config import parse_clinics
 from bot.domain import instruments
-from bot.instrument_files.check import check_translation, language_label, offered, refusal
+from bot.i18n.names import language_label
+from bot.i18n.resolve import offered_languages
+from bot.instrument_files.check import check_translation, offered, refusal
 from bot.services.clinic import instruments as instrument_service
 from bot.services.clinic.instruments import (
     InstrumentRefused,
     install,
     installed,
     language_refusal,
-    languages_offered,
     load_installed,
 )
 from bot.services.enrollment import LanguageRefused, enroll_patient
@@ -273,7 +274,7 @@ async def test_load_installed_uses_good_files_and_skips_a_broken_one(
     assert instruments.cssrs().items[3].text.startswith("Have you had these thoughts")
     (warning,) = [r for r in caplog.records if "instrument.unusable" in r.getMessage()]
     assert "language=fr" in warning.getMessage() and "1999-01-01" in warning.getMessage()
-    assert languages_offered() == ("en", "en-XA")
+    assert offered_languages() == ("en", "en-XA")
 
 
 async def test_enrollment_in_a_language_needs_its_translation(db: Database) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import instruments
 from bot.i18n import catalogued
-from bot.i18n.resolve import offered_languages
 from bot.instrument_files.check import (
     TranslationFile,
     check_translation,
@@ -159,12 +158,6 @@ def _warn(row: InstrumentFile, problems: list[str]) -> None:
         row.language,
         " ".join(problems),
     )
-
-
-def languages_offered() -> tuple[str, ...]:
-    """The languages a check-in can be offered in now: English, and each with an installed
-    C-SSRS translation and a catalogue of Aftercare's own texts."""
-    return offered_languages()
 
 
 def language_refusal(language: str) -> str | None:

@@ -69,7 +69,7 @@ def checkin_title(checkin: Checkin, *, infusion_ended_at_local: str | None) -> s
 def _offset_title(offset: timedelta) -> str:
     """ "4-hour check-in", in the largest whole unit (as `humanize_offset` picks it)."""
     n, unit = humanize_offset(offset).split("-", 1)
-    count = int(n)  # the number itself: each catalogue applies its own plural rule
+    count = round(float(n))  # the number ("1.5" seconds too): each catalogue has its plural rule
     if unit == "day":
         return ngettext("{n}-day check-in", "{n}-day check-in", count).format(n=n)
     if unit == "hour":

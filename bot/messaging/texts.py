@@ -195,7 +195,7 @@ def schedule_in_words(clinic: ClinicConfig) -> str:
 def _duration(offset: timedelta) -> str:
     """ "4 hours", "1 day", "30 minutes" (the largest whole unit, as `humanize_offset` picks)."""
     n, unit = humanize_offset(offset).split("-", 1)
-    count = int(n)  # the number itself: each catalogue applies its own plural rule
+    count = round(float(n))  # the number ("1.5" seconds too): each catalogue has its plural rule
     if unit == "day":
         return ngettext("{n} day", "{n} days", count).format(n=n)
     if unit == "hour":

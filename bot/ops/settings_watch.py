@@ -13,7 +13,7 @@ import logging
 
 from bot.clinic_config import ConfigError
 from bot.context import AppContext
-from bot.services.clinic.instruments import load_installed
+from bot.services.clinic.instruments import refresh_installed
 from bot.services.clinic.settings import stored_version
 from storage.clinics import settings_versions
 from storage.engine import describe_failure
@@ -40,7 +40,7 @@ async def refresh_settings(ctx: AppContext) -> list[str]:
                 if stored is not None and ctx.use_clinic(stored, version):
                     taken.append(clinic.id)
                     log.info("settings.applied clinic=%s version=%d", clinic.id, version)
-            await load_installed(session)  # an instrument installed on another instance
+            await refresh_installed(session)  # an instrument installed on another instance
     except Exception as exc:
         log.warning("settings.refresh_failed problem=%s", describe_failure(exc))
     return taken

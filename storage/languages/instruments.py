@@ -40,3 +40,10 @@ async def instrument_files(session: AsyncSession) -> list[InstrumentFile]:
         )
     )
     return list(rows.all())
+
+
+async def instrument_file_keys(session: AsyncSession) -> frozenset[tuple[int, str]]:
+    """What is installed, as (id, sha256) pairs: the settings poll's cheap look for a change
+    (no file contents read)."""
+    rows = await session.execute(select(col(InstrumentFile.id), col(InstrumentFile.sha256)))
+    return frozenset((int(i), str(sha)) for i, sha in rows.all())

@@ -53,6 +53,7 @@ def no_translations() -> Iterator[None]:
     for language in instruments.cssrs_languages():
         instruments.forget_cssrs(language)
     instrument_service._warned.clear()
+    instrument_service._loaded_keys[0] = None
     yield
     for language in instruments.cssrs_languages():
         instruments.forget_cssrs(language)
@@ -320,3 +321,22 @@ async def test_enrollment_in_a_language_needs_its_translation(db: Database) -> N
             await session.scalars(select(AuditEvent).where(AuditEvent.event == "patient.enrolled"))
         ).all()
     assert json.loads(event.detail)["language"] == "en-XA"
+
+
+async def test_the_poll_reloads_only_when_what_is_installed_changed(db: Database) -> None:
+    """Every instance polls every few seconds: an unchanged set of files is one small read, a
+    new or replaced file is read, checked and used."""
+    async with db.transaction() as session:
+        assert await instrument_service.refresh_installed(session) == ()  # nothing installed
+        assert await instrument_service.refresh_installed(session) is None  # no change
+        await install(session, content=_pseudo(), installed_by="Dr Ada", now=NOW)
+    async with db.transaction() as session:
+        assert await instrument_service.refresh_installed(session) == ("en-XA",)
+        assert instruments.has_cssrs("en-XA")
+        instruments.forget_cssrs("en-XA")  # gone from memory, not from the table
+        assert await instrument_service.refresh_installed(session) is None  # the table unchanged
+        replaced = _pseudo().replace('translated_on = "', 'translated_on = "again ')
+        await install(session, content=replaced, installed_by="Dr Ada", now=NOW)
+    async with db.transaction() as session:
+        assert await instrument_service.refresh_installed(session) == ("en-XA",)
+    assert instruments.has_cssrs("en-XA")

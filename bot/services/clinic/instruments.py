@@ -24,7 +24,12 @@ from bot.instrument_files.check import (
     sha256_of,
 )
 from storage import audit
-from storage.languages.instruments import add_instrument_file, instrument_file, instrument_files
+from storage.languages.instruments import (
+    add_instrument_file,
+    instrument_file,
+    instrument_file_keys,
+    instrument_files,
+)
 from storage.models import InstrumentFile
 from storage.states import CLI, Actor
 
@@ -34,6 +39,7 @@ MAX_INSTALLER = 120  # InstrumentFile.installed_by
 
 # (row id, sha256) of stored files already warned about: the poll reloads every few seconds
 _warned: set[tuple[int | None, str]] = set()
+_loaded_keys: list[frozenset[tuple[int, str]] | None] = [None]  # what the last load read
 
 
 class InstrumentRefused(Exception):
@@ -121,12 +127,23 @@ async def installed(session: AsyncSession) -> list[InstrumentFile]:
     return await instrument_files(session)
 
 
+async def refresh_installed(session: AsyncSession) -> tuple[str, ...] | None:
+    """The settings poll's look (every few seconds on every instance): the installed files are
+    read, checked and loaded again only when what is installed changed since the last load
+    (one small read of ids and hashes otherwise); None when nothing changed."""
+    if await instrument_file_keys(session) == _loaded_keys[0]:
+        return None
+    return await load_installed(session)
+
+
 async def load_installed(session: AsyncSession) -> tuple[str, ...]:
     """Use every stored file that still passes; the languages now in use. Never raises for a
     file: one that fails is logged (once per content) and skipped."""
     source = instruments.cssrs()
     loaded: list[str] = []
-    for row in await instrument_files(session):
+    rows = await instrument_files(session)
+    _loaded_keys[0] = frozenset((row.id or 0, row.sha256) for row in rows)
+    for row in rows:
         checked = check_translation(row.content, source=source)
         problems = list(checked.problems)
         if checked.file is not None and checked.file.language != row.language:

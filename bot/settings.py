@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
         default=None,
         description="Public URL of the clinic console (the `/console` path of the bot's HTTP "
         "server, e.g. https://aftercare.example.org/console); used in the links the bot sends.",
+    )
+    console_language: Literal["en", "en-XA"] = Field(
+        default="en",
+        description="The console's language: en (its texts exist in English only so far), or "
+        "en-XA, the pseudo-locale, to see that every console text is extractable.",
     )
     trust_forwarded: bool = Field(
         default=False,

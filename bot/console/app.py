@@ -36,7 +36,7 @@ from bot.console import (
     signin,
     team,
 )
-from bot.console.limits import BodyLimit, TooManyLookups, redact_path
+from bot.console.limits import BodyLimit, InLanguage, TooManyLookups, redact_path
 from bot.console.web import (
     PREFIX,
     Console,
@@ -208,5 +208,8 @@ def console_mount(ctx: AppContext, bot: Bot) -> Mount:
     url = ctx.settings.console_url or ""
     return Mount(
         PREFIX,
-        app=SecurityHeaders(console_app(ctx, bot, secure_cookies=url.startswith("https://"))),
+        app=InLanguage(  # outermost: error pages too are in the console's language
+            SecurityHeaders(console_app(ctx, bot, secure_cookies=url.startswith("https://"))),
+            ctx.settings.console_language,
+        ),
     )

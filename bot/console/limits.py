@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.domain.throttle import Throttle
+from bot.i18n import use_language
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +123,15 @@ def lookup_allowed(request: Request, throttle: Throttle, what: str, *, now: floa
 
 def lookup_throttle() -> Throttle:
     return Throttle(limit=LOOKUPS_PER_WINDOW, window=LOOKUP_WINDOW_SECONDS)
+
+
+class InLanguage:
+    """Runs each request in the console's language (`_()` and `{% trans %}` in templates and
+    `C_()` in routes read it from `bot.i18n.use_language`'s context variable)."""
+
+    def __init__(self, app: ASGIApp, language: str) -> None:
+        self.app, self.language = app, language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with use_language(self.language):
+            await self.app(scope, receive, send)

@@ -33,6 +33,7 @@ from bot.context import AppContext
 from bot.domain.instruments import item_label
 from bot.domain.levels import Level
 from bot.domain.throttle import Throttle
+from bot.i18n import C_, Cn_
 from bot.messaging.pages import duration, reason_lines
 from bot.services.console_access import Viewer, viewer_of
 
@@ -113,7 +114,11 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    # `_()` and `{% trans %}` say the clinicians' catalogue (bot.i18n.C_), in the language the
+    # request runs in (`ConsoleLanguage`); newstyle: `_("%(n)s open", n=3)` escapes its values.
+    env.install_gettext_callables(C_, Cn_, newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = local_time
     env.filters["hhmm"] = hhmm
     env.filters["duration"] = lambda delta: duration(delta)

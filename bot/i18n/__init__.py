@@ -23,7 +23,8 @@ from babel.support import Translations
 from bot.i18n.pseudo import PSEUDO, pseudo
 
 LOCALES = Path(__file__).resolve().parent / "locales"
-DOMAIN = "aftercare"
+DOMAIN = "aftercare"  # the patient's texts: translated (Spanish first), each entry reviewed
+STAFF_DOMAIN = "clinicians"  # pages, clinician commands, the console: English, all extractable
 SOURCE = "en"
 
 _current: ContextVar[str] = ContextVar("aftercare_language", default=SOURCE)
@@ -61,13 +62,13 @@ class _Pseudo(_gettext.NullTranslations):
 
 
 @cache
-def translations(language: str) -> _gettext.NullTranslations:
-    """The catalogue of `language` (English's own words when it has none)."""
+def translations(language: str, domain: str = DOMAIN) -> _gettext.NullTranslations:
+    """The catalogue of `language` in `domain` (English's own words when it has none)."""
     if language == PSEUDO:
         return _Pseudo()
     if language == SOURCE:
         return _gettext.NullTranslations()
-    return Translations.load(str(LOCALES), [language.replace("-", "_")], DOMAIN)
+    return Translations.load(str(LOCALES), [language.replace("-", "_")], domain)
 
 
 def current_language() -> str:
@@ -100,3 +101,21 @@ def N_(message: str) -> str:
 
 
 _ = gettext
+
+
+def C_(message: str) -> str:
+    """A clinician's text (a page, a clinician command, the console) in the current language:
+    the `clinicians` catalogue, English until a clinic needs another. C for clinicians; kept
+    apart from `_` so the patient catalogue, every entry of which is reviewed, holds only what
+    patients read."""
+    return translations(_current.get(), STAFF_DOMAIN).gettext(message)
+
+
+def Cn_(singular: str, plural: str, n: int) -> str:
+    """`C_` with a plural."""
+    return translations(_current.get(), STAFF_DOMAIN).ngettext(singular, plural, n)
+
+
+def NC_(message: str) -> str:
+    """Mark a clinician's text for extraction where it is defined; say it with `C_()`."""
+    return message

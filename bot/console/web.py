@@ -33,7 +33,7 @@ from bot.context import AppContext
 from bot.domain.instruments import item_label
 from bot.domain.levels import Level
 from bot.domain.throttle import Throttle
-from bot.i18n import C_, Cn_
+from bot.i18n import C_, Cn_, current_language
 from bot.messaging.pages import duration, reason_lines
 from bot.services.console_access import Viewer, viewer_of
 
@@ -125,6 +125,7 @@ def make_environment() -> Environment:
     env.filters["age"] = age
     env.filters["reasons"] = lambda reason, zone: reason_lines(reason, ZoneInfo(str(zone)))
     env.globals["Level"] = Level
+    env.globals["current_language"] = current_language  # <html lang="{{ current_language() }}">
     env.globals["item_label"] = item_label
     return env
 

@@ -1,0 +1,230 @@
+"""Every console page in the pseudo-locale (AFTERCARE_CONSOLE_LANGUAGE=en-XA): no plain English
+sentence left in what a clinician reads (text, titles, labels, placeholders, buttons), so every
+console text is extractable for the clinicians' catalogue (issue 29). Values the clinic or the
+patient wrote (names, references, the patient's words), the C-SSRS's own English wording (an
+instrument's text, translated only by a licensed file) and dates are taken out first."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.domain.instruments import cssrs
+from bot.services.infusions import record_infusion
+from bot.services.oncall import add_shift
+from bot.services.paging.ack_links import issue_ack_link
+from sandbox import BotApiSandbox
+from storage.models import Clinician, Infusion, OnCallShift
+from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
+from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.harness import make_clinics
+from tests.console.test_patients_routes import _history
+from tests.console.test_settings_routes import CLINICS
+from tests.i18n.test_pseudo_locale import english_left
+
+ADMIN, BEN = 7101, 7102
+_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt", "data-label")
+
+
+class _Readable(HTMLParser):
+    """What a person reads on a page: its text (not scripts or styles), the attributes read
+    aloud or shown (titles, labels, placeholders) and the words on buttons."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        values = dict(attrs)
+        self.parts.extend(v for a in _ATTRIBUTES if (v := values.get(a)))
+        if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
+            self.parts.append(values["value"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.parts.append(data)
+
+
+def readable(html: str) -> list[str]:
+    parser = _Readable()
+    parser.feed(html)
+    return parser.parts
+
+
+def _their_words(ref: str) -> list[str]:
+    """What the clinic, the patient and the instrument wrote, longest first."""
+    items = cssrs("en").items
+    words = [
+        "North Clinic (main)",
+        "North Clinic",
+        "South Clinic",
+        "Admin Ada",
+        "Dr Ben",
+        ref,
+        "I keep thinking about it",
+        "C-SSRS item 4 yes: some intention of acting",
+        "Europe/Berlin",
+        "America/New_York",
+        *(item.text for item in items),
+    ]
+    return sorted({w for w in words if w}, key=len, reverse=True)
+
+
+def left_in(html: str, substituted: list[str]) -> list[str]:
+    found: list[str] = []
+    for part in readable(html):
+        found.extend(english_left(part, substituted))
+    return found
+
+
+async def _seed(app: ConsoleBot) -> dict[str, object]:
+    ctx = app.bot.ctx
+    await join(app, ADMIN, "Admin Ada")
+    await join(app, BEN, "Dr Ben")
+    await join(app, 7103, "Admin Ada", clinic="south")  # a second clinic: /clinic
+    patient, case = await patient_with_case(app, "P-042")
+    await _history(app, patient)
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        clinic = ctx.clinic("north")
+        await record_infusion(
+            session,
+            patient=patient,
+            clinic=clinic,
+            ended_at=now - timedelta(hours=1),
+            protocol=None,
+            now=now,
+            actor="cli",
+        )
+        await add_shift(
+            session,
+            clinic=clinic,
+            clinician_name="Dr Ben",
+            starts_at=now + timedelta(hours=2),
+            ends_at=now + timedelta(hours=14),
+            now=now,
+            actor="cli",
+        )
+    async with ctx.db.transaction() as session:
+        infusion = (await session.scalars(select(Infusion).order_by(Infusion.id))).all()[-1]
+        shift = (await session.scalars(select(OnCallShift))).first()
+        ben = (await session.scalars(select(Clinician).where(Clinician.name == "Dr Ben"))).one()
+        assert shift is not None
+        ack = await issue_ack_link(
+            session, case_id=case.id or 0, clinician_id=ben.id or 0, now=ctx.clock.now()
+        )
+    return {
+        "ref": patient.ref,
+        "case": case.id,
+        "infusion": infusion.id,
+        "shift": shift.id,
+        "ben": ben.id,
+        "ack": ack,
+    }
+
+
+def _pages(s: dict[str, object]) -> list[str]:
+    ref = s["ref"]
+    return [
+        "/",
+        f"/cases/{s['case']}",
+        "/patients",
+        f"/patients/{ref}",
+        f"/patients/{ref}/monitoring",
+        f"/patients/{ref}/infusions/new",
+        f"/patients/{ref}/infusions/{s['infusion']}",
+        f"/patients/{ref}/plan",
+        f"/patients/{ref}/plan/print",
+        f"/patients/{ref}/contact",
+        "/enroll",
+        "/roster",
+        f"/roster/shifts/{s['shift']}",
+        "/roster/rotation",
+        "/team",
+        f"/team/{s['ben']}/contact",
+        f"/team/{s['ben']}/deactivate",
+        "/settings",
+        "/settings/versions",
+        "/settings/versions/1",
+        "/settings/signing",
+        "/response-times",
+        "/audit",
+        "/export",
+        "/clinic",
+        "/cases/999999",  # an error page: not found, with the navigation
+    ]
+
+
+async def test_every_console_page_is_in_the_console_language(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    if test_db.url.startswith("postgresql"):
+        pytest.skip("what a page says is the same on either database: SQLite's run")
+    async with console_bot(
+        sandbox, test_db, clinics=make_clinics(CLINICS), console_language="en-XA"
+    ) as app:
+        seeded = await _seed(app)
+        substituted = _their_words(str(seeded["ref"]))
+        left: dict[str, list[str]] = {}
+        async with httpx.AsyncClient(timeout=10) as anonymous:
+            signin = await anonymous.get(f"{app.base}/signin/not-a-real-link")
+            left["/signin (stale link)"] = left_in(signin.text, substituted)
+            ack = await anonymous.get(f"{app.base}/ack/{seeded['ack']}")
+            assert ack.status_code == 200, ack.text[:300]
+            left["/ack"] = left_in(ack.text, substituted)
+        client = await sign_in(app, ADMIN)
+        try:
+            for path in _pages(seeded):
+                page = await client.get(app.base + path)
+                assert page.status_code in (200, 404), (path, page.status_code)
+                pseudo = "⟦" in page.text  # the page is in the pseudo-locale at all
+                left[path] = [*([] if pseudo else ["no text in en-XA"])]
+                left[path] += left_in(page.text, substituted)
+            settings = await client.get(f"{app.base}/settings")
+            failed = await client.post(
+                f"{app.base}/settings",
+                data={"csrf": csrf_of(settings.text), "name": ""},
+            )
+            left["/settings (a failed save)"] = left_in(failed.text, substituted)
+        finally:
+            await client.aclose()
+        ben = await sign_in(app, BEN)
+        try:
+            refused = await ben.get(f"{app.base}/export")  # not an admin: refused, in words
+            left["/export (refused)"] = left_in(refused.text, substituted)
+        finally:
+            await ben.aclose()
+    assert {path: runs for path, runs in left.items() if runs} == {}
+
+
+def test_the_reader_sees_what_a_person_reads() -> None:
+    html = (
+        "<html><head><title>Open cases today</title><style>body {color: red}</style></head>"
+        '<body><script>let plain = "some english words";</script>'
+        '<button aria-label="Close this dialog now">x</button>'
+        '<input type="submit" value="Save the settings"><p>Nothing to see here</p></body></html>'
+    )
+    assert readable(html) == [
+        "Open cases today",
+        "Close this dialog now",
+        "Save the settings",
+        "x",
+        "Nothing to see here",
+    ]
+    assert left_in(html, []) == [
+        "Open cases today",
+        "Close this dialog now",
+        "Save the settings",
+        "Nothing to see here",
+    ]

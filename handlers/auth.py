@@ -11,13 +11,13 @@ from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import AftercareContext
-from bot.i18n import use_language
+from bot.i18n import C_, NC_, use_language
 from bot.i18n.resolve import CLINICIANS
 from storage.models import Clinician
 
 log = logging.getLogger(__name__)
 
-NOT_AUTHORISED = "Not authorised: this command is for registered clinicians."
+NOT_AUTHORISED = NC_("Not authorised: this command is for registered clinicians.")
 
 ClinicianHandler = Callable[[Update, AftercareContext, Message, Clinician], Awaitable[None]]
 Handler = Callable[[Update, AftercareContext], Coroutine[Any, Any, None]]
@@ -32,7 +32,7 @@ def clinicians_only(handler: ClinicianHandler) -> Handler:
         if message is None:
             return
         if not context.identity.clinicians:
-            await message.reply_text(NOT_AUTHORISED)
+            await message.reply_text(C_(NOT_AUTHORISED))
             return
         with use_language(CLINICIANS):  # a clinician is spoken to in English, a patient or not
             await handler(update, context, message, context.identity.clinicians[0])

@@ -15,10 +15,12 @@ import re
 from telegram import ForceReply, Message, Update
 
 from bot.context import AftercareContext
+from bot.i18n import C_, NC_
 from bot.messaging.case_thread import prompt, prompted_case, write_to_patient
 from bot.services.messages import NotWritable, may_write
 from handlers.auth import NOT_AUTHORISED, answer_query
 
+UNKNOWN = NC_("Unknown case: this button is not one of ours.")
 BUTTON_DATA = re.compile(r"^esc:msg:([0-9]{1,9})$")  # as bot.messaging.pages.MESSAGE_DATA makes
 
 
@@ -29,7 +31,7 @@ async def message_button(update: Update, context: AftercareContext) -> None:
     mine = context.identity.clinicians
     match = BUTTON_DATA.match(query.data or "")
     if not mine or match is None or update.effective_chat is None:
-        refusal = NOT_AUTHORISED if not mine else "Unknown case: this button is not one of ours."
+        refusal = C_(NOT_AUTHORISED if not mine else UNKNOWN)
         await answer_query(query, refusal, alert=True)
         return
     ctx = context.app
@@ -48,7 +50,7 @@ async def message_button(update: Update, context: AftercareContext) -> None:
             name=checked.clinician.name,
             clinic=ctx.clinic(checked.case.clinic_id),
         ),
-        reply_markup=ForceReply(input_field_placeholder="Your message to the patient"),
+        reply_markup=ForceReply(input_field_placeholder=C_("Your message to the patient")),
     )
 
 
@@ -64,7 +66,7 @@ async def compose_reply(update: Update, context: AftercareContext) -> bool:
     if case_id is None:
         return False
     if not message.text:
-        await message.reply_text("Only text can be passed to the patient. Nothing was sent.")
+        await message.reply_text(C_("Only text can be passed to the patient. Nothing was sent."))
         return True
     written = await write_to_patient(
         context.app,

@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 
 from bot.charts import render_png, summary_text
 from bot.context import AftercareContext
+from bot.i18n import C_, NC_
 from bot.messaging.listings import contact_text, history_text, open_cases_text, patients_text
 from bot.services.case_queue import open_case_cards
 from bot.services.mood_chart import mood_chart_for
@@ -56,7 +57,7 @@ async def patient_history(
     """/history REF: recent check-ins and answers, with the mood trend."""
     args = context.args or []
     if len(args) != 1:
-        await message.reply_text("Usage: /history REF")
+        await message.reply_text(C_("Usage: /history REF"))
         return
     ctx = context.app
     clinic = ctx.clinic(me.clinic_id)
@@ -71,7 +72,7 @@ async def patient_history(
             )
             chart = await mood_chart_for(session, patient=patient, clinic=clinic, now=now, days=30)
     if found is None or chart is None or patient is None:
-        await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
+        await message.reply_text(C_("No patient {ref} in your clinic.").format(ref=args[0][:64]))
         return
     await message.reply_text(history_text(recent(found), clinic=clinic))
     # The chart follows the text and never holds it back: a failure costs only the picture.
@@ -88,7 +89,7 @@ async def patient_history(
     except TelegramError as exc:
         log.warning("history.chart_not_sent chat=%s error=%s", message.chat_id, exc.message)
         with contextlib.suppress(TelegramError):  # say so; the text above stands either way
-            await message.reply_text(CHART_NOT_SENT.format(ref=patient.ref))
+            await message.reply_text(C_(CHART_NOT_SENT).format(ref=patient.ref))
 
 
 @clinicians_only
@@ -99,7 +100,7 @@ async def patient_contact(
     another clinic's patient is answered exactly as an unknown reference."""
     args = context.args or []
     if len(args) != 1:
-        await message.reply_text("Usage: /contact REF")
+        await message.reply_text(C_("Usage: /contact REF"))
         return
     ctx = context.app
     async with context.effects() as session:
@@ -112,12 +113,12 @@ async def patient_contact(
             via="telegram",
         )
     if details is None:
-        await message.reply_text(f"No patient {args[0][:64]} in your clinic.")
+        await message.reply_text(C_("No patient {ref} in your clinic.").format(ref=args[0][:64]))
         return
     await message.reply_text(contact_text(details))
 
 
-CHART_NOT_SENT = (
+CHART_NOT_SENT = NC_(
     "The mood chart did not go through (Telegram did not confirm it). "
     "If it is not above, send /history {ref} again."
 )

@@ -11,7 +11,7 @@ from bot.context import AftercareContext
 from bot.domain import checkin_flow
 from bot.i18n import _, use_language
 from bot.i18n.resolve import CLINICIANS
-from bot.messaging import questions, texts
+from bot.messaging import menus, questions, texts
 from bot.messaging.case_thread import pass_to_writers, passed_on
 from bot.messaging.conversation import (
     act_on_answer,
@@ -115,7 +115,7 @@ async def text(update: Update, context: AftercareContext) -> None:
             and not await taking.resolution_reply(update, context)
             and not await case_messages.compose_reply(update, context)
         ):
-            await message.reply_text(texts.CLINICIAN_HELP)
+            await message.reply_text(menus.clinician_help())
         return
     ctx = context.app
     clinic = ctx.clinic(patient.clinic_id)

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from telegram import Message, Update
 
 from bot.context import AftercareContext
-from bot.i18n import use_language
+from bot.i18n import C_, NC_, Cn_, use_language
 from bot.i18n.resolve import patient_language
 from bot.messaging import texts
 from bot.messaging.delivery import Outcome, deliver
+from bot.messaging.pages import reads_line
 from bot.services.enrollment import EnrollmentError, deep_link, enroll_patient
 from bot.services.infusions import InfusionError, describe_plan, record_infusion
 from bot.services.patients import ResumeError
@@ -21,16 +22,24 @@ from storage.models import Clinician
 from storage.patients import patient_by_ref
 from storage.states import clinician_actor
 
+ENROLL_USAGE = NC_(
+    "Usage: /enroll REF [ZONE] [LANG], e.g. /enroll P-0042 Europe/London, or /enroll P-0042 - es "
+    "(the clinic's time zone, the patient reads Spanish)"
+)
+
 
 @clinicians_only
 async def enroll(
     update: Update, context: AftercareContext, message: Message, clinician: Clinician
 ) -> None:
-    """/enroll REF [ZONE]: create the patient and print a single-use invite link."""
+    """/enroll REF [ZONE] [LANG]: create the patient and print a single-use invite link. ZONE
+    "-" is the clinic's; LANG (e.g. es) is refused, naming what is missing, unless a check-in
+    can be offered in it."""
     args = context.args or []
-    if not 1 <= len(args) <= 2:
-        await message.reply_text("Usage: /enroll REF [ZONE], e.g. /enroll P-0042 Europe/London")
+    if not 1 <= len(args) <= 3:
+        await message.reply_text(C_(ENROLL_USAGE))
         return
+    zone = args[1] if len(args) > 1 and args[1] != "-" else None
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
     try:
@@ -39,19 +48,33 @@ async def enroll(
                 session,
                 clinic=clinic,
                 ref=args[0],
-                timezone=args[1] if len(args) > 1 else None,
+                timezone=zone,
                 baseline_mood=None,
                 emergency_contact=None,
                 now=ctx.clock.now(),
                 actor=clinician_actor(clinician.id),
+                language=args[2] if len(args) > 2 else None,
             )
     except EnrollmentError as exc:
-        await message.reply_text(f"Not enrolled: {str(exc)[:500]}")
+        await message.reply_text(C_("Not enrolled: {problem}").format(problem=str(exc)[:500]))
         return
-    await message.reply_text(
-        f"Patient {patient.ref} ({patient.timezone}) invited. Give them this single-use link "
-        f"(valid {clinic.invite_valid_for.days} days):\n{deep_link(context.bot.username, token)}"
+    invited = invited_text(
+        patient.ref,
+        patient.timezone,
+        clinic.invite_valid_for.days,
+        deep_link(context.bot.username, token),
     )
+    await message.reply_text("\n".join([invited, *reads_line(patient, clinic)]))
+
+
+def invited_text(ref: str, zone: str, days: int, link: str) -> str:
+    return Cn_(
+        "Patient {ref} ({zone}) invited. Give them this single-use link (valid {days} day):\n"
+        "{link}",
+        "Patient {ref} ({zone}) invited. Give them this single-use link (valid {days} days):\n"
+        "{link}",
+        days,
+    ).format(ref=ref, zone=zone, days=days, link=link)
 
 
 @clinicians_only
@@ -61,7 +84,7 @@ async def infusion(
     """/infusion REF [HH:MM]: an infusion that ended now, or at HH:MM today (patient's time)."""
     args = context.args or []
     if not 1 <= len(args) <= 2:
-        await message.reply_text("Usage: /infusion REF [HH:MM]")
+        await message.reply_text(C_("Usage: /infusion REF [HH:MM]"))
         return
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
@@ -69,7 +92,9 @@ async def infusion(
     async with context.effects() as session:
         patient = await patient_by_ref(session, clinic_id=clinic.id, ref=args[0])
         if patient is None:
-            await message.reply_text(f"No patient {args[0][:64]} in {clinic.name}.")
+            await message.reply_text(
+                C_("No patient {ref} in {clinic}.").format(ref=args[0][:64], clinic=clinic.name)
+            )
             return
         zone = ZoneInfo(patient.timezone)
         try:
@@ -84,12 +109,16 @@ async def infusion(
                 actor=clinician_actor(clinician.id),
             )
         except (InfusionError, ValueError) as exc:
-            await message.reply_text(f"Not recorded: {str(exc)[:500]}")
+            await message.reply_text(C_("Not recorded: {problem}").format(problem=str(exc)[:500]))
             return
-    lines = "\n".join(describe_plan(planned, zone)) or "(none: every window has passed)"
+    lines = "\n".join(describe_plan(planned, zone)) or C_("(none: every window has passed)")
     await message.reply_text(
-        f"Infusion {recorded.id} for {patient.ref} recorded, ended "
-        f"{recorded.ended_at.astimezone(zone):%a %d %b %H:%M %Z}. Planned check-ins:\n{lines}"
+        C_("Infusion {id} for {ref} recorded, ended {ended}. Planned check-ins:\n{lines}").format(
+            id=recorded.id,
+            ref=patient.ref,
+            ended=f"{recorded.ended_at.astimezone(zone):%a %d %b %H:%M %Z}",
+            lines=lines,
+        )
     )
 
 
@@ -97,10 +126,10 @@ def _today_at(hhmm: str, zone: ZoneInfo, now: datetime) -> datetime:
     try:
         clock = datetime.strptime(hhmm, "%H:%M").time()
     except ValueError:
-        raise ValueError(f"{hhmm!r} is not a time like 14:30") from None
+        raise ValueError(C_("{time} is not a time like 14:30").format(time=repr(hhmm))) from None
     local = datetime.combine(now.astimezone(zone).date(), clock, tzinfo=zone)
     if local > now + timedelta(minutes=5):
-        raise ValueError(f"{hhmm} today is in the future")
+        raise ValueError(C_("{time} today is in the future").format(time=hhmm))
     return local
 
 
@@ -111,7 +140,7 @@ async def resume(
     """/resume REF: restart the check-ins of a patient who stopped them or was unreachable."""
     args = context.args or []
     if len(args) != 1:
-        await message.reply_text("Usage: /resume REF, e.g. /resume P-0042")
+        await message.reply_text(C_("Usage: /resume REF, e.g. /resume P-0042"))
         return
     ctx = context.app
     try:
@@ -125,7 +154,7 @@ async def resume(
                     clinician = registration
                     break
             if patient is None:
-                raise ResumeError(f"No patient {args[0][:64]} in your clinic.")
+                raise ResumeError(C_("No patient {ref} in your clinic.").format(ref=args[0][:64]))
             clinic = ctx.clinic(clinician.clinic_id)
             planned = await resume_patient(
                 session,
@@ -141,11 +170,25 @@ async def resume(
     with use_language(patient_language(patient, clinic.language)):  # the patient reads it
         resumed = texts.resumed(clinic)
     told = await deliver(context.bot.send_message(patient.chat_id, resumed), what="resumed")
-    await message.reply_text(
-        f"{patient.ref}'s check-ins are restarted; {planned} planned from their infusions. "
-        + (
-            "They have been told."
-            if told.outcome is Outcome.SENT
-            else f"They could not be told on Telegram ({told.error}): please call them."
+    await message.reply_text(resumed_text(patient.ref, planned, told.error, told.outcome))
+
+
+def resumed_text(ref: str, planned: int, error: str | None, outcome: Outcome) -> str:
+    """What the clinician reads once a patient's check-ins restart: and whether they were told."""
+    if outcome is Outcome.SENT:
+        said = Cn_(
+            "{ref}'s check-ins are restarted; {planned} planned from their infusions. "
+            "They have been told.",
+            "{ref}'s check-ins are restarted; {planned} planned from their infusions. "
+            "They have been told.",
+            planned,
         )
-    )
+    else:
+        said = Cn_(
+            "{ref}'s check-ins are restarted; {planned} planned from their infusions. "
+            "They could not be told on Telegram ({error}): please call them.",
+            "{ref}'s check-ins are restarted; {planned} planned from their infusions. "
+            "They could not be told on Telegram ({error}): please call them.",
+            planned,
+        )
+    return said.format(ref=ref, planned=planned, error=error)

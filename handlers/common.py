@@ -11,7 +11,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.context import CURRENT_UPDATE, AftercareContext, Identity
 from bot.i18n import _
-from bot.messaging import texts
+from bot.messaging import menus, texts
 from bot.messaging.recovery import tell_after_failure
 from bot.services.messages import crisis_words
 from handlers.auth import answer_query
@@ -118,7 +118,7 @@ async def unknown_command(update: Update, context: AftercareContext) -> None:
     """A command nobody serves: say which ones exist."""
     if update.effective_message is not None and not context.identity.is_stranger:
         await update.effective_message.reply_text(
-            texts.CLINICIAN_HELP
+            menus.clinician_help()
             if context.identity.clinicians and not context.identity.patient
             else _(texts.PATIENT_HELP)
         )

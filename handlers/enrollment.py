@@ -12,7 +12,7 @@ from bot.clinic_config import ClinicConfig
 from bot.context import AftercareContext
 from bot.i18n import _, use_language
 from bot.i18n.resolve import offered_languages, patient_language, resolve
-from bot.messaging import texts
+from bot.messaging import menus, texts
 from bot.messaging.delivery import deliver
 from bot.messaging.menus import show_clinician_menu
 from bot.services.enrollment import (
@@ -46,7 +46,7 @@ async def start(update: Update, context: AftercareContext) -> None:
         if identity.patient is not None:
             await message.reply_text(texts.welcome(ctx.clinic(identity.patient.clinic_id)))
         elif identity.clinicians:
-            await message.reply_text(texts.CLINICIAN_HELP)
+            await message.reply_text(menus.clinician_help())
         else:
             await message.reply_text(texts.join_explanation())
         raise ApplicationHandlerStop
@@ -72,10 +72,7 @@ async def start(update: Update, context: AftercareContext) -> None:
     elif clinician is not None:
         await show_clinician_menu(context.bot, chat.id)
         clinic = ctx.clinic(clinician.clinic_id)
-        await message.reply_text(
-            f"Welcome, {clinician.name}. You're registered as a clinician "
-            f"of {clinic.name}.\n\n{texts.CLINICIAN_HELP}"
-        )
+        await message.reply_text(menus.clinician_registered(clinician.name, clinic.name))
     else:
         assert checked.invite is not None
         clinic = ctx.clinic(checked.invite.clinic_id)

@@ -12,6 +12,7 @@ from telegram import CallbackQuery, Message, Update
 from telegram.error import TelegramError
 
 from bot.context import AftercareContext
+from bot.i18n import C_, NC_
 from bot.messaging.outreach_buttons import (
     DATA,
     METHOD_CODES,
@@ -27,8 +28,9 @@ from handlers.auth import NOT_AUTHORISED, answer_query
 
 log = logging.getLogger(__name__)
 
-UNKNOWN = "Unknown case: this button is not one of ours."
-ALREADY = "Already recorded: see the message above."
+UNKNOWN = NC_("Unknown case: this button is not one of ours.")
+ALREADY = NC_("Already recorded: see the message above.")
+RECORDED = NC_("Recorded")
 
 
 async def outreach_button(update: Update, context: AftercareContext) -> None:
@@ -38,7 +40,7 @@ async def outreach_button(update: Update, context: AftercareContext) -> None:
     mine = context.identity.clinicians
     match = DATA.match(query.data or "")
     if not mine or match is None or update.effective_chat is None:
-        await answer_query(query, NOT_AUTHORISED if not mine else UNKNOWN, alert=True)
+        await answer_query(query, C_(NOT_AUTHORISED if not mine else UNKNOWN), alert=True)
         return
     logged, method_case, method, outcome_case, m_code, o_code = match.groups()
     ctx = context.app
@@ -47,12 +49,12 @@ async def outreach_button(update: Update, context: AftercareContext) -> None:
         await _ask_next(update, context, case_id, method)
         return
     if m_code not in METHOD_CODES or o_code not in OUTCOME_CODES:
-        await answer_query(query, UNKNOWN, alert=True)
+        await answer_query(query, C_(UNKNOWN), alert=True)
         return
     if not _still_offered(query):  # a double tap, or the keyboard was already used
         async with ctx.db.transaction() as session:
             refusal = await check_loggable(session, case_id=case_id, by=mine)
-        await answer_query(query, refusal or ALREADY, alert=refusal is not None)
+        await answer_query(query, refusal or C_(ALREADY), alert=refusal is not None)
         return
     method_value, outcome_value = METHOD_CODES[m_code], OUTCOME_CODES[o_code]
     async with context.effects() as session:
@@ -70,12 +72,14 @@ async def outreach_button(update: Update, context: AftercareContext) -> None:
     if done.not_found or done.problems:
         await answer_query(
             query,
-            f"No case #{case_id} in your clinic." if done.not_found else done.message,
+            C_("No case #{id} in your clinic.").format(id=case_id)
+            if done.not_found
+            else done.message,
             alert=True,
         )
         return
     done.observe(ctx.metrics)
-    await answer_query(query, "Recorded")
+    await answer_query(query, C_(RECORDED))
     case = done.case
     assert case is not None
     zone = ctx.clinic(case.clinic_id).zone
@@ -106,7 +110,7 @@ async def _ask_next(
     assert query is not None and update.effective_chat is not None
     mine, ctx = context.identity.clinicians, context.app
     if method is not None and method not in METHOD_CODES:
-        await answer_query(query, UNKNOWN, alert=True)
+        await answer_query(query, C_(UNKNOWN), alert=True)
         return
     async with ctx.db.transaction() as session:
         refusal = await check_loggable(session, case_id=case_id, by=mine)

@@ -9,7 +9,9 @@ import re
 from telegram import ForceReply, Message, Update
 
 from bot.context import AftercareContext
+from bot.i18n import C_, NC_
 from bot.messaging.case_news import show_case_state
+from bot.messaging.case_thread import case_in_prompt
 from bot.messaging.taking import TakeRequest, take_case
 from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker, check_take
 from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
@@ -17,10 +19,11 @@ from storage.models import Clinician
 
 log = logging.getLogger(__name__)
 
-RESOLVE_PROMPT = "Resolution note for case #{id}: reply to this message with what was done."
-RESOLVE_PROMPT_SHAPE = re.compile(r"^Resolution note for case #([0-9]{1,9}):")
+RESOLVE_PROMPT = NC_("Resolution note for case #{id}: reply to this message with what was done.")
 CASE_ID = re.compile(r"^#?([0-9]{1,9})$")  # ASCII digits that fit a database integer
-SEEN_WHEN = "this page was sent"
+SEEN_WHEN = NC_("this page was sent")
+UNKNOWN = NC_("Unknown case.")
+ACKNOWLEDGED = NC_("Acknowledged")  # the Acknowledge button's answer
 NOT_REACHED = re.compile(r"\bnot reached\s*:", re.IGNORECASE)
 
 
@@ -50,7 +53,7 @@ async def _take(
         _taker(context),
         note=note,
         seen_level=seen_level,
-        seen_when=SEEN_WHEN,
+        seen_when=C_(SEEN_WHEN),
         not_reached=not_reached,
     )
     return await take_case(context.app, context.bot, request, transaction=context.effects)
@@ -69,21 +72,21 @@ def _said(taken: Taken) -> str:
     """What the taker is told, in Telegram's words."""
     if taken.outcome is TakeOutcome.UNREACHED:
         number = taken.case.id if taken.case is not None else ""
-        return (
-            f"{taken.message} Use Log contact on the page to record the attempt, or give the "
-            f"reason: /resolve {number} not reached: <why> (e.g. not reachable after 3 "
+        return C_(
+            "{refusal} Use Log contact on the page to record the attempt, or give the "
+            "reason: /resolve {id} not reached: <why> (e.g. not reachable after 3 "
             "attempts, emergency contact informed)."
-        )
+        ).format(refusal=taken.message, id=number)
     if taken.outcome is not TakeOutcome.DONE:
         return taken.message
     number = taken.case.id if taken.case is not None else ""
     if taken.action is CaseAction.RESOLVE:
-        return f"✓ Case #{number} resolved."
-    return (
-        f"✓ You acknowledged case #{number}. Re-paging has stopped; the outreach clock has "
-        f"not: record each attempt to reach the patient with Log contact. Resolve it with "
-        f"/resolve {number} <note> when done."
-    )
+        return C_("✓ Case #{id} resolved.").format(id=number)
+    return C_(
+        "✓ You acknowledged case #{id}. Re-paging has stopped; the outreach clock has "
+        "not: record each attempt to reach the patient with Log contact. Resolve it with "
+        "/resolve {id} <note> when done."
+    ).format(id=number)
 
 
 async def case_button(update: Update, context: AftercareContext) -> None:
@@ -95,7 +98,7 @@ async def case_button(update: Update, context: AftercareContext) -> None:
     known = len(parts) in (3, 4) and parts[1] in ("ack", "res")  # anything else is not ours
     number = parse_case_id(parts[2]) if known else None
     if me is None or number is None:
-        await answer_query(query, NOT_AUTHORISED if me is None else "Unknown case.", alert=True)
+        await answer_query(query, C_(NOT_AUTHORISED if me is None else UNKNOWN), alert=True)
         return
     action = CaseAction.ACKNOWLEDGE if parts[1] == "ack" else CaseAction.RESOLVE
     seen = parts[3] if len(parts) == 4 else None
@@ -109,17 +112,17 @@ async def case_button(update: Update, context: AftercareContext) -> None:
                 by=_taker(context),
                 action=action,
                 seen_level=seen,
-                seen_when=SEEN_WHEN,
+                seen_when=C_(SEEN_WHEN),
             )
         if not isinstance(checked, Taken):
             await answer_query(query)
             await context.bot.send_message(
-                me.chat_id, RESOLVE_PROMPT.format(id=number), reply_markup=ForceReply()
+                me.chat_id, C_(RESOLVE_PROMPT).format(id=number), reply_markup=ForceReply()
             )
             return
         taken = checked
     if taken.outcome is TakeOutcome.DONE:
-        await answer_query(query, "Acknowledged")
+        await answer_query(query, C_(ACKNOWLEDGED))
         await context.bot.send_message(me.chat_id, _said(taken))
         return
     await answer_query(query, taken.message, alert=True)
@@ -135,7 +138,7 @@ async def ack_command(
     args = context.args or []
     number = parse_case_id(args[0]) if len(args) == 1 else None
     if number is None:
-        await message.reply_text("Usage: /ack CASE, e.g. /ack 12")
+        await message.reply_text(C_("Usage: /ack CASE, e.g. /ack 12"))
         return
     await message.reply_text(_said(await _take(context, number, CaseAction.ACKNOWLEDGE)))
 
@@ -148,7 +151,7 @@ async def resolve_command(
     args = context.args or []
     number = parse_case_id(args[0]) if len(args) >= 2 else None
     if number is None:
-        await message.reply_text("Usage: /resolve CASE note — the note says what was done.")
+        await message.reply_text(C_("Usage: /resolve CASE note — the note says what was done."))
         return
     taken = await _take(context, number, CaseAction.RESOLVE, note=" ".join(args[1:]))
     await message.reply_text(_said(taken))
@@ -161,9 +164,9 @@ async def resolution_reply(update: Update, context: AftercareContext) -> bool:
         return False
     if not isinstance(message.reply_to_message, Message):
         return False
-    match = RESOLVE_PROMPT_SHAPE.match(message.reply_to_message.text or "")
-    if match is None:
+    case_id = case_in_prompt(C_(RESOLVE_PROMPT), message.reply_to_message.text or "")
+    if case_id is None:
         return False
-    taken = await _take(context, int(match.group(1)), CaseAction.RESOLVE, note=message.text or "")
+    taken = await _take(context, case_id, CaseAction.RESOLVE, note=message.text or "")
     await message.reply_text(_said(taken))
     return True

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clinic_escalation import PagingConfig
+from bot.i18n import C_
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 EVENT_ID_HEADER = "X-Aftercare-Event-Id"
@@ -20,7 +21,7 @@ def action_of(action: str) -> str:
 
 def one_line(summary: str, limit: int) -> str:
     """`summary` on one line, at most `limit` characters (an ellipsis marks a cut)."""
-    line = " ".join(summary.split()) or "Aftercare case"
+    line = " ".join(summary.split()) or C_("Aftercare case")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from bot.charts.data import MoodChart, MoodPoint
 from bot.charts.layout import SCREENER_Y, WIDE, Layout, date_axis, x_limits, y_limits
+from bot.i18n import C_
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
@@ -123,8 +124,8 @@ def _frame(figure: Figure, axes: Axes, chart: MoodChart, layout: Layout) -> None
     left, bottom, width, height = layout.axes_rect
     title: dict[str, Any] = {"fontsize": layout.title_font, "fontweight": "bold", "gid": "heading"}
     figure.text(left, layout.title_y, chart.title, ha="left", va="top", **title)
-    figure.text(0.012, bottom + height / 2, "Mood (0–10)", rotation=90, va="center")
-    xlabel = f"Date, patient's time ({chart.tz.key})"
+    figure.text(0.012, bottom + height / 2, C_("Mood (0–10)"), rotation=90, va="center")
+    xlabel = C_("Date, patient's time ({zone})").format(zone=chart.tz.key)
     figure.text(left + width / 2, layout.xlabel_y, xlabel, ha="center", gid="x-label")
     axes.set_xlim(*x_limits(layout, _x(chart.start), _x(chart.end)))
     axes.set_ylim(*y_limits(layout))
@@ -148,14 +149,14 @@ def _frame(figure: Figure, axes: Axes, chart: MoodChart, layout: Layout) -> None
 def _references(axes: Axes, chart: MoodChart, infusions: Sequence[datetime]) -> None:
     """The mood floor band, the baseline and one vertical line per infusion."""
     if chart.floor is not None:
-        label = f"Mood floor ({chart.floor})"
+        label = C_("Mood floor ({floor})").format(floor=chart.floor)
         axes.axhspan(axes.get_ylim()[0], chart.floor, gid="floor", label=label, **_FLOOR_STYLE)
         axes.axhline(chart.floor, color=FLOOR_LINE, linestyle=":", linewidth=1, zorder=0.6)
     if chart.baseline is not None:
-        label = f"Baseline ({chart.baseline})"
+        label = C_("Baseline ({baseline})").format(baseline=chart.baseline)
         axes.axhline(chart.baseline, gid="baseline", label=label, **_BASELINE_STYLE)
     for n, moment in enumerate(infusions, start=1):
-        label = "Infusion" if n == 1 else "_infusion"  # one legend entry for all
+        label = C_("Infusion") if n == 1 else "_infusion"  # one legend entry for all
         axes.axvline(_x(moment), gid=f"infusion-{n}", label=label, **_INFUSION_STYLE)
 
 
@@ -169,22 +170,26 @@ def _points(axes: Axes, points: Sequence[MoodPoint], k: float) -> list[tuple[flo
     mood_xy = [(_x(p.at), float(p.mood)) for p in points if p.mood is not None]
     if mood_xy:
         xs, ys = zip(*mood_xy, strict=True)
-        axes.plot(xs, ys, gid="mood-line", label="Mood", **_scaled(_MOOD_STYLE, k))
+        axes.plot(xs, ys, gid="mood-line", label=C_("Mood"), **_scaled(_MOOD_STYLE, k))
     else:
         axes.text(
-            0.5, 0.45, "No mood answers yet", transform=axes.transAxes, ha="center",
+            0.5, 0.45, C_("No mood answers yet"), transform=axes.transAxes, ha="center",
             va="center", fontsize=11 * k, gid="empty",
         )  # fmt: skip
     high = [p for p in points if p.level in HIGH_LEVELS]
     if high:
         xs = tuple(_x(p.at) for p in high)
         ys = tuple(p.mood if p.mood is not None else SCREENER_Y for p in high)
-        axes.plot(xs, ys, gid="risk-high", label="High risk", **_scaled(_HIGH_STYLE, k))
-    for result, style in (("negative", _NEGATIVE_STYLE), ("positive", _POSITIVE_STYLE)):
+        axes.plot(xs, ys, gid="risk-high", label=C_("High risk"), **_scaled(_HIGH_STYLE, k))
+    results = (
+        ("negative", C_("C-SSRS negative"), _NEGATIVE_STYLE),
+        ("positive", C_("C-SSRS positive"), _POSITIVE_STYLE),
+    )
+    for result, label, style in results:
         xs = tuple(_x(p.at) for p in points if p.cssrs == result)
         if xs:
             ys = (SCREENER_Y,) * len(xs)
-            axes.plot(xs, ys, gid=f"cssrs-{result}", label=f"C-SSRS {result}", **_scaled(style, k))
+            axes.plot(xs, ys, gid=f"cssrs-{result}", label=label, **_scaled(style, k))
     return mood_xy
 
 

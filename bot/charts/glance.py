@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.charts.data import MoodChart, MoodPoint
+from bot.i18n import C_, Cn_
 
 _DAY = timedelta(days=1)
 
@@ -26,18 +27,18 @@ def _when(moment: datetime, tz: ZoneInfo, now: datetime, *, clock: bool) -> str:
 def _ago(wait: timedelta) -> str:
     minutes = max(0, int(wait.total_seconds() // 60))
     if minutes < 1:
-        return "just now"
+        return C_("just now")
     if minutes < 60:
-        return f"{minutes} min ago"
+        return C_("{n} min ago").format(n=minutes)
     hours = minutes // 60
     if hours < 48:
-        return f"{hours} h ago"
-    return f"{hours // 24} days ago"
+        return C_("{n} h ago").format(n=hours)
+    return Cn_("{n} day ago", "{n} days ago", hours // 24).format(n=hours // 24)
 
 
 def _period(chart: MoodChart, now: datetime) -> str:
     days = max(1, round((now - chart.start) / _DAY))
-    return "in the last day" if days == 1 else f"in the last {days} days"
+    return Cn_("in the last day", "in the last {n} days", days).format(n=days)
 
 
 def chart_glance(chart: MoodChart, *, now: datetime) -> list[str]:
@@ -51,15 +52,23 @@ def chart_glance(chart: MoodChart, *, now: datetime) -> list[str]:
     if moods:
         latest = moods[-1]
         when = _when(latest.at, tz, now, clock=True)
-        lines.append(f"Latest mood {latest.mood}/10 on {when} ({_ago(now - latest.at)})")
+        ago = _ago(now - latest.at)
+        lines.append(
+            C_("Latest mood {mood}/10 on {when} ({ago})").format(
+                mood=latest.mood, when=when, ago=ago
+            )
+        )
         lowest = min(reversed(moods), key=lambda p: p.mood or 0)
-        lines.append(f"Lowest {lowest.mood}/10 on {_when(lowest.at, tz, now, clock=False)}")
+        on = _when(lowest.at, tz, now, clock=False)
+        lines.append(C_("Lowest {mood}/10 on {when}").format(mood=lowest.mood, when=on))
     else:
-        lines.append(f"No mood answers {period}")
+        lines.append(C_("No mood answers {period}").format(period=period))
     positive = sum(1 for p in shown if p.cssrs == "positive")
     if positive:
-        screens = "positive C-SSRS screen" if positive == 1 else "positive C-SSRS screens"
-        lines.append(f"{positive} {screens} {period}")
+        said = Cn_(
+            "{n} positive C-SSRS screen {period}", "{n} positive C-SSRS screens {period}", positive
+        )
+        lines.append(said.format(n=positive, period=period))
     else:
-        lines.append(f"No positive C-SSRS screen {period}")
+        lines.append(C_("No positive C-SSRS screen {period}").format(period=period))
     return lines

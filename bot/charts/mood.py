@@ -22,6 +22,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from bot.charts.data import MoodChart, MoodPoint
 from bot.charts.drawing import FIG_WIDTH_IN, HIGH_LEVELS, RENDER_LOCK, build_figure, layout_rc
 from bot.charts.layout import PHONE, POINTS_PER_INCH, WIDE
+from bot.i18n import C_, Cn_
 
 __all__ = [
     "MoodChart",
@@ -57,42 +58,66 @@ def _day(moment: datetime, tz: ZoneInfo) -> str:
     return f"{local.day} {local:%b %Y}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def summary_text(chart: MoodChart) -> str:
     """The chart in plain words, for screen readers and the photo caption (≤ 900 characters)."""
     points, infusions = _in_range(chart)
     moods = [p.mood for p in points if p.mood is not None]
     tz = chart.tz
-    parts = [f"{chart.title}: {_day(chart.start, tz)} to {_day(chart.end, tz)} ({tz.key})."]
+    parts = [
+        C_("{title}: {start} to {end} ({zone}).").format(
+            title=chart.title, start=_day(chart.start, tz), end=_day(chart.end, tz), zone=tz.key
+        )
+    ]
     if moods:
+        said = Cn_(
+            "{n} check-in with a mood answer; mood went from {first} to {last} "
+            "(lowest {low}, highest {high}).",
+            "{n} check-ins with a mood answer; mood went from {first} to {last} "
+            "(lowest {low}, highest {high}).",
+            len(moods),
+        )
         parts.append(
-            f"{_plural(len(moods), 'check-in')} with a mood answer; mood went from "
-            f"{moods[0]} to {moods[-1]} (lowest {min(moods)}, highest {max(moods)})."
+            said.format(
+                n=len(moods), first=moods[0], last=moods[-1], low=min(moods), high=max(moods)
+            )
         )
     else:
-        parts.append("No mood answers yet.")
-    parts.append(f"Baseline {chart.baseline}." if chart.baseline is not None else "No baseline.")
+        parts.append(C_("No mood answers yet."))
+    if chart.baseline is not None:
+        parts.append(C_("Baseline {baseline}.").format(baseline=chart.baseline))
+    else:
+        parts.append(C_("No baseline."))
     if chart.floor is not None and moods:
         low = sum(1 for m in moods if m <= chart.floor)
-        parts.append(f"{low} at or below the mood floor of {chart.floor}.")
+        said = C_("{n} at or below the mood floor of {floor}.")
+        parts.append(said.format(n=low, floor=chart.floor))
     screened = [p for p in points if p.cssrs is not None]
     if screened:
         positive = sum(1 for p in screened if p.cssrs == "positive")
-        parts.append(f"C-SSRS: {positive} positive of {_plural(len(screened), 'screener')}.")
+        said = Cn_(
+            "C-SSRS: {positive} positive of {n} screener.",
+            "C-SSRS: {positive} positive of {n} screeners.",
+            len(screened),
+        )
+        parts.append(said.format(positive=positive, n=len(screened)))
     high = sum(1 for p in points if p.level in HIGH_LEVELS)
     if high:
-        parts.append(f"{_plural(high, 'check-in')} at high risk.")
-    if infusions:
-        days = [_day(t, tz).rsplit(" ", 1)[0] for t in infusions]
-        shown = ", ".join(days[:8]) + (f" and {len(days) - 8} more" if len(days) > 8 else "")
-        parts.append(f"{_plural(len(infusions), 'infusion')}: {shown}.")
-    else:
-        parts.append("No infusions in this period.")
+        said = Cn_("{n} check-in at high risk.", "{n} check-ins at high risk.", high)
+        parts.append(said.format(n=high))
+    parts.append(_infusions_said(infusions, tz))
     text = " ".join(parts)
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+
+
+def _infusions_said(infusions: list[datetime], tz: ZoneInfo) -> str:
+    if not infusions:
+        return C_("No infusions in this period.")
+    days = [_day(t, tz).rsplit(" ", 1)[0] for t in infusions]
+    shown = ", ".join(days[:8])
+    if len(days) > 8:
+        shown = C_("{days} and {n} more").format(days=shown, n=len(days) - 8)
+    said = Cn_("{n} infusion: {days}.", "{n} infusions: {days}.", len(infusions))
+    return said.format(n=len(infusions), days=shown)
 
 
 def render_svg(chart: MoodChart, *, dom_id: str = "mood-chart") -> str:

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from bot.charts.drawing import INK, MOOD, POSITIVE, RC, RENDER_LOCK
 from bot.domain.response_times import PUBLISHED_MEDIAN, Measure, Summary, describe
+from bot.i18n import C_
 
 _SVG_METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Format": None, "Type": None}
 _ROOT_SIZE = re.compile(r'width="[0-9.]+pt" height="[0-9.]+pt"')
@@ -44,7 +45,7 @@ def render_response_svg(
         for y, summary in enumerate(rows):
             hours = _hours(summary)
             if hours is None:
-                axes.text(MIN_HOURS * 1.2, y, "none yet", va="center", fontsize=8, color=INK)
+                axes.text(MIN_HOURS * 1.2, y, C_("none yet"), va="center", fontsize=8, color=INK)
             else:
                 axes.barh(y, max(hours, MIN_HOURS), color=MOOD, height=0.6, gid=f"bar-{y}")
             target = targets.get((summary.level, summary.measure))
@@ -56,7 +57,7 @@ def render_response_svg(
         axes.set_xlim(MIN_HOURS, max(published * 3, 24 * 7))
         axes.set_yticks(range(len(rows)), labels)
         axes.invert_yaxis()
-        axes.set_xlabel("hours (log scale); | target; dashed: published median 1.9 days")
+        axes.set_xlabel(C_("hours (log scale); | target; dashed: published median 1.9 days"))
         axes.grid(axis="x")
         FigureCanvasSVG(figure).print_svg(buffer, metadata=_SVG_METADATA)
     text = buffer.getvalue()
@@ -71,5 +72,6 @@ def render_response_svg(
     medians = "; ".join(
         f"{label}: {describe(s.median)}" for label, s in zip(labels, rows, strict=True)
     )
-    label = f'\n <title id="{dom_id}-title">{escape(title)}. Medians: {escape(medians)}</title>'
+    said = C_("{title}. Medians: {medians}").format(title=title, medians=medians)
+    label = f'\n <title id="{dom_id}-title">{escape(said)}</title>'
     return svg[:head] + label + svg[head:]

@@ -1,4 +1,5 @@
-"""`aftercare export csv`: a clinic's data as CSV files in a directory (audited)."""
+"""`aftercare export csv`: a clinic's data as CSV files in a directory; `aftercare export fhir`:
+as one FHIR R4B Bundle in a file (both audited)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 from bot.cli.support import CliError, with_context
 from bot.context import AppContext
 from bot.services.clinic.export import DirectoryTarget, ExportError, export_clinic, parse_since
+from bot.services.clinic.fhir_export import UnknownPatient, export_fhir
 from storage.states import CLI
 
 export_app = typer.Typer(help="Exports of a clinic's data.", no_args_is_help=True)
@@ -80,3 +82,77 @@ def export_csv(
         raise CliError(f"cannot write to {out}: {exc.strerror or exc}", 1) from None
     for name, count in rows.items():
         typer.echo(f"{out / name}: {count} rows")
+
+
+@export_app.command("fhir")
+def export_fhir_command(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    out: Annotated[Path, typer.Option(help="File for the Bundle (JSON).")],
+    patient: Annotated[
+        str | None, typer.Option(metavar="REF", help="Only this patient (their reference).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Only check-ins due and cases opened on or after this day (YYYY-MM-DD, in "
+            "the clinic's time zone) or time (ISO-8601). Every patient is listed.",
+        ),
+    ] = None,
+    transaction: Annotated[
+        bool,
+        typer.Option(
+            "--transaction",
+            help="A transaction Bundle (each entry a conditional PUT by identifier) instead "
+            "of a collection.",
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Write the clinic's patients, C-SSRS answers, risk levels, moods and cases as one FHIR
+    R4B Bundle (README, "FHIR export") and print the resources of each type. Audited."""
+    if out.exists() and (out.is_dir() or not force):
+        what = "is a directory" if out.is_dir() else "already exists; use --force to overwrite"
+        raise CliError(f"{out} {what}", 1)
+
+    async def work(ctx: AppContext) -> dict[str, int]:
+        try:
+            config = ctx.clinics.clinic(clinic)
+        except KeyError:
+            known = ", ".join(c.id for c in ctx.clinics.clinics)
+            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
+        try:
+            start = parse_since(since or "", config.zone)
+        except ExportError as exc:
+            raise CliError(f"--since: {exc}", 2) from None
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            async with ctx.db.transaction() as session:
+                exported = await export_fhir(
+                    session,
+                    clinic_id=config.id,
+                    names=config.alerts_include_name,
+                    patient_ref=patient,
+                    since=start,
+                    transaction=transaction,
+                    actor=CLI,
+                    now=ctx.clock.now(),
+                    via="cli",
+                )
+                out.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(exported.json, encoding="utf-8")
+        except UnknownPatient as exc:
+            raise CliError(f"--patient: {exc}", 2) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(out)
+        return exported.resources
+
+    try:
+        counts = with_context(work)
+    except OSError as exc:
+        raise CliError(f"cannot write to {out}: {exc.strerror or exc}", 1) from None
+    typer.echo(f"{out}: {sum(counts.values())} resources")
+    for kind, count in counts.items():
+        typer.echo(f"  {kind}: {count}")

@@ -24,6 +24,7 @@ from bot.console.web import (
     page,
     set_cookie,
 )
+from bot.i18n import C_, NC_
 from bot.messaging.pages import reasons_in
 from bot.messaging.taking import take_case
 from bot.services.case_taking import TakeRequest
@@ -39,26 +40,34 @@ log = logging.getLogger(__name__)
 
 GUARD_COOKIE = "aftercare_ack_"  # + a digest of the link: one per link, side by side
 GUARD_FOR = timedelta(hours=1)
-SEEN_WHEN = "this page was opened"
+SEEN_WHEN = NC_("this page was opened")
 ANSWERS = {
     AckProblem.UNKNOWN: (
         404,
-        "This acknowledge link is not valid",
-        "It may have been cut short "
-        "by the mail program. Acknowledge in Telegram or the console instead.",
+        NC_("This acknowledge link is not valid"),
+        NC_(
+            "It may have been cut short "
+            "by the mail program. Acknowledge in Telegram or the console instead."
+        ),
     ),
-    AckProblem.USED: (410, "This link was already used", "Each acknowledge link works once."),
-    AckProblem.CLOSED: (410, "This case is resolved", "Nothing needs acknowledging."),
+    AckProblem.USED: (
+        410,
+        NC_("This link was already used"),
+        NC_("Each acknowledge link works once."),
+    ),
+    AckProblem.CLOSED: (410, NC_("This case is resolved"), NC_("Nothing needs acknowledging.")),
     AckProblem.NOT_ACTIVE: (
         403,
-        "You are no longer an active clinician of this clinic",
-        "Ask your clinic's administrator.",
+        NC_("You are no longer an active clinician of this clinic"),
+        NC_("Ask your clinic's administrator."),
     ),
     AckProblem.RAISED: (
         409,
-        "The case changed since you opened this page",
-        "It was raised or re-opened, so nothing was acknowledged. Open the link again to read "
-        "the newest facts before acknowledging.",
+        NC_("The case changed since you opened this page"),
+        NC_(
+            "It was raised or re-opened, so nothing was acknowledged. Open the link again to "
+            "read the newest facts before acknowledging."
+        ),
     ),
 }
 
@@ -70,20 +79,20 @@ def _cookie(token: str) -> str:
 def _answer(request: Request, view: AckView) -> Response:
     assert view.problem is not None
     if view.problem is AckProblem.TAKEN:
-        by = view.taken_by.name if view.taken_by is not None else "a colleague"
+        by = view.taken_by.name if view.taken_by is not None else C_("a colleague")
         at = view.case.acknowledged_at if view.case is not None else None
-        when = f" at {at:%H:%M} UTC" if at is not None else ""
+        case_id = view.case.id if view.case else ""
+        text = (
+            C_("Case #{id} was already acknowledged by {by} at {at} UTC. Re-paging has stopped.")
+            if at is not None
+            else C_("Case #{id} was already acknowledged by {by}. Re-paging has stopped.")
+        ).format(id=case_id, by=by, at=f"{at:%H:%M}" if at is not None else "")
         return page(
-            request,
-            "message.html",
-            status=200,
-            title="Already acknowledged",
-            text=f"Case #{view.case.id if view.case else ''} was already acknowledged by "
-            f"{by}{when}. Re-paging has stopped.",
+            request, "message.html", status=200, title=C_("Already acknowledged"), text=text
         )
     status, title, text = ANSWERS[view.problem]
     log.info("console.ack_refused reason=%s", view.problem.value)
-    return page(request, "message.html", status=status, title=title, text=text)
+    return page(request, "message.html", status=status, title=C_(title), text=C_(text))
 
 
 async def ack_form(request: Request) -> Response:
@@ -119,8 +128,10 @@ async def ack(request: Request) -> Response:
     form = await guarded_form(
         request,
         cookie=_cookie(request.path_params["token"]),
-        refusal="This form did not come from this browser. Open the link from the e-mail "
-        "again; nothing was acknowledged.",
+        refusal=C_(
+            "This form did not come from this browser. Open the link from the e-mail "
+            "again; nothing was acknowledged."
+        ),
     )
     token, now = request.path_params["token"], console.ctx.clock.now()
     seen, ladder = str(form.get("level") or ""), str(form.get("ladder") or "")
@@ -131,7 +142,7 @@ async def ack(request: Request) -> Response:
             token=token,
             seen_level=seen,
             seen_ladder=ladder,
-            seen_when=SEEN_WHEN,
+            seen_when=C_(SEEN_WHEN),
             now=now,
         )
 
@@ -143,9 +154,11 @@ async def ack(request: Request) -> Response:
     response = page(
         request,
         "message.html",
-        title=f"You acknowledged case #{view.case.id}",
-        text="Re-paging has stopped and your colleagues were told. Follow up with the patient "
-        "as your clinic's procedure says; resolve the case in Telegram or the console.",
+        title=C_("You acknowledged case #{id}").format(id=view.case.id),
+        text=C_(
+            "Re-paging has stopped and your colleagues were told. Follow up with the patient "
+            "as your clinic's procedure says; resolve the case in Telegram or the console."
+        ),
     )
     delete_cookie(response, request, _cookie(request.path_params["token"]), path=f"{PREFIX}/ack")
     return response

@@ -47,6 +47,7 @@ from bot.console.web import (
     page,
 )
 from bot.context import AppContext
+from bot.i18n import C_, NC_, Cn_
 from storage.engine import describe_failure, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,43 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+# A 404's title and text by what was not found (`NotFound.what`), each a whole sentence.
+_NOT_FOUND = {
+    "page": (NC_("No such page here"), NC_("There is no such page in your clinic.")),
+    "case": (NC_("No such case here"), NC_("There is no such case in your clinic.")),
+    "patient": (NC_("No such patient here"), NC_("There is no such patient in your clinic.")),
+    "infusion": (NC_("No such infusion here"), NC_("There is no such infusion in your clinic.")),
+    "safety plan": (
+        NC_("No such safety plan here"),
+        NC_("There is no such safety plan in your clinic."),
+    ),
+    "shift": (NC_("No such shift here"), NC_("There is no such shift in your clinic.")),
+    "clinician": (
+        NC_("No such clinician here"),
+        NC_("There is no such clinician in your clinic."),
+    ),
+    "settings version": (
+        NC_("No such settings version here"),
+        NC_("There is no such settings version in your clinic."),
+    ),
+}
+_HTTP_ERRORS = {  # Starlette's own refusals (its English reason phrases), in words
+    400: NC_("The request could not be read. Reload the page and try again; nothing was changed."),
+    405: NC_("This address does not take that kind of request. Nothing was changed."),
+    413: NC_("What was sent is too large. Nothing was changed."),
+}
+
+
 async def _sign_in_needed(request: Request, exc: Exception) -> Response:
     response = page(
         request,
         "message.html",
         status=401,
-        title="Please sign in",
-        text="This browser is not signed in to the console (the sign-in ended, or its cookie "
-        "was lost). Sign in with a new link and you come back to this page.",
+        title=C_("Please sign in"),
+        text=C_(
+            "This browser is not signed in to the console (the sign-in ended, or its cookie "
+            "was lost). Sign in with a new link and you come back to this page."
+        ),
     )
     signin.remember_next(response, request)
     return response
@@ -111,18 +141,13 @@ async def _sign_in_needed(request: Request, exc: Exception) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     what = exc.what if isinstance(exc, NotFound) else "page"
-    return page(
-        request,
-        "message.html",
-        status=404,
-        title=f"No such {what} here",
-        text=f"There is no such {what} in your clinic.",
-    )
+    title, text = _NOT_FOUND.get(what, _NOT_FOUND["page"])
+    return page(request, "message.html", status=404, title=C_(title), text=C_(text))
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return page(request, "message.html", status=exc.status, title="Not done", text=exc.message)
+    return page(request, "message.html", status=exc.status, title=C_("Not done"), text=exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -130,7 +155,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return await _not_found(request, NotFound("page"))
     return page(
-        request, "message.html", status=exc.status_code, title="Not done", text=str(exc.detail)
+        request,
+        "message.html",
+        status=exc.status_code,
+        title=C_("Not done"),
+        text=C_(_HTTP_ERRORS[exc.status_code])
+        if exc.status_code in _HTTP_ERRORS
+        else str(exc.detail),
     )
 
 
@@ -140,10 +171,16 @@ async def _too_many_lookups(request: Request, exc: Exception) -> Response:
         request,
         "message.html",
         status=429,
-        title="Too many links opened",
-        text="Too many sign-in or acknowledge links were opened from your network in the last "
-        f"minute. Try again in {exc.retry_after} seconds. Meanwhile you can acknowledge a case "
-        "in Telegram; if a patient may be at risk, follow your clinic's usual procedure.",
+        title=C_("Too many links opened"),
+        text=Cn_(
+            "Too many sign-in or acknowledge links were opened from your network in the last "
+            "minute. Try again in {n} second. Meanwhile you can acknowledge a case "
+            "in Telegram; if a patient may be at risk, follow your clinic's usual procedure.",
+            "Too many sign-in or acknowledge links were opened from your network in the last "
+            "minute. Try again in {n} seconds. Meanwhile you can acknowledge a case "
+            "in Telegram; if a patient may be at risk, follow your clinic's usual procedure.",
+            exc.retry_after,
+        ).format(n=exc.retry_after),
     )
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -153,20 +190,23 @@ async def _failure(request: Request, exc: Exception) -> Response:
     """A database outage gets an honest page (nothing was changed); anything else is logged."""
     if is_unavailable(exc):
         log.warning("console.database_unavailable problem=%s", describe_failure(exc))
-        text = (
+        text = C_(
             "The console cannot reach Aftercare's database right now, so nothing could be shown "
             "or changed. Try again in a minute. If a patient may be at risk, follow your "
             "clinic's usual procedure; do not wait for this page."
         )
-        return page(request, "message.html", status=503, title="Database unavailable", text=text)
+        title = C_("Database unavailable")
+        return page(request, "message.html", status=503, title=title, text=text)
     log.exception("console.error path=%s", redact_path(request.url.path))
     return page(
         request,
         "message.html",
         status=500,
-        title="Something went wrong",
-        text="The console failed on this request and it was logged. Nothing is shown as "
-        "done that was not done: reload the page to see the current state.",
+        title=C_("Something went wrong"),
+        text=C_(
+            "The console failed on this request and it was logged. Nothing is shown as "
+            "done that was not done: reload the page to see the current state."
+        ),
     )
 
 

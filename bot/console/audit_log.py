@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.console.web import checked_form, console_of, page, require_admin, viewer, whole_number
+from bot.i18n import C_
 from bot.services.clinic.audit_log import Filters, Verification, log_page, verify_chain
 from bot.services.console_access import Viewer
 
@@ -62,7 +63,10 @@ async def verify(request: Request) -> Response:
     """Check the whole chain and show the result above the (unfiltered) log."""
     await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "run the audit log check")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can run the audit log check. Nothing was changed."),
+    )
     console = console_of(request)
     result = await verify_chain(
         console.ctx.db, clinic_id=who.clinic_id, actor=who.actor, now=console.ctx.clock.now()

@@ -32,6 +32,7 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_
 from bot.messaging.case_thread import NOT_DELIVERED, WriteOutcome, write_to_patient
 from bot.messaging.pages import WHO, reasons_in
 from bot.messaging.taking import TakeRequest, take_case
@@ -153,13 +154,17 @@ async def resolve_case(request: Request) -> Response:
     who = await viewer(request)
     note = str(form.get("note") or "").strip()
     if not note:
-        raise Refused("A resolution needs a note saying what was done. Nothing was changed.")
+        raise Refused(C_("A resolution needs a note saying what was done. Nothing was changed."))
     if len(note) > MAX_NOTE:
-        raise Refused(f"The note is longer than {MAX_NOTE} characters. Nothing was changed.")
+        raise Refused(
+            C_("The note is longer than {max} characters. Nothing was changed.").format(
+                max=MAX_NOTE
+            )
+        )
     choice, typed = str(form.get("not_reached_choice") or ""), str(form.get("not_reached") or "")
     reason, problem = not_reached_reason(choice, typed)
     if problem is None and len(reason) > MAX_NOTE:
-        problem = f"The reason is longer than {MAX_NOTE} characters."
+        problem = C_("The reason is longer than {max} characters.").format(max=MAX_NOTE)
     if problem is None:
         taken = await _take(request, who, CaseAction.RESOLVE, note=note, not_reached=reason)
         if taken.outcome is TakeOutcome.ALREADY:
@@ -193,7 +198,7 @@ async def _take(
             Taker.clinician(who.clinician),
             note=note,
             seen_level=seen,
-            seen_when="you opened this page",
+            seen_when=C_("you opened this page"),
             not_reached=not_reached,
         ),
     )
@@ -309,7 +314,7 @@ async def send_message(request: Request) -> Response:
     if not written.found:
         raise NotFound("case")
     if written.outcome is WriteOutcome.REFUSED:
-        raise Refused(f"{written.message} Nothing was sent.", 409)
+        raise Refused(C_("{problem} Nothing was sent.").format(problem=written.message), 409)
     done = "sent" if written.outcome is WriteOutcome.SENT else "undelivered"
     return RedirectResponse(f"/console/cases/{case_id}?msg={done}#thread", status_code=303)
 

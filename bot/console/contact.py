@@ -17,6 +17,7 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_
 from bot.services.clinic import team as service
 from bot.services.clinic.masking import MASK_EDITED, masked
 from bot.services.console_access import Viewer
@@ -30,7 +31,9 @@ async def _clinician(request: Request, who: Viewer) -> Clinician:
     if clinician_id is None:
         raise NotFound("clinician")
     if clinician_id != who.clinician.id and not who.clinician.is_admin:
-        raise Refused("Only an admin of this clinic can change a colleague's contact methods.", 403)
+        raise Refused(
+            C_("Only an admin of this clinic can change a colleague's contact methods."), 403
+        )
     console = console_of(request)
     async with console.read() as session:
         found = await service.member(session, clinic=console.clinic(who), clinician_id=clinician_id)
@@ -56,7 +59,7 @@ async def contact_save(request: Request) -> Response:
         pager_key = clinician.pager_key  # shown masked, sent back unchanged: kept
     problems = service.contact_problems(values["email"], pager_key)
     if "•" in pager_key:
-        problems["pager_key"] = MASK_EDITED
+        problems["pager_key"] = C_(MASK_EDITED)
     if problems:
         return page(
             request,

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.console.web import NotFound, checked_form, console_of, page, qr_svg, viewer
-from bot.i18n import use_language
+from bot.i18n import C_, use_language
 from bot.i18n.names import language_label
 from bot.i18n.resolve import offered_languages, patient_language
 from bot.messaging import texts
@@ -117,14 +117,14 @@ async def reissue_invite(request: Request) -> Response:
             )
     except AdminError as exc:
         return page(
-            request, "message.html", who=who, status=409, title="Not done", text=exc.message
+            request, "message.html", who=who, status=409, title=C_("Not done"), text=exc.message
         )
     return _invite_page(request, who, invitation, "reissued")
 
 
 def _invite_page(request: Request, who: Viewer, invitation: Invitation, done: str) -> Response:
     link = deep_link(console_of(request).bot.username, invitation.token)
-    qr = qr_svg(link, title="Invite QR code")
+    qr = qr_svg(link, title=C_("Invite QR code"))
     return page(
         request,
         "invite.html",

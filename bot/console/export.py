@@ -23,11 +23,12 @@ from bot.charts.response import render_response_svg
 from bot.clinic_config import ClinicConfig
 from bot.console.web import checked_form, console_of, page, require_admin, viewer
 from bot.domain.response_times import PUBLISHED_SOURCE, Measure, describe
+from bot.i18n import C_, NC_
 from bot.services.clinic.export import FILES, ExportError, export_zip, parse_since, zip_name
 from bot.services.console_access import Viewer
 from bot.services.reaching.response_times import CSV_HEADER, WINDOWS, csv_rows, response_report
 
-DOING = "export the clinic's data"
+REFUSAL = NC_("Only an admin of this clinic can export the clinic's data. Nothing was changed.")
 MAX_SINCE = 40
 
 
@@ -52,14 +53,14 @@ def _form(
 
 async def export_page(request: Request) -> Response:
     who = await viewer(request)
-    require_admin(who, DOING)
+    require_admin(who, C_(REFUSAL))
     return _form(request, who, {"since": "", "free_text": False})
 
 
 async def export_download(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    require_admin(who, DOING)
+    require_admin(who, C_(REFUSAL))
     console = console_of(request)
     clinic = console.clinic(who)
     since_text = str(form.get("since") or "").strip()[:MAX_SINCE]
@@ -95,10 +96,10 @@ async def export_download(request: Request) -> Response:
 def _after_now(now: datetime, clinic: ClinicConfig) -> str:
     """Why a start after now is refused: every row would be left out, an empty ZIP."""
     today = now.astimezone(clinic.zone)
-    return (
-        f"That is after now (today is {today:%a %d %b %Y} in the clinic's time): the export "
+    return C_(
+        "That is after now (today is {today} in the clinic's time): the export "
         "would be empty. Choose today or an earlier day, or leave it empty for everything."
-    )
+    ).format(today=f"{today:%a %d %b %Y}")
 
 
 def targets_of(clinic: ClinicConfig) -> dict[tuple[str, Measure], float]:
@@ -130,7 +131,7 @@ async def response_page(request: Request) -> Response:
     chart = render_response_svg(
         report.windows[WINDOWS[-1]],
         targets,
-        title=f"Median response times, last {WINDOWS[-1]} days",
+        title=C_("Median response times, last {n} days").format(n=WINDOWS[-1]),
     )
     return page(
         request,
@@ -144,7 +145,7 @@ async def response_page(request: Request) -> Response:
         describe=describe,
         describe_hours=lambda hours: describe(timedelta(hours=hours)),
         chart_svg=Markup(chart),
-        published_source=PUBLISHED_SOURCE,
+        published_source=C_(PUBLISHED_SOURCE),
     )
 
 

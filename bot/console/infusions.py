@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from bot.console.enroll import patient_in_clinic
 from bot.console.web import NotFound, checked_form, console_of, page, viewer
+from bot.i18n import C_
 from bot.services.clinic.infusion_admin import (
     OLDEST,
     PlanChange,
@@ -78,7 +79,7 @@ async def record_submit(request: Request) -> Response:
     except ValueError as exc:
         errors["ended_at"] = str(exc)
     if values["protocol"] and values["protocol"] not in clinic.protocols:
-        errors["protocol"] = "Not one of this clinic's protocols."
+        errors["protocol"] = C_("Not one of this clinic's protocols.")
     if not errors:
         try:
             async with console.ctx.db.transaction() as session:

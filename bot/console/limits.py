@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.domain.throttle import Throttle
-from bot.i18n import use_language
+from bot.i18n import C_, use_language
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,10 @@ def body_limit(route_path: str) -> int:
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(
-            413, f"That request is too large (over {limit // KIB} KiB). Nothing was changed."
+            413,
+            C_("That request is too large (over {size} KiB). Nothing was changed.").format(
+                size=limit // KIB
+            ),
         )
 
 

@@ -17,6 +17,7 @@ from bot.charts.glance import chart_glance
 from bot.charts.mood import render_svg, summary_text
 from bot.console.safety_plan import plan_values
 from bot.console.web import PREFIX, NotFound, Refused, checked_form, console_of, page, viewer
+from bot.i18n import C_
 from bot.i18n.names import language_name
 from bot.i18n.resolve import chosen_language, offered_languages
 from bot.services.mood_chart import mood_chart_for
@@ -178,7 +179,7 @@ async def change_language(request: Request) -> Response:
     try:
         chosen = chosen_language(str(form.get("language") or ""), offered=offered_languages())
     except ValueError as exc:
-        raise Refused(f"Not saved: {exc}.") from None
+        raise Refused(C_("Not saved: {problem}.").format(problem=exc)) from None
     async with console.ctx.db.transaction() as session:
         patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
         if patient is None:

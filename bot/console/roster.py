@@ -29,6 +29,7 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_, NC_
 from bot.services.clinic import roster as service
 from bot.services.clinic import settings as clinic_settings
 from bot.services.console_access import Viewer
@@ -37,10 +38,10 @@ from storage.models import OnCallShift
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 SHIFT_FIELDS = ("clinician", "role", "starts_at", "ends_at")
 NOTICES = {
-    "added": "Shift added.",
-    "changed": "Shift changed.",
-    "ended": "Shift ended.",
-    "rotation": "Rotation saved; it applies from now.",
+    "added": NC_("Shift added."),
+    "changed": NC_("Shift changed."),
+    "ended": NC_("Shift ended."),
+    "rotation": NC_("Rotation saved; it applies from now."),
 }
 DEFAULT_SHIFT = timedelta(hours=8)
 
@@ -59,8 +60,10 @@ def _may_change(who: Viewer, clinician_id: int) -> bool:
 def _refuse_unless_may_change(who: Viewer, clinician_id: int) -> None:
     if not _may_change(who, clinician_id):
         raise Refused(
-            "You can add, change and end your own shifts; only an admin of this clinic can "
-            "change someone else's. Nothing was changed.",
+            C_(
+                "You can add, change and end your own shifts; only an admin of this clinic can "
+                "change someone else's. Nothing was changed."
+            ),
             403,
         )
 
@@ -107,7 +110,7 @@ async def roster_page(
         in_console=access.in_console,
         rotation_editable=access.editable,
         weekdays=WEEKDAYS,
-        notice=NOTICES.get(done, ""),
+        notice=C_(NOTICES[done]) if done in NOTICES else "",
     )
 
 
@@ -203,7 +206,7 @@ def _unless_kept(text: str, stored: datetime, clinic: ClinicConfig) -> datetime 
 
 def _over(shift: OnCallShift, now: datetime) -> None:
     if shift.ends_at <= now:
-        raise Refused("This shift is already over; nothing was changed.", 409)
+        raise Refused(C_("This shift is already over; nothing was changed."), 409)
 
 
 async def change_shift(request: Request) -> Response:

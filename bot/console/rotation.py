@@ -24,6 +24,7 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_, NC_
 from bot.services.clinic import roster as service
 from bot.services.clinic import settings as clinic_settings
 from bot.services.clinic.rotation import MAX_SLOTS, rotation_slot, save_rotation, with_rotation
@@ -91,11 +92,11 @@ def _empty_slot() -> dict[str, Any]:
 
 
 FIELD_WORDS = {
-    "clinician": "clinician",
-    "role": "role",
-    "days": "days",
-    "start": "from",
-    "end": "to",
+    "clinician": NC_("clinician"),
+    "role": NC_("role"),
+    "days": NC_("days"),
+    "start": NC_("from"),
+    "end": NC_("to"),
 }
 
 
@@ -103,8 +104,10 @@ def _field_label(key: str) -> str:
     """'slot0.days' as the page names it: 'Slot 1, days'; 'new.role': 'Add a slot, role'."""
     slot, _, part = key.partition(".")
     number = slot.removeprefix("slot")
-    where = f"Slot {int(number) + 1}" if number.isdigit() else "Add a slot"
-    return f"{where}, {FIELD_WORDS.get(part, part)}"
+    said = C_(FIELD_WORDS[part]) if part in FIELD_WORDS else part
+    if number.isdigit():
+        return C_("Slot {n}, {field}").format(n=int(number) + 1, field=said)
+    return C_("Add a slot, {field}").format(field=said)
 
 
 async def _rotation_page(
@@ -184,14 +187,17 @@ def _parse_rotation(
         else:
             slots.append(slot)
     if len(slots) > MAX_SLOTS:
-        errors["new.clinician"] = f"A rotation can have at most {MAX_SLOTS} slots."
+        errors["new.clinician"] = C_("A rotation can have at most {n} slots.").format(n=MAX_SLOTS)
     return shown, new, slots, errors
 
 
 async def save_rotation_route(request: Request) -> Response:
     form = await checked_form(request, max_fields=MAX_SLOTS * 13 + 20)
     who = await viewer(request)
-    require_admin(who, "change the on-call rotation")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can change the on-call rotation. Nothing was changed."),
+    )
     console = console_of(request)
     clinic = console.clinic(who)
     now = console.ctx.clock.now()
@@ -199,14 +205,16 @@ async def save_rotation_route(request: Request) -> Response:
         access = await clinic_settings.access(session, clinic_id=clinic.id, is_admin=True)
         if not access.in_console:
             raise Refused(
-                "This clinic's settings come from the clinic file, so its rotation can only be "
-                "changed there. Nothing was changed.",
+                C_(
+                    "This clinic's settings come from the clinic file, so its rotation can only "
+                    "be changed there. Nothing was changed."
+                ),
                 403,
             )
         week = await service.week(session, clinic=clinic, now=now)
     based_on = whole_number(str(form.get("based_on") or ""))
     if based_on is None:
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     shown, new, slots, errors = _parse_rotation(form, [c.name for c in week.team])
     if errors:
         return await _rotation_page(
@@ -229,7 +237,7 @@ async def save_rotation_route(request: Request) -> Response:
     except clinic_settings.SettingsConflict:
         return await _rotation_conflict(request, who, shown, new, based_on)
     except clinic_settings.SettingsError as exc:
-        raise Refused(f"{exc} Nothing was changed.", 403) from None
+        raise Refused(C_("{problem} Nothing was changed.").format(problem=exc), 403) from None
     console.ctx.use_clinic(saved.clinic, saved.version)
     return RedirectResponse(f"{PREFIX}/roster?done=rotation", status_code=303)
 
@@ -244,8 +252,10 @@ async def _rotation_conflict(
         new=new,
         status=409,
         based_on=based_on,
-        conflict="Someone saved this clinic's settings since you opened this page, so your "
-        "rotation was not saved. Reload the page to see theirs, then make your change again.",
+        conflict=C_(
+            "Someone saved this clinic's settings since you opened this page, so your "
+            "rotation was not saved. Reload the page to see theirs, then make your change again."
+        ),
     )
 
 

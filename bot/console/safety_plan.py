@@ -12,11 +12,23 @@ from starlette.routing import Route
 
 from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
 from bot.domain import safety_plan as rules
+from bot.i18n import NC_
 from bot.services.patient_views import patient_of_clinic
 from bot.services.safety.plans import PlanVersion, save_plan, versions
+from bot.services.wording.refusals import said
 from storage.models import Patient
 
 MAX_REF = 64
+# The clinician's step titles of `bot.domain.safety_plan.STEPS`, marked here for extraction (the
+# domain imports nothing of ours; the templates say them with `_()`, `PlanUse.line` with `C_()`).
+STEP_TITLES = (
+    NC_("Warning signs"),
+    NC_("Internal coping strategies"),
+    NC_("People and social settings that distract"),
+    NC_("People to ask for help"),
+    NC_("Professionals and agencies"),
+    NC_("Making the environment safe"),
+)
 
 
 def plan_values(
@@ -67,7 +79,7 @@ async def save(request: Request) -> Response:
     clinic = console.clinic(who)
     now = console.ctx.clock.now()
     values = {f: str(form.get(f) or "") for f in rules.FIELDS}
-    steps, errors = rules.read_plan(values, country_code=clinic.phone_country_code)
+    steps, errors = rules.read_plan(values, country_code=clinic.phone_country_code, say=said)
     async with console.ctx.db.transaction() as session:
         patient = await _patient(request, session, who.clinic_id)
         assert patient.id is not None

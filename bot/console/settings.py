@@ -44,6 +44,7 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_
 from bot.services.clinic import settings as clinic_settings
 from bot.services.clinic.masking import shown, shown_changes
 from bot.services.clinic.settings_shape import Change, changes_between
@@ -73,7 +74,9 @@ async def settings_page(request: Request) -> Response:
         clinic,
         form_values(clinic),
         notice=(
-            f"Saved as version {saved}. {replanned_sentence(replanned, saved=True)}"
+            C_("Saved as version {version}. {replanned}").format(
+                version=saved, replanned=replanned_sentence(replanned, saved=True)
+            )
             if saved is not None and replanned is not None
             else ""
         ),
@@ -121,6 +124,7 @@ async def _form_page(
         channels=CHANNELS,
         choice_levels=CHOICE_LEVELS,
         non_response_levels=NON_RESPONSE_LEVELS,
+        non_response_labels={key: label(f"non_response.{key}") for key in NON_RESPONSE_LEVELS},
         preview_at=extra.pop("preview_at", now.strftime(PREVIEW_FORMAT)),
         caring_start=now,
         caring_dates=preview_dates(
@@ -136,18 +140,23 @@ async def settings_post(request: Request) -> Response:
     """Preview or save the edited settings (admins of a console-managed clinic)."""
     who = await viewer(request)
     form = await checked_form(request, max_fields=MAX_FIELDS)
-    require_admin(who, "change the clinic's settings")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can change the clinic's settings. Nothing was changed."),
+    )
     console = console_of(request)
     clinic = console.clinic(who)
     if not (await _access(request, who)).in_console:
         raise Refused(
-            "This clinic's settings come from the clinic file, which wins at every start; "
-            "they can only be changed there. Nothing was changed.",
+            C_(
+                "This clinic's settings come from the clinic file, which wins at every start; "
+                "they can only be changed there. Nothing was changed."
+            ),
             403,
         )
     based_on = whole_number(str(form.get("based_on", "")))
     if based_on is None:
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     shown, parsed = read_form(form, clinic)
     preview_protocol = str(form.get("preview_protocol") or clinic.default_protocol)
     preview_at_text = str(form.get("preview_at", ""))
@@ -223,7 +232,7 @@ async def _save(
             request, who, clinic, shown, status=409, conflict=str(exc), based_on=based_on
         )
     except clinic_settings.SettingsError as exc:
-        raise Refused(f"{exc} Nothing was changed.", 403) from None
+        raise Refused(C_("{problem} Nothing was changed.").format(problem=exc), 403) from None
     console.ctx.use_clinic(saved.clinic, saved.version)
     return RedirectResponse(
         f"{PREFIX}/settings?saved={saved.version}&replanned={saved.replanned}", status_code=303
@@ -280,13 +289,16 @@ async def version_page(request: Request) -> Response:
 async def restore(request: Request) -> Response:
     who = await viewer(request)
     form = await checked_form(request)
-    require_admin(who, "restore the clinic's settings")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can restore the clinic's settings. Nothing was changed."),
+    )
     console = console_of(request)
     clinic = console.clinic(who)
     number = _version_number(request.path_params["version"])
     based_on = whole_number(str(form.get("based_on", "")))
     if based_on is None:
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     await _refuse_inside_urls(request, clinic, number)
     try:
         async with console.ctx.db.transaction() as session:
@@ -301,7 +313,7 @@ async def restore(request: Request) -> Response:
     except clinic_settings.SettingsConflict as exc:
         raise Refused(str(exc), 409) from None
     except clinic_settings.SettingsError as exc:
-        raise Refused(f"{exc} Nothing was changed.", 403) from None
+        raise Refused(C_("{problem} Nothing was changed.").format(problem=exc), 403) from None
     console.ctx.use_clinic(saved.clinic, saved.version)
     return RedirectResponse(
         f"{PREFIX}/settings?saved={saved.version}&replanned={saved.replanned}", status_code=303
@@ -327,7 +339,11 @@ async def _refuse_inside_urls(request: Request, clinic: ClinicConfig, number: in
     problems = await clinic_url_problems(old, console.ctx.settings.outbound_policy(), before=clinic)
     if problems:
         said = "; ".join(f"{field} {problem}" for field, problem in problems.items())
-        raise Refused(f"Version {number} cannot be restored: {said}. Nothing was changed.")
+        raise Refused(
+            C_("Version {version} cannot be restored: {problems}. Nothing was changed.").format(
+                version=number, problems=said
+            )
+        )
 
 
 def _version_number(raw: str) -> int:

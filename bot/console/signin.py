@@ -26,6 +26,7 @@ from bot.console.web import (
     set_cookie,
     viewer,
 )
+from bot.i18n import C_, NC_
 from bot.services.console_access import (
     ABSOLUTE_EXPIRY,
     LINK_VALID_FOR,
@@ -41,23 +42,23 @@ log = logging.getLogger(__name__)
 PROBLEMS = {
     LinkProblem.UNKNOWN: (
         404,
-        "This sign-in link is not valid",
-        "It may have been mistyped or cut short. Get a new one as said below.",
+        NC_("This sign-in link is not valid"),
+        NC_("It may have been mistyped or cut short. Get a new one as said below."),
     ),
     LinkProblem.USED: (
         410,
-        "This sign-in link was already used",
-        "Each link signs in once. Get a new one as said below.",
+        NC_("This sign-in link was already used"),
+        NC_("Each link signs in once. Get a new one as said below."),
     ),
     LinkProblem.EXPIRED: (
         410,
-        "This sign-in link has expired",
-        "Links are valid for 10 minutes. Get a new one as said below.",
+        NC_("This sign-in link has expired"),
+        NC_("Links are valid for 10 minutes. Get a new one as said below."),
     ),
     LinkProblem.NOT_A_CLINICIAN: (
         403,
-        "This account is no longer a clinician of any clinic",
-        "Ask your clinic's administrator if you should still have access.",
+        NC_("This account is no longer a clinician of any clinic"),
+        NC_("Ask your clinic's administrator if you should still have access."),
     ),
 }
 
@@ -66,7 +67,9 @@ def _problem(request: Request, problem: LinkProblem) -> Response:
     status, title, text = PROBLEMS[problem]
     log.info("console.signin_refused reason=%s", problem.value)
     new_link = problem is not LinkProblem.NOT_A_CLINICIAN  # a new link would not help
-    return page(request, "message.html", status=status, title=title, text=text, new_link=new_link)
+    return page(
+        request, "message.html", status=status, title=C_(title), text=C_(text), new_link=new_link
+    )
 
 
 async def signin_form(request: Request) -> Response:
@@ -92,8 +95,10 @@ async def signin(request: Request) -> Response:
     await guarded_form(
         request,
         cookie=SIGNIN_COOKIE,
-        refusal="This sign-in form did not come from this browser. Open the sign-in link "
-        "again in this browser.",
+        refusal=C_(
+            "This sign-in form did not come from this browser. Open the sign-in link "
+            "again in this browser."
+        ),
     )
     async with console.ctx.db.transaction() as session:
         opened = await redeem_link(
@@ -134,13 +139,13 @@ async def clinic_chosen(request: Request) -> Response:
     try:
         chosen = int(str(form.get("clinician") or ""))
     except ValueError:
-        raise Refused("Choose one of your clinics.") from None
+        raise Refused(C_("Choose one of your clinics.")) from None
     async with console.ctx.db.transaction() as session:
         who = await switch_clinic(
             session, token=token, clinician_id=chosen, now=console.ctx.clock.now()
         )
     if who is None:
-        raise Refused("That is not one of your clinics.", 403)
+        raise Refused(C_("That is not one of your clinics."), 403)
     going = str(form.get("next") or "")
     return RedirectResponse(going if _safe_next(going) else f"{PREFIX}/", status_code=303)
 
@@ -155,8 +160,8 @@ async def signout(request: Request) -> Response:
     response = page(
         request,
         "message.html",
-        title="Signed out",
-        text="You are signed out of the console. To sign in again you need a new sign-in link.",
+        title=C_("Signed out"),
+        text=C_("You are signed out of the console. To sign in again you need a new sign-in link."),
     )
     delete_cookie(response, request, SESSION_COOKIE, path=PREFIX)
     return response

@@ -19,13 +19,22 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_, NC_
 from bot.services.console_access import Viewer
 from bot.services.paging import signing
 from bot.services.paging.secret_box import SecretBox
 
+_ADMINS_ONLY = NC_(
+    "Only an admin of this clinic can manage the webhook's signing secret. Nothing was changed."
+)
+_CHANGED = NC_(
+    "The clinic's signing secret changed since this page was shown; nothing was changed."
+)
 NOTICES = {
-    "ended": "The older secret no longer signs: events carry the current secret's signature only.",
-    "nothing": "No older secret was signing: nothing needed ending.",
+    "ended": NC_(
+        "The older secret no longer signs: events carry the current secret's signature only."
+    ),
+    "nothing": NC_("No older secret was signing: nothing needed ending."),
 }
 
 
@@ -47,21 +56,25 @@ async def _page(
         state=state,
         issued=issued,
         overlap_hours=int(signing.OVERLAP.total_seconds() // 3600),
-        no_key=signing.NO_KEY,
-        notice=NOTICES.get(request.query_params.get("done", ""), ""),
+        no_key=C_(signing.NO_KEY),
+        notice=_notice(request.query_params.get("done", "")),
     )
+
+
+def _notice(done: str) -> str:
+    return C_(NOTICES[done]) if done in NOTICES else ""
 
 
 async def signing_page(request: Request) -> Response:
     who = await viewer(request)
-    require_admin(who, "manage the webhook's signing secret")
+    require_admin(who, C_(_ADMINS_ONLY))
     return await _page(request, who)
 
 
 async def signing_post(request: Request) -> Response:
     form = await checked_form(request, max_fields=5)
     who = await viewer(request)
-    require_admin(who, "manage the webhook's signing secret")
+    require_admin(who, C_(_ADMINS_ONLY))
     console = console_of(request)
     clinic_id = console.clinic(who).id
     action = str(form.get("action") or "")
@@ -74,10 +87,10 @@ async def signing_post(request: Request) -> Response:
         done = "ended" if ended else "nothing"
         return RedirectResponse(f"{PREFIX}/settings/signing?done={done}", status_code=303)
     if action != "create":
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     based_on = whole_number(str(form.get("based_on", "")))
     if based_on is None:
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     try:
         async with console.ctx.db.transaction() as session:
             issued = await signing.issue(
@@ -88,10 +101,10 @@ async def signing_post(request: Request) -> Response:
                 actor=who.actor,
                 now=now,
             )
-    except signing.SigningUnavailable as exc:
-        raise Refused(str(exc), 503) from None
-    except signing.SigningConflict as exc:
-        raise Refused(str(exc), 409) from None
+    except signing.SigningUnavailable:
+        raise Refused(C_(signing.NO_KEY), 503) from None
+    except signing.SigningConflict:
+        raise Refused(C_(_CHANGED), 409) from None
     return await _page(request, who, issued=issued)
 
 

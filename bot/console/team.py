@@ -21,20 +21,23 @@ from bot.console.web import (
     viewer,
     whole_number,
 )
+from bot.i18n import C_, NC_
 from bot.services.clinic import team as service
 from bot.services.console_access import Viewer
 from bot.services.enrollment import EnrollmentError, create_clinician_invite, deep_link
 from storage.models import Clinician
 
 NOTICES = {
-    "promoted": "They are now an admin of this clinic.",
-    "demoted": "They are now a clinician (not an admin).",
-    "deactivated": "Deactivated: off every shift and rotation slot, no longer paged, and "
-    "signed out of the console.",
-    "reactivated": "Reactivated. Their ended shifts stay ended; add new ones on the roster.",
-    "sessions": "Their console sessions in this clinic have ended.",
-    "unchanged": "Nothing needed changing.",
-    "contact": "Contact methods saved.",
+    "promoted": NC_("They are now an admin of this clinic."),
+    "demoted": NC_("They are now a clinician (not an admin)."),
+    "deactivated": NC_(
+        "Deactivated: off every shift and rotation slot, no longer paged, and "
+        "signed out of the console."
+    ),
+    "reactivated": NC_("Reactivated. Their ended shifts stay ended; add new ones on the roster."),
+    "sessions": NC_("Their console sessions in this clinic have ended."),
+    "unchanged": NC_("Nothing needed changing."),
+    "contact": NC_("Contact methods saved."),
 }
 
 
@@ -80,7 +83,7 @@ async def team_page(
         members=members,
         v=values or {"name": "", "admin": ""},
         errors=errors or {},
-        notice=NOTICES.get(done, ""),
+        notice=C_(NOTICES[done]) if done in NOTICES else "",
     )
 
 
@@ -91,7 +94,10 @@ async def team(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "invite clinicians")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can invite clinicians. Nothing was changed."),
+    )
     console = console_of(request)
     clinic = console.clinic(who)
     name = str(form.get("name") or "").strip()
@@ -116,7 +122,7 @@ async def invite(request: Request) -> Response:
             request, who=who, values=values, errors={"name": str(exc)}, status=400
         )
     link = deep_link(console.bot.username, token)
-    svg = qr_svg(link, title="QR code of the invite link")
+    svg = qr_svg(link, title=C_("QR code of the invite link"))
     return page(
         request,
         "team_invite.html",
@@ -137,11 +143,14 @@ def _back(done: str) -> Response:
 async def set_admin(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "change who is an admin")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can change who is an admin. Nothing was changed."),
+    )
     console = console_of(request)
     wanted = str(form.get("admin") or "")
     if wanted not in ("0", "1"):
-        raise Refused("This form is incomplete; reload the page. Nothing was changed.")
+        raise Refused(C_("This form is incomplete; reload the page. Nothing was changed."))
     try:
         async with console.ctx.db.transaction() as session:
             clinician = await _member(request, who, session)
@@ -153,7 +162,7 @@ async def set_admin(request: Request) -> Response:
                 now=console.ctx.clock.now(),
             )
     except service.TeamError as exc:
-        raise Refused(f"{exc} Nothing was changed.", 409) from None
+        raise Refused(C_("{problem} Nothing was changed.").format(problem=exc), 409) from None
     if not changed:
         return _back("unchanged")
     return _back("promoted" if wanted == "1" else "demoted")
@@ -162,7 +171,10 @@ async def set_admin(request: Request) -> Response:
 async def deactivate_page(request: Request) -> Response:
     """The confirmation step: what deactivating them would do, before it is done."""
     who = await viewer(request)
-    require_admin(who, "deactivate clinicians")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can deactivate clinicians. Nothing was changed."),
+    )
     return await _deactivate_page(request, who)
 
 
@@ -180,7 +192,10 @@ async def _deactivate_page(request: Request, who: Viewer) -> Response:
 async def deactivate(request: Request) -> Response:
     form = await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "deactivate clinicians")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can deactivate clinicians. Nothing was changed."),
+    )
     if str(form.get("confirm") or "") != "1":
         return await _deactivate_page(request, who)
     console = console_of(request)
@@ -196,14 +211,17 @@ async def deactivate(request: Request) -> Response:
                 now=console.ctx.clock.now(),
             )
     except service.TeamError as exc:
-        raise Refused(f"{exc} Nothing was changed.", 409) from None
+        raise Refused(C_("{problem} Nothing was changed.").format(problem=exc), 409) from None
     return _back("deactivated")
 
 
 async def reactivate(request: Request) -> Response:
     await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "reactivate clinicians")
+    require_admin(
+        who,
+        C_("Only an admin of this clinic can reactivate clinicians. Nothing was changed."),
+    )
     console = console_of(request)
     async with console.ctx.db.transaction() as session:
         clinician = await _member(request, who, session)
@@ -216,7 +234,13 @@ async def reactivate(request: Request) -> Response:
 async def end_sessions(request: Request) -> Response:
     await checked_form(request)
     who = await viewer(request)
-    require_admin(who, "end clinicians' console sessions")
+    require_admin(
+        who,
+        C_(
+            "Only an admin of this clinic can end clinicians' console sessions. "
+            "Nothing was changed."
+        ),
+    )
     console = console_of(request)
     async with console.ctx.db.transaction() as session:
         clinician = await _member(request, who, session)

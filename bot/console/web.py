@@ -96,10 +96,11 @@ def whole_number(raw: str, *, max_digits: int = 9) -> int | None:
     return int(raw)
 
 
-def require_admin(who: Viewer, doing: str) -> None:
-    """Refused (403) unless the viewer is an admin of the clinic they are working in."""
+def require_admin(who: Viewer, refusal: str) -> None:
+    """Refused (403) with `refusal`, the caller's whole sentence in the console's language
+    ("Only an admin of this clinic can …"), unless the viewer is an admin of the clinic."""
     if not who.clinician.is_admin:
-        raise Refused(f"Only an admin of this clinic can {doing}. Nothing was changed.", 403)
+        raise Refused(refusal, 403)
 
 
 def console_of(request: Request) -> Console:
@@ -149,7 +150,7 @@ def age(delta: timedelta) -> str:
     """A wait to the minute ('under a minute', '5 min', '4 h'), so a refreshed list that shows
     nothing new is byte for byte the same."""
     if delta < timedelta(minutes=1):
-        return "under a minute"
+        return C_("under a minute")
     return duration(delta)
 
 
@@ -203,8 +204,10 @@ async def checked_form(request: Request, *, max_fields: int = 20) -> FormData:
     if not hmac.compare_digest(sent.encode(), csrf_for(token).encode()):
         log.warning("console.csrf_refused path=%s", request.url.path)
         raise Refused(
-            "This form has expired or did not come from this console. Reload the page and "
-            "try again; nothing was changed.",
+            C_(
+                "This form has expired or did not come from this console. Reload the page and "
+                "try again; nothing was changed."
+            ),
             403,
         )
     return form

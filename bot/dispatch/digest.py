@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from bot.channels.email.message import page_email
 from bot.channels.email.smtp import Mailer
 from bot.context import AppContext
+from bot.i18n import C_, Cn_
 from bot.messaging.delivery import Outcome
-from bot.messaging.pages import case_link
+from bot.messaging.pages import case_link, level_name
 from bot.services import deliveries
 from bot.services.case_queue import CaseCard, open_case_cards
 from storage.clinics import claim_digest
@@ -29,19 +30,44 @@ def due_day(now: datetime, *, at: time, zone: ZoneInfo) -> str | None:
 
 
 def digest_text(cards: list[CaseCard], *, clinic_name: str, console_url: str | None) -> str:
-    lines = [f"{clinic_name}: {len(cards)} open case(s) in Aftercare.", ""]
+    count = Cn_(
+        "{clinic}: {count} open case(s) in Aftercare.",
+        "{clinic}: {count} open case(s) in Aftercare.",
+        len(cards),
+    )
+    lines = [count.format(clinic=clinic_name, count=len(cards)), ""]
     for card in cards:
         case = card.case
-        status = "acknowledged" if case.acknowledged_at else "not acknowledged"
+        said = (
+            C_("• case #{id} {level} {ref}, opened {opened} UTC, acknowledged{link}")
+            if case.acknowledged_at
+            else C_("• case #{id} {level} {ref}, opened {opened} UTC, not acknowledged{link}")
+        )
         link = f" {case_link(console_url, case.id)}" if console_url and case.id else ""
         lines.append(
-            f"• case #{case.id} {case.level.upper()} {card.patient.ref}, opened "
-            f"{case.opened_at:%d %b %H:%M} UTC, {status}{link}"
+            said.format(
+                id=case.id,
+                level=level_name(case.level),
+                ref=card.patient.ref,
+                opened=f"{case.opened_at:%d %b %H:%M}",
+                link=link,
+            )
         )
     if not cards:
-        lines.append("No open cases.")
-    lines += ["", "This digest does not replace pages: high and moderate cases page on call."]
+        lines.append(C_("No open cases."))
+    lines += [
+        "",
+        C_("This digest does not replace pages: high and moderate cases page on call."),
+    ]
     return "\n".join(lines)
+
+
+def digest_subject(clinic_name: str, count: int) -> str:
+    return Cn_(
+        "[Aftercare] {clinic}: {count} open case(s), daily digest",
+        "[Aftercare] {clinic}: {count} open case(s), daily digest",
+        count,
+    ).format(clinic=clinic_name, count=count)
 
 
 class Digests:
@@ -76,7 +102,7 @@ class Digests:
     async def _send(self, clinic_id: str, name: str, cards: list[CaseCard], to: list[str]) -> int:
         assert self.mailer is not None
         text = digest_text(cards, clinic_name=name, console_url=self.ctx.settings.console_url)
-        subject = f"[Aftercare] {name}: {len(cards)} open case(s), daily digest"
+        subject = digest_subject(name, len(cards))
         results = await asyncio.gather(
             *(
                 self.mailer.send(

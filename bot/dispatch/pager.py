@@ -151,7 +151,7 @@ class Pager:
             clinic=clinic,
             reference=patient.ref,
             text=text,
-            summary=f"{case.level.upper()} priority: Aftercare case #{case.id}, {clinic.name}",
+            summary=pages.page_summary(case.level, case.id, clinic.name),
             recipients=recipients,
             nobody_on_call=chosen.nobody_on_call,
         )

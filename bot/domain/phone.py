@@ -26,7 +26,13 @@ NANP = "+1"  # the North American plan: trunk prefix 1, international prefix 011
 
 
 class PhoneRefused(ValueError):
-    """A number that cannot be dialled as written; the message says what to change."""
+    """A number that cannot be dialled as written; the message says what to change: an English
+    `template` and its `values` (said in a clinician's language by
+    `bot.services.wording.refusals`)."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        super().__init__(template.format(**values))
+        self.template, self.values = template, values
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ def parse_phone(text: str, *, default_country: str | None) -> PhoneNumber:
     if not entered:
         raise PhoneRefused("Enter a phone number, or leave the field empty.")
     if len(entered) > MAX_ENTERED:
-        raise PhoneRefused(f"At most {MAX_ENTERED} characters, separators included.")
+        raise PhoneRefused("At most {most} characters, separators included.", most=MAX_ENTERED)
     if _EXTENSION.search(entered):
         raise PhoneRefused("Enter the number without an extension (call and ask for it).")
     if not _ALLOWED.fullmatch(entered):
@@ -66,13 +72,18 @@ def parse_phone(text: str, *, default_country: str | None) -> PhoneNumber:
     count = len(e164) - 1
     if count < MIN_DIGITS:
         raise PhoneRefused(
-            f"Too short: a number with its country code has {MIN_DIGITS} to {MAX_DIGITS} "
-            f"digits, this one {count} ({e164})."
+            "Too short: a number with its country code has {least} to {most} digits, this one "
+            "{count} ({e164}).",
+            least=MIN_DIGITS,
+            most=MAX_DIGITS,
+            count=count,
+            e164=e164,
         )
     if count > MAX_DIGITS:
         raise PhoneRefused(
-            f"Too long: a number with its country code has at most {MAX_DIGITS} digits, "
-            f"this one {count}."
+            "Too long: a number with its country code has at most {most} digits, this one {count}.",
+            most=MAX_DIGITS,
+            count=count,
         )
     return PhoneNumber(entered, e164)
 

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.i18n import C_, NC_
+
 PUBLISHED_MEDIAN = timedelta(days=1.9)  # JMIR 2024;26:e60879: notification → response, n = 292
-PUBLISHED_SOURCE = "JMIR 2024;26:e60879 (median 1.9 days from notification to response, n = 292)"
+PUBLISHED_SOURCE = NC_(  # said with C_() where a clinician reads it
+    "JMIR 2024;26:e60879 (median 1.9 days from notification to response, n = 292)"
+)
 LEVELS = ("high", "moderate", "low")
 
 
@@ -28,10 +32,10 @@ class Measure(StrEnum):
     @property
     def label(self) -> str:
         return {
-            Measure.PAGE_TO_ACK: "Page → acknowledged",
-            Measure.PAGE_TO_ATTEMPT: "Page → first contact attempt",
-            Measure.PAGE_TO_REACHED: "Page → patient reached",
-            Measure.ANSWER_TO_REACHED: "Answer → patient reached",
+            Measure.PAGE_TO_ACK: C_("Page → acknowledged"),
+            Measure.PAGE_TO_ATTEMPT: C_("Page → first contact attempt"),
+            Measure.PAGE_TO_REACHED: C_("Page → patient reached"),
+            Measure.ANSWER_TO_REACHED: C_("Answer → patient reached"),
         }[self]
 
 
@@ -111,9 +115,9 @@ def describe(delta: timedelta | None) -> str:
         return "—"
     seconds = delta.total_seconds()
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return C_("{n} s").format(n=f"{seconds:.0f}")
     if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
+        return C_("{n} min").format(n=f"{seconds / 60:.0f}")
     if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+        return C_("{n} h").format(n=f"{seconds / 3600:.1f}")
+    return C_("{n} days").format(n=f"{seconds / 86400:.1f}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.domain.phone import PhoneRefused, parse_phone
@@ -42,6 +42,15 @@ _NUMBER = re.compile(r"(?:\+|\b)[0-9][0-9 ().\-/]*[0-9]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NAME_TRIM = " \t-–—:,;.("
 _CALL_WORDS = re.compile(r"(?i)^(?:call|ring|phone|text)\s+|\s+(?:on|at|tel\.?|phone)$")
+
+
+class PlanRefused(ValueError):
+    """A step that cannot be saved as written: an English `template` and its `values` (said in
+    a clinician's language by `bot.services.wording.refusals`)."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        super().__init__(template.format(**values))
+        self.template, self.values = template, values
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,10 @@ def step_title(step: int, *, for_patient: bool = False) -> str:
 
 
 def read_plan(
-    values: Mapping[str, str], *, country_code: str | None
+    values: Mapping[str, str],
+    *,
+    country_code: str | None,
+    say: Callable[[ValueError], str] = str,
 ) -> tuple[Steps | None, dict[str, str]]:
     """The six steps a form holds (`step1` … `step6`, one item a line), or the problem with
     each field; an empty step is allowed (the plan is then not active)."""
@@ -87,24 +99,32 @@ def read_plan(
         try:
             steps.append(read_step(values.get(field, ""), step=number, country_code=country_code))
         except ValueError as exc:
-            errors[field] = str(exc)
+            errors[field] = say(exc)
     return (None, errors) if errors else (tuple(steps), {})
 
 
 def read_step(text: str, *, step: int, country_code: str | None) -> tuple[PlanItem, ...]:
     """One step's items; ValueError saying what to change."""
     if len(text) > MAX_FIELD_CHARS:
-        raise ValueError(f"At most {MAX_ITEMS} lines of {MAX_ITEM_CHARS} characters.")
+        raise PlanRefused(
+            "At most {lines} lines of {most} characters.", lines=MAX_ITEMS, most=MAX_ITEM_CHARS
+        )
     lines = [" ".join(line.split()) for line in text.splitlines()]
     lines = [line for line in lines if line]
     if len(lines) > MAX_ITEMS:
-        raise ValueError(f"At most {MAX_ITEMS} lines (this has {len(lines)}): keep it short.")
+        raise PlanRefused(
+            "At most {most} lines (this has {count}): keep it short.",
+            most=MAX_ITEMS,
+            count=len(lines),
+        )
     items = []
     for index, line in enumerate(lines, start=1):
         if _CONTROL.search(line):
-            raise ValueError(f"Line {index} holds a control character.")
+            raise PlanRefused("Line {index} holds a control character.", index=index)
         if len(line) > MAX_ITEM_CHARS:
-            raise ValueError(f"Line {index}: at most {MAX_ITEM_CHARS} characters.")
+            raise PlanRefused(
+                "Line {index}: at most {most} characters.", index=index, most=MAX_ITEM_CHARS
+            )
         items.append(_item(line, index=index, step=step, country_code=country_code))
     return tuple(items)
 
@@ -117,7 +137,9 @@ def _item(line: str, *, index: int, step: int, country_code: str | None) -> Plan
         try:
             parsed = parse_phone(number, default_country=country_code)
         except PhoneRefused as exc:
-            raise ValueError(f"Line {index}, {number}: {exc}") from exc
+            raise PlanRefused(
+                "Line {index}, {number}: {problem}", index=index, number=number, problem=exc
+            ) from exc
         return PlanItem(line, parsed.entered, parsed.e164)
     if found and step in HELP_STEPS and line.endswith(found[-1][1]):
         digits, number = found[-1]

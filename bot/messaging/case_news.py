@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 
 from bot.context import AppContext
 from bot.domain.levels import Level
+from bot.i18n import C_
 from bot.messaging import pages
 from bot.messaging.delivery import deliver_markup
 from bot.services.case_facts import CaseNews, case_news
@@ -106,20 +107,19 @@ def _status_line(
 ) -> str:
     clinic = ctx.clinic(case.clinic_id)
     if case.status == CaseStatus.OPEN:
-        return (
-            f"↻ Raised or re-opened at {pages.when(case.ladder_started_at, clinic, patient)}: "
-            "see the newest page of this case."
+        return C_("↻ Raised or re-opened at {when}: see the newest page of this case.").format(
+            when=pages.when(case.ladder_started_at, clinic, patient)
         )
     if case.status == CaseStatus.RESOLVED and case.resolved_at is not None:
         who = people.get(case.resolved_by) if case.resolved_by is not None else None
         note = (case.resolution_note or "")[:300]
-        return (
-            f"✓ Resolved by {who.name if who else 'the paging service'} at "
-            f"{pages.when(case.resolved_at, clinic, patient)}: {note}"
+        return C_("✓ Resolved by {name} at {when}: {note}").format(
+            name=who.name if who else C_("the paging service"),
+            when=pages.when(case.resolved_at, clinic, patient),
+            note=note,
         )
     who = people.get(case.acknowledged_by) if case.acknowledged_by is not None else None
     at = case.acknowledged_at or ctx.clock.now()
-    return (
-        f"✓ Acknowledged by {who.name if who else 'the paging service'} at "
-        f"{pages.when(at, clinic, patient)}. Re-paging has stopped."
+    return C_("✓ Acknowledged by {name} at {when}. Re-paging has stopped.").format(
+        name=who.name if who else C_("the paging service"), when=pages.when(at, clinic, patient)
     )

@@ -21,7 +21,7 @@ from telegram import Bot
 
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.i18n import _, use_language
+from bot.i18n import C_, NC_, _, use_language
 from bot.i18n.resolve import patient_language
 from bot.messaging.delivery import Outcome, deliver
 from bot.messaging.pages import message_button
@@ -39,22 +39,28 @@ log = logging.getLogger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
-PROMPT = (
+PROMPT = NC_(
     "Message to the patient of case #{id} ({ref}): reply to this message with what they should "
     "read. It reaches them as from {name}, {clinic}."
 )
-PROMPT_SHAPE = re.compile(r"^Message to the patient of case #([0-9]{1,9}) ")
-NOT_DELIVERED = "not delivered — call instead"
+NOT_DELIVERED = NC_("not delivered — call instead")
 MAX_FORWARD = 3500
 
 
 def prompt(*, case_id: int, ref: str, name: str, clinic: ClinicConfig) -> str:
-    return PROMPT.format(id=case_id, ref=ref, name=name, clinic=clinic.name)
+    return C_(PROMPT).format(id=case_id, ref=ref, name=name, clinic=clinic.name)
 
 
 def prompted_case(text: str) -> int | None:
     """The case a compose prompt is for; None for any other message."""
-    match = PROMPT_SHAPE.match(text)
+    return case_in_prompt(C_(PROMPT), text)
+
+
+def case_in_prompt(said: str, text: str) -> int | None:
+    """The case number in `text` if it is the prompt `said` (as translated, with its "{id}")
+    made: what comes before the number, the number, then a space or a parenthesis."""
+    head = said.split("{id}", 1)[0]
+    match = re.match(re.escape(head) + r"([0-9]{1,9})[ (:]", text)
     return int(match.group(1)) if match else None
 
 
@@ -89,7 +95,8 @@ def thread_closed(clinic: ClinicConfig) -> str:
 
 
 def forwarded(*, case_id: int, ref: str, text: str) -> str:
-    return f"💬 Case #{case_id}: {ref} replied:\n«{text[:MAX_FORWARD]}»"
+    said = C_("💬 Case #{id}: {ref} replied:\n«{text}»")
+    return said.format(id=case_id, ref=ref, text=text[:MAX_FORWARD])
 
 
 class WriteOutcome(StrEnum):
@@ -136,11 +143,15 @@ async def write_to_patient(
         )
     ref = checked.patient.ref
     if kept.error is None:
-        return Written(WriteOutcome.SENT, f"✓ Sent to {ref} (case #{case_id}).")
+        return Written(
+            WriteOutcome.SENT, C_("✓ Sent to {ref} (case #{id}).").format(ref=ref, id=case_id)
+        )
     log.warning("case_message.not_delivered case=%s outcome=%s", case_id, delivery.outcome)
     return Written(
         WriteOutcome.NOT_DELIVERED,
-        f"✗ To {ref} (case #{case_id}): {NOT_DELIVERED}. Telegram said: {kept.error}",
+        C_("✗ To {ref} (case #{id}): {not_delivered}. Telegram said: {error}").format(
+            ref=ref, id=case_id, not_delivered=C_(NOT_DELIVERED), error=kept.error
+        ),
     )
 
 

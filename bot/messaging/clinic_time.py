@@ -7,6 +7,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.clinic_config import ClinicConfig
+from bot.i18n import C_
 
 
 class Zoned(Protocol):
@@ -25,4 +26,6 @@ def when(instant: datetime, clinic: ClinicConfig, patient: Zoned) -> str:
         or instant.astimezone(own).utcoffset() == instant.astimezone(clinic.zone).utcoffset()
     ):
         return shown
-    return f"{shown} ({instant.astimezone(own):%H:%M %Z} for the patient)"
+    return C_("{time} ({own} for the patient)").format(
+        time=shown, own=f"{instant.astimezone(own):%H:%M %Z}"
+    )

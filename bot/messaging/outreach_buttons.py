@@ -7,6 +7,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import C_
 from bot.services.reaching.outreach import METHODS, OUTCOMES
 from storage.states import OutreachMethod, OutreachOutcome
 
@@ -34,7 +35,7 @@ DATA = re.compile(
 
 
 def log_button(case_id: int) -> InlineKeyboardButton:
-    return InlineKeyboardButton("Log contact", callback_data=f"esc:log:{case_id}")
+    return InlineKeyboardButton(C_("Log contact"), callback_data=f"esc:log:{case_id}")
 
 
 def _rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
@@ -45,7 +46,7 @@ def method_keyboard(case_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         _rows(
             [
-                InlineKeyboardButton(METHODS[m], callback_data=f"esc:lm:{case_id}:{code}")
+                InlineKeyboardButton(C_(METHODS[m]), callback_data=f"esc:lm:{case_id}:{code}")
                 for code, m in METHOD_CODES.items()
             ]
         )
@@ -57,7 +58,7 @@ def outcome_keyboard(case_id: int, method_code: str) -> InlineKeyboardMarkup:
         _rows(
             [
                 InlineKeyboardButton(
-                    OUTCOMES[o], callback_data=f"esc:lo:{case_id}:{method_code}:{code}"
+                    C_(OUTCOMES[o]), callback_data=f"esc:lo:{case_id}:{method_code}:{code}"
                 )
                 for code, o in OUTCOME_CODES.items()
             ]
@@ -66,18 +67,22 @@ def outcome_keyboard(case_id: int, method_code: str) -> InlineKeyboardMarkup:
 
 
 def ask_method(case_id: int) -> str:
-    return f"Case #{case_id}: how did you try to reach the patient?"
+    return C_("Case #{id}: how did you try to reach the patient?").format(id=case_id)
 
 
 def ask_outcome(case_id: int, method: OutreachMethod) -> str:
-    return f"Case #{case_id}, {METHODS[method]}: what came of it?"
+    return C_("Case #{id}, {method}: what came of it?").format(
+        id=case_id, method=C_(METHODS[method])
+    )
 
 
 def logged_text(
     case_id: int, method: OutreachMethod, outcome: OutreachOutcome, due: str | None
 ) -> str:
     """What the clinician reads once the attempt is recorded."""
-    line = f"✓ Recorded on case #{case_id}: {METHODS[method]} — {OUTCOMES[outcome]}."
+    recorded = dict(id=case_id, method=C_(METHODS[method]), outcome=C_(OUTCOMES[outcome]))
     if due:
-        line += f" Next outreach target: {due}."
-    return line
+        return C_(
+            "✓ Recorded on case #{id}: {method} — {outcome}. Next outreach target: {due}."
+        ).format(due=due, **recorded)
+    return C_("✓ Recorded on case #{id}: {method} — {outcome}.").format(**recorded)

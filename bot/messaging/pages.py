@@ -57,6 +57,18 @@ STATUS_NAMES = {
 MESSAGE_DATA = "esc:msg:"  # + case id: the "Message patient" button (handlers/case_messages.py)
 
 
+def level_name(level: str) -> str:
+    """A level's name as a clinician reads it ("HIGH"); one not ours in capitals as it is."""
+    known = {str(k): v for k, v in LEVEL_NAMES.items()}
+    return C_(known[level.lower()]) if level.lower() in known else level.upper()
+
+
+def page_summary(level: str, case_id: int | None, clinic: str) -> str:
+    """The one line a paging service shows (never the patient's words)."""
+    said = C_("{level} priority: Aftercare case #{id}, {clinic}")
+    return said.format(level=level_name(level), id=case_id, clinic=clinic)
+
+
 def case_buttons(
     case_id: int,
     level: str,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
 from bot.context import AppContext
+from bot.i18n import C_, NC_
 from bot.messaging.case_news import edit_pages, tell_others
 from bot.messaging.case_thread import tell_thread_closed
 from bot.services.case_facts import CaseNews, case_news
@@ -100,14 +101,27 @@ async def _tell(
     a patient written to in the case is told its thread closed (`services.messages`)."""
     if closed is not None:
         await tell_thread_closed(ctx, bot, closed)
-    where = f" in {_service_name(by.via)}" if by.via else ""
     name = taken.by.name if taken.by is not None else by.name
-    line = f"Case #{news.case.id} was {taken.action.done}{where} by {name}."
+    line = _taken_line(news.case.id, taken.action, by.via, name)
     try:
         await edit_pages(ctx, bot, news)
         await tell_others(bot, news, taker_id=taken.by.id if taken.by else None, line=line)
     except Exception:  # the case is taken already; a page left unedited is only cosmetic
         log.exception("case.announce_failed case=%s", news.case.id)
+
+
+# "Case #3 was acknowledged by Dr Ada.": one whole sentence an action, with or without a service
+_TAKEN = {
+    (CaseAction.ACKNOWLEDGE, False): NC_("Case #{id} was acknowledged by {name}."),
+    (CaseAction.ACKNOWLEDGE, True): NC_("Case #{id} was acknowledged in {service} by {name}."),
+    (CaseAction.RESOLVE, False): NC_("Case #{id} was resolved by {name}."),
+    (CaseAction.RESOLVE, True): NC_("Case #{id} was resolved in {service} by {name}."),
+}
+
+
+def _taken_line(case_id: int | None, action: CaseAction, via: str | None, name: str) -> str:
+    said = C_(_TAKEN[(action, bool(via))])
+    return said.format(id=case_id, service=_service_name(via or ""), name=name)
 
 
 def _service_name(via: str) -> str:

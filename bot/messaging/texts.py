@@ -277,21 +277,6 @@ STOP_YES_LABEL = N_("Yes, stop check-ins")
 STOP_NO_LABEL = N_("No, keep them")
 STOP_KEPT = N_("OK — your check-ins continue.")
 ALREADY_STOPPED = N_("Your check-ins are already stopped.")
-CLINICIAN_HELP = (
-    "Clinician commands:\n"
-    "/open — open cases, oldest first\n"
-    "/ack CASE — acknowledge a case (stops re-paging)\n"
-    "/resolve CASE note — resolve a case with what was done\n"
-    "/patients — patients with last check-in, mood and risk\n"
-    "/history REF — a patient's recent check-ins and mood trend\n"
-    "/contact REF — a patient's phone and emergency contact (recorded in the audit log)\n"
-    "/console — a sign-in link for the clinic console on the web\n"
-    "/oncall — take the primary on-call shift now; /offcall — end it\n"
-    "/enroll REF [ZONE] — invite a patient (REF is the clinic's pseudonymous reference)\n"
-    "/resume REF — restart a stopped or unreachable patient's check-ins\n"
-    "/infusion REF [HH:MM] — record an infusion that ended now or at HH:MM today\n"
-    "/help — the crisis card"
-)
 
 
 def stopped(clinic: ClinicConfig) -> str:

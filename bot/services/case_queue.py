@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
+from bot.i18n import C_
 from bot.services.case_facts import CheckinFacts
 from bot.services.cases import ladder
 from bot.services.reaching.outreach import METHODS, OUTCOMES
@@ -117,8 +118,8 @@ def outreach_overdue(case: Case, attempts: list[Outreach], now: datetime | None)
     if now is None or due is None or due > now or case.status == CaseStatus.RESOLVED:
         return None
     if Level(case.level) is Level.HIGH and not attempts:
-        return "a first contact attempt"
-    return "the patient reached"
+        return C_("a first contact attempt")
+    return C_("the patient reached")
 
 
 async def _cards(
@@ -159,7 +160,7 @@ async def _cards(
                 facts=facts,
                 pages=tuple(
                     PageLine(
-                        names.get(p.clinician_id, f"clinician {p.clinician_id}"),
+                        names.get(p.clinician_id, C_("clinician {id}").format(id=p.clinician_id)),
                         p.sent_at,
                         p.step,
                         p.status == PageStatus.SENT,
@@ -172,8 +173,8 @@ async def _cards(
                 next_rung=next_rung(case, clinic),
                 outreach=tuple(
                     OutreachLine(
-                        METHODS[a.method],
-                        OUTCOMES[a.outcome],
+                        C_(METHODS[a.method]),
+                        C_(OUTCOMES[a.outcome]),
                         a.at,
                         a.recorded_at,
                         names.get(a.clinician_id, "—") if a.clinician_id else "—",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
+from bot.i18n import C_, NC_
 from bot.services.paging.outbox import enqueue_followups
 from bot.services.reaching import caring
 from bot.services.reaching.outreach import ENDS_CLOCK, on_acknowledge, on_resolve
@@ -26,7 +27,14 @@ from storage.outreach import outreach_of_cases
 from storage.states import SERVICE, CaseStatus, clinician_actor
 
 # Resolving a high or moderate case needs the patient reached, or the reason (CLINICAL.md §10).
-UNREACHED = "Record that the patient was reached, or give the reason, before resolving case #{id}."
+UNREACHED = NC_(
+    "Record that the patient was reached, or give the reason, before resolving case #{id}."
+)
+ALREADY = {
+    CaseStatus.OPEN: NC_("Case #{id} is already open."),
+    CaseStatus.ACKNOWLEDGED: NC_("Case #{id} is already acknowledged."),
+    CaseStatus.RESOLVED: NC_("Case #{id} is already resolved."),
+}
 NOT_REACHED_MARK = "Not reached — reason: "  # how the reason is kept in the resolution note
 NO_OUTREACH_MARK = "Resolved without outreach recorded."  # a paging service's resolve
 
@@ -36,10 +44,10 @@ def raised_since(case: Case, seen_level: str, seen_when: str) -> str | None:
     at `seen_level` (a page's button, a console page); None when what they saw still holds."""
     if case.status != CaseStatus.OPEN or case.level == seen_level:
         return None
-    return (
-        f"Case #{case.id} was raised to {case.level.upper()} after {seen_when}. "
+    return C_(
+        "Case #{id} was raised to {level} after {seen_when}. "
         "Please read the newest page before acknowledging."
-    )
+    ).format(id=case.id, level=case.level.upper(), seen_when=seen_when)
 
 
 class CaseAction(StrEnum):
@@ -128,13 +136,13 @@ async def check_take(
     case = await get_case(session, case_id=case_id, lock=lock)
     clinician = by.in_clinic(case.clinic_id) if case is not None else None
     if case is None or (clinician is None and not by.via):
-        message = f"No case #{case_id} in your clinic."
+        message = C_("No case #{id} in your clinic.").format(id=case_id)
         return Taken(TakeOutcome.NOT_FOUND, action, None, message=message)
     if seen_level is not None and (why := raised_since(case, seen_level, seen_when)):
         return Taken(TakeOutcome.RAISED, action, case, clinician, why)
     status = CaseStatus(case.status)
     if not (status.may_acknowledge if action is CaseAction.ACKNOWLEDGE else status.may_resolve):
-        message = f"Case #{case.id} is already {case.status}."
+        message = C_(ALREADY[status]).format(id=case.id)
         return Taken(TakeOutcome.ALREADY, action, case, clinician, message)
     return case, clinician
 
@@ -163,7 +171,7 @@ async def take(
     the note and the audit say no outreach was recorded. `clinic_of` gives the outreach
     targets an acknowledgement after a passed target needs (`outreach.on_acknowledge`)."""
     if action is CaseAction.RESOLVE and not note.strip():
-        message = "A resolution needs a note: /resolve CASE what was done."
+        message = C_("A resolution needs a note: /resolve CASE what was done.")
         return Taken(TakeOutcome.REFUSED, action, None, message=message)
     checked = await check_take(
         session,
@@ -184,7 +192,7 @@ async def take(
     else:
         outreach = await outreach_on_resolve(session, case, via=by.via, reason=not_reached)
         if outreach == "missing":
-            message = UNREACHED.format(id=case.id)
+            message = C_(UNREACHED).format(id=case.id)
             return Taken(TakeOutcome.UNREACHED, action, case, clinician, message)
         note = note.strip()
         if outreach == "reason":

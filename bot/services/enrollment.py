@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.i18n import normalize
+from bot.i18n import C_, normalize
 from bot.services.clinic.instruments import language_refusal
 from storage import audit
 from storage.invites import (
@@ -135,20 +135,32 @@ async def enroll_patient(
     chosen = _language(language)
     if not REF_SHAPE.match(ref):
         raise EnrollmentError(
-            f"reference {ref[:64]!r} must be 1-64 letters, digits, '.', '_' or '-' (no names)"
+            C_("reference {ref} must be 1-64 letters, digits, '.', '_' or '-' (no names)").format(
+                ref=repr(ref[:64])
+            )
         )
     zone = timezone or clinic.timezone
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
-        raise EnrollmentError(f"unknown IANA time zone {zone[:64]!r}, e.g. Europe/London") from None
+        raise EnrollmentError(
+            C_("unknown IANA time zone {zone}, e.g. Europe/London").format(zone=repr(zone[:64]))
+        ) from None
     if baseline_mood is not None and not 0 <= baseline_mood <= 10:
-        raise EnrollmentError("baseline mood must be 0 to 10")
+        raise EnrollmentError(C_("baseline mood must be 0 to 10"))
     if protocol is not None and protocol not in clinic.protocols:
-        raise EnrollmentError(f"clinic {clinic.id} has no protocol {protocol[:64]!r}")
+        raise EnrollmentError(
+            C_("clinic {clinic} has no protocol {protocol}").format(
+                clinic=clinic.id, protocol=repr(protocol[:64])
+            )
+        )
     patient = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)
     if patient is not None and patient.status != PatientStatus.INVITED:
-        raise EnrollmentError(f"patient {ref} is already enrolled ({patient.status})")
+        raise EnrollmentError(
+            C_("patient {ref} is already enrolled ({status})").format(
+                ref=ref, status=patient.status
+            )
+        )
     if patient is None:
         patient = await add_patient(
             session,

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.schedule import PlannedCheckin, checkin_label, plan_checkins
+from bot.domain.schedule import PlannedCheckin, plan_checkins
+from bot.i18n import C_
 from bot.services import checkin_states
+from bot.services.wording.checkin_labels import staff_checkin_label
 from storage import audit
 from storage.checkins import add_checkins, checkins_of_patients, scheduled_for_patient
 from storage.infusions import active_infusions_of_patients, add_infusion, get_infusion
@@ -32,7 +34,7 @@ class UnknownProtocol(InfusionError):
 
 def _check_ended(ended_at: datetime, now: datetime) -> None:
     if ended_at > now + AHEAD:
-        raise InfusionError("an infusion is recorded when it has ended, not in the future")
+        raise InfusionError(C_("an infusion is recorded when it has ended, not in the future"))
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,11 @@ async def record_infusion(
         )
     _check_ended(ended_at, now)
     if PatientStatus(patient.status).is_stopped:
-        raise InfusionError(f"patient {patient.ref} is {patient.status}: no check-ins can be sent")
+        raise InfusionError(
+            C_("patient {ref} is {status}: no check-ins can be sent").format(
+                ref=patient.ref, status=patient.status
+            )
+        )
     assert patient.id is not None
     infusion = await add_infusion(
         session,
@@ -294,7 +300,13 @@ def describe_plan(rows: list[Checkin], zone: ZoneInfo) -> list[str]:
     lines = []
     for row in rows:
         offset = timedelta(seconds=row.offset_seconds) if row.offset_seconds is not None else None
-        label = checkin_label(row.kind, offset, row.day)  # type: ignore[arg-type]
-        moved = " (after quiet hours)" if row.due_at != row.nominal_at else ""
-        lines.append(f"{row.due_at.astimezone(zone):%a %d %b %H:%M:%S %Z}  {label}{moved}")
+        label = staff_checkin_label(row.kind, offset, row.day)
+        said = (
+            C_("{due}  {label} (after quiet hours)")
+            if row.due_at != row.nominal_at
+            else "{due}  {label}"
+        )
+        lines.append(
+            said.format(due=f"{row.due_at.astimezone(zone):%a %d %b %H:%M:%S %Z}", label=label)
+        )
     return lines

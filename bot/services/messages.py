@@ -17,7 +17,7 @@ from bot.domain.crisis_terms import CrisisMatcher
 from bot.domain.delivery import Delivery, Outcome
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.i18n import current_language
+from bot.i18n import C_, current_language
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.reaching import caring
 from storage import audit
@@ -188,7 +188,7 @@ class NotWritable:
 
 
 def _refusal(case_id: int) -> NotWritable:
-    return NotWritable(f"No case #{case_id} in your clinic.", found=False)
+    return NotWritable(C_("No case #{id} in your clinic.").format(id=case_id), found=False)
 
 
 async def may_write(
@@ -204,10 +204,14 @@ async def may_write(
     if patient is None or patient.clinic_id != case.clinic_id:
         return _refusal(case_id)
     if case.status == CaseStatus.RESOLVED:
-        return NotWritable(f"Case #{case.id} is resolved: its thread is closed.", found=True)
+        return NotWritable(
+            C_("Case #{id} is resolved: its thread is closed.").format(id=case.id), found=True
+        )
     if patient.chat_id is None:
         return NotWritable(
-            f"The patient of case #{case.id} has no Telegram chat with us yet: call instead.",
+            C_("The patient of case #{id} has no Telegram chat with us yet: call instead.").format(
+                id=case.id
+            ),
             found=True,
         )
     return Writable(case=case, patient=patient, clinician=mine[0])
@@ -216,9 +220,11 @@ async def may_write(
 def check_text(text: str) -> str | None:
     """Why a message cannot be sent as written; None when it can."""
     if not text.strip():
-        return "A message needs some text. Nothing was sent."
+        return C_("A message needs some text. Nothing was sent.")
     if len(text) > MAX_THREAD_TEXT:
-        return f"A message is at most {MAX_THREAD_TEXT} characters. Nothing was sent."
+        return C_("A message is at most {max} characters. Nothing was sent.").format(
+            max=MAX_THREAD_TEXT
+        )
     return None
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.charts import MoodChart, MoodPoint
 from bot.clinic_config import ClinicConfig
 from bot.domain.checkin_flow import CSSRS_ITEMS, MOOD, MOOD_VALUES, YES
+from bot.i18n import Cn_
 from storage.models import Patient
 from storage.views.charts import CheckinAnswer, checkin_answers, infusion_ends
 
@@ -52,5 +53,7 @@ async def mood_chart_for(
         tz=ZoneInfo(patient.timezone),
         start=start,
         end=now,
-        title=f"Mood of {patient.ref}, last {days} days",
+        title=Cn_("Mood of {ref}, last {n} day", "Mood of {ref}, last {n} days", days).format(
+            ref=patient.ref, n=days
+        ),
     )

@@ -21,6 +21,7 @@ from bot.domain.oncall import (
     rotation_shifts,
     shift_problems,
 )
+from bot.i18n import C_
 from storage import audit
 from storage import oncall as store
 from storage.invites import clinicians_of_clinic
@@ -188,7 +189,7 @@ async def schedule_shift(
     if problems:
         raise OnCallError(_said(problems[0], role, starts_at, ends_at))
     if clinician.clinic_id != clinic.id or not clinician.active or clinician.id is None:
-        raise OnCallError(f"not an active clinician of {clinic.id}")
+        raise OnCallError(C_("not an active clinician of {clinic}").format(clinic=clinic.id))
     shift = await store.add_shift(
         session,
         shift=OnCallShift(
@@ -224,7 +225,7 @@ async def take_primary_now(
 ) -> OnCallShift:
     """/oncall: the clinician is primary from now for the clinic's bot shift length."""
     if clinician.clinic_id != clinic.id or not clinician.active or clinician.id is None:
-        raise OnCallError(f"not an active clinician of {clinic.id}")
+        raise OnCallError(C_("not an active clinician of {clinic}").format(clinic=clinic.id))
     replaced = await store.end_shifts(
         session, clinician_id=clinician.id, now=now, source=ShiftSource.BOT
     )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
+from bot.i18n import C_
 from bot.services import checkin_states
 from bot.services.cases import RaisedCase, raise_case
 from bot.services.infusions import replan_patient
@@ -169,9 +170,15 @@ async def resume(
     planned again (those of their active infusions still ahead)."""
     row = await _locked(session, patient)
     if not PatientStatus(row.status).is_stopped:
-        raise ResumeError(f"{row.ref}'s check-ins are not stopped ({row.status}).")
+        raise ResumeError(
+            C_("{ref}'s check-ins are not stopped ({status}).").format(
+                ref=row.ref, status=row.status
+            )
+        )
     if row.chat_id is None:
-        raise ResumeError(f"{row.ref} has no linked chat; send them a new invite instead.")
+        raise ResumeError(
+            C_("{ref} has no linked chat; send them a new invite instead.").format(ref=row.ref)
+        )
     was = row.status
     row.status, row.opted_out_at = PatientStatus.ACTIVE, None
     planned = await replan_patient(session, patient=row, clinic=clinic, now=now, actor=actor)

@@ -12,11 +12,12 @@ from typing import ClassVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import checkin_flow, instruments
-from bot.domain.schedule import checkin_label
+from bot.i18n import C_, NC_
 from bot.services.messages import FREE_TEXT_ITEM
 from bot.services.overview import status_label
 from bot.services.patients import PatientActions, patient_actions
 from bot.services.safety.events import plan_uses
+from bot.services.wording.checkin_labels import staff_checkin_label
 from storage.cases import messages_to_patient
 from storage.patients import patient_by_ref
 from storage.states import (
@@ -317,9 +318,9 @@ async def _thread_entries(
 
 _ITEM_ORDER = {item: index for index, item in enumerate(checkin_flow.ALL_ITEMS)}
 _SHORT_LABELS = {
-    checkin_flow.MOOD: "Mood",
-    checkin_flow.RED_FLAGS: "Red flags",
-    checkin_flow.NOTE: "Note",
+    checkin_flow.MOOD: NC_("Mood"),
+    checkin_flow.RED_FLAGS: NC_("Red flags"),
+    checkin_flow.NOTE: NC_("Note"),
 }
 
 
@@ -365,13 +366,8 @@ def _case_entry(case: CaseRecord, pages: list[PageRecord]) -> CaseEntry:
 
 
 def _checkin_label(checkin: CheckinRecord) -> str:
-    if checkin.kind == CheckinKind.ADHOC:
-        return "check-in started by the patient"
     offset = timedelta(seconds=checkin.offset_seconds) if checkin.offset_seconds else None
-    try:
-        return checkin_label(checkin.kind.value, offset, checkin.day)  # type: ignore[arg-type]
-    except ValueError:
-        return "check-in"
+    return staff_checkin_label(checkin.kind.value, offset, checkin.day)
 
 
 @cache
@@ -389,7 +385,7 @@ def _view(answer: AnswerRecord) -> AnswerView:
     return AnswerView(
         item_id=answer.item_id,
         value=answer.value,
-        label=label,
+        label=C_(label) if answer.item_id in _SHORT_LABELS else label,
         question=question,
         shown=checkin_flow.answer_label(answer.item_id, answer.value),
         answered_at=answer.answered_at,

@@ -54,6 +54,7 @@ CHECKIN_COLUMNS = (
     "status",
     "risk_level",
     "language",  # what the answers were shown in (issue 29); empty before languages were kept
+    "cssrs_version",  # the C-SSRS version answered: with `language`, names the instrument file
 )  # then one column per answer item, in the order the caller names them
 CASE_COLUMNS = (
     "case_id",
@@ -122,15 +123,24 @@ def infusions(
 
 
 def checkins(
-    session: AsyncSession, *, clinic_id: str, since: datetime | None, items: Sequence[str]
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    since: datetime | None,
+    items: Sequence[str],
+    cssrs_id: str,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The clinic's check-ins due on or after `since`: `CHECKIN_COLUMNS`, then each of
-    `items`' stored answer (None if not answered). `answered_at` is the last answer's time."""
+    `items`' stored answer (None if not answered). `answered_at` is the last answer's time;
+    `cssrs_version` the version of instrument `cssrs_id` its answers were given in."""
     answers = (
         select(
             col(Answer.checkin_id).label("checkin_id"),
             func.max(col(Answer.answered_at)).label("answered_at"),
             func.max(col(Answer.language)).label("language"),
+            func.max(
+                case((col(Answer.instrument_id) == cssrs_id, col(Answer.instrument_version)))
+            ).label("cssrs_version"),
             *(
                 func.max(case((col(Answer.item_id) == item, col(Answer.value)))).label(f"i{n}")
                 for n, item in enumerate(items)
@@ -155,6 +165,7 @@ def checkins(
             col(Checkin.status),
             col(Checkin.risk_level),
             answers.c.language,
+            answers.c.cssrs_version,
             *(answers.c[f"i{n}"] for n in range(len(items))),
         )
         .join(Patient, col(Patient.id) == col(Checkin.patient_id))

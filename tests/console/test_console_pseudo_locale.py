@@ -13,10 +13,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.clinic_caring import DEFAULT_CARING_TEXT
+from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
+from bot.domain import safety_plan as plan_rules
 from bot.domain.instruments import cssrs
 from bot.services.infusions import record_infusion
 from bot.services.oncall import add_shift
 from bot.services.paging.ack_links import issue_ack_link
+from bot.services.reaching.outreach import log_outreach
+from bot.services.safety.plans import save_plan
 from sandbox import BotApiSandbox
 from storage.models import Clinician, Infusion, OnCallShift
 from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
@@ -74,11 +79,22 @@ def _their_words(ref: str) -> list[str]:
         ref,
         "I keep thinking about it",
         "C-SSRS item 4 yes: some intention of acting",
+        *PLAN.values(),
         "Europe/Berlin",
         "America/New_York",
         *(item.text for item in items),
+        DEFAULT_CRISIS_CARD,  # the settings' own values, in their form fields (the clinic's)
+        "\n".join(DEFAULT_CRISIS_TERMS),
+        DEFAULT_CARING_TEXT,
     ]
     return sorted({w for w in words if w}, key=len, reverse=True)
+
+
+PLAN = {  # the patient's own words, with the numbers that make the plan active
+    "step1": "Not sleeping",
+    "step4": "Sam (sister) +44 20 7946 0000",
+    "step5": "Dr Ben +44 20 7946 0001",
+}
 
 
 def left_in(html: str, substituted: list[str]) -> list[str]:
@@ -92,7 +108,7 @@ async def _seed(app: ConsoleBot) -> dict[str, object]:
     ctx = app.bot.ctx
     await join(app, ADMIN, "Admin Ada")
     await join(app, BEN, "Dr Ben")
-    await join(app, 7103, "Admin Ada", clinic="south")  # a second clinic: /clinic
+    await join(app, ADMIN, "Admin Ada", clinic="south")  # a second clinic: /clinic
     patient, case = await patient_with_case(app, "P-042")
     await _history(app, patient)
     now = ctx.clock.now()
@@ -121,6 +137,20 @@ async def _seed(app: ConsoleBot) -> dict[str, object]:
         shift = (await session.scalars(select(OnCallShift))).first()
         ben = (await session.scalars(select(Clinician).where(Clinician.name == "Dr Ben"))).one()
         assert shift is not None
+        steps, _ = plan_rules.read_plan(PLAN, country_code=None)
+        assert steps is not None
+        await save_plan(session, patient=patient, steps=steps, actor="cli", now=now)
+        await log_outreach(
+            session,
+            case_id=case.id or 0,
+            by=[ben],
+            method="phone",
+            outcome="no_answer",
+            at=None,
+            note="",
+            clinic_of=ctx.clinic,
+            now=now,
+        )
         ack = await issue_ack_link(
             session, case_id=case.id or 0, clinician_id=ben.id or 0, now=ctx.clock.now()
         )
@@ -144,9 +174,7 @@ def _pages(s: dict[str, object]) -> list[str]:
         f"/patients/{ref}/monitoring",
         f"/patients/{ref}/infusions/new",
         f"/patients/{ref}/infusions/{s['infusion']}",
-        f"/patients/{ref}/plan",
         f"/patients/{ref}/plan/print",
-        f"/patients/{ref}/contact",
         "/enroll",
         "/roster",
         f"/roster/shifts/{s['shift']}",
@@ -197,6 +225,16 @@ async def test_every_console_page_is_in_the_console_language(
                 data={"csrf": csrf_of(settings.text), "name": ""},
             )
             left["/settings (a failed save)"] = left_in(failed.text, substituted)
+            ref = seeded["ref"]
+            for path, bad in (
+                (f"/patients/{ref}/plan", {"step1": "\n".join([str(ref)] * 30)}),
+                (f"/patients/{ref}/contact", {"phone": "12"}),
+            ):  # the forms again, each problem beside its field
+                failed = await client.post(
+                    f"{app.base}{path}", data={"csrf": csrf_of(settings.text), **bad}
+                )
+                assert failed.status_code == 400, (path, failed.status_code)
+                left[f"{path} (a failed save)"] = left_in(failed.text, substituted)
         finally:
             await client.aclose()
         ben = await sign_in(app, BEN)
@@ -218,8 +256,8 @@ def test_the_reader_sees_what_a_person_reads() -> None:
     assert readable(html) == [
         "Open cases today",
         "Close this dialog now",
-        "Save the settings",
         "x",
+        "Save the settings",
         "Nothing to see here",
     ]
     assert left_in(html, []) == [

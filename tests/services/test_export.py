@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from bot.domain.instruments import cssrs
 from bot.domain.safety_plan import read_plan
 from bot.services.clinic.export import (
     FILES,
@@ -61,6 +62,7 @@ SECOND = {
     "s6": "no",
     "note": "skip",
 }
+CSSRS = cssrs()
 ITEMS = ("mood", "s1", "s2", "s3", "s4", "s5", "s6", "rf")
 
 
@@ -148,8 +150,8 @@ async def _known(db: Database) -> dict[str, int]:
                         checkin_id=checkin.id,
                         item_id=item,
                         value=value,
-                        instrument_id="x",
-                        instrument_version="1",
+                        instrument_id=CSSRS.id if item.startswith("s") else "x",
+                        instrument_version=CSSRS.version if item.startswith("s") else "1",
                         answered_at=checkin.due_at + timedelta(minutes=minute),
                         language=None if checkin is checkins[0] else "es",  # before / after 0011
                     )
@@ -287,6 +289,7 @@ async def test_the_files_carry_exactly_the_stored_values(db: Database, tmp_path:
         "status",
         "risk_level",
         "language",
+        "cssrs_version",
         *ITEMS,
     ]
     assert first == {
@@ -302,6 +305,7 @@ async def test_the_files_carry_exactly_the_stored_values(db: Database, tmp_path:
         "status": "completed",
         "risk_level": "none",
         "language": "",
+        "cssrs_version": CSSRS.version,  # items s1, s2, s6 answered
         **{item: FIRST.get(item, "") for item in ITEMS},
     }
     assert {k: second[k] for k in ITEMS} == {item: SECOND.get(item, "") for item in ITEMS}
@@ -309,6 +313,7 @@ async def test_the_files_carry_exactly_the_stored_values(db: Database, tmp_path:
     assert (second["kind"], second["day"], second["risk_level"]) == ("daily", "1", "high")
     assert second["answered_at"] == "2026-05-02T10:08:00Z"
     assert second["language"] == "es"
+    assert second["cssrs_version"] == CSSRS.version
     assert planned["status"] == "scheduled" and planned["sent_at"] == ""
     assert planned["answered_at"] == "" and all(planned[item] == "" for item in ITEMS)
     assert files["cases.csv"] == [

@@ -10,6 +10,9 @@ import email.message
 import html
 from email.utils import formatdate, make_msgid, parseaddr
 
+from bot.i18n import C_
+from bot.messaging.pages import level_name
+
 FALLBACK_DOMAIN = "aftercare.invalid"  # for the Message-ID when the sender has no domain
 
 _PRE = (
@@ -25,7 +28,9 @@ _BUTTON = (
 
 def page_subject(*, level: str, case_id: int, reference: str) -> str:
     """e.g. "[Aftercare] HIGH priority — case #12 (P-042)"."""
-    subject = f"[Aftercare] {level.upper()} priority — case #{case_id} ({reference})"
+    subject = C_("[Aftercare] {level} priority — case #{id} ({ref})").format(
+        level=level_name(level), id=case_id, ref=reference
+    )
     return " ".join(subject.split())  # a header is one line
 
 
@@ -37,9 +42,9 @@ def _button(url: str, label: str, background: str) -> str:
 def _html(text: str, ack_url: str | None, console_url: str | None) -> str:
     buttons = []
     if ack_url:
-        buttons.append(_button(ack_url, "Acknowledge", "#b3261e"))
+        buttons.append(_button(ack_url, C_("Acknowledge"), "#b3261e"))
     if console_url:
-        buttons.append(_button(console_url, "Open in console", "#1f5fa8"))
+        buttons.append(_button(console_url, C_("Open in console"), "#1f5fa8"))
     links = f"<p>{''.join(buttons)}</p>" if buttons else ""
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
@@ -61,8 +66,11 @@ def page_email(
     links as buttons. Headers To, From, Subject, Date, Message-ID (in the sender's domain),
     Auto-Submitted: auto-generated, X-Priority: 1 and Importance: high."""
     links = [
-        f"{label}: {url}"
-        for label, url in (("Acknowledge", ack_url), ("Open in console", console_url))
+        label.format(url=url)
+        for label, url in (
+            (C_("Acknowledge: {url}"), ack_url),
+            (C_("Open in console: {url}"), console_url),
+        )
         if url
     ]
     body = "\n".join([text.rstrip("\n"), "", *links]) if links else text.rstrip("\n")

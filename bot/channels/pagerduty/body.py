@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.channels.event_format import FollowUpFacts, TriggerFacts, action_of, one_line
+from bot.i18n import C_
 
 SEVERITIES = ("critical", "error", "warning", "info")
 SUMMARY_LIMIT = 1024  # Events API v2: payload.summary is at most 1024 characters
@@ -72,7 +73,7 @@ def trigger(facts: TriggerFacts) -> tuple[str, str | None, dict[str, Any]] | Non
         summary=facts.summary,
         severity=severity_of(facts.level),
         source=SOURCE,
-        links=[{"href": facts.ack_url, "text": "Acknowledge"}] if facts.ack_url else None,
+        links=[{"href": facts.ack_url, "text": C_("Acknowledge")}] if facts.ack_url else None,
     )
     return facts.paging.events_url, facts.routing_key, body
 

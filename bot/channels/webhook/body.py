@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.channels.event_format import FollowUpFacts, TriggerFacts, action_of
 from bot.channels.pagerduty.body import dedup_key
+from bot.i18n import C_
 
 SIGNATURE_HEADER = "X-Aftercare-Signature"
 SCHEME = "v1"
@@ -143,14 +144,17 @@ def trigger(facts: TriggerFacts) -> tuple[str, str | None, dict[str, Any]] | Non
 
 def follow_up(facts: FollowUpFacts) -> dict[str, Any]:
     """The acknowledge or resolve event after a trigger (same reference)."""
-    done = "acknowledged" if facts.action == "acknowledge" else "resolved"
     return webhook_body(
         clinic_id=facts.clinic_id,
         action=facts.action,
         case_id=facts.case_id,
         level=facts.level,
         reference=str(facts.trigger_body.get("reference", "")),
-        text=f"Case #{facts.case_id} was {done}.",
+        text=(
+            C_("Case #{id} was acknowledged.")
+            if facts.action == "acknowledge"
+            else C_("Case #{id} was resolved.")
+        ).format(id=facts.case_id),
         ack_url=None,
     )
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.clinic_caring import CaringConfig
 from bot.domain.caring import plan_track, refuse_question
 from bot.domain.schedule import QuietHours
+from bot.i18n import C_
 
 SCHEDULES: tuple[str, ...] = get_args(CaringConfig.model_fields["schedule"].annotation)
 TEXTS = "caring.texts"
@@ -46,17 +47,19 @@ def read_caring(
     for index, line in enumerate(texts, start=1):
         problem = refuse_question(line)
         if problem:
-            errors.setdefault(TEXTS, f"message {index}: {problem}")
+            errors.setdefault(TEXTS, C_("message {n}: {problem}").format(n=index, problem=problem))
     if not texts:
-        errors[TEXTS] = "write at least one caring message"
+        errors[TEXTS] = C_("write at least one caring message")
     days: list[int] = []
     for part in filter(None, (p.strip() for p in text("caring.custom_days").split(","))):
         if re.fullmatch(r"\d{1,4}", part):
             days.append(int(part))
         else:
-            errors["caring.custom_days"] = "days after the start, comma-separated, e.g. 1, 7, 30"
+            errors["caring.custom_days"] = C_(
+                "days after the start, comma-separated, e.g. 1, 7, 30"
+            )
     if text("caring.schedule") == "custom" and not days:
-        errors.setdefault("caring.custom_days", 'the "custom" schedule needs its days')
+        errors.setdefault("caring.custom_days", C_('the "custom" schedule needs its days'))
     return {
         "enabled": bool(shown.get("caring.enabled")),
         "schedule": text("caring.schedule"),

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 
 from bot.domain.schedule import resolve_local
+from bot.i18n import C_, NC_
 from bot.services.reaching.outreach import METHODS, OUTCOMES
 
-NOT_REACHED_REASONS = (
-    "Emergency services dispatched",
-    "Not reachable after repeated attempts; emergency contact informed",
-    "Referred to the emergency department",
+NOT_REACHED_REASONS = (  # the form's values, and the note's words (the record stays English)
+    NC_("Emergency services dispatched"),
+    NC_("Not reachable after repeated attempts; emergency contact informed"),
+    NC_("Referred to the emergency department"),
 )
 OTHER = "other"
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})$")
@@ -30,12 +31,12 @@ def parse_local(raw: str, zone: ZoneInfo) -> datetime | None:
         return None
     match = _LOCAL.match(raw)
     if match is None:
-        raise ValueError("Give the time as YYYY-MM-DD HH:MM, or leave it empty for now.")
+        raise ValueError(C_("Give the time as YYYY-MM-DD HH:MM, or leave it empty for now."))
     y, mo, d, h, mi = (int(g) for g in match.groups())
     try:
         return resolve_local(date(y, mo, d), time(h, mi), zone)
     except ValueError:
-        raise ValueError("That is not a real date and time.") from None
+        raise ValueError(C_("That is not a real date and time.")) from None
 
 
 def not_reached_reason(choice: str, text: str) -> tuple[str, str | None]:
@@ -44,9 +45,9 @@ def not_reached_reason(choice: str, text: str) -> tuple[str, str | None]:
     if choice in NOT_REACHED_REASONS:
         return (f"{choice}; {text}" if text else choice), None
     if choice == OTHER or (not choice and text):
-        return (text, None) if text else ("", "Say why the patient was not reached.")
+        return (text, None) if text else ("", C_("Say why the patient was not reached."))
     if choice:
-        return "", "Choose one of the reasons offered."
+        return "", C_("Choose one of the reasons offered.")
     return "", None
 
 
@@ -59,9 +60,9 @@ def remember(request: Request, *, status: int = 400, **values: Any) -> None:
 def forms_context(request: Request) -> dict[str, Any]:
     """What the case page's outreach and resolve forms need."""
     context: dict[str, Any] = {
-        "outreach_methods": {str(k): v for k, v in METHODS.items()},
-        "outreach_outcomes": {str(k): v for k, v in OUTCOMES.items()},
-        "not_reached_reasons": NOT_REACHED_REASONS,
+        "outreach_methods": {str(k): C_(v) for k, v in METHODS.items()},
+        "outreach_outcomes": {str(k): C_(v) for k, v in OUTCOMES.items()},
+        "not_reached_reasons": [(r, C_(r)) for r in NOT_REACHED_REASONS],
         "outreach_errors": {},
         "outreach_values": {},
         "resolve_error": "",

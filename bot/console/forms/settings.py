@@ -17,6 +17,7 @@ from bot.console.forms.caring import caring_values, read_caring
 from bot.console.forms.settings_words import LEVELS, field_of, problem_text
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
+from bot.i18n import C_
 from bot.services.clinic.masking import unmasked
 
 TARGETS = ("queue", "primary", "backup", "everyone")
@@ -64,18 +65,22 @@ def parse_duration(text: str) -> timedelta:
     """`4h`, `1h 30m`, `90s`, `2d` or ISO-8601 (`PT4H`); ValueError with a plain message."""
     raw = text.strip().lower()
     if not raw:
-        raise ValueError("enter a duration such as 4h, 30m or 1d")
+        raise ValueError(C_("enter a duration such as 4h, 30m or 1d"))
     if raw.startswith("p"):
         from pydantic import TypeAdapter
 
         try:
             return TypeAdapter(timedelta).validate_python(raw.upper())
         except ValidationError:
-            raise ValueError(f"{text!r} is not a duration such as 4h or PT4H") from None
+            raise ValueError(
+                C_("{text} is not a duration such as 4h or PT4H").format(text=repr(text))
+            ) from None
     compact = raw.replace(" ", "")
     parts = _PART.findall(compact)
     if not parts or "".join(f"{n}{u}" for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a duration such as 4h, 30m, 1h 30m or 1d")
+        raise ValueError(
+            C_("{text} is not a duration such as 4h, 30m, 1h 30m or 1d").format(text=repr(text))
+        )
     return timedelta(seconds=sum(float(n) * _UNIT[u] for n, u in parts))
 
 
@@ -212,13 +217,13 @@ class _Reader:
     def number(self, key: str) -> int | None:
         raw = self.text(key)
         if not re.fullmatch(r"-?\d{1,4}", raw):
-            self.errors[key] = "enter a whole number"
+            self.errors[key] = C_("enter a whole number")
             return None
         return int(raw)
 
 
 def _duration_problem(exc: ValueError | OverflowError) -> str:
-    return str(exc) if isinstance(exc, ValueError) else "that duration is too long"
+    return str(exc) if isinstance(exc, ValueError) else C_("that duration is too long")
 
 
 def _read_basics(read: _Reader, data: dict[str, Any]) -> None:
@@ -267,9 +272,11 @@ def _read_protocols(read: _Reader, current: ClinicConfig, new_protocol: str) -> 
         }
     if new_protocol:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", new_protocol):
-            read.errors["new_protocol"] = "use lowercase letters, digits, - and _ (up to 32)"
+            read.errors["new_protocol"] = C_("use lowercase letters, digits, - and _ (up to 32)")
         elif new_protocol in protocols:
-            read.errors["new_protocol"] = f"there is already a protocol {new_protocol!r}"
+            read.errors["new_protocol"] = C_("there is already a protocol {name}").format(
+                name=repr(new_protocol)
+            )
         else:
             protocols[new_protocol] = {}
     return protocols

@@ -5,12 +5,13 @@ field a setting's path belongs to. Pure functions, one place for every wording o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from bot.console.forms.caring import caring_field
+from bot.i18n import C_, NC_, Cn_
 
 LEVELS = ("high", "moderate", "low")
 _ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
@@ -18,62 +19,62 @@ _CLOCK = re.compile(r"^(\d\d:\d\d)(?::00(?:\.0+)?)?$")
 _SIZES = (("day", 86400), ("hour", 3600), ("minute", 60))
 
 LABELS: dict[str, str] = {
-    "name": "Name",
-    "timezone": "Time zone",
-    "contact_phone": "Contact phone",
-    "phone_country_code": "Country calling code of patients' phone numbers",
-    "default_protocol": "Default protocol",
-    "invite_valid_for": "Invites valid for",
-    "alerts_include_name": "Pages carry the patient's name",
-    "language": "Default language for patients",
-    "new_protocol": "Name of a new protocol",
-    "quiet.enabled": "Quiet hours",
-    "quiet.start": "Quiet from",
-    "quiet.end": "Quiet until",
-    "checkins.reminder_after": "One reminder after",
-    "checkins.missed_after": "Closed as missed after",
-    "thresholds.mood_floor": "Flag a mood at or below",
-    "thresholds.mood_drop": "Flag a drop below baseline of",
-    "thresholds.mood_drop_checkins": "Consecutive check-ins with a drop",
-    "thresholds.mood_flag_level": "Level of a mood flag",
-    "escalation.human_contact_within": "A human reaches a high-risk patient within",
-    "business.start": "Business day starts at",
-    "business.days": "Business days",
-    "non_response.missed_24h": "Level when a check-in is missed",
-    "non_response.missed_after_risk": "Level when a check-in is missed after a risk",
-    "non_response.consecutive_missed_level": "Level of consecutive misses",
-    "non_response.unreachable": "Level when a patient is unreachable",
-    "non_response.opted_out": "Level when a patient opts out",
-    "non_response.risk_lookback": "A miss counts as after-risk within",
-    "non_response.consecutive_missed": "Consecutive misses that alert",
-    "crisis.emergency_number": "Emergency number",
-    "crisis.card": "The crisis card",
-    "crisis.terms": "Crisis words",
-    "paging.events_url": "Events API URL",
-    "paging.routing_key": "Routing key",
-    "paging.webhook_url": "The clinic's webhook URL",
-    "paging.digest_time": "Daily e-mail digest of open cases at",
-    "oncall.bot_shift_hours": "/oncall in Telegram lasts",
-    "oncall.rotation": "The weekly on-call rotation",
-    "caring.enabled": "Send caring contacts",
-    "caring.schedule": "Caring contacts' schedule",
-    "caring.custom_days": "Custom days after the start",
-    "caring.texts": "Caring messages",
-    "caring.signed_by": "Caring messages signed by",
-    "caring.crisis_line": "The caring footer's crisis line",
-    "caring.staffed_hours": "The caring footer's staffed hours",
-    "caring.window_start": "Caring contacts sent from",
-    "caring.window_end": "Caring contacts sent until",
-    "caring.series_end_days": "An infusion series ends after",
-    "managed_by": "Where the settings are managed",
+    "name": NC_("Name"),
+    "timezone": NC_("Time zone"),
+    "contact_phone": NC_("Contact phone"),
+    "phone_country_code": NC_("Country calling code of patients' phone numbers"),
+    "default_protocol": NC_("Default protocol"),
+    "invite_valid_for": NC_("Invites valid for"),
+    "alerts_include_name": NC_("Pages carry the patient's name"),
+    "language": NC_("Default language for patients"),
+    "new_protocol": NC_("Name of a new protocol"),
+    "quiet.enabled": NC_("Quiet hours"),
+    "quiet.start": NC_("Quiet from"),
+    "quiet.end": NC_("Quiet until"),
+    "checkins.reminder_after": NC_("One reminder after"),
+    "checkins.missed_after": NC_("Closed as missed after"),
+    "thresholds.mood_floor": NC_("Flag a mood at or below"),
+    "thresholds.mood_drop": NC_("Flag a drop below baseline of"),
+    "thresholds.mood_drop_checkins": NC_("Consecutive check-ins with a drop"),
+    "thresholds.mood_flag_level": NC_("Level of a mood flag"),
+    "escalation.human_contact_within": NC_("A human reaches a high-risk patient within"),
+    "business.start": NC_("Business day starts at"),
+    "business.days": NC_("Business days"),
+    "non_response.missed_24h": NC_("Level when a check-in is missed"),
+    "non_response.missed_after_risk": NC_("Level when a check-in is missed after a risk"),
+    "non_response.consecutive_missed_level": NC_("Level of consecutive misses"),
+    "non_response.unreachable": NC_("Level when a patient is unreachable"),
+    "non_response.opted_out": NC_("Level when a patient opts out"),
+    "non_response.risk_lookback": NC_("A miss counts as after-risk within"),
+    "non_response.consecutive_missed": NC_("Consecutive misses that alert"),
+    "crisis.emergency_number": NC_("Emergency number"),
+    "crisis.card": NC_("The crisis card"),
+    "crisis.terms": NC_("Crisis words"),
+    "paging.events_url": NC_("Events API URL"),
+    "paging.routing_key": NC_("Routing key"),
+    "paging.webhook_url": NC_("The clinic's webhook URL"),
+    "paging.digest_time": NC_("Daily e-mail digest of open cases at"),
+    "oncall.bot_shift_hours": NC_("/oncall in Telegram lasts"),
+    "oncall.rotation": NC_("The weekly on-call rotation"),
+    "caring.enabled": NC_("Send caring contacts"),
+    "caring.schedule": NC_("Caring contacts' schedule"),
+    "caring.custom_days": NC_("Custom days after the start"),
+    "caring.texts": NC_("Caring messages"),
+    "caring.signed_by": NC_("Caring messages signed by"),
+    "caring.crisis_line": NC_("The caring footer's crisis line"),
+    "caring.staffed_hours": NC_("The caring footer's staffed hours"),
+    "caring.window_start": NC_("Caring contacts sent from"),
+    "caring.window_end": NC_("Caring contacts sent until"),
+    "caring.series_end_days": NC_("An infusion series ends after"),
+    "managed_by": NC_("Where the settings are managed"),
 }
 _PROTOCOL_LABELS = {
-    "offsets": "Check-ins after the infusion",
-    "red_flags_at": "The check-in that asks the red flags",
-    "daily_time": "Daily check-in at",
-    "daily_days": "Daily check-ins for",
+    "offsets": NC_("Check-ins after the infusion"),
+    "red_flags_at": NC_("The check-in that asks the red flags"),
+    "daily_time": NC_("Daily check-in at"),
+    "daily_days": NC_("Daily check-ins for"),
 }
-_UNITS = {  # the unit of a number field, singular
+_UNITS = {  # the unit of a number field, singular (a key of `_COUNTED`)
     "daily_days": "day",
     "thresholds.mood_drop": "point",
     "thresholds.mood_drop_checkins": "check-in",
@@ -82,6 +83,16 @@ _UNITS = {  # the unit of a number field, singular
     "caring.series_end_days": "day",
     "caring.custom_days": "day",
 }
+_COUNTED: dict[str, Callable[[int], str]] = {  # an amount of a unit, said at use time
+    "day": lambda n: Cn_("{n} day", "{n} days", n),
+    "hour": lambda n: Cn_("{n} hour", "{n} hours", n),
+    "minute": lambda n: Cn_("{n} minute", "{n} minutes", n),
+    "second": lambda n: Cn_("{n} second", "{n} seconds", n),
+    "point": lambda n: Cn_("{n} point", "{n} points", n),
+    "check-in": lambda n: Cn_("{n} check-in", "{n} check-ins", n),
+    "missed check-in": lambda n: Cn_("{n} missed check-in", "{n} missed check-ins", n),
+}
+_LEVEL_WORDS = {"high": NC_("high"), "moderate": NC_("moderate"), "low": NC_("low")}
 _ITEMS = {  # what a list holds, by its last name in the settings, for "give at least one …"
     "terms": "crisis word",
     "notify": "person to notify",
@@ -92,31 +103,72 @@ _ITEMS = {  # what a list holds, by its last name in the settings, for "give at 
     "offsets": "check-in time",
     **{level: "rung" for level in LEVELS},
 }
+_AT_LEAST: dict[str, Callable[[int], str]] = {  # "give at least one …", said at use time
+    "crisis word": lambda n: Cn_(
+        "give at least one crisis word", "give at least {n} crisis words", n
+    ),
+    "person to notify": lambda n: Cn_(
+        "give at least one person to notify", "give at least {n} people to notify", n
+    ),
+    "channel": lambda n: Cn_("give at least one channel", "give at least {n} channels", n),
+    "day": lambda n: Cn_("give at least one day", "give at least {n} days", n),
+    "message": lambda n: Cn_("give at least one message", "give at least {n} messages", n),
+    "check-in time": lambda n: Cn_(
+        "give at least one check-in time", "give at least {n} check-in times", n
+    ),
+    "rung": lambda n: Cn_("give at least one rung", "give at least {n} rungs", n),
+    "item": lambda n: Cn_("give at least one item", "give at least {n} items", n),
+}
+_AT_MOST: dict[str, Callable[[int], str]] = {
+    "crisis word": lambda n: Cn_(
+        "give at most {n} crisis word", "give at most {n} crisis words", n
+    ),
+    "person to notify": lambda n: Cn_(
+        "give at most {n} person to notify", "give at most {n} people to notify", n
+    ),
+    "channel": lambda n: Cn_("give at most {n} channel", "give at most {n} channels", n),
+    "day": lambda n: Cn_("give at most {n} day", "give at most {n} days", n),
+    "message": lambda n: Cn_("give at most {n} message", "give at most {n} messages", n),
+    "check-in time": lambda n: Cn_(
+        "give at most {n} check-in time", "give at most {n} check-in times", n
+    ),
+    "rung": lambda n: Cn_("give at most {n} rung", "give at most {n} rungs", n),
+    "item": lambda n: Cn_("give at most {n} item", "give at most {n} items", n),
+}
+
+
+def level_word(level: str) -> str:
+    """A case level (`high`) as the page says it."""
+    return C_(_LEVEL_WORDS[level]) if level in _LEVEL_WORDS else level
 
 
 def label(field: str) -> str:
     """A form field's name as the page says it."""
     parts = field.split(".")
     if parts[0] == "protocol" and len(parts) == 3:
-        return f"{_PROTOCOL_LABELS.get(parts[2], parts[2])} ({parts[1]} protocol)"
+        said = C_(_PROTOCOL_LABELS[parts[2]]) if parts[2] in _PROTOCOL_LABELS else parts[2]
+        return C_("{label} ({protocol} protocol)").format(label=said, protocol=parts[1])
     if parts[0] == "ladder" and len(parts) == 4 and parts[2].isdigit():
-        return f"{parts[1].capitalize()} ladder, rung {int(parts[2]) + 1}"
+        level = level_word(parts[1]).capitalize()
+        return C_("{level} ladder, rung {n}").format(level=level, n=int(parts[2]) + 1)
     if field.startswith("paging.routing_keys."):
-        return f"Routing key for {parts[2]} cases"
-    return LABELS.get(field, field.replace("_", " ").replace(".", ": ").capitalize())
+        return C_("Routing key for {level} cases").format(level=level_word(parts[2]))
+    if field in LABELS:
+        return C_(LABELS[field])
+    return field.replace("_", " ").replace(".", ": ").capitalize()
 
 
 def change_label(path: str) -> str:
     """A stored setting's dotted path (`protocols.standard.daily_days`) in words."""
     parts = path.split(".")
     if parts[0] == "protocols" and len(parts) == 2:
-        return f"Protocol “{parts[1]}”"
+        return C_("Protocol “{name}”").format(name=parts[1])
     if path == "quiet_hours":
-        return "Quiet hours"
+        return C_("Quiet hours")
     if parts[0] == "escalation" and len(parts) == 2 and parts[1] in LEVELS:
-        return f"Escalation ladder for {parts[1]} cases"
+        return C_("Escalation ladder for {level} cases").format(level=level_word(parts[1]))
     if parts[0] == "outreach":
-        return "Outreach: " + " ".join(parts[1:]).replace("_", " ")
+        return C_("Outreach: {setting}").format(setting=" ".join(parts[1:]).replace("_", " "))
     if path.startswith("paging.routing_keys.") or path in LABELS:
         return label(path)
     return label(field_of(tuple(parts)))
@@ -129,9 +181,11 @@ def unit_of(field: str) -> str:
 def counted(amount: float, unit: str) -> str:
     """`1 day`, `2 days`, `3` (no unit)."""
     shown = f"{amount:g}"
-    if not unit:
-        return shown
-    return f"{shown} {unit}" if amount == 1 else f"{shown} {unit}s"
+    say = _COUNTED.get(unit)
+    if say is None:
+        return shown if not unit else f"{shown} {unit}"
+    whole = int(amount) if amount == int(amount) else 2  # a fraction takes the plural
+    return say(whole).format(n=shown)
 
 
 def duration_words(delta: timedelta) -> str:
@@ -139,7 +193,7 @@ def duration_words(delta: timedelta) -> str:
     hours, as the check-ins are named ("24-hour check-in")."""
     seconds = delta.total_seconds()
     if seconds < 0:
-        return "minus " + duration_words(-delta)
+        return C_("minus {duration}").format(duration=duration_words(-delta))
     parts = []
     for unit, size in _SIZES:
         if seconds >= size and not (unit == "day" and seconds < 2 * size):
@@ -154,9 +208,9 @@ def value_words(value: Any, *, unit: str = "") -> str:
     """A stored value (as JSON holds it) as text: durations in words, times as hh:mm, lists
     comma-separated, a ladder's rung as `after …: whom by which channels`."""
     if value is None:
-        return "none"
+        return C_("none")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return C_("yes") if value else C_("no")
     if isinstance(value, timedelta):
         return duration_words(value)
     if isinstance(value, int | float):
@@ -165,14 +219,16 @@ def value_words(value: Any, *, unit: str = "") -> str:
         return _text_words(value)
     if isinstance(value, list):
         if not value:
-            return "none"
+            return C_("none")
         joint = "; " if any(isinstance(item, dict) for item in value) else ", "
         return joint.join(value_words(item, unit=unit) for item in value)
     if isinstance(value, Mapping):
         if {"after", "notify"} <= set(value):
             after, notify = value_words(value["after"]), value_words(value["notify"])
             channels = value_words(value.get("channels") or ["telegram"])
-            return f"after {after}: {notify} by {channels}"
+            return C_("after {after}: {notify} by {channels}").format(
+                after=after, notify=notify, channels=channels
+            )
         return "; ".join(f"{str(k).replace('_', ' ')} {value_words(v)}" for k, v in value.items())
     return str(value)
 
@@ -185,7 +241,7 @@ def _text_words(text: str) -> str:
     clock = _CLOCK.match(text)
     if clock:
         return clock.group(1)
-    return "next business day" if text == "next_business_day" else text
+    return C_("next business day") if text == "next_business_day" else text
 
 
 def problem_text(problem: Mapping[str, Any], field: str) -> str:
@@ -202,26 +258,34 @@ def problem_text(problem: Mapping[str, Any], field: str) -> str:
 
     items = _ITEMS.get(loc[-1] if loc else "", "item")
     least = int(ctx.get("min_length", 1) or 1)
+    most = int(ctx.get("max_length", 0) or 0)
+    expected = ctx.get("expected", "")
+    choose = (
+        C_("choose one of: {choices}").format(choices=expected) if expected else C_("choose one of")
+    )
     sentences = {
-        "less_than_equal": f"at most {bound('le')}",
-        "less_than": f"less than {bound('lt')}",
-        "greater_than_equal": f"at least {bound('ge')}",
-        "greater_than": f"more than {bound('gt')}",
-        "too_short": f"give at least {'one' if least == 1 else least} {items}"
-        + ("" if least == 1 else "s"),
-        "too_long": f"give at most {ctx.get('max_length')} {items}s",
-        "string_too_short": "this cannot be empty"
+        "less_than_equal": C_("at most {limit}").format(limit=bound("le")),
+        "less_than": C_("less than {limit}").format(limit=bound("lt")),
+        "greater_than_equal": C_("at least {limit}").format(limit=bound("ge")),
+        "greater_than": C_("more than {limit}").format(limit=bound("gt")),
+        "too_short": _AT_LEAST[items](least).format(n=least),
+        "too_long": _AT_MOST[items](most).format(n=most),
+        "string_too_short": C_("this cannot be empty")
         if ctx.get("min_length", 1) == 1
-        else f"use at least {ctx.get('min_length')} characters",
-        "string_too_long": f"use at most {ctx.get('max_length')} characters",
-        "missing": "this is required",
-        "string_pattern_mismatch": "use lowercase letters, digits, - and _",
-        "int_parsing": "enter a whole number",
-        "int_type": "enter a whole number",
-        "time_parsing": "enter a time such as 22:00",
-        "time_type": "enter a time such as 22:00",
-        "enum": f"choose one of: {ctx.get('expected', '')}".rstrip(": "),
-        "literal_error": f"choose one of: {ctx.get('expected', '')}".rstrip(": "),
+        else Cn_("use at least {n} character", "use at least {n} characters", least).format(
+            n=least
+        ),
+        "string_too_long": Cn_(
+            "use at most {n} character", "use at most {n} characters", most
+        ).format(n=most),
+        "missing": C_("this is required"),
+        "string_pattern_mismatch": C_("use lowercase letters, digits, - and _"),
+        "int_parsing": C_("enter a whole number"),
+        "int_type": C_("enter a whole number"),
+        "time_parsing": C_("enter a time such as 22:00"),
+        "time_type": C_("enter a time such as 22:00"),
+        "enum": choose,
+        "literal_error": choose,
     }
     if kind in sentences:
         return sentences[kind]
@@ -281,5 +345,16 @@ def field_of(loc: tuple[int | str, ...] | list[str]) -> str:
 def replanned_sentence(patients: int, *, saved: bool) -> str:
     """How many patients' unsent check-ins a save re-plans (`services/clinic/settings_replan`),
     the same words in the preview and after the save."""
-    who = f"{patients} patient{'' if patients == 1 else 's'} with an active infusion"
-    return f"{who} {'had' if saved else 'would have'} their unsent check-ins re-planned."
+    if saved:
+        said = Cn_(
+            "{n} patient with an active infusion had their unsent check-ins re-planned.",
+            "{n} patients with an active infusion had their unsent check-ins re-planned.",
+            patients,
+        )
+    else:
+        said = Cn_(
+            "{n} patient with an active infusion would have their unsent check-ins re-planned.",
+            "{n} patients with an active infusion would have their unsent check-ins re-planned.",
+            patients,
+        )
+    return said.format(n=patients)

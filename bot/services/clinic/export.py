@@ -192,7 +192,13 @@ async def write_csv(
         opener,
         "checkins.csv",
         queries.CHECKIN_COLUMNS + items,
-        queries.checkins(session, clinic_id=clinic_id, since=since, items=items),
+        queries.checkins(
+            session,
+            clinic_id=clinic_id,
+            since=since,
+            items=items,
+            cssrs_id=instruments.cssrs().id,
+        ),
         plain=len(queries.CHECKIN_COLUMNS) + len(plain_items),
     )
     case_cols = queries.CASE_COLUMNS

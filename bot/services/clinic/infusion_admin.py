@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.schedule import checkin_label
 from bot.services.clinic.patient_admin import AdminError
 from bot.services.infusions import (
     InfusionError,
@@ -27,6 +26,7 @@ from bot.services.infusions import (
     change_infusion,
     record_infusion,
 )
+from bot.services.wording.checkin_labels import staff_checkin_label
 from storage.checkins import scheduled_for_patient
 from storage.infusions import active_infusions_of, get_infusion
 from storage.models import Checkin, Infusion, Patient
@@ -102,7 +102,7 @@ def planned_items(rows: list[Checkin]) -> list[PlannedItem]:
                 checkin_id=row.id,
                 infusion_id=row.infusion_id,
                 due_at=row.due_at,
-                label=checkin_label(row.kind, offset, row.day),  # type: ignore[arg-type]
+                label=staff_checkin_label(row.kind, offset, row.day),
                 after_quiet_hours=row.due_at != row.nominal_at,
             )
         )

@@ -12,13 +12,16 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.i18n import C_, NC_
 from bot.services.clinic.settings_shape import Change
 
 MASK = "•" * 8
 SHOWN_TAIL = 4
 MIN_FOR_TAIL = 12  # a shorter key is shown as the mask alone
 URL_FIELDS = ("paging.webhook_url", "paging.events_url")
-MASK_EDITED = "type the whole new key, or leave the masked one as it is to keep the stored key"
+MASK_EDITED = NC_(  # said with C_() beside the field
+    "type the whole new key, or leave the masked one as it is to keep the stored key"
+)
 
 
 def is_secret(key: str) -> bool:
@@ -72,7 +75,7 @@ def unmasked(
         if kept and sent == masked(kept):
             out[key] = kept
         elif "•" in sent:
-            errors[key] = MASK_EDITED
+            errors[key] = C_(MASK_EDITED)
     return out
 
 

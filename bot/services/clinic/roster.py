@@ -35,6 +35,7 @@ from bot.domain.oncall import (
     ShiftProblem,
     shift_problems,
 )
+from bot.i18n import C_
 from bot.services.oncall import OnCallError, resolve_rotation, schedule_shift
 from storage import audit
 from storage import oncall as store
@@ -156,7 +157,7 @@ def parse_local(text: str, zone: ZoneInfo) -> datetime | str:
     """A `datetime-local` value read in the clinic's zone, as aware UTC; or what is wrong."""
     text = text.strip()
     if not text:
-        return "Enter a date and time."
+        return C_("Enter a date and time.")
     for pattern in LOCAL_FORMATS:
         try:
             naive = datetime.strptime(text, pattern)
@@ -168,9 +169,9 @@ def parse_local(text: str, zone: ZoneInfo) -> datetime | str:
             if utc.astimezone(zone).replace(tzinfo=None) != naive:
                 return f"{text.replace('T', ' ')} does not exist in {zone.key} (the clocks change)."
         except OverflowError:  # the first or last hours the calendar has
-            return "That date is too far in the past or future: check the year."
+            return C_("That date is too far in the past or future: check the year.")
         return utc
-    return "Enter a date and time like 2026-05-04 20:00."
+    return C_("Enter a date and time like 2026-05-04 20:00.")
 
 
 def check_shift(
@@ -187,9 +188,9 @@ def check_shift(
     slack for the time the form was open); a running shift whose start is kept may."""
     errors: dict[str, str] = {}
     if clinician is None or not clinician.active:
-        errors["clinician"] = "Choose an active clinician of this clinic."
+        errors["clinician"] = C_("Choose an active clinician of this clinic.")
     if role not in ROLES:
-        errors["role"] = "Choose primary or backup."
+        errors["role"] = C_("Choose primary or backup.")
     if isinstance(starts_at, str):
         errors["starts_at"] = starts_at
     if isinstance(ends_at, str):
@@ -198,18 +199,18 @@ def check_shift(
         return errors
     problems = shift_problems(role=role, starts_at=starts_at, ends_at=ends_at, now=now)
     if ShiftProblem.ENDS_BEFORE_START in problems:
-        errors["ends_at"] = "The shift must end after it starts."
+        errors["ends_at"] = C_("The shift must end after it starts.")
     elif ShiftProblem.TOO_LONG in problems:
         errors["ends_at"] = f"A shift can last at most {LONGEST_SHIFT.days} days."
     elif ends_at <= now:  # the form's own guards: a typed date in the past is a typo
-        errors["ends_at"] = "This end is in the past: a shift must end in the future."
+        errors["ends_at"] = C_("This end is in the past: a shift must end in the future.")
     elif starts_at != stored_start and starts_at < now - PAST_START_SLACK:
         errors["starts_at"] = (
             "A shift cannot start in the past: enter a start from now on (up to "
             f"{PAST_START_SLACK.seconds // 60} minutes ago is accepted as now)."
         )
     elif ShiftProblem.TOO_FAR_AHEAD in problems:
-        errors["starts_at"] = "A shift can start at most a year ahead."
+        errors["starts_at"] = C_("A shift can start at most a year ahead.")
     return errors
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig, RotationSlot
+from bot.i18n import C_
 from bot.services.clinic import settings as clinic_settings
 from storage.states import Actor
 
@@ -32,12 +33,12 @@ def rotation_slot(
     registered = {n.strip().casefold(): n.strip() for n in names}
     name = registered.get(clinician.strip().casefold())
     if name is None:
-        errors["clinician"] = "Choose an active clinician of this clinic."
+        errors["clinician"] = C_("Choose an active clinician of this clinic.")
     if role not in ROLES:
-        errors["role"] = "Choose primary or backup."
+        errors["role"] = C_("Choose primary or backup.")
     chosen = sorted({int(d) for d in days if d in WEEKDAY_NUMBERS})
     if not chosen or len(chosen) != len(set(days)):
-        errors["days"] = "Tick at least one weekday."
+        errors["days"] = C_("Tick at least one weekday.")
     times: dict[str, time] = {}
     for key, text in (("start", start), ("end", end)):
         for pattern in ("%H:%M", "%H:%M:%S"):
@@ -47,7 +48,7 @@ def rotation_slot(
             except ValueError:
                 continue
         else:
-            errors[key] = "Enter a time like 08:00."
+            errors[key] = C_("Enter a time like 08:00.")
     if errors or name is None:
         return errors
     return RotationSlot(

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.i18n import C_
 from bot.services.clinic.roster import Gap, gaps_opened
 from bot.services.console_access import end_clinic_sessions
 from bot.services.oncall import who_is_on_call
@@ -86,7 +87,7 @@ async def member(
 def check_name(name: str) -> str | None:
     """What is wrong with a new clinician's name, or None."""
     if not name.strip():
-        return "Enter the clinician's name, as colleagues know them."
+        return C_("Enter the clinician's name, as colleagues know them.")
     if len(name.strip()) > MAX_NAME:
         return f"A name can be at most {MAX_NAME} characters."
     return None
@@ -231,9 +232,11 @@ def contact_problems(email: str, pager_key: str) -> dict[str, str]:
     """What is wrong with a clinician's contact methods, by field (empty: none)."""
     problems = {}
     if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
-        problems["email"] = "Enter an e-mail address such as ada@clinic.example, or leave it empty."
+        problems["email"] = C_(
+            "Enter an e-mail address such as ada@clinic.example, or leave it empty."
+        )
     if pager_key and not PAGER_KEY.fullmatch(pager_key):
-        problems["pager_key"] = (
+        problems["pager_key"] = C_(
             "A routing key is letters, digits, - and _ (up to 128), or leave it empty."
         )
     return problems

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.i18n import NC_
 from bot.services.paging.secret_box import SecretBox, Unreadable
 from bot.settings import Settings
 from storage import audit
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(hours=24)
 SECRET_PREFIX = "whsec_"
 HINT_LENGTH = 4
-NO_KEY = (
+NO_KEY = NC_(  # said with C_() where a clinician reads it (the console's signing page)
     "Signing secrets cannot be created on this server yet: its operator must set "
     "AFTERCARE_SECRET_KEY (a key printed by `aftercare webhook new-key`), which keeps them "
     "encrypted, and restart Aftercare."

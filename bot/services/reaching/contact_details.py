@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.phone import PhoneNumber, PhoneRefused, parse_phone
+from bot.i18n import C_
+from bot.services.wording.refusals import said
 from storage import audit
 from storage.models import Patient
 from storage.patients import patient_by_ref
@@ -79,9 +81,11 @@ def read_contact(
     )
     if not errors:
         if (relation or emergency_phone) and not name:
-            errors["emergency_name"] = "Enter the emergency contact's name, or clear their phone."
+            errors["emergency_name"] = C_(
+                "Enter the emergency contact's name, or clear their phone."
+            )
         if name and emergency_phone is None:
-            errors["emergency_phone"] = "Enter a phone number for the emergency contact."
+            errors["emergency_phone"] = C_("Enter a phone number for the emergency contact.")
     if errors:
         return None, errors
     return ContactChange(phone, name, relation, emergency_phone), {}
@@ -93,16 +97,18 @@ def _phone(raw: str, key: str, country: str | None, errors: dict[str, str]) -> P
     try:
         return parse_phone(raw, default_country=country)
     except PhoneRefused as exc:
-        errors[key] = str(exc)
+        errors[key] = said(exc)
         return None
 
 
 def _text(raw: str, key: str, limit: int, errors: dict[str, str]) -> str | None:
     value = " ".join(raw.split())
     if _CONTROL.search(value):
-        errors[key] = "Letters, digits and punctuation only."
+        errors[key] = C_("Letters, digits and punctuation only.")
     elif len(value) > limit:
-        errors[key] = f"At most {limit} characters (this has {len(value)})."
+        errors[key] = C_("At most {most} characters (this has {count}).").format(
+            most=limit, count=len(value)
+        )
     return value or None
 
 

@@ -39,6 +39,7 @@ from bot.domain.outreach import (
     need_now,
     overdue_wording,
 )
+from bot.i18n import C_, NC_
 from bot.services.cases import reopen_for_outreach
 from storage import audit
 from storage.cases import get_case
@@ -50,21 +51,21 @@ from storage.views.reports import clinicians_by_ids
 log = logging.getLogger(__name__)
 
 METHODS = {
-    OutreachMethod.PHONE: "Phone",
-    OutreachMethod.TELEGRAM: "Telegram message",
-    OutreachMethod.VIDEO: "Video",
-    OutreachMethod.IN_PERSON: "In person",
-    OutreachMethod.EMERGENCY_CONTACT: "Emergency contact",
-    OutreachMethod.EMERGENCY_SERVICES: "Emergency services",
+    OutreachMethod.PHONE: NC_("Phone"),
+    OutreachMethod.TELEGRAM: NC_("Telegram message"),
+    OutreachMethod.VIDEO: NC_("Video"),
+    OutreachMethod.IN_PERSON: NC_("In person"),
+    OutreachMethod.EMERGENCY_CONTACT: NC_("Emergency contact"),
+    OutreachMethod.EMERGENCY_SERVICES: NC_("Emergency services"),
 }
 OUTCOMES = {
-    OutreachOutcome.REACHED: "Reached",
-    OutreachOutcome.NO_ANSWER: "No answer",
-    OutreachOutcome.VOICEMAIL: "Voicemail",
-    OutreachOutcome.WRONG_NUMBER: "Wrong number",
-    OutreachOutcome.REFUSED: "Refused",
-    OutreachOutcome.EMERGENCY_SERVICES_DISPATCHED: "Emergency services dispatched",
-    OutreachOutcome.REFERRED_TO_ED: "Referred to emergency department",
+    OutreachOutcome.REACHED: NC_("Reached"),
+    OutreachOutcome.NO_ANSWER: NC_("No answer"),
+    OutreachOutcome.VOICEMAIL: NC_("Voicemail"),
+    OutreachOutcome.WRONG_NUMBER: NC_("Wrong number"),
+    OutreachOutcome.REFUSED: NC_("Refused"),
+    OutreachOutcome.EMERGENCY_SERVICES_DISPATCHED: NC_("Emergency services dispatched"),
+    OutreachOutcome.REFERRED_TO_ED: NC_("Referred to emergency department"),
 }
 MAX_NOTE = 1000
 CLOCK_SKEW = timedelta(minutes=2)  # an attempt "now" typed on a clock slightly ahead
@@ -139,19 +140,21 @@ async def log_outreach(
         return Logged(not_found=True)
     problems: dict[str, str] = {}
     if parse_choice(method, METHODS) is None:
-        problems["method"] = "Choose how you tried to reach the patient."
+        problems["method"] = C_("Choose how you tried to reach the patient.")
     if parse_choice(outcome, OUTCOMES) is None:
-        problems["outcome"] = "Choose what came of it."
+        problems["outcome"] = C_("Choose what came of it.")
     when = at or now
     if when > now + CLOCK_SKEW:
-        problems["at"] = "The time is in the future."
+        problems["at"] = C_("The time is in the future.")
     elif when < case.opened_at - CLOCK_SKEW:
-        problems["at"] = "The time is before the case was opened."
+        problems["at"] = C_("The time is before the case was opened.")
     note = note.strip()
     if len(note) > MAX_NOTE:
-        problems["note"] = f"The note is longer than {MAX_NOTE} characters."
+        problems["note"] = C_("The note is longer than {max} characters.").format(max=MAX_NOTE)
     if case.status == CaseStatus.RESOLVED:
-        problems["case"] = f"Case #{case.id} is resolved; its outreach log is closed."
+        problems["case"] = C_("Case #{id} is resolved; its outreach log is closed.").format(
+            id=case.id
+        )
     if problems:
         return Logged(case=case, problems=problems)
     assert case.id is not None
@@ -206,9 +209,9 @@ async def check_loggable(
     Changes nothing (Telegram's *Log contact* asks before it offers the methods)."""
     case = await get_case(session, case_id=case_id)
     if case is None or not any(c.clinic_id == case.clinic_id for c in by):
-        return f"No case #{case_id} in your clinic."
+        return C_("No case #{id} in your clinic.").format(id=case_id)
     if case.status == CaseStatus.RESOLVED:
-        return f"Case #{case.id} is resolved; its outreach log is closed."
+        return C_("Case #{id} is resolved; its outreach log is closed.").format(id=case.id)
     return None
 
 

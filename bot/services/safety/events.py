@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import safety_plan as rules
 from bot.domain.safety_plan import STEP_COUNT, PlanItem
+from bot.i18n import C_
 from bot.services.safety.plans import active_plan, steps_of
 from storage.models import Patient, SafetyPlan, SafetyPlanEvent
 from storage.safety.plans import (
@@ -176,13 +177,15 @@ class PlanUse:
     @property
     def line(self) -> str:
         """ "opened their plan, step 1", "tapped Next step, step 4", "tapped Call Sam, step 4"."""
-        what = {
-            PlanEventKind.SHOWN: "opened their plan",
-            PlanEventKind.NEXT: "moved to the next step",
-            PlanEventKind.HELPED: "tapped This helped",
-            PlanEventKind.CALL: f"tapped Call {self.detail or 'a contact'}",
+        said = {
+            PlanEventKind.SHOWN: C_("opened their plan, step {step} ({title})"),
+            PlanEventKind.NEXT: C_("moved to the next step, step {step} ({title})"),
+            PlanEventKind.HELPED: C_("tapped This helped, step {step} ({title})"),
+            PlanEventKind.CALL: C_("tapped Call {name}, step {step} ({title})"),
         }[self.kind]
-        return f"{what}, step {self.step} ({rules.step_title(self.step).lower()})"
+        title = C_(rules.step_title(self.step)).lower()  # marked in bot.console.safety_plan
+        name = self.detail or C_("a contact")
+        return said.format(step=self.step, title=title, name=name)
 
 
 async def plan_uses(

@@ -1,6 +1,7 @@
 """Export and reports. The export: the clinic's data as a ZIP of CSV files (patients,
-infusions, check-ins, cases), for research and the medical record; admins only (it is bulk
-patient data), a POST with the CSRF token, because every export is recorded in the audit log.
+infusions, check-ins, cases), for research and the medical record, or as one FHIR R4B Bundle
+(JSON, the service the CLI's `export fhir` uses); admins only (it is bulk patient data), a POST
+with the CSRF token, because every export is recorded in the audit log.
 
 Response times (CLINICAL.md §10): the clinic's times from page to acknowledgement, to the
 first contact attempt and to the patient reached, and from the answer to reached, per level
@@ -25,28 +26,40 @@ from bot.console.web import checked_form, console_of, page, require_admin, viewe
 from bot.domain.response_times import PUBLISHED_SOURCE, Measure, describe
 from bot.i18n import C_, NC_
 from bot.services.clinic.export import FILES, ExportError, export_zip, parse_since, zip_name
+from bot.services.clinic.fhir_export import UnknownPatient, bundle_name, export_fhir
 from bot.services.console_access import Viewer
 from bot.services.reaching.response_times import CSV_HEADER, WINDOWS, csv_rows, response_report
 
 REFUSAL = NC_("Only an admin of this clinic can export the clinic's data. Nothing was changed.")
 MAX_SINCE = 40
+MAX_REF = 64
+BUNDLE_TYPES = ("collection", "transaction")
+CSV_BLANK: dict[str, Any] = {"since": "", "free_text": False}
+FHIR_BLANK: dict[str, Any] = {"patient": "", "fhir_since": "", "bundle_type": "collection"}
 
 
 def _form(
     request: Request,
     who: Viewer,
-    values: dict[str, Any],
+    values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    *,
+    fhir: dict[str, Any] | None = None,
+    fhir_errors: dict[str, str] | None = None,
 ) -> Response:
+    """The page with both forms; `values`/`errors` for the ZIP, `fhir`/`fhir_errors` for the
+    Bundle (one of them was posted)."""
     return page(
         request,
         "export.html",
         who=who,
         status=status,
         section="export",
-        v=values,
+        v=values or CSV_BLANK,
         errors=errors or {},
+        fv=fhir or FHIR_BLANK,
+        fhir_errors=fhir_errors or {},
         files=FILES,
     )
 
@@ -54,7 +67,7 @@ def _form(
 async def export_page(request: Request) -> Response:
     who = await viewer(request)
     require_admin(who, C_(REFUSAL))
-    return _form(request, who, {"since": "", "free_text": False})
+    return _form(request, who)
 
 
 async def export_download(request: Request) -> Response:
@@ -86,6 +99,58 @@ async def export_download(request: Request) -> Response:
     return Response(
         data,
         media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def export_fhir_download(request: Request) -> Response:
+    """The clinic's FHIR Bundle as a JSON file, built and audited in one transaction."""
+    form = await checked_form(request)
+    who = await viewer(request)
+    require_admin(who, C_(REFUSAL))
+    console = console_of(request)
+    clinic = console.clinic(who)
+    patient = str(form.get("patient") or "").strip()[:MAX_REF]
+    since_text = str(form.get("fhir_since") or "").strip()[:MAX_SINCE]
+    chosen = str(form.get("bundle_type") or "")
+    bundle_type = chosen if chosen in BUNDLE_TYPES else BUNDLE_TYPES[0]
+    values = {"patient": patient, "fhir_since": since_text, "bundle_type": bundle_type}
+    now = console.ctx.clock.now()
+    try:
+        since = parse_since(since_text, clinic.zone)
+    except ExportError as exc:
+        return _form(request, who, fhir=values, fhir_errors={"fhir_since": str(exc)}, status=400)
+    if since is not None and since > now:
+        errors = {"fhir_since": _after_now(now, clinic)}
+        return _form(request, who, fhir=values, fhir_errors=errors, status=400)
+    try:
+        async with console.ctx.db.transaction() as session:
+            exported = await export_fhir(
+                session,
+                clinic_id=clinic.id,
+                names=clinic.alerts_include_name,
+                patient_ref=patient or None,
+                since=since,
+                transaction=bundle_type == "transaction",
+                actor=who.actor,
+                now=now,
+                via="console",
+            )
+    except UnknownPatient:
+        errors = {
+            "patient": C_(
+                "No patient of this clinic has the reference {ref}. Check it on the "
+                "Patients page, or leave it empty for every patient."
+            ).format(ref=patient)
+        }
+        return _form(request, who, fhir=values, fhir_errors=errors, status=400)
+    name = bundle_name(clinic.id, now, clinic.zone)
+    return Response(
+        exported.json,
+        media_type="application/fhir+json",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
@@ -172,6 +237,7 @@ async def response_csv(request: Request) -> Response:
 ROUTES = [
     Route("/export", export_page, methods=["GET"]),
     Route("/export", export_download, methods=["POST"]),
+    Route("/export/fhir", export_fhir_download, methods=["POST"]),
     Route("/response-times", response_page, methods=["GET"]),
     Route("/response-times.csv", response_csv, methods=["GET"]),
 ]

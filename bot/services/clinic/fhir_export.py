@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +47,11 @@ async def _by_checkin(rows: AsyncIterator[AnswerRow]) -> AsyncIterator[list[Answ
         group.append(row)
     if group:
         yield group
+
+
+def bundle_name(clinic_id: str, now: datetime, zone: ZoneInfo) -> str:
+    """The file a console download is saved as: the clinic and the day in its zone."""
+    return f"aftercare-{clinic_id}-fhir-{now.astimezone(zone):%Y-%m-%d}.json"
 
 
 def bundle_json(data: str) -> str:

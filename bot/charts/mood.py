@@ -22,6 +22,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from bot.charts.data import MoodChart, MoodPoint
 from bot.charts.drawing import FIG_WIDTH_IN, HIGH_LEVELS, RENDER_LOCK, build_figure, layout_rc
 from bot.charts.layout import PHONE, POINTS_PER_INCH, WIDE
+from bot.charts.svg import ROOT_SIZE, SVG_METADATA
 from bot.i18n import C_, Cn_
 
 __all__ = [
@@ -35,10 +36,8 @@ __all__ = [
 
 SUMMARY_LIMIT = 900  # a Telegram photo caption holds 1024
 _LOCK = RENDER_LOCK
-_SVG_METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Format": None, "Type": None}
 _PNG_METADATA: dict[str, Any] = {"Software": None}
 _GROUP_ID = re.compile(r'<g id="')
-_ROOT_SIZE = re.compile(r'width="[0-9.]+pt" height="[0-9.]+pt"')
 _DOM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 DESK_SCALE = 1.5  # the SVG's own size; a phone's column scales it down to about 1:1
 
@@ -133,7 +132,7 @@ def render_svg(chart: MoodChart, *, dom_id: str = "mood-chart") -> str:
     rc = {**layout_rc(PHONE), "svg.hashsalt": f"aftercare-mood:{dom_id}"}
     with _LOCK, matplotlib.rc_context(rc):
         figure = build_figure(chart, points, infusions, dpi=72, layout=PHONE).figure
-        FigureCanvasSVG(figure).print_svg(buffer, metadata=_SVG_METADATA)
+        FigureCanvasSVG(figure).print_svg(buffer, metadata=SVG_METADATA)
     text = buffer.getvalue()
     svg = _GROUP_ID.sub(f'<g id="{dom_id}-', text[text.index("<svg") :])
     # The default style would otherwise apply to the whole HTML page.
@@ -145,7 +144,7 @@ def render_svg(chart: MoodChart, *, dom_id: str = "mood-chart") -> str:
         f' role="img" aria-labelledby="{dom_id}-title {dom_id}-desc"'
         ' style="max-width:100%;height:auto"'
     )
-    svg = _ROOT_SIZE.sub(root, svg, count=1)
+    svg = ROOT_SIZE.sub(root, svg, count=1)
     head = svg.index(">") + 1
     label = (
         f'\n <title id="{dom_id}-title">{escape(chart.title)}</title>'

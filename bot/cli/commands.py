@@ -19,7 +19,8 @@ from bot.cli.instrument import instrument_app
 from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
-from bot.cli.support import CliError, load_settings, parse_time, with_context
+from bot.cli.report import report_command
+from bot.cli.support import CliError, clinic_of, load_settings, parse_time, with_context
 from bot.cli.webhook import webhook_app
 from bot.clinic_config import ConfigError, parse_clinics
 from bot.context import AppContext
@@ -47,6 +48,7 @@ app.add_typer(webhook_app, name="webhook")
 app.add_typer(console_app, name="console")
 app.add_typer(instrument_app, name="instrument")
 app.command("demo")(demo_command)
+app.command("report")(report_command)
 
 
 @app.command()
@@ -147,11 +149,7 @@ def config_export(
         raise CliError(f"{out} exists; add --force to overwrite it", exit_code=2)
 
     async def work(ctx: AppContext) -> tuple[str, int]:
-        try:
-            found = ctx.clinics.clinic(clinic)
-        except KeyError:
-            known = ", ".join(c.id for c in ctx.clinics.clinics)
-            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
+        found = clinic_of(ctx, clinic)
         return as_toml(found), ctx.settings_versions.get(clinic, 0)
 
     text, version = with_context(work)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.support import CliError, with_context
+from bot.cli.support import CliError, clinic_of, with_context
 from bot.context import AppContext
 from bot.services.console_access import (
     LINK_VALID_FOR,
@@ -38,11 +38,7 @@ def link(
         base = ctx.settings.console_url
         if base is None:
             raise CliError(NOT_SET_UP, 2)
-        try:
-            config = ctx.clinics.clinic(clinic)
-        except KeyError:
-            known = ", ".join(c.id for c in ctx.clinics.clinics)
-            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
+        config = clinic_of(ctx, clinic)
         try:
             async with ctx.db.transaction() as session:
                 who, token = await operator_link(

@@ -3,18 +3,30 @@ as one FHIR R4B Bundle in a file (both audited)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bot.cli.support import CliError, with_context
+from bot.cli.support import CliError, clinic_of, with_context
+from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.services.clinic.export import DirectoryTarget, ExportError, export_clinic, parse_since
 from bot.services.clinic.fhir_export import UnknownPatient, export_fhir
 from storage.states import CLI
 
 export_app = typer.Typer(help="Exports of a clinic's data.", no_args_is_help=True)
+
+
+def _clinic_and_since(
+    ctx: AppContext, clinic: str, since: str | None
+) -> tuple[ClinicConfig, datetime | None]:
+    config = clinic_of(ctx, clinic)
+    try:
+        return config, parse_since(since or "", config.zone)
+    except ExportError as exc:
+        raise CliError(f"--since: {exc}", 2) from None
 
 
 @export_app.command("csv")
@@ -49,15 +61,7 @@ def export_csv(
         raise CliError(str(exc), 1) from None
 
     async def work(ctx: AppContext) -> dict[str, int]:
-        try:
-            config = ctx.clinics.clinic(clinic)
-        except KeyError:
-            known = ", ".join(c.id for c in ctx.clinics.clinics)
-            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
-        try:
-            start = parse_since(since or "", config.zone)
-        except ExportError as exc:
-            raise CliError(f"--since: {exc}", 2) from None
+        config, start = _clinic_and_since(ctx, clinic, since)
         try:
             async with ctx.db.transaction() as session:
                 exported = await export_clinic(
@@ -116,15 +120,7 @@ def export_fhir_command(
         raise CliError(f"{out} {what}", 1)
 
     async def work(ctx: AppContext) -> dict[str, int]:
-        try:
-            config = ctx.clinics.clinic(clinic)
-        except KeyError:
-            known = ", ".join(c.id for c in ctx.clinics.clinics)
-            raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
-        try:
-            start = parse_since(since or "", config.zone)
-        except ExportError as exc:
-            raise CliError(f"--since: {exc}", 2) from None
+        config, start = _clinic_and_since(ctx, clinic, since)
         partial = out.with_name(f".{out.name}.partial")
         try:
             async with ctx.db.transaction() as session:

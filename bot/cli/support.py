@@ -11,6 +11,7 @@ from typing import TypeVar
 import typer
 from pydantic import ValidationError
 
+from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
 from bot.ops.logs import configure_logging, log_secrets
 from bot.settings import Settings
@@ -25,6 +26,15 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def clinic_of(ctx: AppContext, clinic_id: str) -> ClinicConfig:
+    """The clinic named on the command line, or exit 2 naming the clinics there are."""
+    try:
+        return ctx.clinics.clinic(clinic_id)
+    except KeyError:
+        known = ", ".join(c.id for c in ctx.clinics.clinics)
+        raise CliError(f"no clinic {clinic_id!r} (known: {known})", 2) from None
 
 
 def load_settings() -> Settings:

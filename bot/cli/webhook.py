@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.support import CliError, with_context
+from bot.cli.support import CliError, clinic_of, with_context
 from bot.context import AppContext
 from bot.services.paging import signing
 from bot.services.paging.secret_box import SecretBox, new_key
@@ -19,11 +19,7 @@ ClinicOption = Annotated[str, typer.Option(help="Clinic id.")]
 
 
 def _clinic(ctx: AppContext, clinic: str) -> str:
-    try:
-        return ctx.clinics.clinic(clinic).id
-    except KeyError:
-        known = ", ".join(c.id for c in ctx.clinics.clinics)
-        raise CliError(f"no clinic {clinic!r} (known: {known})", 2) from None
+    return clinic_of(ctx, clinic).id
 
 
 @webhook_app.command("new-key")

@@ -28,7 +28,13 @@ from bot.i18n import C_, NC_
 from bot.services.clinic.export import FILES, ExportError, export_zip, parse_since, zip_name
 from bot.services.clinic.fhir_export import UnknownPatient, bundle_name, export_fhir
 from bot.services.console_access import Viewer
-from bot.services.reaching.response_times import CSV_HEADER, WINDOWS, csv_rows, response_report
+from bot.services.reaching.response_times import (
+    CSV_HEADER,
+    WINDOWS,
+    csv_rows,
+    response_report,
+    targets_of,
+)
 
 REFUSAL = NC_("Only an admin of this clinic can export the clinic's data. Nothing was changed.")
 MAX_SINCE = 40
@@ -167,21 +173,13 @@ def _after_now(now: datetime, clinic: ClinicConfig) -> str:
     ).format(today=f"{today:%a %d %b %Y}")
 
 
-def targets_of(clinic: ClinicConfig) -> dict[tuple[str, Measure], float]:
-    """The clinic's outreach targets in hours, per (level, measure)."""
-    found: dict[tuple[str, Measure], float] = {}
-    outreach = getattr(clinic, "outreach", None)
-    if outreach is None:
-        return found
-    for (level, measure), name in {
-        ("high", Measure.PAGE_TO_ATTEMPT): "high_first_attempt",
-        ("high", Measure.PAGE_TO_REACHED): "high_reached",
-        ("moderate", Measure.PAGE_TO_REACHED): "moderate_reached",
-    }.items():
-        value = getattr(outreach, name, None)
-        if value is not None:
-            found[(level, measure)] = value.total_seconds() / 3600
-    return found
+def target_hours(clinic: ClinicConfig) -> dict[tuple[str, Measure], float]:
+    """The clinic's outreach targets that are durations, in hours, per (level, measure)."""
+    return {
+        key: target.within.total_seconds() / 3600
+        for key, target in targets_of(clinic).items()
+        if target.within is not None
+    }
 
 
 async def response_page(request: Request) -> Response:
@@ -192,7 +190,7 @@ async def response_page(request: Request) -> Response:
         report = await response_report(
             session, clinic_id=who.clinic_id, now=console.ctx.clock.now()
         )
-    targets = targets_of(clinic)
+    targets = target_hours(clinic)
     chart = render_response_svg(
         report.windows[WINDOWS[-1]],
         targets,

@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from bot.services.infusions import record_infusion
-from bot.services.oncall import add_shift
 from bot.services.paging.ack_links import issue_ack_link
 from sandbox import BotApiSandbox
-from storage.models import Clinician, Infusion, OnCallShift
-from tests.auxil.console import console_bot, join, link_for, patient_with_case
+from tests.auxil.console import console_bot, link_for
+from tests.auxil.console_pages import seed_every_page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
 from tests.console.conftest import NEEDS_CHROMIUM, press, shot
-from tests.console.test_patients_routes import _history
 from tests.console.test_settings_routes import CLINICS
 
 ADMIN, BEN = 7001, 7002
@@ -131,44 +126,15 @@ async def test_every_console_page_fits_a_phone_and_passes_axe(
     driver.set_script_timeout(30)
     async with console_bot(sandbox, test_db, clinics=make_clinics(CLINICS)) as app:
         ctx = app.bot.ctx
-        await join(app, ADMIN, "Admin Ada")
-        await join(app, BEN, "Dr Ben")
-        await join(app, 7003, "Admin Ada", clinic="south")  # a second clinic: /clinic
-        patient, case = await patient_with_case(app, "P-042")
-        await _history(app, patient)
-        now = ctx.clock.now()
-        async with ctx.db.transaction() as session:
-            clinic = ctx.clinic("north")
-            await record_infusion(
-                session,
-                patient=patient,
-                clinic=clinic,
-                ended_at=now - timedelta(hours=1),
-                protocol=None,
-                now=now,
-                actor="cli",
-            )
-            await add_shift(
-                session,
-                clinic=clinic,
-                clinician_name="Dr Ben",
-                starts_at=now + timedelta(hours=2),
-                ends_at=now + timedelta(hours=14),
-                now=now,
-                actor="cli",
-            )
-        async with ctx.db.transaction() as session:
-            infusion = (await session.scalars(select(Infusion).order_by(Infusion.id))).all()[-1]
-            shift = (await session.scalars(select(OnCallShift))).first()
-            ben = (await session.scalars(select(Clinician).where(Clinician.name == "Dr Ben"))).one()
-        assert shift is not None
+        seeded = await seed_every_page(app, admin=ADMIN, ben=BEN, second_admin=7003)
+        case, infusion, shift, ben = seeded.case, seeded.infusion, seeded.shift, seeded.ben
         admin_link, ben_link = await link_for(app, ADMIN), await link_for(app, BEN)
         async with ctx.db.transaction() as session:
             ack_token = await issue_ack_link(
                 session, case_id=case.id or 0, clinician_id=ben.id or 0, now=ctx.clock.now()
             )
         ack_link = f"{app.base}/ack/{ack_token}"
-        ref = patient.ref
+        ref = seeded.patient.ref
         admin_pages = [
             "/",
             f"/cases/{case.id}",

@@ -6,28 +6,23 @@ instrument's text, translated only by a licensed file) and dates are taken out f
 
 from __future__ import annotations
 
-from datetime import timedelta
 from html.parser import HTMLParser
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from bot.clinic_caring import DEFAULT_CARING_TEXT
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
 from bot.domain import safety_plan as plan_rules
 from bot.domain.instruments import cssrs
-from bot.services.infusions import record_infusion
-from bot.services.oncall import add_shift
 from bot.services.paging.ack_links import issue_ack_link
 from bot.services.reaching.outreach import log_outreach
 from bot.services.safety.plans import save_plan
 from sandbox import BotApiSandbox
-from storage.models import Clinician, Infusion, OnCallShift
-from tests.auxil.console import ConsoleBot, console_bot, csrf_of, join, patient_with_case, sign_in
+from tests.auxil.console import ConsoleBot, console_bot, csrf_of, sign_in
+from tests.auxil.console_pages import seed_every_page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
-from tests.console.test_patients_routes import _history
 from tests.console.test_settings_routes import CLINICS
 from tests.i18n.test_pseudo_locale import english_left
 
@@ -106,37 +101,10 @@ def left_in(html: str, substituted: list[str]) -> list[str]:
 
 async def _seed(app: ConsoleBot) -> dict[str, object]:
     ctx = app.bot.ctx
-    await join(app, ADMIN, "Admin Ada")
-    await join(app, BEN, "Dr Ben")
-    await join(app, ADMIN, "Admin Ada", clinic="south")  # a second clinic: /clinic
-    patient, case = await patient_with_case(app, "P-042")
-    await _history(app, patient)
+    seeded = await seed_every_page(app, admin=ADMIN, ben=BEN)
+    patient, case, ben = seeded.patient, seeded.case, seeded.ben
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        clinic = ctx.clinic("north")
-        await record_infusion(
-            session,
-            patient=patient,
-            clinic=clinic,
-            ended_at=now - timedelta(hours=1),
-            protocol=None,
-            now=now,
-            actor="cli",
-        )
-        await add_shift(
-            session,
-            clinic=clinic,
-            clinician_name="Dr Ben",
-            starts_at=now + timedelta(hours=2),
-            ends_at=now + timedelta(hours=14),
-            now=now,
-            actor="cli",
-        )
-    async with ctx.db.transaction() as session:
-        infusion = (await session.scalars(select(Infusion).order_by(Infusion.id))).all()[-1]
-        shift = (await session.scalars(select(OnCallShift))).first()
-        ben = (await session.scalars(select(Clinician).where(Clinician.name == "Dr Ben"))).one()
-        assert shift is not None
         steps, _ = plan_rules.read_plan(PLAN, country_code=None)
         assert steps is not None
         await save_plan(session, patient=patient, steps=steps, actor="cli", now=now)
@@ -157,10 +125,11 @@ async def _seed(app: ConsoleBot) -> dict[str, object]:
     return {
         "ref": patient.ref,
         "case": case.id,
-        "infusion": infusion.id,
-        "shift": shift.id,
+        "infusion": seeded.infusion.id,
+        "shift": seeded.shift.id,
         "ben": ben.id,
         "ack": ack,
+        "month": f"{now.astimezone(ctx.clinic('north').zone):%Y-%m}",  # the report with figures
     }
 
 
@@ -187,6 +156,8 @@ def _pages(s: dict[str, object]) -> list[str]:
         "/settings/versions/1",
         "/settings/signing",
         "/response-times",
+        "/report",
+        f"/report?month={s['month']}",
         "/audit",
         "/export",
         "/clinic",

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clinic_config import ClinicConfig
 from bot.domain.response_times import (
     PUBLISHED_MEDIAN,
     CaseTimes,
@@ -17,6 +18,7 @@ from bot.domain.response_times import (
     describe,
     summarise,
 )
+from bot.services.reaching.outreach import reach_targets
 from storage.views.response_times import case_times
 
 WINDOWS = (30, 90)  # days
@@ -44,10 +46,31 @@ class Report:
         return list(reversed(self.cases))[:limit]
 
 
-async def response_report(session: AsyncSession, *, clinic_id: str, now: datetime) -> Report:
-    since = now - timedelta(days=max(WINDOWS))
+@dataclass(frozen=True)
+class Target:
+    """A clinic's target for a level and measure: a duration, or business days (low)."""
+
+    within: timedelta | None = None
+    business_days: int | None = None
+
+
+def targets_of(clinic: ClinicConfig) -> dict[tuple[str, Measure], Target]:
+    """The clinic's outreach targets (CLINICAL.md §10) per (level, measure)."""
+    t = reach_targets(clinic)
+    return {
+        ("high", Measure.PAGE_TO_ATTEMPT): Target(within=t.high_first_attempt),
+        ("high", Measure.PAGE_TO_REACHED): Target(within=t.high_reached),
+        ("moderate", Measure.PAGE_TO_REACHED): Target(within=t.moderate_reached),
+        ("low", Measure.PAGE_TO_REACHED): Target(business_days=t.low_reached_business_days),
+    }
+
+
+async def case_times_since(
+    session: AsyncSession, *, clinic_id: str, since: datetime
+) -> list[CaseTimes]:
+    """The clinic's cases opened since `since` with their four times, oldest first."""
     rows = await case_times(session, clinic_id=clinic_id, since=since)
-    cases = [
+    return [
         CaseTimes(
             case_id=r.case_id,
             patient_ref=r.patient_ref,
@@ -60,6 +83,12 @@ async def response_report(session: AsyncSession, *, clinic_id: str, now: datetim
         )
         for r in rows
     ]
+
+
+async def response_report(session: AsyncSession, *, clinic_id: str, now: datetime) -> Report:
+    cases = await case_times_since(
+        session, clinic_id=clinic_id, since=now - timedelta(days=max(WINDOWS))
+    )
     windows = {days: summarise(cases, since=now - timedelta(days=days)) for days in WINDOWS}
     return Report(now=now, cases=cases, windows=windows)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -78,8 +79,31 @@ def describe_message(message: JsonDict) -> str:
     return f"  #{message['message_id']}: {body!r}{buttons}"
 
 
+# Listening ports are taken below Linux's ephemeral range (32768-60999 by default), so no
+# outgoing connection of any process can be given the port between choosing and binding it
+# (a port bound to 0 and closed is free again for exactly that), and each pytest-xdist worker
+# has a block of its own, so two workers never choose the same one.
+_PORTS_FROM, _BLOCK, _BLOCKS = 20_000, 1_000, 12
+_taken: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port free on 127.0.0.1 right now, not handed out before by this process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker[2:].isdigit() else _BLOCKS - 1
+    first = _PORTS_FROM + (index % _BLOCKS) * _BLOCK
+    start = os.getpid() % _BLOCK  # another process in the same block starts elsewhere
+    for step in range(_BLOCK):
+        port = first + (start + step) % _BLOCK
+        if port in _taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # the block is used up
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

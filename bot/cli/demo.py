@@ -24,6 +24,7 @@ from bot.cli.demo_report import (
     print_audit,
     print_chat,
     print_console,
+    print_fhir,
     print_mail,
 )
 from bot.cli.support import CliError
@@ -342,6 +343,7 @@ async def run_demo(
                     print_chat(out, sandbox, demo.said.get(chat_id, []), chat_id, title)
                 print_mail(out, mail)
                 failure = failure or await print_audit(ctx, out)
+                failure = failure or await print_fhir(ctx, out)
             finally:
                 await ctx.db.dispose()
     if failure is not None:

@@ -1,5 +1,6 @@
 """The demo's edges: loading its sandbox (the `demo` extra), and what it prints: the chats,
-the e-mails its SMTP server accepted, the audit trail with the chain check, and with
+the e-mails its SMTP server accepted, the audit trail with the chain check, the clinic's FHIR
+export checked against the FHIR R4B models, and with
 `--console` the two sign-in links (the clinic's admin and the on-call clinician)."""
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
 from bot.cli.support import CliError
 from bot.context import AppContext
+from bot.services.clinic.fhir_export import build_bundle
 from bot.services.console_access import operator_link, signin_url
 from storage import audit
 from storage.states import Actor, ActorKind
@@ -83,6 +88,31 @@ async def print_audit(ctx: AppContext, out: Callable[[str], None]) -> str | None
     out(f"audit log intact: {verdict.checked} rows")
     missing = [name for name in AUDITED if name not in {e.event for e in events}]
     return f"the audit trail lacks {', '.join(missing)}" if missing else None
+
+
+async def print_fhir(ctx: AppContext, out: Callable[[str], None]) -> str | None:
+    """The demo clinic's record as `aftercare export fhir` writes it, checked against the FHIR
+    R4B models: what it holds, or why it is not valid."""
+    clinic = ctx.clinics.clinics[0]
+    async with ctx.db.transaction() as session:
+        exported = await build_bundle(
+            session,
+            clinic_id=clinic.id,
+            names=clinic.alerts_include_name,
+            patient_ref=None,
+            since=None,
+            transaction=False,
+            now=ctx.clock.now(),
+        )
+    out("\n=== FHIR export ===")
+    try:
+        Bundle.model_validate_json(exported.json)
+    except ValidationError as exc:
+        out(f"the Bundle is NOT valid FHIR R4B: {exc.error_count()} problems")
+        return "the FHIR export is not valid FHIR R4B"
+    held = ", ".join(f"{n} {kind}" for kind, n in exported.resources.items())
+    out(f"{held}: a valid FHIR R4B collection Bundle (aftercare export fhir)")
+    return None
 
 
 def print_chat(

@@ -46,6 +46,12 @@ async def test_the_demo_runs_the_whole_escalation_and_exits_0() -> None:
     assert "acknowledged by Dr Backup" in primary
     assert "resolved by Dr Backup" in primary
 
+    fhir = _section(output, "FHIR export")  # the demo's patient, as the EHR would take it
+    assert "a valid FHIR R4B collection Bundle" in fhir
+    # the patient and the case's Flag; the check-in is still open when the demo ends, and an
+    # open check-in's answers are exported once it closes (README, "FHIR export")
+    assert "1 Flag, 1 Patient:" in fhir, fhir
+
     backup = _section(output, "Dr Backup")
     assert backup.count("HIGH priority") == 1
     assert "Dr Backup: [taps “Acknowledge”]" in backup

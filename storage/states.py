@@ -37,12 +37,13 @@ class PatientStatus(StrEnum):
     ACTIVE = "active"  # consented; receives check-ins
     OPTED_OUT = "opted_out"  # sent /stop and confirmed
     UNREACHABLE = "unreachable"  # Telegram said blocked / deactivated
+    ERASED = "erased"  # their words and contacts erased, their chat forgotten: for good (§ privacy)
 
     @property
     def is_stopped(self) -> bool:
-        """Nothing is sent to them (they or the clinic stopped it, or Telegram cannot reach
-        them) until the clinic resumes their check-ins."""
-        return self in {PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE}
+        """Nothing is sent to them (they or the clinic stopped it, Telegram cannot reach them,
+        or they were erased); all but an erased patient until the clinic resumes them."""
+        return self in {PatientStatus.OPTED_OUT, PatientStatus.UNREACHABLE, PatientStatus.ERASED}
 
 
 class CheckinStatus(StrEnum):

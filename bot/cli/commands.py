@@ -19,6 +19,7 @@ from bot.cli.instrument import instrument_app
 from bot.cli.intake import intake_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
+from bot.cli.privacy import erase_command, hold_command
 from bot.cli.report import report_command
 from bot.cli.support import CliError, clinic_of, load_settings, parse_time, with_context
 from bot.cli.webhook import webhook_app
@@ -38,6 +39,8 @@ config_app = typer.Typer(help="Clinic configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(clinician_app, name="clinician")
+patient_app.command("erase")(erase_command)
+patient_app.command("hold")(hold_command)
 app.add_typer(patient_app, name="patient")
 app.add_typer(infusion_app, name="infusion")
 app.add_typer(oncall_app, name="oncall")

@@ -16,7 +16,16 @@ from starlette.routing import Route
 from bot.charts.glance import chart_glance
 from bot.charts.mood import render_svg, summary_text
 from bot.console.safety_plan import plan_values
-from bot.console.web import PREFIX, NotFound, Refused, checked_form, console_of, page, viewer
+from bot.console.web import (
+    PREFIX,
+    NotFound,
+    Refused,
+    checked_form,
+    console_of,
+    page,
+    refuse_if_erased,
+    viewer,
+)
 from bot.i18n import C_
 from bot.i18n.names import language_name
 from bot.i18n.resolve import chosen_language, offered_languages
@@ -111,6 +120,9 @@ async def timeline(request: Request) -> Response:
         caring_stopped=request.query_params.get("done") == "caring",
         patient_language=patient.language,
         language_saved=request.query_params.get("done") == "language",
+        legal_hold=patient.legal_hold,
+        erased_at=patient.erased_at,
+        hold_saved=request.query_params.get("done") == "hold",
         **language_choices(clinic.language),
     )
 
@@ -132,6 +144,7 @@ async def change_contact(request: Request) -> Response:
         patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
         if patient is None:
             raise NotFound("patient")
+        refuse_if_erased(patient)
         if change is not None:
             await contact_details.change_contact(
                 session, patient=patient, change=change, actor=who.actor, now=now

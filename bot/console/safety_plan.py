@@ -10,7 +10,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.console.web import PREFIX, NotFound, checked_form, console_of, page, viewer
+from bot.console.web import (
+    PREFIX,
+    NotFound,
+    checked_form,
+    console_of,
+    page,
+    refuse_if_erased,
+    viewer,
+)
 from bot.domain import safety_plan as rules
 from bot.i18n import NC_
 from bot.services.patient_views import patient_of_clinic
@@ -83,6 +91,7 @@ async def save(request: Request) -> Response:
     async with console.ctx.db.transaction() as session:
         patient = await _patient(request, session, who.clinic_id)
         assert patient.id is not None
+        refuse_if_erased(patient)
         if steps is not None:
             await save_plan(session, patient=patient, steps=steps, actor=who.actor, now=now)
         found = await versions(session, clinic_id=who.clinic_id, patient_id=patient.id)

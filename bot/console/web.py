@@ -36,6 +36,8 @@ from bot.domain.throttle import Throttle
 from bot.i18n import C_, Cn_, current_language
 from bot.messaging.pages import duration, reason_lines
 from bot.services.console_access import Viewer, viewer_of
+from storage.models import Patient
+from storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,17 @@ def require_admin(who: Viewer, refusal: str) -> None:
     ("Only an admin of this clinic can …"), unless the viewer is an admin of the clinic."""
     if not who.clinician.is_admin:
         raise Refused(refusal, 403)
+
+
+def refuse_if_erased(patient: Patient) -> None:
+    """Refused (409) for an erased patient: nothing of theirs is stored again."""
+    if patient.status == PatientStatus.ERASED:
+        raise Refused(
+            C_(
+                "{ref} was erased: nothing of theirs is stored any longer. Nothing was saved."
+            ).format(ref=patient.ref),
+            409,
+        )
 
 
 def console_of(request: Request) -> Console:

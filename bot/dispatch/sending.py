@@ -20,6 +20,7 @@ from telegram.ext import ExtBot
 from bot.context import AppContext
 from bot.domain import checkin_flow
 from bot.i18n import use_language
+from bot.i18n.dates import local_day
 from bot.i18n.resolve import patient_language
 from bot.messaging import questions
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
@@ -98,7 +99,7 @@ def one_per_patient(batch: list[Prompt], *, now: datetime) -> list[Prompt]:
 def title_of(checkin: Checkin, patient: Patient, infusions: dict[int, Infusion]) -> str:
     """'4-hour check-in after your infusion on Tue 25 Nov' in the patient's time zone."""
     infusion = infusions.get(checkin.infusion_id) if checkin.infusion_id is not None else None
-    ended = questions.local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
+    ended = local_day(infusion.ended_at, ZoneInfo(patient.timezone)) if infusion else None
     return questions.checkin_title(checkin, infusion_ended_at_local=ended)
 
 

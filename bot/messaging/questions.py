@@ -7,15 +7,14 @@ it names the check-in and item, and is checked against the chat's patient on eve
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.domain import checkin_flow, instruments
 from bot.domain.checkin_flow import Tap
 from bot.domain.schedule import humanize_offset
 from bot.i18n import _, current_language, ngettext
-from bot.messaging import patient_format, texts
+from bot.messaging import texts
 from storage.models import Checkin
 from storage.states import CheckinKind
 
@@ -116,8 +115,3 @@ def answered_line(item_id: str, value: str) -> str:
     else:
         name = item_id
     return f"{name}: {texts.answer_text(item_id, value)}"
-
-
-def local_day(instant: datetime, zone: ZoneInfo) -> str:
-    """The day as the patient reads it, in their language's format ("Tue 25 Nov")."""
-    return patient_format.local_day(instant, zone)

@@ -9,7 +9,7 @@ from bot.domain import checkin_flow
 from bot.domain.schedule import humanize_offset
 from bot.i18n import N_, _, current_language, ngettext
 from bot.i18n.crisis import crisis_card_text
-from bot.messaging.patient_format import clock_time
+from bot.i18n.dates import clock_time
 from storage.states import PatientStatus
 
 # Module-level texts are msgids marked with N_(): say them with `_(texts.NAME)` (or the small

@@ -42,7 +42,7 @@ def patient_actions(status: PatientStatus) -> PatientActions:
         joined=status is not PatientStatus.INVITED,
         record_infusion=not status.is_stopped,
         stop=status is PatientStatus.ACTIVE,
-        resume=status.is_stopped,
+        resume=status.is_stopped and status is not PatientStatus.ERASED,
         reissue_invite=status is PatientStatus.INVITED,
     )
 
@@ -169,6 +169,10 @@ async def resume(
     """The clinic restarts a stopped or unreachable patient's check-ins; returns how many are
     planned again (those of their active infusions still ahead)."""
     row = await _locked(session, patient)
+    if row.status == PatientStatus.ERASED:
+        raise ResumeError(
+            C_("{ref} was erased: nothing of theirs can be resumed.").format(ref=row.ref)
+        )
     if not PatientStatus(row.status).is_stopped:
         raise ResumeError(
             C_("{ref}'s check-ins are not stopped ({status}).").format(

@@ -121,6 +121,10 @@ class Patient(SQLModel, table=True):
     consented_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     opted_out_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
+    # Privacy (issue 31): erased (words and contacts gone, chat forgotten, structured rows
+    # kept under the reference); a legal hold keeps everything, refusing erasure.
+    erased_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    legal_hold: bool = False
 
 
 class Invite(SQLModel, table=True):

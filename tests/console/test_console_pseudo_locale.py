@@ -144,6 +144,7 @@ def _pages(s: dict[str, object]) -> list[str]:
         f"/patients/{ref}/infusions/new",
         f"/patients/{ref}/infusions/{s['infusion']}",
         f"/patients/{ref}/plan/print",
+        f"/patients/{ref}/erase",
         "/enroll",
         "/roster",
         f"/roster/shifts/{s['shift']}",

@@ -14,7 +14,8 @@ from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.domain import checkin_flow, instruments
 from bot.domain.safety_plan import PlanItem
 from bot.i18n import _
-from bot.messaging import case_thread, menus, questions, safety_plan, texts
+from bot.i18n.dates import local_day
+from bot.messaging import case_thread, menus, privacy, questions, safety_plan, texts
 from bot.services.safety.events import StepView
 from storage.models import Checkin
 from storage.states import CheckinKind, PatientStatus
@@ -59,7 +60,7 @@ def _checkin(kind: CheckinKind, **fields: Any) -> Checkin:
 
 
 def _titles() -> Iterator[tuple[str, str]]:
-    day = questions.local_day(ENDED, ZoneInfo("America/New_York"))
+    day = local_day(ENDED, ZoneInfo("America/New_York"))
     yield "local_day", day
     for name, row in {
         "title_4h": _checkin(CheckinKind.OFFSET, offset_seconds=4 * 3600),
@@ -90,6 +91,7 @@ def _questions() -> Iterator[tuple[str, str]]:
 def _clinic_texts(c: ClinicConfig) -> Iterator[tuple[str, str]]:
     calls: dict[str, Callable[[], str]] = {
         "crisis_card": lambda: texts.crisis_card(c),
+        "erased": lambda: privacy.erased_notice(c),
         "join": texts.join_explanation,
         "wrong_card": lambda: texts.something_went_wrong(c, card=True),
         "wrong": lambda: texts.something_went_wrong(c, card=False),

@@ -12,6 +12,7 @@ import pytest
 from bot.domain import instruments
 from bot.domain.safety_plan import STEPS
 from bot.i18n import _, use_language
+from bot.i18n.dates import local_day
 from bot.messaging import menus, questions, safety_plan, texts
 from bot.services.safety import events
 from tests.i18n import patient_texts
@@ -67,7 +68,7 @@ def test_titles_and_days_in_spanish() -> None:
     assert titles["title_1h"] == "Control de 1 hora después de su infusión del mar, 25 nov"
     assert titles["title_day3"] == "Control diario del día 3 después de su infusión del mar, 25 nov"
     with use_language("en"):
-        day = questions.local_day(datetime(2025, 11, 25, 15, tzinfo=UTC), ZoneInfo("UTC"))
+        day = local_day(datetime(2025, 11, 25, 15, tzinfo=UTC), ZoneInfo("UTC"))
     assert day == "Tue 25 Nov"
 
 

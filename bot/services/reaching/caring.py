@@ -172,12 +172,21 @@ async def stop_track(
     return dropped
 
 
-async def on_unreachable(session: AsyncSession, *, patient_id: int, now: datetime) -> int:
-    """Telegram refused the patient: nothing more is sent; the track stops."""
+async def _end_tracks(session: AsyncSession, *, patient_id: int, now: datetime, error: str) -> int:
     dropped = 0
     for track in await queries.active_tracks(session, patient_id=patient_id):
-        dropped += await _end_track(session, track, now=now, error="patient unreachable")
+        dropped += await _end_track(session, track, now=now, error=error)
     return dropped
+
+
+async def on_unreachable(session: AsyncSession, *, patient_id: int, now: datetime) -> int:
+    """Telegram refused the patient: nothing more is sent; the track stops."""
+    return await _end_tracks(session, patient_id=patient_id, now=now, error="patient unreachable")
+
+
+async def on_erased(session: AsyncSession, *, patient_id: int, now: datetime) -> int:
+    """The patient was erased: nothing more is ever sent; the track stops."""
+    return await _end_tracks(session, patient_id=patient_id, now=now, error="patient erased")
 
 
 async def on_resume(session: AsyncSession, *, patient_id: int, now: datetime) -> int:

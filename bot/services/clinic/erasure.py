@@ -1,0 +1,157 @@
+"""Erasing a patient on request (GDPR Art. 17) or when the clinic no longer treats them, and the
+legal hold that forbids it (issue 31). Erasure removes the patient's words and contacts
+everywhere in the live database (`storage.privacy.erasure`), forgets their chat, stops
+everything that would be sent to them, and keeps the structured rows the clinic must keep
+(answers, levels, cases and their times) under the pseudonymous reference. An `ERASED`
+tombstone in the audit log says who, when and on what legal basis; audit rows hold no free
+text, so the chain verifies afterwards. Refused, with the reason, for a patient under legal
+hold, one with a case not yet resolved (resolve it first: erasing must not hide a risk), one
+already erased, or one with a check-in in progress (what it reveals is seen first). The
+patient is told by the front end once the erasure has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clinic_config import ClinicConfig
+from bot.i18n import C_, NC_
+from bot.i18n.resolve import patient_language
+from bot.services import checkin_states
+from bot.services.reaching import caring
+from storage import audit
+from storage.cases import has_unresolved_case
+from storage.checkins import open_checkins
+from storage.models import Patient
+from storage.patients import get_patient, lock_patient, patient_by_ref
+from storage.privacy.erasure import erase_words_and_contacts
+from storage.states import Actor, PatientStatus
+
+EVENT = "patient.erased"
+
+
+class LegalBasis(StrEnum):
+    """Why the patient is erased (recorded in the tombstone)."""
+
+    REQUEST = "patient_request"  # the patient asked (GDPR Art. 17(1))
+    NO_LONGER_TREATED = (
+        "no_longer_treated"  # the clinic's care of them ended; nothing requires keeping
+    )
+    RETENTION = "retention"  # the clinic's retention period ran out
+
+
+BASES = {
+    LegalBasis.REQUEST: NC_("The patient asked for their data to be erased"),
+    LegalBasis.NO_LONGER_TREATED: NC_("The clinic no longer treats the patient"),
+    LegalBasis.RETENTION: NC_("The clinic's retention period ran out"),
+}
+
+
+class ErasureRefused(Exception):
+    """Nothing was erased; the message says why (safe to show the clinician)."""
+
+
+@dataclass(frozen=True)
+class Erased:
+    patient: Patient
+    chat_id: int | None  # the chat to tell, forgotten by now
+    language: str  # the language they are spoken to in, to tell them in
+    counts: dict[str, int]
+
+
+async def _locked_patient(session: AsyncSession, clinic: ClinicConfig, ref: str) -> Patient:
+    found = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)
+    if found is None or found.id is None:
+        raise ErasureRefused(C_("No patient {ref} in this clinic.").format(ref=ref[:64]))
+    await lock_patient(session, patient_id=found.id)
+    row = await get_patient(session, patient_id=found.id)
+    assert row is not None
+    return row
+
+
+async def erase_patient(
+    session: AsyncSession,
+    *,
+    clinic: ClinicConfig,
+    ref: str,
+    basis: LegalBasis,
+    actor: Actor,
+    now: datetime,
+) -> Erased:
+    """Erase the patient `ref` of `clinic` in the caller's transaction (see the module)."""
+    row = await _locked_patient(session, clinic, ref)
+    assert row.id is not None
+    if row.status == PatientStatus.ERASED:
+        raise ErasureRefused(C_("{ref} was erased already.").format(ref=row.ref))
+    if row.legal_hold:
+        raise ErasureRefused(
+            C_(
+                "{ref} is under a legal hold: nothing of theirs may be erased until it is lifted."
+            ).format(ref=row.ref)
+        )
+    if await has_unresolved_case(session, patient_id=row.id):
+        raise ErasureRefused(
+            C_(
+                "{ref} has a case that is not resolved: resolve it first, so that erasing "
+                "cannot hide a risk."
+            ).format(ref=row.ref)
+        )
+    if await open_checkins(session, patient_id=row.id):
+        raise ErasureRefused(
+            C_(
+                "{ref} has a check-in in progress: erase once it has closed, so that what "
+                "their answers reveal is seen first."
+            ).format(ref=row.ref)
+        )
+    chat_id, language = row.chat_id, patient_language(row, clinic.language)
+    cancelled = await checkin_states.cancel_unsent(session, patient_id=row.id, now=now)
+    dropped = await caring.on_erased(session, patient_id=row.id, now=now)
+    counts = await erase_words_and_contacts(session, patient=row)
+    row.status, row.erased_at = PatientStatus.ERASED, now
+    session.add(row)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event=EVENT,
+        clinic_id=row.clinic_id,
+        patient_id=row.id,
+        detail={
+            "basis": basis.value,
+            "erased": counts,
+            "cancelled_checkins": cancelled,
+            "dropped_caring": dropped,
+        },
+    )
+    return Erased(patient=row, chat_id=chat_id, language=language, counts=counts)
+
+
+async def set_legal_hold(
+    session: AsyncSession,
+    *,
+    clinic: ClinicConfig,
+    ref: str,
+    hold: bool,
+    actor: Actor,
+    now: datetime,
+) -> Patient:
+    """Place or lift a patient's legal hold (audited); a no-op change is still answered."""
+    row = await _locked_patient(session, clinic, ref)
+    if row.status == PatientStatus.ERASED and hold:
+        raise ErasureRefused(C_("{ref} was erased already.").format(ref=row.ref))
+    if row.legal_hold != hold:
+        row.legal_hold = hold
+        session.add(row)
+        await audit.append(
+            session,
+            at=now,
+            actor=actor,
+            event="patient.legal_hold" if hold else "patient.legal_hold_lifted",
+            clinic_id=row.clinic_id,
+            patient_id=row.id,
+            detail={},
+        )
+    return row

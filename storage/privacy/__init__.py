@@ -1,0 +1,1 @@
+"""What the store does for a patient's privacy (issue 31): erasing their words and contacts."""

@@ -36,6 +36,7 @@ from bot.domain.throttle import Throttle
 from bot.i18n import C_, Cn_, current_language
 from bot.messaging.pages import duration, reason_lines
 from bot.services.console_access import Viewer, viewer_of
+from bot.services.wording.checkin_labels import staff_checkin_label
 from storage.models import Patient
 from storage.states import PatientStatus
 
@@ -141,6 +142,7 @@ def make_environment() -> Environment:
     env.globals["Level"] = Level
     env.globals["current_language"] = current_language  # <html lang="{{ current_language() }}">
     env.globals["item_label"] = item_label
+    env.globals["checkin_name"] = staff_checkin_label  # "4-hour check-in", in the console's words
     return env
 
 

@@ -80,10 +80,6 @@ class PlannedCheckin:
     nominal_at: datetime
     due_at: datetime
 
-    @property
-    def label(self) -> str:
-        return checkin_label(self.kind, self.offset, self.day)
-
 
 def _aware(moment: datetime) -> bool:
     return moment.tzinfo is not None and moment.utcoffset() is not None
@@ -165,6 +161,14 @@ def humanize_offset(offset: timedelta) -> str:
         if offset % length == timedelta(0):
             return f"{offset // length}-{unit}"
     return f"{offset.total_seconds():g}-second"
+
+
+def offset_parts(offset: timedelta) -> tuple[str, int, str]:
+    """An offset as its number (as written: "1.5"), the whole number a plural rule takes, and
+    its unit ("day", "hour", "minute", "second"): the largest whole unit `humanize_offset`
+    picks. Every text that says an offset in words (in any catalogue) starts here."""
+    n, unit = humanize_offset(offset).split("-", 1)
+    return n, round(float(n)), unit
 
 
 def checkin_label(kind: CheckinKind, offset: timedelta | None, day: int | None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.domain import checkin_flow, instruments
 from bot.domain.checkin_flow import Tap
-from bot.domain.schedule import humanize_offset
+from bot.domain.schedule import offset_parts
 from bot.i18n import _, current_language, ngettext
 from bot.messaging import texts
 from storage.models import Checkin
@@ -67,8 +67,7 @@ def checkin_title(checkin: Checkin, *, infusion_ended_at_local: str | None) -> s
 
 def _offset_title(offset: timedelta) -> str:
     """ "4-hour check-in", in the largest whole unit (as `humanize_offset` picks it)."""
-    n, unit = humanize_offset(offset).split("-", 1)
-    count = round(float(n))  # the number ("1.5" seconds too): each catalogue has its plural rule
+    n, count, unit = offset_parts(offset)
     if unit == "day":
         return ngettext("{n}-day check-in", "{n}-day check-in", count).format(n=n)
     if unit == "hour":

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.clinic_config import ClinicConfig
 from bot.domain import checkin_flow
-from bot.domain.schedule import humanize_offset
+from bot.domain.schedule import offset_parts
 from bot.i18n import N_, _, current_language, ngettext
 from bot.i18n.crisis import crisis_card_text
 from bot.i18n.dates import clock_time
@@ -194,8 +194,7 @@ def schedule_in_words(clinic: ClinicConfig) -> str:
 
 def _duration(offset: timedelta) -> str:
     """ "4 hours", "1 day", "30 minutes" (the largest whole unit, as `humanize_offset` picks)."""
-    n, unit = humanize_offset(offset).split("-", 1)
-    count = round(float(n))  # the number ("1.5" seconds too): each catalogue has its plural rule
+    n, count, unit = offset_parts(offset)
     if unit == "day":
         return ngettext("{n} day", "{n} days", count).format(n=n)
     if unit == "hour":

@@ -98,6 +98,7 @@ async def test_erase_tells_the_patient_over_the_sandbox(tmp_path: Path) -> None:
         assert "told in the chat that nothing more is sent" in done.stdout
         (notice,) = [m["text"] for m in sandbox.chat(801)]
         assert "has erased what you wrote here" in notice and "nobody reads this chat" in notice
+        assert "Call or text 988" in notice  # the crisis card goes with the last message
         untold = await _run(tmp_path, *ERASE, "P-2", "--yes")  # never linked a chat
         assert untold.returncode == 0 and "nobody to tell" in untold.stdout
     rows = _sql(tmp_path, "SELECT ref, status, phone, chat_id FROM patient ORDER BY ref")

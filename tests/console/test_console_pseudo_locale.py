@@ -23,7 +23,7 @@ from tests.auxil.console import ConsoleBot, console_bot, csrf_of, sign_in
 from tests.auxil.console_pages import seed_every_page
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import make_clinics
-from tests.console.test_settings_routes import CLINICS
+from tests.console.test_settings_routes import CLINICS, FORM, posted
 from tests.i18n.test_pseudo_locale import english_left
 
 ADMIN, BEN = 7101, 7102
@@ -197,6 +197,19 @@ async def test_every_console_page_is_in_the_console_language(
                 data={"csrf": csrf_of(settings.text), "name": ""},
             )
             left["/settings (a failed save)"] = left_in(failed.text, substituted)
+            preview = await client.post(  # the planned check-ins before and after, in words
+                f"{app.base}/settings",
+                headers=FORM,
+                content=posted(
+                    app.bot.ctx.clinic("north"),
+                    csrf_of(settings.text),
+                    1,
+                    action="preview",
+                    protocol__standard__daily_days="10",
+                ),
+            )
+            assert preview.status_code == 200 and 'id="planned-after"' in preview.text
+            left["/settings (a preview)"] = left_in(preview.text, substituted)
             ref = seeded["ref"]
             for path, bad in (
                 (f"/patients/{ref}/plan", {"step1": "\n".join([str(ref)] * 30)}),

@@ -74,7 +74,7 @@ def test_standard_protocol_on_an_ordinary_week(zone: ZoneInfo) -> None:
         ("offset", datetime(2025, 5, 6, 9, 0)),
         *[("daily", datetime(2025, 5, d, 10, 0)) for d in range(7, 13)],
     ]
-    assert [c.label for c in checkins] == [
+    assert [checkin_label(c.kind, c.offset, c.day) for c in checkins] == [
         "4-hour check-in",
         "24-hour check-in",
         *[f"day {d} daily check-in" for d in range(2, 8)],
@@ -231,7 +231,7 @@ def test_seconds_level_protocol_for_rehearsals() -> None:
     )
     infusion_at = datetime(2025, 5, 5, 9, 0, 0, tzinfo=UTC)
     checkins = plan(infusion_at, KOLKATA, rehearsal)
-    assert [(c.label, c.due_at) for c in checkins] == [
+    assert [(checkin_label(c.kind, c.offset, c.day), c.due_at) for c in checkins] == [
         ("30-second check-in", datetime(2025, 5, 5, 9, 0, 30, tzinfo=UTC)),
         ("1-minute check-in", datetime(2025, 5, 5, 9, 1, 0, tzinfo=UTC)),
         ("day 1 daily check-in", datetime(2025, 5, 6, 4, 45, 30, tzinfo=UTC)),
@@ -452,3 +452,12 @@ def test_resolve_local_is_the_earliest_instant_showing_the_time(
     else:  # skipped: pushed forward by the gap, to a time just after the change
         assert timedelta(0) < shown - naive <= timedelta(hours=1)
         assert utc_offset(instant - (shown - naive), zone) < utc_offset(instant, zone)
+
+
+def test_offset_parts_give_the_number_its_plural_count_and_unit() -> None:
+    from bot.domain.schedule import offset_parts
+
+    assert offset_parts(timedelta(hours=24)) == ("24", 24, "hour")  # 24 h stays hours
+    assert offset_parts(timedelta(days=2)) == ("2", 2, "day")
+    assert offset_parts(timedelta(minutes=90)) == ("90", 90, "minute")
+    assert offset_parts(timedelta(seconds=1.5)) == ("1.5", 2, "second")  # plural rules: whole

@@ -246,22 +246,12 @@ def test_cli_verify_without_schema(tmp_path: Path) -> None:
     assert "aftercare db upgrade" in _one_error_line(result)
 
 
-async def test_a_case_lock_and_the_chain_lock_are_taken_in_one_order(db: Database) -> None:
-    """The pager locks a case then audits; a /stop audits then updates that case. Both take
-    the chain's lock before the case row (`get_case(lock=True)` takes it first), so the second
-    waits for the first instead of the two deadlocking (seen under load on PostgreSQL)."""
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL only (SQLite serialises writers)")
-    import asyncio
-
-    from sqlalchemy import update
-
-    from storage.cases import get_case
+async def _rows(db: Database, now: datetime) -> dict[str, int]:
+    """A patient with a case and a check-in, by kind: their ids."""
     from storage.clinics import ClinicRow, sync_clinics
-    from storage.models import Case, Patient
-    from storage.states import CaseTrigger, Level
+    from storage.models import Case, Checkin, Patient
+    from storage.states import CaseTrigger, CheckinKind, Level
 
-    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
     async with db.transaction() as session:
         await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=now)
         patient = Patient(clinic_id="north", ref="P-1", timezone="UTC", created_at=now)
@@ -277,59 +267,6 @@ async def test_a_case_lock_and_the_chain_lock_are_taken_in_one_order(db: Databas
             opened_at=now,
             ladder_started_at=now,
         )
-        session.add(case)
-        await session.flush()
-        case_id = case.id
-    assert case_id is not None
-    locked = asyncio.Event()
-
-    async def pager() -> None:
-        async with db.transaction() as session:
-            row = await get_case(session, case_id=case_id, lock=True)
-            assert row is not None
-            locked.set()
-            await _until_someone_waits(db)  # the /stop below is blocked now
-            await audit.append(session, at=now, actor="pager", event="escalation.paged")
-
-    async def stop() -> None:
-        await locked.wait()
-        async with db.transaction() as session:
-            await audit.append(session, at=now, actor="patient:1", event="patient.opted_out")
-            await session.execute(update(Case).where(Case.id == case_id).values(step=1))
-
-    await asyncio.wait_for(asyncio.gather(pager(), stop()), timeout=20)
-    async with db.transaction() as session:
-        events = (await session.scalars(select(AuditEvent.event).order_by(AuditEvent.id))).all()
-    assert events == ["escalation.paged", "patient.opted_out"]  # one after the other
-
-
-@pytest.mark.parametrize("row", ["patient", "checkin"])
-async def test_a_patient_or_checkin_lock_and_the_chain_lock_are_taken_in_one_order(
-    db: Database, row: str
-) -> None:
-    """A case raised for a patient locks the patient, then audits; a check-in's answer locks
-    the check-in, then audits; meanwhile another writer audits, then updates that row. The
-    chain's lock comes before the row in `lock_patient` and `get_for_update`, so the second
-    waits for the first instead of the two deadlocking (seen under load on PostgreSQL)."""
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL only (SQLite serialises writers)")
-    import asyncio
-
-    from sqlalchemy import update
-
-    from storage.checkins import get_for_update
-    from storage.clinics import ClinicRow, sync_clinics
-    from storage.models import Checkin, Patient
-    from storage.patients import lock_patient
-    from storage.states import CheckinKind
-
-    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-    async with db.transaction() as session:
-        await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=now)
-        patient = Patient(clinic_id="north", ref="P-1", timezone="UTC", created_at=now)
-        session.add(patient)
-        await session.flush()
-        assert patient.id is not None
         checkin = Checkin(
             patient_id=patient.id,
             kind=CheckinKind.DAILY,
@@ -337,18 +274,44 @@ async def test_a_patient_or_checkin_lock_and_the_chain_lock_are_taken_in_one_ord
             due_at=now,
             created_at=now,
         )
-        session.add(checkin)
+        session.add_all([case, checkin])
         await session.flush()
-        patient_id, checkin_id = patient.id, checkin.id
-    assert checkin_id is not None
+        assert case.id is not None and checkin.id is not None
+        return {"patient": patient.id, "case": case.id, "checkin": checkin.id}
+
+
+@pytest.mark.parametrize("row", ["case", "patient", "checkin"])
+async def test_a_row_lock_and_the_chain_lock_are_taken_in_one_order(db: Database, row: str) -> None:
+    """The pager locks a case, a case raised for a patient locks the patient, a check-in's
+    answer locks the check-in, each then audits; meanwhile another writer (a /stop) audits,
+    then updates that row. The chain's lock comes before the row in `get_case(lock=True)`,
+    `lock_patient` and `get_for_update`, so the second waits for the first instead of the two
+    deadlocking (seen under load on PostgreSQL)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    import asyncio
+
+    from sqlalchemy import update
+
+    from storage.cases import get_case
+    from storage.checkins import get_for_update
+    from storage.models import Case, Checkin, Patient
+    from storage.patients import lock_patient
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    ids = await _rows(db, now)
+    model = {"case": Case, "patient": Patient, "checkin": Checkin}[row]
+    change = {"case": {"step": 1}, "patient": {"timezone": "UTC"}, "checkin": {"day": 1}}[row]
     locked = asyncio.Event()
 
     async def first() -> None:
         async with db.transaction() as session:
-            if row == "patient":
-                await lock_patient(session, patient_id=patient_id)
+            if row == "case":
+                assert await get_case(session, case_id=ids["case"], lock=True) is not None
+            elif row == "patient":
+                await lock_patient(session, patient_id=ids["patient"])
             else:
-                assert await get_for_update(session, checkin_id=checkin_id) is not None
+                assert await get_for_update(session, checkin_id=ids["checkin"]) is not None
             locked.set()
             await _until_someone_waits(db)  # the writer below is blocked now
             await audit.append(session, at=now, actor="triage", event="escalation.raised")
@@ -357,12 +320,9 @@ async def test_a_patient_or_checkin_lock_and_the_chain_lock_are_taken_in_one_ord
         await locked.wait()
         async with db.transaction() as session:
             await audit.append(session, at=now, actor="patient:1", event="patient.opted_out")
-            if row == "patient":
-                await session.execute(
-                    update(Patient).where(Patient.id == patient_id).values(timezone="UTC")
-                )
-            else:
-                await session.execute(update(Checkin).where(Checkin.id == checkin_id).values(day=1))
+            await session.execute(
+                update(model).where(model.id == ids[row]).values(**change)  # type: ignore[attr-defined]
+            )
 
     await asyncio.wait_for(asyncio.gather(first(), second()), timeout=20)
     async with db.transaction() as session:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.domain.schedule import humanize_offset
+from bot.domain.schedule import offset_parts
 from bot.i18n import C_, Cn_
 
 
 def _offset_label(offset: timedelta) -> str:
-    n, unit = humanize_offset(offset).split("-", 1)
-    count = round(float(n))  # the number ("1.5" seconds too): each catalogue has its plural rule
+    n, count, unit = offset_parts(offset)
     if unit == "day":
         return Cn_("{n}-day check-in", "{n}-day check-in", count).format(n=n)
     if unit == "hour":

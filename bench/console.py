@@ -45,6 +45,7 @@ from bot.console.web import SESSION_COOKIE
 from bot.domain import instruments
 from bot.services.console_access import issue_link, redeem_link
 from sandbox import BotApiSandbox
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.models import Answer, Case, Checkin, Clinician, Infusion, Page, Patient
 from tests.auxil.harness import free_port, make_settings
@@ -278,7 +279,7 @@ async def run(args: argparse.Namespace) -> int:
         # The tests' settings (tests/auxil/harness.py), with the production tick of 1 s.
         settings = make_settings(sandbox, url, dispatch_interval_seconds=1.0, **http)
         clinics = parse_clinics(ds.CLINIC_TOML, source="bench")
-        ctx = await bot.app.prepare(settings, clinics=clinics, db=Database(url))
+        ctx = await bot.app.prepare(settings, clinics=clinics, db=open_database(url))
         stop, task = asyncio.Event(), None
         try:
             sql = "select sqlite_version()" if ctx.db.dialect == "sqlite" else "show server_version"

@@ -36,7 +36,7 @@ from bot.services.clinic.team import set_contact
 from bot.settings import Settings
 from sandbox import BotApiSandbox
 from sandbox.smtp import SmtpSink
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.oncall import clinician_by_name
 from tests.auxil.harness import TOKEN
 from tests.auxil.receiver import Receiver
@@ -71,7 +71,7 @@ async def running_bot(
         outbound_allow_http=True,
     )
     clinics = parse_clinics(clinic_toml(events_url), source="bench")
-    ctx = await prepare(settings, clinics=clinics, db=Database(url))
+    ctx = await prepare(settings, clinics=clinics, db=open_database(url))
     stop = asyncio.Event()
     task = asyncio.create_task(serve(ctx, stop))
     try:

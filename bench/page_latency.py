@@ -48,7 +48,7 @@ from bot.services.oncall import add_shift
 from bot.settings import Settings
 from sandbox import BotApiSandbox
 from sandbox.state import RecordedCall
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 
 TOKEN = "123456:BENCH-TOKEN-abcdefghijklmnopqrstuvwxyz"
 PAGE_MARK = "priority — case #"
@@ -150,7 +150,7 @@ async def running_bot(
         dispatch_interval_seconds=dispatch_interval,
     )
     ctx = await prepare(
-        settings, clinics=parse_clinics(CLINIC_TOML, source="bench"), db=Database(url)
+        settings, clinics=parse_clinics(CLINIC_TOML, source="bench"), db=open_database(url)
     )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(ctx, stop))

@@ -46,6 +46,7 @@ from sqlalchemy import event, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bench import DATA_KEY
 from bench.dataset import (
     CHUNK,
     CLINIC_TOML,
@@ -67,6 +68,7 @@ from bot.dispatch.sending import claim_batch
 from bot.settings import Settings
 from sandbox import BotApiSandbox
 from storage.checkins import claim_closing, claim_due, claim_reminders
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.infusions import infusions_by_ids
 from storage.models import Answer, Checkin, Infusion, Patient
@@ -273,7 +275,7 @@ async def explain(db: Database, claim: Claim, now: datetime) -> None:
 
 
 async def measure_claims(url: str, now: datetime, runs: int) -> dict[str, dict[str, float]]:
-    db = Database(url)
+    db = open_database(url)
     figures: dict[str, dict[str, float]] = {}
     try:
         cases: list[tuple[str, Claim, int, bool]] = [
@@ -382,6 +384,7 @@ async def start_once(
     aftercare = Path(sys.executable).parent / "aftercare"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
     env |= {
+        "AFTERCARE_DATA_KEY": DATA_KEY,
         "AFTERCARE_DATABASE_URL": url,
         "AFTERCARE_TELEGRAM_API_URL": sandbox.url,
         "AFTERCARE_TELEGRAM_TOKEN": TOKEN,
@@ -468,7 +471,7 @@ async def measure_startup(
 
 
 async def server_version(url: str) -> str:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.engine.connect() as conn:
             sql = "select sqlite_version()" if db.dialect == "sqlite" else "show server_version"
@@ -478,7 +481,7 @@ async def server_version(url: str) -> str:
 
 
 async def database_size(url: str) -> str:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.engine.connect() as conn:
             if db.dialect == "sqlite":

@@ -40,6 +40,7 @@ from bot.clinic_config import ClinicConfig, parse_clinics
 from bot.services.clinic import settings as clinic_settings
 from bot.services.infusions import record_infusion
 from sandbox import BotApiSandbox
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.models import Patient
 from storage.states import Actor, ActorKind, PatientStatus
@@ -103,12 +104,12 @@ async def run(args: argparse.Namespace) -> int:
         saver = await bot.app.prepare(
             make_settings(sandbox, url, dispatch_interval_seconds=1.0),
             clinics=clinics,
-            db=Database(url),
+            db=open_database(url),
         )
         other = await bot.app.prepare(
             make_settings(sandbox, url, dispatch_interval_seconds=1.0),  # settings watch: 2 s
             clinics=clinics,
-            db=Database(url),
+            db=open_database(url),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(bot.app.serve(other, stop))

@@ -40,6 +40,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from bench import DATA_KEY
 from bench.dataset import (
     CLINIC_TOML,
     FIRST_CHAT,
@@ -158,6 +159,7 @@ async def start_instance(
     name, port = f"bench-{index}", free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
     env |= {
+        "AFTERCARE_DATA_KEY": DATA_KEY,
         "AFTERCARE_DATABASE_URL": url,
         "AFTERCARE_TELEGRAM_API_URL": api_url,
         "AFTERCARE_TELEGRAM_TOKEN": TOKEN,

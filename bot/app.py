@@ -19,6 +19,7 @@ from bot.clinic_config import ClinicsConfig, load_clinics
 from bot.clock import Clock, SystemClock
 from bot.console.app import console_mount
 from bot.context import CONTEXT_KEY, AftercareContext, AppContext, default_instance_id
+from bot.database import open_db
 from bot.dispatch.dispatcher import Dispatcher
 from bot.i18n.resolve import menu_languages
 from bot.intake.inbox import Inbox
@@ -41,6 +42,7 @@ from handlers import register_handlers
 from storage.caring.queries import release_leases as release_caring_leases
 from storage.cases import release_case_leases
 from storage.checkins import release_leases
+from storage.crypto.keyring import NO_KEY
 from storage.engine import Database
 from storage.inbox import forget_before
 from storage.invites import clinician_chats
@@ -75,12 +77,22 @@ async def prepare(
     """Load the clinics, migrate the database and mirror the clinics into it. With
     `apply_file=False` (CLI commands) stored clinic settings are used as they are."""
     clinics = clinics or load_clinics(settings.config)
-    db = db or Database(settings.database_url)
+    if apply_file and settings.data_key is None:
+        raise StartupError(NO_KEY, exit_code=2)
+    db = db or open_db(settings)
     clock = clock or SystemClock()
     try:
         if apply_file and (refused := await outbound_problems(settings, clinics)) is not None:
             raise StartupError(refused, exit_code=2)
         await upgrade(db)
+        if db.keyring is not None:
+            await db.keyring.open()  # every key unwraps, or one line says which KEK is missing
+            if db.dialect == "postgresql" and db.keyring.url == db.url:
+                log.warning(
+                    "the patients' data keys are kept in the data's own database: a dump of it "
+                    "holds them (wrapped); set AFTERCARE_KEYRING_URL to a second database so "
+                    "that an erasure reaches backups (README, Privacy)"
+                )
         now = clock.now()
         async with db.transaction() as session:
             effective, changed = await effective_clinics(

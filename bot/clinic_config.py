@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.clinic_caring import CaringConfig
 from bot.clinic_defaults import DEFAULT_CRISIS_CARD, DEFAULT_CRISIS_TERMS
 from bot.clinic_escalation import EscalationConfig, OutreachConfig, PagingConfig
+from bot.clinic_retention import RetentionConfig
 from bot.domain.levels import Level
 from bot.domain.phone import country_code_problem
 from bot.domain.schedule import Protocol, QuietHours
@@ -206,6 +207,7 @@ class ClinicConfig(_Strict):
     paging: PagingConfig = Field(default_factory=PagingConfig)
     outreach: OutreachConfig = Field(default_factory=OutreachConfig)
     caring: CaringConfig = Field(default_factory=CaringConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     alerts_include_name: bool = False
     language: str = Field(
         default="en",

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.crypto.keys import KeyEncryptionKeys, KeyProblem, parse
 from bot.domain.outbound import OutboundPolicy
 
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -139,6 +140,19 @@ class Settings(BaseSettings):
         "(`aftercare webhook new-key` prints one); several, comma-separated, to change keys: "
         "the first encrypts, every one decrypts. Unset, no clinic can create a signing secret.",
     )
+    data_key: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption keys for the patients' data keys, `ID:KEY`, newest first, "
+        "comma-separated (`aftercare keys new` prints one): patients' words, contacts and names "
+        "are sealed at rest; `aftercare run` refuses to start without it. Losing every listed "
+        "key loses every sealed text.",
+    )
+    keyring_url: str | None = Field(
+        default=None,
+        description="Where the patients' data keys live, apart from the data so that a backup "
+        "of the data holds none: SQLite defaults to NAME.keys.db beside the data file; "
+        "PostgreSQL to the data's own database (set a second database to keep them apart).",
+    )
     heartbeat_url: str | None = Field(
         default=None, description="Requested while healthy, for a dead-man's-switch monitor."
     )
@@ -162,6 +176,20 @@ class Settings(BaseSettings):
         "https:// only).",
     )
 
+    @field_validator("data_key")
+    @classmethod
+    def _data_key_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse(value.get_secret_value())
+            except KeyProblem as problem:
+                raise ValueError(str(problem)) from None
+        return value
+
+    def keks(self) -> KeyEncryptionKeys | None:
+        """The key-encryption keys, None when AFTERCARE_DATA_KEY is unset."""
+        return None if self.data_key is None else parse(self.data_key.get_secret_value())
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -178,6 +206,8 @@ class Settings(BaseSettings):
         "pagerduty_webhook_secret",
         "page_webhook_secret",
         "secret_key",
+        "data_key",
+        "keyring_url",
         mode="before",
     )
     @classmethod

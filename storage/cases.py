@@ -330,9 +330,15 @@ async def messages_to_patient(
 
 
 async def message_export_rows(
-    session: AsyncSession, *, clinic_id: str, since: datetime | None, free_text: bool
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    since: datetime | None,
+    free_text: bool,
+    patient_ref: str | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
-    """The clinic's thread messages on or after `since`: `MESSAGE_EXPORT_COLUMNS` (+ free text)."""
+    """The clinic's thread messages on or after `since` (of the patient `patient_ref` only,
+    if given): `MESSAGE_EXPORT_COLUMNS` (+ free text)."""
     columns: list[Any] = [
         col(CaseMessage.id),
         col(CaseMessage.case_id),
@@ -352,6 +358,8 @@ async def message_export_rows(
     )
     if since is not None:
         query = query.where(col(CaseMessage.at) >= since)
+    if patient_ref is not None:
+        query = query.where(col(Patient.ref) == patient_ref)
     result = await session.stream(query.execution_options(yield_per=1_000))
     async for row in result:
         yield tuple(row)

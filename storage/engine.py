@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
@@ -96,11 +97,25 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     )
 
 
+class Keys(Protocol):
+    """The patients' data keys beside a Database (`storage.crypto.keyring.Keyring`)."""
+
+    url: str
+
+    async def open(self) -> None: ...
+    async def shred(self, owner: int, *, now: datetime) -> bool: ...
+    async def shredded(self) -> set[int]: ...
+    async def rotate(self) -> int: ...
+    async def dispose(self) -> None: ...
+
+
 class Database:
     """One engine and its sessions; `transaction()` is the unit of work for every caller."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, keyring: Keys | None = None, **engine_kwargs: Any) -> None:
         self.url = url
+        self.keyring = keyring  # the patients' data keys (storage.crypto.keyring.open_database)
+        self.engine_kwargs = engine_kwargs  # to open the same place again (a second instance)
         self.engine = create_engine(url, **engine_kwargs)
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
@@ -134,6 +149,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.keyring is not None:
+            await self.keyring.dispose()
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)

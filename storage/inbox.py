@@ -29,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from storage.crypto.keyring import INBOX_OWNER
+from storage.crypto.sealed import owned
 from storage.leases import is_postgres
-from storage.models import InboundUpdate, WebhookReceipt
+from storage.models import InboundUpdate, Patient, WebhookReceipt
 from storage.states import InboxStatus
 from storage.types import UTCDateTime
 
@@ -54,13 +56,15 @@ async def store(session: AsyncSession, arrivals: Sequence[Arrival], *, now: date
         return
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = insert(InboundUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    owners = await _owners_of(session, {a.chat_id for a in arrivals})
     await session.execute(
         statement,
         [
             {
                 "update_id": a.update_id,
                 "chat_id": a.chat_id,
-                "payload": a.payload,
+                # Sealed under the chat's patient (erasing them shreds it), else the inbox's.
+                "payload": owned(owners.get(a.chat_id, INBOX_OWNER), a.payload),
                 "status": InboxStatus.PENDING,
                 "seen_at": a.seen_at,
                 "stored_at": now,
@@ -71,6 +75,14 @@ async def store(session: AsyncSession, arrivals: Sequence[Arrival], *, now: date
             for a in arrivals
         ],
     )
+
+
+async def _owners_of(session: AsyncSession, chat_ids: set[int]) -> dict[int, int]:
+    """The patient of each chat that is a patient's."""
+    rows = await session.execute(
+        select(col(Patient.chat_id), col(Patient.id)).where(col(Patient.chat_id).in_(chat_ids))
+    )
+    return {chat: pid for chat, pid in rows.tuples() if chat is not None and pid is not None}
 
 
 # The claim's two statements are built once per process, their values bound on each call (as

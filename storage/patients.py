@@ -12,7 +12,7 @@ from sqlmodel import col
 from storage import audit
 from storage.leases import is_postgres
 from storage.models import Patient
-from storage.states import Actor
+from storage.states import Actor, PatientStatus
 
 
 async def patient_by_ref(session: AsyncSession, *, clinic_id: str, ref: str) -> Patient | None:
@@ -91,3 +91,11 @@ async def set_language(
     )
     patient.language = language
     return True
+
+
+async def erased_patient_ids(session: AsyncSession) -> list[int]:
+    """Every erased patient's id (their data keys must be shredded)."""
+    rows = await session.scalars(
+        select(col(Patient.id)).where(col(Patient.status) == PatientStatus.ERASED)
+    )
+    return [pid for pid in rows if pid is not None]

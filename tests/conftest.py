@@ -14,7 +14,13 @@ import pytest
 
 from storage.engine import Database
 from tests.auxil import wall_clock
-from tests.auxil.databases import IsolatedDatabase, isolated, migrated_copy, postgres_url
+from tests.auxil.databases import (
+    TEST_DATA_KEY,
+    IsolatedDatabase,
+    isolated,
+    migrated_copy,
+    postgres_url,
+)
 
 if TYPE_CHECKING:
     from sandbox import BotApiSandbox
@@ -30,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("AFTERCARE_DATA_KEY", TEST_DATA_KEY)
     spec = config.getoption("--wall-clock")
     if spec:
         wall_clock.travel(spec)

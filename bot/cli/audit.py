@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from bot.cli.support import CliError, load_settings, run_group
+from bot.database import open_db
 from bot.ops.audit_head import HeadFileError, read_last
 from storage import audit
 from storage.engine import Database
@@ -41,7 +42,7 @@ def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
     settings = load_settings()
 
     async def go() -> T:
-        db = Database(settings.database_url)
+        db = open_db(settings)
         try:
             if await current_revision(db) is None:
                 raise CliError(

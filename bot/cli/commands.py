@@ -17,14 +17,17 @@ from bot.cli.demo import demo_command
 from bot.cli.export import export_app
 from bot.cli.instrument import instrument_app
 from bot.cli.intake import intake_app
+from bot.cli.keys import keys_app
 from bot.cli.oncall import oncall_app
 from bot.cli.people import clinician_app, infusion_app, patient_app
 from bot.cli.privacy import erase_command, hold_command
 from bot.cli.report import report_command
+from bot.cli.retention import retention_app
 from bot.cli.support import CliError, clinic_of, load_settings, parse_time, with_context
 from bot.cli.webhook import webhook_app
 from bot.clinic_config import ConfigError, parse_clinics
 from bot.context import AppContext
+from bot.crypto.keys import KeyProblem
 from bot.domain.schedule import checkin_label, plan_checkins
 from bot.services.clinic.settings_shape import as_toml
 from storage.engine import DatabaseUnavailable
@@ -50,6 +53,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(console_app, name="console")
 app.add_typer(instrument_app, name="instrument")
+app.add_typer(retention_app, name="retention")
+app.add_typer(keys_app, name="keys")
 app.command("demo")(demo_command)
 app.command("report")(report_command)
 
@@ -175,6 +180,8 @@ def main() -> None:
         _fail(str(exc), exc.exit_code)
     except DatabaseUnavailable as exc:
         _fail(str(exc), 1)
+    except KeyProblem as exc:
+        _fail(str(exc), 2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

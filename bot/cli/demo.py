@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import prepare, serve
@@ -30,6 +31,7 @@ from bot.cli.demo_report import (
 from bot.cli.support import CliError
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
+from bot.crypto.keys import new_entry
 from bot.ops.logs import configure_logging
 from bot.services.clinic.team import set_contact
 from bot.services.enrollment import create_clinician_invite
@@ -315,6 +317,7 @@ async def run_demo(
                 smtp_url=mail.url,
                 smtp_from="Aftercare demo <pages@demo-clinic.example>",
                 outbound_allow=mail.host,  # the sandbox's SMTP sink, on this machine
+                data_key=SecretStr(new_entry("demo")),  # a throwaway key for a throwaway database
             )
             clinics = parse_clinics(demo_clinic_toml(speed), source="embedded demo clinic")
             ctx = await prepare(settings, clinics=clinics)

@@ -12,8 +12,14 @@ import typer
 from bot.cli.support import CliError, clinic_of, with_context
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
-from bot.services.clinic.export import DirectoryTarget, ExportError, export_clinic, parse_since
-from bot.services.clinic.fhir_export import UnknownPatient, export_fhir
+from bot.services.clinic.export import (
+    DirectoryTarget,
+    ExportError,
+    UnknownPatient,
+    export_clinic,
+    parse_since,
+)
+from bot.services.clinic.fhir_export import export_fhir
 from storage.states import CLI
 
 export_app = typer.Typer(help="Exports of a clinic's data.", no_args_is_help=True)
@@ -51,9 +57,18 @@ def export_csv(
         ),
     ] = False,
     force: Annotated[bool, typer.Option(help="Overwrite files already in --out.")] = False,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REF",
+            help="Only this patient (their reference): their rows in every file, e.g. their "
+            "record before an erasure.",
+        ),
+    ] = None,
 ) -> None:
-    """Write patients.csv, infusions.csv, checkins.csv and cases.csv (UTF-8, times in
-    ISO-8601 UTC) and print the rows in each. Every export is recorded in the audit log."""
+    """Write patients.csv, infusions.csv, checkins.csv, cases.csv, messages.csv and
+    safety_plans.csv (UTF-8, times in ISO-8601 UTC) and print the rows in each. Every export
+    is recorded in the audit log."""
     target = DirectoryTarget(out, force=force)
     try:
         target.check()
@@ -73,7 +88,11 @@ def export_csv(
                     actor=CLI,
                     now=ctx.clock.now(),
                     via="cli",
+                    patient_ref=patient,
                 )
+        except UnknownPatient as exc:
+            target.discard()
+            raise CliError(f"--patient: {exc}", 2) from None
         except BaseException:
             target.discard()
             raise

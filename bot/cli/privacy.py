@@ -13,7 +13,7 @@ from bot.cli.support import CliError, clinic_of, with_context
 from bot.context import AppContext
 from bot.domain.delivery import Outcome
 from bot.messaging.privacy import tell_erased
-from bot.services.clinic.erasure import Erased, ErasureRefused, LegalBasis, erase_patient
+from bot.services.clinic.erasure import Erased, ErasureRefused, LegalBasis, erase
 from bot.services.clinic.erasure import set_legal_hold as hold_patient
 from storage.states import CLI
 
@@ -61,10 +61,9 @@ def erase_command(
     async def work(ctx: AppContext) -> tuple[Erased, str]:
         config = clinic_of(ctx, clinic)
         try:
-            async with ctx.db.transaction() as session:
-                erased = await erase_patient(
-                    session, clinic=config, ref=ref, basis=reason, actor=CLI, now=ctx.clock.now()
-                )
+            erased = await erase(
+                ctx.db, clinic=config, ref=ref, basis=reason, actor=CLI, now=ctx.clock.now()
+            )
         except ErasureRefused as exc:
             raise CliError(f"not erased: {exc}", 1) from None
         return erased, await _told(ctx, erased, config.id)
@@ -72,6 +71,12 @@ def erase_command(
     erased, told = with_context(work)
     changed = ", ".join(f"{kind} {n}" for kind, n in erased.counts.items())
     typer.echo(f"patient {erased.patient.ref} erased ({reason.value}): {changed}")
+    typer.echo(
+        "their data key: destroyed (their words open nowhere, backups included)"
+        if erased.key_destroyed
+        else "their data key: NOT destroyed yet (keyring unreachable): the next retention "
+        "run destroys it"
+    )
     typer.echo(f"the patient: {told}")
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
+from bot.crypto.keys import KeyProblem
 from bot.ops.logs import configure_logging, log_secrets
 from bot.settings import Settings
 from storage.engine import DatabaseUnavailable
@@ -86,7 +87,7 @@ def run_group(group: typer.Typer) -> None:
     `aftercare` does: one line, an exit code. It never imports the bot application."""
     try:
         group(standalone_mode=False)
-    except (CliError, DatabaseUnavailable) as exc:
+    except (CliError, DatabaseUnavailable, KeyProblem) as exc:
         typer.echo(f"aftercare: error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
     except typer.Exit as exc:

@@ -1,6 +1,7 @@
 """Export and reports. The export: the clinic's data as a ZIP of CSV files (patients,
 infusions, check-ins, cases), for research and the medical record, or as one FHIR R4B Bundle
-(JSON, the service the CLI's `export fhir` uses); admins only (it is bulk patient data), a POST
+(JSON, the service the CLI's `export fhir` uses), either of them for one patient (the erase
+page offers both, free text included in the CSV); admins only (it is bulk patient data), a POST
 with the CSRF token, because every export is recorded in the audit log.
 
 Response times (CLINICAL.md §10): the clinic's times from page to acknowledgement, to the
@@ -25,8 +26,15 @@ from bot.clinic_config import ClinicConfig
 from bot.console.web import checked_form, console_of, page, require_admin, viewer
 from bot.domain.response_times import PUBLISHED_SOURCE, Measure, describe
 from bot.i18n import C_, NC_
-from bot.services.clinic.export import FILES, ExportError, export_zip, parse_since, zip_name
-from bot.services.clinic.fhir_export import UnknownPatient, bundle_name, export_fhir
+from bot.services.clinic.export import (
+    FILES,
+    ExportError,
+    UnknownPatient,
+    export_zip,
+    parse_since,
+    zip_name,
+)
+from bot.services.clinic.fhir_export import bundle_name, export_fhir
 from bot.services.console_access import Viewer
 from bot.services.reaching.response_times import (
     CSV_HEADER,
@@ -40,7 +48,7 @@ REFUSAL = NC_("Only an admin of this clinic can export the clinic's data. Nothin
 MAX_SINCE = 40
 MAX_REF = 64
 BUNDLE_TYPES = ("collection", "transaction")
-CSV_BLANK: dict[str, Any] = {"since": "", "free_text": False}
+CSV_BLANK: dict[str, Any] = {"csv_patient": "", "since": "", "free_text": False}
 FHIR_BLANK: dict[str, Any] = {"patient": "", "fhir_since": "", "bundle_type": "collection"}
 
 
@@ -82,9 +90,10 @@ async def export_download(request: Request) -> Response:
     require_admin(who, C_(REFUSAL))
     console = console_of(request)
     clinic = console.clinic(who)
+    patient = str(form.get("csv_patient") or "").strip()[:MAX_REF]
     since_text = str(form.get("since") or "").strip()[:MAX_SINCE]
     free_text = form.get("free_text") == "yes"
-    values = {"since": since_text, "free_text": free_text}
+    values = {"csv_patient": patient, "since": since_text, "free_text": free_text}
     now = console.ctx.clock.now()
     try:
         since = parse_since(since_text, clinic.zone)
@@ -92,16 +101,20 @@ async def export_download(request: Request) -> Response:
         return _form(request, who, values, {"since": str(exc)}, status=400)
     if since is not None and since > now:
         return _form(request, who, values, {"since": _after_now(now, clinic)}, status=400)
-    async with console.ctx.db.transaction() as session:
-        data, _ = await export_zip(
-            session,
-            clinic_id=clinic.id,
-            since=since,
-            free_text=free_text,
-            actor=who.actor,
-            now=now,
-        )
-    name = zip_name(clinic.id, now, clinic.zone)
+    try:
+        async with console.ctx.db.transaction() as session:
+            data, _ = await export_zip(
+                session,
+                clinic_id=clinic.id,
+                since=since,
+                free_text=free_text,
+                actor=who.actor,
+                now=now,
+                patient_ref=patient or None,
+            )
+    except UnknownPatient:
+        return _form(request, who, values, {"csv_patient": _unknown(patient)}, status=400)
+    name = zip_name(clinic.id, now, clinic.zone, patient or None)
     return Response(
         data,
         media_type="application/zip",
@@ -146,12 +159,7 @@ async def export_fhir_download(request: Request) -> Response:
                 via="console",
             )
     except UnknownPatient:
-        errors = {
-            "patient": C_(
-                "No patient of this clinic has the reference {ref}. Check it on the "
-                "Patients page, or leave it empty for every patient."
-            ).format(ref=patient)
-        }
+        errors = {"patient": _unknown(patient)}
         return _form(request, who, fhir=values, fhir_errors=errors, status=400)
     name = bundle_name(clinic.id, now, clinic.zone)
     return Response(
@@ -162,6 +170,14 @@ async def export_fhir_download(request: Request) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+def _unknown(ref: str) -> str:
+    """Why a patient's export is refused: the clinic has no such reference (nothing written)."""
+    return C_(
+        "No patient of this clinic has the reference {ref}. Check it on the "
+        "Patients page, or leave it empty for every patient."
+    ).format(ref=ref)
 
 
 def _after_now(now: datetime, clinic: ClinicConfig) -> str:

@@ -3,9 +3,10 @@
 - a value sealed under the patient's data key: `seal` / `open_sealed`, bound to what it is
   (e.g. "case.quote"), so a sealed value copied into another column or another patient's row
   does not open.
-A sealed value is text, `ac1:` + URL-safe base64 of nonce ‖ ciphertext ‖ tag, so it fits the
-Text columns that held the plain value and an unsealed value is told apart at a glance (the
-resumable migration of an existing database seals only what does not start with `ac1:`)."""
+A sealed value is text, `ac1:OWNER:` + URL-safe base64 of nonce ‖ ciphertext ‖ tag, where OWNER
+is the patient whose data key seals it (so a reader finds the key without another query); it
+fits the Text columns that held the plain value and an unsealed value is told apart at a glance
+(the resumable migration of an existing database seals only what does not start with `ac1:`)."""
 
 from __future__ import annotations
 
@@ -52,18 +53,27 @@ def is_sealed(value: str | None) -> bool:
     return value is not None and value.startswith(PREFIX)
 
 
-def seal(data_key: bytes, plain: str, *, field: str) -> str:
+def owner_of(value: str) -> int:
+    """The patient whose data key seals `value` (Unreadable when it is not a sealed value)."""
+    owner, sep, _rest = value[len(PREFIX) :].partition(":")
+    if not is_sealed(value) or not sep or not owner.isdigit():
+        raise Unreadable("not a sealed value")
+    return int(owner)
+
+
+def seal(data_key: bytes, plain: str, *, field: str, owner: int) -> str:
     nonce = os.urandom(_NONCE)
-    sealed = nonce + AESGCM(data_key).encrypt(nonce, plain.encode("utf-8"), _aad("value", field))
-    return PREFIX + base64.urlsafe_b64encode(sealed).decode("ascii")
+    aad = _aad("value", f"{field}:{owner}")
+    sealed = nonce + AESGCM(data_key).encrypt(nonce, plain.encode("utf-8"), aad)
+    return f"{PREFIX}{owner}:{base64.urlsafe_b64encode(sealed).decode('ascii')}"
 
 
 def open_sealed(data_key: bytes, value: str, *, field: str) -> str:
-    if not is_sealed(value):
-        raise Unreadable(f"a {field} value is not sealed")
+    owner = owner_of(value)
     try:
-        raw = base64.urlsafe_b64decode(value[len(PREFIX) :])
-        plain = AESGCM(data_key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad("value", field))
+        raw = base64.urlsafe_b64decode(value[len(PREFIX) + len(str(owner)) + 1 :])
+        aad = _aad("value", f"{field}:{owner}")
+        plain = AESGCM(data_key).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
     except (binascii.Error, ValueError, InvalidTag):
         raise Unreadable(f"a {field} value does not open") from None
     return plain.decode("utf-8")

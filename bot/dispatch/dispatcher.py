@@ -22,6 +22,7 @@ from bot.context import AppContext
 from bot.dispatch.caring import CaringSender
 from bot.dispatch.digest import Digests
 from bot.dispatch.pager import Pager
+from bot.dispatch.retention import NightlyRetention
 from bot.dispatch.sending import Sender, TickReport, claim_batch
 from bot.domain import checkin_flow
 from bot.i18n import use_language
@@ -67,11 +68,13 @@ class Dispatcher:
         channels = build_channels(ctx, bot, outbox=self.page_events)
         self.pager = Pager(ctx, bot, lease=self.lease, channels=channels)
         self.digests = Digests(ctx, mailer_for(ctx.settings))
+        self.retention = NightlyRetention(ctx)
         self.caring = CaringSender(ctx, bot, batch=self.batch, lease=self.lease)
 
     def stop(self) -> None:
         """Shutting down: a running tick ends after its current round."""
         self.sender.stopping = True
+        self.retention.stop()
 
     @property
     def stopping(self) -> bool:
@@ -115,6 +118,7 @@ class Dispatcher:
             ("remind", self._remind),
             ("send", self._send),
             ("caring", self._caring),
+            ("retention", self._retention),
         ):
             try:
                 await phase(now, report)
@@ -149,6 +153,9 @@ class Dispatcher:
 
     async def _digest(self, now: datetime, report: TickReport) -> None:
         await self.digests.run_due(now)
+
+    async def _retention(self, now: datetime, report: TickReport) -> None:
+        self.retention.start_due(now)  # in a task of its own: pages never wait for it
 
     async def _events(self, now: datetime, report: TickReport) -> None:
         report.more |= await self.page_events.run_due() >= self.page_events.batch

@@ -70,6 +70,7 @@ def log_secrets(settings: Settings) -> list[str]:
         settings.pagerduty_webhook_secret,
         settings.page_webhook_secret,
         settings.secret_key,
+        settings.data_key,
     ):
         if secret is not None and secret.get_secret_value():
             found.append(secret.get_secret_value())

@@ -1,5 +1,6 @@
 """SQLModel tables for the whole domain. Every timestamp is aware UTC (`UTCDateTime`)."""
 
+from storage.crypto.sealed import seal_rows_of
 from storage.models.care import CaringMessage, CaringTrack, SafetyPlan, SafetyPlanEvent
 from storage.models.core import (
     AckLink,
@@ -26,6 +27,17 @@ from storage.models.operations import (
     WebhookSecret,
 )
 from storage.models.reaching import CaseMessage, Outreach
+
+seal_rows_of(
+    Answer,
+    Case,
+    CaseMessage,
+    Outreach,
+    SafetyPlan,
+    SafetyPlanEvent,
+    patient=Patient,
+    inbox=InboundUpdate,
+)
 
 __all__ = [
     "AckLink",

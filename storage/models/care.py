@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Text
 from sqlmodel import Field, SQLModel
 
+from storage.crypto.sealed import Sealed
 from storage.models.core import utc_column
 from storage.states import Actor, CaringStatus, PlanEventKind
 from storage.types import ActorText, TextEnum
@@ -24,7 +25,7 @@ class SafetyPlan(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id")
     clinic_id: str = Field(foreign_key="clinic.id", max_length=32)
     version: int
-    steps: str = Field(sa_type=Text)
+    steps: str = Field(sa_type=Sealed("safety_plan.steps"))
     active: bool = False
     created_at: datetime = Field(sa_column=utc_column())
     created_by: Actor = Field(sa_type=ActorText())
@@ -43,7 +44,9 @@ class SafetyPlanEvent(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="escalation.id")
     kind: PlanEventKind = Field(sa_type=TextEnum(PlanEventKind))
     step: int  # 1–6
-    detail: str | None = Field(default=None, max_length=200)  # the contact called, say
+    detail: str | None = Field(
+        default=None, sa_type=Sealed("safety_plan_event.detail")
+    )  # the contact called, say
     at: datetime = Field(sa_column=utc_column())
 
 

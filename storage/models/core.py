@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, Uni
 from sqlmodel import Field, SQLModel
 
 from bot.domain.channels import ChannelKind
+from storage.crypto.sealed import Sealed
 from storage.states import (
     Actor,
     CaseStatus,
@@ -102,14 +103,22 @@ class Patient(SQLModel, table=True):
     ref: str = Field(max_length=64)
     timezone: str
     baseline_mood: int | None = None
-    emergency_contact: str | None = None  # free text from before structured contacts (shown as is)
-    phone: str | None = Field(default=None, max_length=40)  # as entered
-    phone_e164: str | None = Field(default=None, max_length=16)  # +<country><number>, for tel:
-    emergency_name: str | None = Field(default=None, max_length=120)
-    emergency_relation: str | None = Field(default=None, max_length=60)
-    emergency_phone: str | None = Field(default=None, max_length=40)
-    emergency_phone_e164: str | None = Field(default=None, max_length=16)
-    display_name: str | None = None
+    emergency_contact: str | None = Field(
+        default=None, sa_type=Sealed("patient.emergency_contact")
+    )  # free text from before structured contacts (shown as is)
+    phone: str | None = Field(default=None, sa_type=Sealed("patient.phone"))  # as entered
+    phone_e164: str | None = Field(
+        default=None, sa_type=Sealed("patient.phone_e164")
+    )  # +<country><number>, for tel:
+    emergency_name: str | None = Field(default=None, sa_type=Sealed("patient.emergency_name"))
+    emergency_relation: str | None = Field(
+        default=None, sa_type=Sealed("patient.emergency_relation")
+    )
+    emergency_phone: str | None = Field(default=None, sa_type=Sealed("patient.emergency_phone"))
+    emergency_phone_e164: str | None = Field(
+        default=None, sa_type=Sealed("patient.emergency_phone_e164")
+    )
+    display_name: str | None = Field(default=None, sa_type=Sealed("patient.display_name"))
     protocol: str | None = Field(default=None, max_length=64)
     # the patient's own language setting (BCP 47, e.g. "es"); None: the clinic's default, then
     # Telegram's language_code, then English (bot/domain/languages.resolve)
@@ -192,6 +201,9 @@ class Checkin(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
+FREE_TEXT_ITEMS = ("note", "message")  # answer items whose value is the patient's own words
+
+
 class Answer(SQLModel, table=True):
     """One answer, stored the moment it is given, with its instrument and version."""
 
@@ -203,12 +215,16 @@ class Answer(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", index=True)
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
     item_id: str = Field(max_length=32)
-    value: str = Field(sa_type=Text)
+    value: str = Field(sa_type=Sealed("answer.value", always=False))  # free text: sealed
     instrument_id: str = Field(max_length=64)
     instrument_version: str = Field(max_length=32)
     language: str | None = Field(default=None, max_length=16)  # what the item was shown in
     answered_at: datetime = Field(sa_column=utc_column())
     update_id: int | None = Field(default=None, sa_type=BigInteger)
+
+    def holds_words(self) -> bool:
+        """A free-text item's value is the patient's own words: sealed; the rest stay clear."""
+        return self.item_id in FREE_TEXT_ITEMS
 
 
 class Case(SQLModel, table=True):
@@ -230,7 +246,9 @@ class Case(SQLModel, table=True):
     level: Level = Field(sa_type=TextEnum(Level))
     trigger: CaseTrigger = Field(sa_type=TextEnum(CaseTrigger))
     reason: str = Field(sa_type=Text)
-    quote: str | None = Field(default=None, sa_type=Text)  # the patient's words, for the page
+    quote: str | None = Field(
+        default=None, sa_type=Sealed("case.quote")
+    )  # the patient's words, for the page
     status: CaseStatus = Field(default=CaseStatus.OPEN, sa_type=TextEnum(CaseStatus))
     opened_at: datetime = Field(sa_column=utc_column())
     ladder_started_at: datetime = Field(sa_column=utc_column())  # reset when the level rises
@@ -240,7 +258,7 @@ class Case(SQLModel, table=True):
     acknowledged_by: int | None = Field(default=None, foreign_key="clinician.id")
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     resolved_by: int | None = Field(default=None, foreign_key="clinician.id")
-    resolution_note: str | None = Field(default=None, sa_type=Text)
+    resolution_note: str | None = Field(default=None, sa_type=Sealed("case.resolution_note"))
     # Reaching the patient (CLINICAL.md §10): when the outreach the level needs is next due
     # (a first attempt, then "reached"); unset once reached or the case is resolved.
     first_paged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

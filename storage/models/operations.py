@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text
 from sqlmodel import Field, SQLModel
 
 from bot.domain.channels import ChannelKind
+from storage.crypto.sealed import Sealed
 from storage.models.core import utc_column
 from storage.states import (
     Actor,
@@ -35,7 +36,7 @@ class InboundUpdate(SQLModel, table=True):
         sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
     chat_id: int = Field(sa_type=BigInteger)  # 0 for an update without a chat
-    payload: str | None = Field(default=None, sa_type=Text)
+    payload: str | None = Field(default=None, sa_type=Sealed("inbound_update.payload"))
     status: InboxStatus = Field(default=InboxStatus.PENDING, sa_type=TextEnum(InboxStatus))
     seen_at: datetime = Field(
         sa_column=utc_column()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index
 from sqlmodel import Field, SQLModel
 
+from storage.crypto.sealed import Sealed
 from storage.models.core import utc_column
 from storage.states import (
     MessageDirection,
@@ -32,7 +33,7 @@ class CaseMessage(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", index=True)
     direction: MessageDirection = Field(sa_type=TextEnum(MessageDirection))
     clinician_id: int | None = Field(default=None, foreign_key="clinician.id")
-    text: str = Field(sa_type=Text)
+    text: str = Field(sa_type=Sealed("case_message.text"))
     status: MessageStatus = Field(sa_type=TextEnum(MessageStatus))
     error: str | None = Field(default=None, max_length=300)
     telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
@@ -56,4 +57,4 @@ class Outreach(SQLModel, table=True):
         sa_column=utc_column()
     )  # when the attempt was made (may be before recorded)
     recorded_at: datetime = Field(sa_column=utc_column())
-    note: str | None = Field(default=None, sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Sealed("outreach.note"))

@@ -23,6 +23,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage.crypto.sealed import Public
 from storage.models import (
     Answer,
     Case,
@@ -34,9 +35,9 @@ from storage.models import (
     SafetyPlan,
     SafetyPlanEvent,
 )
+from storage.models.core import FREE_TEXT_ITEMS
 
-FREE_TEXT_ITEMS = ("note", "message")  # answer items whose value is the patient's own words
-EMPTY_PLAN = json.dumps([[] for _ in range(6)])
+EMPTY_PLAN = Public(json.dumps([[] for _ in range(6)]))  # nobody's words
 
 
 async def _count(session: AsyncSession, statement: object) -> int:

@@ -119,15 +119,18 @@ async def open_case_id(session: AsyncSession, *, patient_id: int) -> int | None:
     )
 
 
-async def current_plans(session: AsyncSession, *, clinic_id: str) -> list[tuple[str, SafetyPlan]]:
-    """(patient ref, newest plan) of every patient of the clinic with a plan, by ref."""
+async def current_plans(
+    session: AsyncSession, *, clinic_id: str, patient_ref: str | None = None
+) -> list[tuple[str, SafetyPlan]]:
+    """(patient ref, newest plan) of every patient of the clinic with a plan (or of the
+    patient `patient_ref` only), by ref."""
     newest = (
         select(col(SafetyPlan.patient_id), func.max(SafetyPlan.version).label("version"))
         .where(col(SafetyPlan.clinic_id) == clinic_id)
         .group_by(col(SafetyPlan.patient_id))
         .subquery()
     )
-    rows = await session.execute(
+    query = (
         select(col(Patient.ref), SafetyPlan)
         .join(Patient, col(Patient.id) == col(SafetyPlan.patient_id))
         .join(
@@ -138,4 +141,7 @@ async def current_plans(session: AsyncSession, *, clinic_id: str) -> list[tuple[
         .where(col(SafetyPlan.clinic_id) == clinic_id)
         .order_by(col(Patient.ref))
     )
+    if patient_ref is not None:
+        query = query.where(col(Patient.ref) == patient_ref)
+    rows = await session.execute(query)
     return [(ref, plan) for ref, plan in rows.tuples().all()]

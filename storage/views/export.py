@@ -3,7 +3,7 @@
 Each function yields plain tuples in id order, read through a server-side cursor (`yield_per`),
 so a clinic of thousands of patients is written without holding every row in memory. The
 check-ins' answers are pivoted by the database (one column per item), never one query per
-check-in.
+check-in. Each takes `patient_ref` to keep one patient's rows (by the clinic's reference).
 """
 
 from __future__ import annotations
@@ -79,8 +79,23 @@ async def _stream(session: AsyncSession, query: Select[Any]) -> AsyncIterator[tu
         yield tuple(row)
 
 
+def one_patient(query: Select[Any], patient_ref: str | None) -> Select[Any]:
+    """`query` (joined to Patient) kept to the patient `patient_ref`; all when None."""
+    return query if patient_ref is None else query.where(col(Patient.ref) == patient_ref)
+
+
+async def has_patient(session: AsyncSession, *, clinic_id: str, patient_ref: str) -> bool:
+    """Whether the clinic has a patient with this reference."""
+    found = await session.scalar(
+        select(col(Patient.id)).where(
+            col(Patient.clinic_id) == clinic_id, col(Patient.ref) == patient_ref
+        )
+    )
+    return found is not None
+
+
 def patients(
-    session: AsyncSession, *, clinic_id: str, free_text: bool
+    session: AsyncSession, *, clinic_id: str, free_text: bool, patient_ref: str | None = None
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Every patient of the clinic: `PATIENT_COLUMNS` (+ `PATIENT_FREE_TEXT`)."""
     columns: list[Any] = [
@@ -96,11 +111,15 @@ def patients(
     if free_text:
         columns += [col(Patient.display_name), col(Patient.emergency_contact)]
     query = select(*columns).where(col(Patient.clinic_id) == clinic_id).order_by(col(Patient.id))
-    return _stream(session, query)
+    return _stream(session, one_patient(query, patient_ref))
 
 
 def infusions(
-    session: AsyncSession, *, clinic_id: str, since: datetime | None
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    since: datetime | None,
+    patient_ref: str | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The clinic's infusions that ended on or after `since`: `INFUSION_COLUMNS`."""
     query = (
@@ -119,7 +138,7 @@ def infusions(
     )
     if since is not None:
         query = query.where(col(Infusion.ended_at) >= since)
-    return _stream(session, query)
+    return _stream(session, one_patient(query, patient_ref))
 
 
 def checkins(
@@ -129,11 +148,12 @@ def checkins(
     since: datetime | None,
     items: Sequence[str],
     cssrs_id: str,
+    patient_ref: str | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The clinic's check-ins due on or after `since`: `CHECKIN_COLUMNS`, then each of
     `items`' stored answer (None if not answered). `answered_at` is the last answer's time;
     `cssrs_version` the version of instrument `cssrs_id` its answers were given in."""
-    answers = (
+    answers = one_patient(
         select(
             col(Answer.checkin_id).label("checkin_id"),
             func.max(col(Answer.answered_at)).label("answered_at"),
@@ -148,9 +168,9 @@ def checkins(
         )
         .join(Patient, col(Patient.id) == col(Answer.patient_id))
         .where(col(Patient.clinic_id) == clinic_id, col(Answer.checkin_id).is_not(None))
-        .group_by(col(Answer.checkin_id))
-        .subquery()
-    )
+        .group_by(col(Answer.checkin_id)),
+        patient_ref,
+    ).subquery()
     query = (
         select(
             col(Checkin.id),
@@ -175,11 +195,16 @@ def checkins(
     )
     if since is not None:
         query = query.where(col(Checkin.due_at) >= since)
-    return _stream(session, query)
+    return _stream(session, one_patient(query, patient_ref))
 
 
 def cases(
-    session: AsyncSession, *, clinic_id: str, since: datetime | None, free_text: bool
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    since: datetime | None,
+    free_text: bool,
+    patient_ref: str | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The clinic's cases opened on or after `since`: `CASE_COLUMNS` (+ `CASE_FREE_TEXT`).
     `first_paged_at` is the first page that reached a clinician (a delivered page)."""
@@ -218,4 +243,4 @@ def cases(
     )
     if since is not None:
         query = query.where(col(Case.opened_at) >= since)
-    return _stream(session, query)
+    return _stream(session, one_patient(query, patient_ref))

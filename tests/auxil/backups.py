@@ -14,6 +14,7 @@ from sqlalchemy import text
 from storage import audit
 from storage.backup.postgres import libpq_url
 from storage.clinics import ClinicRow, sync_clinics
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.models import Patient
@@ -27,7 +28,7 @@ WRITER_EVENT = "backup.test"
 
 async def migrated(url: str) -> Database:
     """The database at `url`, migrated, with the clinic `north`."""
-    db = Database(url)
+    db = open_database(url)
     await upgrade(db)
     async with db.transaction() as session:
         await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=NOW)
@@ -141,7 +142,7 @@ class CopyRows:
 
 
 async def read_rows(url: str) -> CopyRows:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             ids = (await session.scalars(text("SELECT id FROM audit_event"))).all()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.auxil.databases import TEST_DATA_KEY
+
 MINIMAL_CLINIC = """\
 [[clinics]]
 id = "north"
@@ -19,6 +21,7 @@ contact_phone = "+44 1"
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["AFTERCARE_DATA_KEY"] = TEST_DATA_KEY
     env["AFTERCARE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/a.db"
     env["AFTERCARE_CONFIG"] = str(tmp_path / "clinic.toml")
     env["AFTERCARE_BOT_USERNAME"] = "aftercare_test_bot"
@@ -61,3 +64,23 @@ async def run_group(
     return subprocess.CompletedProcess(
         [module, *args], process.returncode, out.decode(), err.decode()
     )
+
+
+def patient_fields(tmp_path: Path, *fields: str) -> list[tuple[object, ...]]:
+    """The patients' `fields` (by reference) as the application reads them: sealed columns
+    opened with the key the commands ran with (the raw file holds them sealed)."""
+    from sqlalchemy import select
+
+    from storage.crypto.keyring import open_database
+    from storage.models import Patient
+
+    async def read() -> list[tuple[object, ...]]:
+        db = open_database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
+        try:
+            async with db.transaction() as session:
+                rows = await session.scalars(select(Patient).order_by(Patient.ref))  # type: ignore[arg-type]
+                return [tuple(getattr(p, f) for f in fields) for p in rows]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())

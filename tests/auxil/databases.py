@@ -18,10 +18,14 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.migrate import upgrade
 
 PG_ENV = "AFTERCARE_TEST_DATABASE_URL"
+# The tests' key-encryption key (set in the environment by conftest, passed to the commands the
+# tests start): fixed, so a failure can be reproduced; a real one comes from `aftercare keys new`.
+TEST_DATA_KEY = "test:" + "dGVzdC1vbmx5LWtleS1mb3ItYWZ0ZXJjYXJlLXRlc3Q"
 
 
 def postgres_url() -> str | None:
@@ -36,7 +40,7 @@ class IsolatedDatabase:
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def open(self) -> Database:
-        return Database(self.url, **self.engine_kwargs)
+        return open_database(self.url, **self.engine_kwargs)
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:

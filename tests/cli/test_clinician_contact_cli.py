@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.models import Clinician
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
 
@@ -25,7 +25,7 @@ def test_contact_methods_are_set_and_cleared(tmp_path: Path) -> None:
 
     # redeeming the invite is Telegram's part: the registration is written directly here
     async def register() -> None:
-        db = Database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
+        db = open_database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
         try:
             async with db.transaction() as session:
                 session.add(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.clinic_config import parse_clinics
 from bot.services.clinic.settings import effective_clinics, save
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.states import Actor, ActorKind
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare
 
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def _rename_in_console(tmp_path: Path, name: str) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/a.db")
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path}/a.db")
     try:
         file = parse_clinics((tmp_path / "clinic.toml").read_text(), source="clinic.toml")
         now = datetime.now(UTC)

@@ -18,7 +18,7 @@ from telegram import Bot
 from bot.app import prepare
 from bot.console.app import console_mount
 from bot.settings import Settings
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.models import AuditEvent, Clinician
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
 from tests.auxil.console import GUARD
@@ -35,7 +35,7 @@ def _link(tmp_path: Path, name: str, clinic: str = "north", **extra: str) -> tup
 
 async def _register(tmp_path: Path) -> None:
     """Registrations as redeeming an invite in Telegram leaves them (written directly here)."""
-    db = Database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
+    db = open_database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
     now = datetime.now(UTC)
     people = [
         ("Dr Ada", 1, True),
@@ -85,7 +85,7 @@ async def _redeem_twice(tmp_path: Path, token: str) -> tuple[httpx.Response, htt
 
 
 async def _link_events(tmp_path: Path) -> list[AuditEvent]:
-    db = Database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
+    db = open_database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
     try:
         async with db.transaction() as session:
             rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.id))
@@ -162,7 +162,7 @@ def test_the_cli_makes_and_revokes_an_admin_and_keeps_the_last_one(tmp_path: Pat
     assert code == 2 and "no active clinician 'Dr Gone'" in said, said
 
     async def state() -> tuple[bool, list[str]]:
-        db = Database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
+        db = open_database(cli_env(tmp_path)["AFTERCARE_DATABASE_URL"])
         try:
             async with db.transaction() as session:
                 ada = (

@@ -1,6 +1,6 @@
 """`aftercare patient enroll` with the patient's phone and emergency contact: stored as entered
-and as E.164, audited without the values; a number that cannot be dialled is refused (exit 2)
-and nothing is enrolled."""
+and as E.164 (sealed in the file), audited without the values; a number that cannot be dialled
+is refused (exit 2) and nothing is enrolled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.auxil.cli import MINIMAL_CLINIC, aftercare
+from tests.auxil.cli import MINIMAL_CLINIC, aftercare, patient_fields
 
 ENROLL = ("patient", "enroll", "--clinic", "north", "--ref")
 
@@ -35,11 +35,17 @@ def test_enrollment_takes_phone_and_emergency_contact(tmp_path: Path) -> None:
         "+44 (0)20 7946 0000",
     )
     assert done.returncode == 0, done.stderr
-    assert _rows(
-        tmp_path,
-        "SELECT phone, phone_e164, emergency_name, emergency_relation, emergency_phone, "
-        "emergency_phone_e164 FROM patient",
-    ) == [
+    fields = (
+        "phone",
+        "phone_e164",
+        "emergency_name",
+        "emergency_relation",
+        "emergency_phone",
+        "emergency_phone_e164",
+    )
+    raw = _rows(tmp_path, f"SELECT {', '.join(fields)} FROM patient")  # sealed in the file
+    assert all(str(value).startswith("ac1:") for value in raw[0]), raw
+    assert patient_fields(tmp_path, *fields) == [
         (
             "07700 900123",
             "+447700900123",

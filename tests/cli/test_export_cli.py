@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.models import AuditEvent, Checkin, Patient
 from storage.states import CheckinKind, CheckinStatus, PatientStatus
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
@@ -20,7 +20,7 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 
 async def _patient_with_checkins(url: str) -> None:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             patient = Patient(
@@ -50,7 +50,7 @@ async def _patient_with_checkins(url: str) -> None:
 
 
 async def _exports(url: str) -> list[dict[str, object]]:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             rows = await session.scalars(
@@ -113,6 +113,7 @@ def test_export_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> Non
         "actor": "cli",
         "since": "2026-05-01T23:00:00Z",  # midnight in London (BST)
         "free_text": False,
+        "one_patient": False,
         "rows": {
             "patients.csv": 1,
             "infusions.csv": 0,
@@ -134,3 +135,50 @@ def test_a_bad_since_or_clinic_is_one_line_and_writes_nothing(tmp_path: Path) ->
     assert unknown.returncode == 2
     assert "no clinic 'west' (known: north)" in unknown.stderr
     assert not (tmp_path / "x").exists()
+
+
+async def _another_patient(url: str) -> None:
+    db = open_database(url)
+    try:
+        async with db.transaction() as session:
+            session.add(
+                Patient(
+                    clinic_id="north",
+                    ref="P-8",
+                    timezone="UTC",
+                    status=PatientStatus.ACTIVE,
+                    display_name="Pat Eight",
+                    created_at=T0,
+                )
+            )
+    finally:
+        await db.dispose()
+
+
+def test_export_of_one_patient_and_an_unknown_one_refused(tmp_path: Path) -> None:
+    (tmp_path / "clinic.toml").write_text(MINIMAL_CLINIC, encoding="utf-8")
+    assert aftercare(tmp_path, "db", "upgrade").returncode == 0
+    url = cli_env(tmp_path)["AFTERCARE_DATABASE_URL"]
+    assert aftercare(tmp_path, "export", "csv", "--clinic", "north", "--out", "e").returncode == 0
+    asyncio.run(_patient_with_checkins(url))
+    asyncio.run(_another_patient(url))
+    out = tmp_path / "one"
+    args = ("export", "csv", "--clinic", "north", "--free-text")
+    done = aftercare(tmp_path, *args, "--out", str(out), "--patient", "P-8")
+    assert done.returncode == 0, done.stderr
+    assert f"{out / 'patients.csv'}: 1 rows" in done.stdout
+    assert f"{out / 'checkins.csv'}: 0 rows" in done.stdout
+    (patient,) = _rows(out / "patients.csv")
+    assert (patient["patient_ref"], patient["display_name"]) == ("P-8", "Pat Eight")
+    seven = aftercare(tmp_path, *args, "--out", str(tmp_path / "seven"), "--patient", "P-7")
+    assert seven.returncode == 0, seven.stderr
+    assert {r["patient_ref"] for r in _rows(tmp_path / "seven" / "checkins.csv")} == {"P-7"}
+    unknown = aftercare(tmp_path, *args, "--out", str(tmp_path / "x"), "--patient", "NOPE")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == (
+        "aftercare: error: --patient: no patient 'NOPE' in clinic 'north'"
+    )
+    assert not (tmp_path / "x").exists()
+    exports = asyncio.run(_exports(url))
+    assert [e["one_patient"] for e in exports] == [False, True, True]
+    assert all("P-8" not in json.dumps(e) for e in exports)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.cli.intake import what_it_was
 from storage import inbox
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.inbox import Arrival
 from storage.models import InboundUpdate, Patient
 from storage.states import InboxStatus, PatientStatus
@@ -19,7 +19,7 @@ NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 
 
 async def _park_one(url: str) -> None:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             session.add(
@@ -40,7 +40,7 @@ async def _park_one(url: str) -> None:
 
 
 async def _status(url: str) -> InboxStatus:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             row = await session.get(InboundUpdate, 41)

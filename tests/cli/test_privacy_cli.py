@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from sandbox import BotApiSandbox
-from tests.auxil.cli import AFTERCARE, MINIMAL_CLINIC, aftercare, cli_env
+from tests.auxil.cli import AFTERCARE, MINIMAL_CLINIC, aftercare, cli_env, patient_fields
 
 ERASE = ("patient", "erase", "--clinic", "north", "--reason", "patient_request", "--ref")
 
@@ -76,7 +76,7 @@ def test_hold_and_refusals_change_nothing(tmp_path: Path) -> None:
         "--yes",
     )
     assert bad_reason.returncode == 2 and "Traceback" not in bad_reason.stderr
-    assert _sql(tmp_path, "SELECT status, phone FROM patient") == [("invited", "+44 7700 900123")]
+    assert patient_fields(tmp_path, "status", "phone") == [("invited", "+44 7700 900123")]
     events = [e for (e,) in _sql(tmp_path, "SELECT event FROM audit_event")]
     assert "patient.erased" not in events and "patient.legal_hold" in events
 
@@ -96,6 +96,7 @@ async def test_erase_tells_the_patient_over_the_sandbox(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "patient P-1 erased (patient_request)" in done.stdout
         assert "told in the chat that nothing more is sent" in done.stdout
+        assert "their data key: destroyed" in done.stdout
         (notice,) = [m["text"] for m in sandbox.chat(801)]
         assert "has erased what you wrote here" in notice and "nobody reads this chat" in notice
         assert "Call or text 988" in notice  # the crisis card goes with the last message

@@ -9,7 +9,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.models import Checkin, Patient
 from storage.states import CheckinKind, CheckinStatus, PatientStatus
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
@@ -22,7 +22,7 @@ TABLES = ("checkins", "checkins_by_week", "cases", "response_times", "mood_serie
 
 async def _checkins(url: str) -> None:
     """Two +4 h check-ins sent in May (one answered), one sent a minute before May began."""
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             patient = Patient(clinic_id="north", ref="P-7", timezone="UTC",

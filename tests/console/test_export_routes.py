@@ -113,6 +113,7 @@ async def test_an_admin_downloads_the_clinics_files_and_it_is_audited(
         assert json.loads(first.detail) == {
             "since": None,
             "free_text": False,
+            "one_patient": False,
             "rows": {
                 "patients.csv": 1,
                 "infusions.csv": 0,

@@ -11,6 +11,7 @@ from bot.crypto.envelope import (
     is_sealed,
     new_data_key,
     open_sealed,
+    owner_of,
     seal,
     unwrap,
     wrap,
@@ -68,11 +69,14 @@ def test_a_data_key_unwraps_only_for_its_patient_under_its_kek() -> None:
 
 def test_a_sealed_value_opens_only_with_its_key_and_field() -> None:
     key = new_data_key()
-    sealed = seal(key, "I keep thinking about it ✓", field="case.quote")
+    sealed = seal(key, "I keep thinking about it ✓", field="case.quote", owner=7)
     assert sealed.startswith(PREFIX) and is_sealed(sealed) and not is_sealed("plain")
     assert "thinking" not in sealed
     assert open_sealed(key, sealed, field="case.quote") == "I keep thinking about it ✓"
-    assert seal(key, "same", field="f") != seal(key, "same", field="f")  # a fresh nonce each
+    same = "same"
+    assert seal(key, same, field="f", owner=7) != seal(
+        key, same, field="f", owner=7
+    )  # a fresh nonce each
     with pytest.raises(Unreadable):
         open_sealed(key, sealed, field="patient.emergency_contact")  # copied to another column
     with pytest.raises(Unreadable):
@@ -81,3 +85,6 @@ def test_a_sealed_value_opens_only_with_its_key_and_field() -> None:
         open_sealed(key, sealed[:-4] + "AAAA", field="case.quote")  # altered
     with pytest.raises(Unreadable):
         open_sealed(key, "plain text", field="case.quote")
+    assert owner_of(sealed) == 7 and sealed.startswith("ac1:7:")
+    with pytest.raises(Unreadable):  # the owner rewritten: the tag binds it
+        open_sealed(key, "ac1:8:" + sealed.removeprefix("ac1:7:"), field="case.quote")

@@ -43,10 +43,11 @@ from bot.settings import Settings
 from sandbox import BotApiSandbox
 from sandbox.state import RecordedCall
 from storage.audit import verify_database
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.models import Case, Checkin, Clinician, Infusion, Page, Patient
 from storage.states import CaseTrigger
-from tests.auxil.databases import IsolatedDatabase, postgres_url, standalone
+from tests.auxil.databases import TEST_DATA_KEY, IsolatedDatabase, postgres_url, standalone
 from tests.auxil.harness import TOKEN, free_port, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import answer, enrolled_patient, join_clinician
 
@@ -278,6 +279,7 @@ class Cluster:
         values = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
         values |= {
             "AFTERCARE_TELEGRAM_TOKEN": TOKEN,
+            "AFTERCARE_DATA_KEY": TEST_DATA_KEY,
             "AFTERCARE_TELEGRAM_API_URL": self.sandbox.url,
             "AFTERCARE_DATABASE_URL": self.url,
             "AFTERCARE_CONFIG": str(self.config),
@@ -351,7 +353,7 @@ async def cluster(sandbox: BotApiSandbox, tmp_path: Path) -> AsyncIterator[Clust
     async with standalone("postgresql", tmp_path) as url:
         ctx = await prepare(Settings(_env_file=None, database_url=url, config=config))
         await ctx.db.dispose()
-        group = Cluster(sandbox, url, Database(url), tmp_path, config)
+        group = Cluster(sandbox, url, open_database(url), tmp_path, config)
         try:
             yield group
         finally:

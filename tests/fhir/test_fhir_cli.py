@@ -11,7 +11,7 @@ from pathlib import Path
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
-from storage.engine import Database
+from storage.crypto.keyring import open_database
 from storage.models import Answer, AuditEvent, Checkin, Patient
 from storage.states import CheckinKind, CheckinStatus, Level, PatientStatus
 from tests.auxil.cli import MINIMAL_CLINIC, aftercare, cli_env
@@ -19,7 +19,7 @@ from tests.fhir.seed import T0
 
 
 async def _patient_with_answers(url: str) -> None:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             patient = Patient(
@@ -62,7 +62,7 @@ async def _patient_with_answers(url: str) -> None:
 
 
 async def _audited(url: str) -> list[dict[str, object]]:
-    db = Database(url)
+    db = open_database(url)
     try:
         async with db.transaction() as session:
             rows = await session.scalars(

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from bot.domain import checkin_flow
 from bot.messaging import questions
 from sandbox import BotApiSandbox
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.models import Answer, Checkin, InboundUpdate
 from storage.states import CheckinStatus, InboxStatus
@@ -127,7 +128,7 @@ async def test_sigkill_after_the_confirm_and_mid_stream_loses_nothing(
                 )
                 assert checkin is not None
                 questions_of[chat] = (checkin.checkin_id, question["message_id"])
-        db = Database(url)
+        db = open_database(url)
         try:
             # 1. Killed the instant the stream is confirmed to Telegram: it is in the inbox only.
             async with bot_process(sandbox, url, tmp_path, "first") as first:

@@ -27,7 +27,7 @@ from sandbox import BotApiSandbox
 from storage.engine import Database
 from storage.models import InboundUpdate
 from storage.states import InboxStatus
-from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.databases import TEST_DATA_KEY, IsolatedDatabase
 from tests.auxil.harness import (
     TOKEN,
     RunningBot,
@@ -333,6 +333,7 @@ async def test_heartbeat_calls_the_monitor_while_healthy(
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["AFTERCARE_DATA_KEY"] = TEST_DATA_KEY
     env["AFTERCARE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/a.db"
     env["AFTERCARE_CONFIG"] = str(tmp_path / "clinic.toml")
     env.update(extra)

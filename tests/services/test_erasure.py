@@ -9,40 +9,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clinic_config import ClinicConfig
-from bot.domain import safety_plan as plan_rules
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
-from bot.services.case_taking import CaseAction, TakeOutcome, Taker, take
 from bot.services.cases import raise_case
-from bot.services.clinic.erasure import ErasureRefused, LegalBasis, erase_patient, set_legal_hold
+from bot.services.clinic.erasure import ErasureRefused, set_legal_hold
 from bot.services.patients import ResumeError, resume
-from bot.services.reaching.outreach import log_outreach
-from bot.services.safety.plans import save_plan
 from storage import audit
-from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import (
     Answer,
     AuditEvent,
     Case,
-    CaseMessage,
     Checkin,
-    Clinician,
-    InboundUpdate,
-    Invite,
     Outreach,
     Patient,
     SafetyPlan,
-    SafetyPlanEvent,
 )
 from storage.models.care import CaringTrack
 from storage.states import (
@@ -51,258 +37,26 @@ from storage.states import (
     CaseTrigger,
     CheckinKind,
     CheckinStatus,
-    InboxStatus,
-    InviteKind,
-    MessageDirection,
-    MessageStatus,
     PatientStatus,
-    PlanEventKind,
 )
-
-T = TypeVar("T")
-NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
-NORTH = ClinicConfig(id="north", name="North", timezone="UTC", contact_phone="555 0100")
-SOUTH = ClinicConfig(id="south", name="South", timezone="UTC", contact_phone="555 0200")
-# What the erased patient (P-1) wrote or gave; P-2 gives the same kinds with other words.
-WORDS = {
-    "P-1": (
-        "Marisol Ibanez",
-        "+1 555 0199 7788",
-        "Rosa Quintero",
-        "+1 555 0142 3344",
-        "counting the pills in the drawer",
-        "the bridge again tonight",
-        "spoke with Marisol and her sister",
-        "left a voicemail for Marisol",
-        "walk the greyhound at dusk",
-    ),
-    "P-2": (
-        "Tobias Wren",
-        "+1 555 0111 2233",
-        "Edith Wren",
-        "+1 555 0166 4455",
-        "heavy fog in my head",
-        "cannot face the morning",
-        "spoke with Tobias and his aunt",
-        "left a voicemail for Tobias",
-        "play the cello slowly",
-    ),
-}
-
-
-def clinic_of(clinic_id: str) -> ClinicConfig:
-    return NORTH if clinic_id == "north" else SOUTH
-
-
-def _plan(words: tuple[str, ...]) -> dict[str, str]:
-    return {
-        "step1": words[4],
-        "step2": words[8],
-        "step3": "the library",
-        "step4": f"{words[2]} {words[3]}",
-        "step5": "Dr Lee +1 555 0100 0000",
-        "step6": words[5],
-    }
-
-
-async def _patient(db: Database, ref: str, chat: int, lee: Clinician) -> Patient:
-    """A patient with every kind of word and contact, a resolved high case (so a caring track),
-    a planned check-in, a stored update and an unused invite."""
-    name, phone, contact, contact_phone, note, message, resolution, outreach, _ = WORDS[ref]
-    async with db.transaction() as session:
-        patient = Patient(
-            clinic_id="north",
-            ref=ref,
-            timezone="UTC",
-            status=PatientStatus.ACTIVE,
-            chat_id=chat,
-            telegram_user_id=chat,
-            display_name=name,
-            phone=phone,
-            phone_e164=phone.replace(" ", ""),
-            emergency_name=contact,
-            emergency_relation="sister",
-            emergency_phone=contact_phone,
-            emergency_phone_e164=contact_phone.replace(" ", ""),
-            emergency_contact=f"{contact} {contact_phone}",
-            created_at=NOW - timedelta(days=30),
-        )
-        session.add(patient)
-        await session.flush()
-        assert patient.id is not None
-        done = Checkin(
-            patient_id=patient.id,
-            kind=CheckinKind.ADHOC,
-            nominal_at=NOW - timedelta(days=2),
-            due_at=NOW - timedelta(days=2),
-            sent_at=NOW - timedelta(days=2),
-            closed_at=NOW - timedelta(days=2),
-            status=CheckinStatus.COMPLETED,
-            risk_level=Level.HIGH,
-            created_at=NOW - timedelta(days=2),
-        )
-        planned = Checkin(
-            patient_id=patient.id,
-            kind=CheckinKind.DAILY,
-            day=9,
-            nominal_at=NOW + timedelta(days=1),
-            due_at=NOW + timedelta(days=1),
-            created_at=NOW,
-        )
-        session.add_all([done, planned])
-        await session.flush()
-        for item, value in (("mood", "3"), ("s1", "yes"), ("note", note), ("message", message)):
-            session.add(
-                Answer(
-                    patient_id=patient.id,
-                    checkin_id=done.id if item != "message" else None,
-                    item_id=item,
-                    value=value,
-                    instrument_id="x",
-                    instrument_version="1",
-                    answered_at=NOW - timedelta(days=2),
-                )
-            )
-        session.add(
-            InboundUpdate(
-                update_id=chat * 10,
-                chat_id=chat,
-                payload=json.dumps({"message": {"text": message, "chat": {"id": chat}}}),
-                status=InboxStatus.PARKED,
-                seen_at=NOW,
-                stored_at=NOW,
-                next_attempt_at=NOW,
-            )
-        )
-        session.add(
-            Invite(
-                clinic_id="north",
-                kind=InviteKind.PATIENT,
-                token_hash=f"{chat:064d}",
-                patient_id=patient.id,
-                created_at=NOW,
-                expires_at=NOW + timedelta(days=7),
-            )
-        )
-    async with db.transaction() as session:
-        raised = await raise_case(
-            session,
-            patient=patient,
-            level=Level.HIGH,
-            findings=[Finding(Level.HIGH, "C-SSRS item 4 yes: some intention of acting")],
-            trigger=CaseTrigger.CHECKIN,
-            now=NOW - timedelta(days=2),
-            quote=message,
-        )
-        assert raised is not None and raised.case.id is not None
-        case_id = raised.case.id
-        session.add_all(
-            [
-                CaseMessage(
-                    case_id=case_id,
-                    clinic_id="north",
-                    patient_id=patient.id,
-                    direction=direction,
-                    clinician_id=lee.id if direction is MessageDirection.TO_PATIENT else None,
-                    text=said,
-                    status=status,
-                    at=NOW - timedelta(days=2),
-                )
-                for direction, said, status in (
-                    (MessageDirection.FROM_PATIENT, note, MessageStatus.RECEIVED),
-                    (MessageDirection.TO_PATIENT, f"{name}, are you safe?", MessageStatus.SENT),
-                )
-            ]
-        )
-        await log_outreach(
-            session,
-            case_id=case_id,
-            by=[lee],
-            method="phone",
-            outcome="no_answer",
-            at=None,
-            note=outreach,
-            clinic_of=clinic_of,
-            now=NOW - timedelta(days=2),
-        )
-        steps, _ = plan_rules.read_plan(_plan(WORDS[ref]), country_code=None)
-        assert steps is not None
-        plan = await save_plan(session, patient=patient, steps=steps, actor=CLI, now=NOW)
-        session.add(
-            SafetyPlanEvent(
-                patient_id=patient.id or 0,
-                clinic_id="north",
-                plan_id=plan.id or 0,
-                kind=PlanEventKind.CALL,
-                step=4,
-                detail=contact,
-                at=NOW,
-            )
-        )
-    async with db.transaction() as session:
-        taken = await take(
-            session,
-            case_id=case_id,
-            by=Taker.clinician(lee),
-            action=CaseAction.RESOLVE,
-            now=NOW - timedelta(days=1),
-            clinic_of=clinic_of,
-            note=resolution,
-            not_reached="seen in clinic",
-        )
-        assert taken.outcome is TakeOutcome.DONE
-    return patient
-
-
-async def _setup(db: Database) -> tuple[Patient, Patient]:
-    async with db.transaction() as session:
-        await sync_clinics(
-            session,
-            clinics=[
-                ClinicRow("north", "North", "UTC", "x"),
-                ClinicRow("south", "South", "UTC", "x"),
-            ],
-            now=NOW,
-        )
-        lee = Clinician(
-            clinic_id="north", name="Dr Lee", telegram_user_id=601, chat_id=601, created_at=NOW
-        )
-        session.add(lee)
-        await session.flush()
-    return await _patient(db, "P-1", 501, lee), await _patient(db, "P-2", 502, lee)
-
-
-async def _everything_of(db: Database, patient_id: int) -> str:
-    """Every stored value of the patient's rows, as one text to search."""
-    found: list[str] = []
-    async with db.transaction() as session:
-        found.append(repr((await session.get(Patient, patient_id)).model_dump()))  # type: ignore[union-attr]
-        for model in (Answer, Case, CaseMessage, Outreach, SafetyPlan, SafetyPlanEvent, Invite):
-            rows = await session.scalars(select(model).where(model.patient_id == patient_id))  # type: ignore[attr-defined]
-            found.extend(repr(row.model_dump()) for row in rows)
-        updates = await session.scalars(select(InboundUpdate))
-        found.extend(repr(row.model_dump()) for row in updates)
-    return "\n".join(found)
-
-
-async def _one(session: AsyncSession, model: type[T], patient_id: int) -> T:
-    rows = await session.scalars(select(model).where(model.patient_id == patient_id))  # type: ignore[attr-defined]
-    return rows.one()
-
-
-async def _erase(db: Database, ref: str, clinic: ClinicConfig = NORTH) -> object:
-    async with db.transaction() as session:
-        return await erase_patient(
-            session, clinic=clinic, ref=ref, basis=LegalBasis.REQUEST, actor=CLI, now=NOW
-        )
+from tests.auxil.privacy import (
+    NORTH,
+    NOW,
+    SOUTH,
+    WORDS,
+    erase_ref,
+    everything_of,
+    one_of,
+    seed_two_patients,
+)
 
 
 async def test_erasure_removes_the_words_and_keeps_the_record(db: Database) -> None:
-    one, two = await _setup(db)
+    one, two = await seed_two_patients(db)
     assert one.id is not None and two.id is not None
-    before = await _everything_of(db, one.id)
+    before = await everything_of(db, one.id)
     assert all(word in before for word in WORDS["P-1"])  # the seed holds what it claims
-    erased = await _erase(db, "P-1")
+    erased = await erase_ref(db, "P-1")
     assert erased.chat_id == 501 and erased.language == "en"  # type: ignore[attr-defined]
     assert erased.counts == {  # type: ignore[attr-defined]
         "answers": 2,
@@ -314,9 +68,9 @@ async def test_erasure_removes_the_words_and_keeps_the_record(db: Database) -> N
         "invites": 1,
         "updates": 1,
     }
-    after = await _everything_of(db, one.id)
+    after = await everything_of(db, one.id)
     assert [w for w in WORDS["P-1"] if w in after] == []
-    other = await _everything_of(db, two.id)
+    other = await everything_of(db, two.id)
     assert all(word in other for word in WORDS["P-2"])  # the other patient is untouched
     async with db.transaction() as session:
         row = await session.get(Patient, one.id)
@@ -332,7 +86,7 @@ async def test_erasure_removes_the_words_and_keeps_the_record(db: Database) -> N
             for a in await session.scalars(select(Answer).where(Answer.patient_id == one.id))
         }
         assert answers == {"mood": "3", "s1": "yes", "note": "", "message": ""}
-        case = await _one(session, Case, one.id)
+        case = await one_of(session, Case, one.id)
         assert (case.level, case.quote, case.resolution_note) == (Level.HIGH, None, None)
         assert case.resolved_at is not None and "C-SSRS item 4 yes" in case.reason
         attempt = (
@@ -368,16 +122,16 @@ async def test_erasure_removes_the_words_and_keeps_the_record(db: Database) -> N
 
 
 async def test_erasure_is_refused_and_changes_nothing(db: Database) -> None:
-    one, two = await _setup(db)
+    one, two = await seed_two_patients(db)
     assert one.id is not None and two.id is not None
     with pytest.raises(ErasureRefused, match="No patient P-1"):
-        await _erase(db, "P-1", SOUTH)  # another clinic's patient is not found
+        await erase_ref(db, "P-1", SOUTH)  # another clinic's patient is not found
     with pytest.raises(ErasureRefused, match="No patient P-9"):
-        await _erase(db, "P-9")
+        await erase_ref(db, "P-9")
     async with db.transaction() as session:
         await set_legal_hold(session, clinic=NORTH, ref="P-1", hold=True, actor=CLI, now=NOW)
     with pytest.raises(ErasureRefused, match="legal hold"):
-        await _erase(db, "P-1")
+        await erase_ref(db, "P-1")
     async with db.transaction() as session:
         await set_legal_hold(session, clinic=NORTH, ref="P-1", hold=False, actor=CLI, now=NOW)
         raised = await raise_case(
@@ -401,10 +155,10 @@ async def test_erasure_is_refused_and_changes_nothing(db: Database) -> None:
             )
         )
     with pytest.raises(ErasureRefused, match="not resolved"):
-        await _erase(db, "P-2")
+        await erase_ref(db, "P-2")
     with pytest.raises(ErasureRefused, match="check-in in progress"):
-        await _erase(db, "P-1")
-    kept = {ref: await _everything_of(db, p.id) for ref, p in (("P-1", one), ("P-2", two))}
+        await erase_ref(db, "P-1")
+    kept = {ref: await everything_of(db, p.id) for ref, p in (("P-1", one), ("P-2", two))}
     assert all(w in kept[ref] for ref in kept for w in WORDS[ref])
     async with db.transaction() as session:
         events = [e.event for e in await session.scalars(select(AuditEvent))]
@@ -413,10 +167,10 @@ async def test_erasure_is_refused_and_changes_nothing(db: Database) -> None:
 
 
 async def test_an_erased_patient_stays_erased(db: Database) -> None:
-    one, _ = await _setup(db)
-    await _erase(db, "P-1")
+    one, _ = await seed_two_patients(db)
+    await erase_ref(db, "P-1")
     with pytest.raises(ErasureRefused, match="erased already"):
-        await _erase(db, "P-1")
+        await erase_ref(db, "P-1")
     async with db.transaction() as session:
         with pytest.raises(ErasureRefused, match="erased already"):
             await set_legal_hold(session, clinic=NORTH, ref="P-1", hold=True, actor=CLI, now=NOW)
@@ -427,14 +181,15 @@ async def test_an_erased_patient_stays_erased(db: Database) -> None:
 async def test_the_raw_sqlite_file_keeps_no_erased_word(db: Database) -> None:
     if not db.url.startswith("sqlite"):
         pytest.skip("the raw file is SQLite's; a PostgreSQL dump is checked with encryption")
-    await _setup(db)
-    await _erase(db, "P-1")
+    await seed_two_patients(db)
+    await erase_ref(db, "P-1")
     await db.dispose()  # every connection closed: the WAL is checkpointed into the file
     path = Path(db.url.split("///", 1)[1])
     with sqlite3.connect(path) as checkpoint:
         checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
     assert [w for w in WORDS["P-1"] if w.encode() in raw] == []
-    assert all(w.encode() in raw for w in WORDS["P-2"])  # the search would see them
+    assert b"P-2" in raw  # the search sees what is kept in clear (the reference)...
+    assert [w for w in WORDS["P-2"] if w.encode() in raw] == []  # ...and words are sealed
     with sqlite3.connect(path) as check:  # and the file is still a sound database
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -380,6 +380,7 @@ async def test_every_export_is_audited_without_patient_data(db: Database, tmp_pa
     assert json.loads(event.detail) == {
         "since": "2026-05-01T10:00:00Z",
         "free_text": True,
+        "one_patient": False,
         "rows": {
             "patients.csv": 1,
             "infusions.csv": 1,

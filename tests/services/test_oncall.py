@@ -35,11 +35,12 @@ from handlers.auth import NOT_AUTHORISED
 from sandbox import BotApiSandbox
 from storage import oncall as store
 from storage.clinics import ClinicRow, sync_clinics
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.invites import add_clinician
 from storage.migrate import upgrade
 from storage.models import AuditEvent, Clinician, OnCallShift
-from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.databases import TEST_DATA_KEY, IsolatedDatabase
 from tests.auxil.harness import running_bot
 
 NY = ZoneInfo("America/New_York")
@@ -524,7 +525,7 @@ async def cli_db(tmp_path: Path) -> Path:
     """A migrated SQLite file with the seeded clinics and clinicians; returns the config path."""
     config = tmp_path / "clinic.toml"
     config.write_text(ROSTER_TOML, encoding="utf-8")
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/a.db")
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path}/a.db")
     try:
         await upgrade(db)
         await _seed(db)
@@ -537,6 +538,7 @@ async def cli_db(tmp_path: Path) -> Path:
 def oncall_cli(tmp_path: Path, cli_db: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     command = [str(AFTERCARE), "oncall"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["AFTERCARE_DATA_KEY"] = TEST_DATA_KEY
     env.update(
         AFTERCARE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/a.db",
         AFTERCARE_CONFIG=str(cli_db),

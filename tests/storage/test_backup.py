@@ -13,6 +13,7 @@ from storage import audit
 from storage.backup import BackupError
 from storage.backup.postgres import backup_postgres, libpq_url, pg_dump_command
 from storage.backup.sqlite import backup_sqlite, copy_sqlite, sqlite_file
+from storage.crypto.keyring import open_database
 from storage.engine import Database
 from storage.migrate import head_revision
 from storage.states import Actor, ActorKind
@@ -56,7 +57,7 @@ async def test_copy_holds_every_commit_made_before_it_began(backend: str, tmp_pa
     async with standalone(backend, tmp_path / "restored") as restored:
         await restore(backend, tmp_path / "copy", restored)
         rows = await read_rows(restored)
-        copy = Database(restored)
+        copy = open_database(restored)
         try:
             async with copy.transaction() as session:
                 assert await audit.head(session) == head  # the head reported is the copy's

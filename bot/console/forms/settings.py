@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from bot.clinic_config import ClinicConfig
 from bot.console.forms.caring import caring_values, read_caring
+from bot.console.forms.retention import read_retention, retention_values
 from bot.console.forms.settings_words import LEVELS, field_of, problem_text
 from bot.domain.channels import ChannelKind
 from bot.domain.levels import Level
@@ -120,6 +121,7 @@ def form_values(clinic: ClinicConfig) -> dict[str, Any]:
         "new_protocol": "",
     }
     values.update(caring_values(clinic.caring))
+    values.update(retention_values(clinic.retention))
     for key in NON_RESPONSE_LEVELS:
         values[f"non_response.{key}"] = getattr(clinic.non_response, key).value
     for level in LEVELS:
@@ -169,6 +171,7 @@ def read_form(form: FormData, current: ClinicConfig) -> tuple[dict[str, Any], Pa
     data["escalation"] = _read_escalation(read)
     _read_the_rest(read, data, current)
     data["caring"] = read_caring(read.text, read.shown, parsed.errors, read.number)
+    data["retention"] = read_retention(read.text, parsed.errors)
     if not parsed.errors:
         try:
             parsed.clinic = ClinicConfig.model_validate(data)

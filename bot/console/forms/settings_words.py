@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.console.forms.caring import caring_field
+from bot.console.forms.retention import retention_field
 from bot.i18n import C_, NC_, Cn_
 
 LEVELS = ("high", "moderate", "low")
@@ -66,6 +67,9 @@ LABELS: dict[str, str] = {
     "caring.window_start": NC_("Caring contacts sent from"),
     "caring.window_end": NC_("Caring contacts sent until"),
     "caring.series_end_days": NC_("An infusion series ends after"),
+    "retention.words_days": NC_("Erase free text and contacts after"),
+    "retention.records_days": NC_("Delete structured records after"),
+    "retention.run_at": NC_("Nightly retention run at"),
     "managed_by": NC_("Where the settings are managed"),
 }
 _PROTOCOL_LABELS = {
@@ -82,6 +86,8 @@ _UNITS = {  # the unit of a number field, singular (a key of `_COUNTED`)
     "oncall.bot_shift_hours": "hour",
     "caring.series_end_days": "day",
     "caring.custom_days": "day",
+    "retention.words_days": "day",
+    "retention.records_days": "day",
 }
 _COUNTED: dict[str, Callable[[int], str]] = {  # an amount of a unit, said at use time
     "day": lambda n: Cn_("{n} day", "{n} days", n),
@@ -337,6 +343,8 @@ def field_of(loc: tuple[int | str, ...] | list[str]) -> str:
         return "paging.routing_keys.high" if parts[1] == "routing_keys" else f"paging.{parts[1]}"
     if head == "caring":
         return caring_field(parts)
+    if head == "retention":
+        return retention_field(parts)
     if head in {"thresholds", "non_response", "crisis", "oncall"} and len(parts) > 1:
         return f"{head}.{parts[1]}"
     return head

@@ -33,8 +33,10 @@ from bot.services.clinic.erasure import (
     Erased,
     ErasureRefused,
     LegalBasis,
-    erase_patient,
     set_legal_hold,
+)
+from bot.services.clinic.erasure import (
+    erase as erase_and_shred,
 )
 from bot.services.console_access import Viewer
 from bot.services.patient_views import patient_of_clinic
@@ -143,15 +145,14 @@ async def erase(request: Request) -> Response:
     basis = LegalBasis(values["basis"])
     now = console.ctx.clock.now()
     try:
-        async with console.ctx.db.transaction() as session:
-            erased = await erase_patient(
-                session,
-                clinic=console.clinic(who),
-                ref=patient.ref,
-                basis=basis,
-                actor=who.actor,
-                now=now,
-            )
+        erased = await erase_and_shred(
+            console.ctx.db,
+            clinic=console.clinic(who),
+            ref=patient.ref,
+            basis=basis,
+            actor=who.actor,
+            now=now,
+        )
     except ErasureRefused as exc:
         refusal = C_("Nothing was erased: {reason}").format(reason=exc)
         return _form(request, who, patient, values, {"erase": refusal}, status=409)

@@ -11,7 +11,9 @@ patient is told by the front end once the erasure has committed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,12 +27,14 @@ from bot.services.reaching import caring
 from storage import audit
 from storage.cases import has_unresolved_case
 from storage.checkins import open_checkins
+from storage.engine import Database
 from storage.models import Patient
-from storage.patients import get_patient, lock_patient, patient_by_ref
+from storage.patients import erased_patient_ids, get_patient, lock_patient, patient_by_ref
 from storage.privacy.erasure import erase_words_and_contacts
 from storage.states import Actor, PatientStatus
 
 EVENT = "patient.erased"
+log = logging.getLogger(__name__)
 
 
 class LegalBasis(StrEnum):
@@ -60,6 +64,7 @@ class Erased:
     chat_id: int | None  # the chat to tell, forgotten by now
     language: str  # the language they are spoken to in, to tell them in
     counts: dict[str, int]
+    key_destroyed: bool = False  # their data key shredded (after the commit)
 
 
 async def _locked_patient(session: AsyncSession, clinic: ClinicConfig, ref: str) -> Patient:
@@ -127,6 +132,56 @@ async def erase_patient(
         },
     )
     return Erased(patient=row, chat_id=chat_id, language=language, counts=counts)
+
+
+async def erase(
+    db: Database,
+    *,
+    clinic: ClinicConfig,
+    ref: str,
+    basis: LegalBasis,
+    actor: Actor,
+    now: datetime,
+) -> Erased:
+    """`erase_patient` in a transaction of its own, then the patient's data key destroyed. The
+    key outliving a committed erasure (the keyring unreachable) is logged and left to
+    `shred_pending`, run by every retention run: the live rows hold no words by then."""
+    async with db.transaction() as session:
+        erased = await erase_patient(
+            session, clinic=clinic, ref=ref, basis=basis, actor=actor, now=now
+        )
+    assert erased.patient.id is not None
+    try:
+        destroyed = await shred_keys(db, patient_ids=[erased.patient.id], now=now) > 0
+    except Exception as exc:
+        log.error(
+            "patient %s erased; destroying the data key failed (%s): retried by "
+            "the next retention run",
+            erased.patient.ref,
+            type(exc).__name__,
+        )
+        destroyed = False
+    return replace(erased, key_destroyed=destroyed)
+
+
+async def shred_keys(db: Database, *, patient_ids: Iterable[int], now: datetime) -> int:
+    """Destroy the data keys of erased patients, after the erasure committed (crypto-shredding:
+    their sealed words then open nowhere, backups included); how many keys were destroyed.
+    A failure here leaves the key to `shred_pending`, which retries every erased patient's."""
+    if db.keyring is None:
+        return 0
+    return sum([await db.keyring.shred(pid, now=now) for pid in patient_ids])
+
+
+async def shred_pending(db: Database, *, now: datetime) -> int:
+    """Shred the key of every erased patient whose key survived (a crash between the erasure's
+    commit and its shredding, or a keyring restored from an older backup)."""
+    if db.keyring is None:
+        return 0
+    async with db.transaction() as session:
+        erased = await erased_patient_ids(session)
+    done = await db.keyring.shredded()
+    return await shred_keys(db, patient_ids=sorted(set(erased) - done), now=now)
 
 
 async def set_legal_hold(

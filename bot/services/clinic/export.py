@@ -10,8 +10,10 @@ notes, case reasons, the patient's quoted words, resolution notes, the words of 
 messages and Telegram's refusals) only when asked for; a free text cell starting with
 = + - @ gets a leading ' so a spreadsheet never runs it as a formula. `since` keeps
 infusions that ended, check-ins due, cases opened and messages written on or after it; every
-patient is listed. Every export is audited (`export.csv`: since, free text or not, rows per
-file; nothing of a patient).
+patient is listed. `patient_ref` keeps one patient's rows in every file (the record to take
+before an erasure); a reference the clinic does not have is refused (UnknownPatient), nothing
+written. Every export is audited (`export.csv`: since, free text or not, one patient or not,
+rows per file; nothing of a patient).
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ Opener = Callable[[str], AbstractContextManager[IO[str]]]
 
 class ExportError(ValueError):
     """An export that cannot be made as asked (a bad date, files in the way)."""
+
+
+class UnknownPatient(ExportError):
+    """No patient of the clinic has the reference asked for."""
 
 
 @dataclass(frozen=True)
@@ -168,22 +174,25 @@ async def write_csv(
     since: datetime | None,
     free_text: bool,
     opener: Opener,
+    patient_ref: str | None = None,
 ) -> dict[str, int]:
-    """Write the files through `opener` (a name → a text stream); rows per file."""
+    """Write the files through `opener` (a name → a text stream); rows per file. Every
+    query is kept to the clinic (and to the patient `patient_ref`, if given)."""
     rows: dict[str, int] = {}
+    scope: dict[str, Any] = {"clinic_id": clinic_id, "patient_ref": patient_ref}
     patient_cols = queries.PATIENT_COLUMNS
     rows["patients.csv"] = await _write(
         opener,
         "patients.csv",
         patient_cols + (queries.PATIENT_FREE_TEXT if free_text else ()),
-        queries.patients(session, clinic_id=clinic_id, free_text=free_text),
+        queries.patients(session, free_text=free_text, **scope),
         plain=len(patient_cols),
     )
     rows["infusions.csv"] = await _write(
         opener,
         "infusions.csv",
         queries.INFUSION_COLUMNS,
-        queries.infusions(session, clinic_id=clinic_id, since=since),
+        queries.infusions(session, since=since, **scope),
         plain=len(queries.INFUSION_COLUMNS),
     )
     items = answer_items(free_text=free_text)
@@ -194,10 +203,10 @@ async def write_csv(
         queries.CHECKIN_COLUMNS + items,
         queries.checkins(
             session,
-            clinic_id=clinic_id,
             since=since,
             items=items,
             cssrs_id=instruments.cssrs().id,
+            **scope,
         ),
         plain=len(queries.CHECKIN_COLUMNS) + len(plain_items),
     )
@@ -206,7 +215,7 @@ async def write_csv(
         opener,
         "cases.csv",
         case_cols + ("seconds_to_acknowledge",) + (queries.CASE_FREE_TEXT if free_text else ()),
-        queries.cases(session, clinic_id=clinic_id, since=since, free_text=free_text),
+        queries.cases(session, since=since, free_text=free_text, **scope),
         plain=len(case_cols),
         extra=_seconds_to_acknowledge,
     )
@@ -215,24 +224,25 @@ async def write_csv(
         opener,
         "messages.csv",
         message_cols + (MESSAGE_EXPORT_FREE_TEXT if free_text else ()),
-        message_export_rows(session, clinic_id=clinic_id, since=since, free_text=free_text),
+        message_export_rows(session, since=since, free_text=free_text, **scope),
         plain=len(message_cols),
     )
     rows["safety_plans.csv"] = await _write(
         opener,
         "safety_plans.csv",
         PLAN_COLUMNS + (PLAN_FREE_TEXT if free_text else ()),
-        _plan_rows(session, clinic_id=clinic_id, free_text=free_text),
+        _plan_rows(session, free_text=free_text, **scope),
         plain=len(PLAN_COLUMNS),
     )
     return rows
 
 
 async def _plan_rows(
-    session: AsyncSession, *, clinic_id: str, free_text: bool
+    session: AsyncSession, *, clinic_id: str, free_text: bool, patient_ref: str | None
 ) -> AsyncIterator[tuple[Any, ...]]:
     """One row per item of each patient's current plan (an empty step has none)."""
-    for ref, plan in await current_plans(session, clinic_id=clinic_id):
+    plans = await current_plans(session, clinic_id=clinic_id, patient_ref=patient_ref)
+    for ref, plan in plans:
         for step, items in enumerate(plan_rules.from_json(plan.steps), start=1):
             for index, item in enumerate(items, start=1):
                 words = (item.text, item.e164) if free_text else ()
@@ -259,10 +269,21 @@ async def export_clinic(
     actor: Actor,
     now: datetime,
     via: str,
+    patient_ref: str | None = None,
 ) -> Exported:
-    """Write the files and audit the export, in the caller's transaction (one snapshot)."""
+    """Write the files and audit the export, in the caller's transaction (one snapshot).
+    UnknownPatient, nothing written, if the clinic has no patient `patient_ref`."""
+    if patient_ref is not None and not await queries.has_patient(
+        session, clinic_id=clinic_id, patient_ref=patient_ref
+    ):
+        raise UnknownPatient(f"no patient {patient_ref!r} in clinic {clinic_id!r}")
     rows = await write_csv(
-        session, clinic_id=clinic_id, since=since, free_text=free_text, opener=opener
+        session,
+        clinic_id=clinic_id,
+        since=since,
+        free_text=free_text,
+        opener=opener,
+        patient_ref=patient_ref,
     )
     await audit.append(
         session,
@@ -273,6 +294,7 @@ async def export_clinic(
         detail={
             "since": iso(since) if since else None,
             "free_text": free_text,
+            "one_patient": patient_ref is not None,
             "rows": rows,
             "via": via,
         },
@@ -288,8 +310,10 @@ async def export_zip(
     free_text: bool,
     actor: Actor,
     now: datetime,
+    patient_ref: str | None = None,
 ) -> tuple[bytes, Exported]:
-    """The files in one ZIP (in memory), audited as a console download."""
+    """The files in one ZIP (in memory), audited as a console download (of the patient
+    `patient_ref` only, if given: UnknownPatient if the clinic has none)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
 
@@ -310,12 +334,19 @@ async def export_zip(
             actor=actor,
             now=now,
             via="console",
+            patient_ref=patient_ref,
         )
     return buffer.getvalue(), exported
 
 
-def zip_name(clinic_id: str, now: datetime, zone: ZoneInfo) -> str:
-    return f"aftercare-{clinic_id}-{now.astimezone(zone):%Y-%m-%d}.zip"
+def zip_name(clinic_id: str, now: datetime, zone: ZoneInfo, patient_ref: str | None = None) -> str:
+    """The file a console download is saved as; one patient's names their reference (only
+    letters, digits, - and _ of it, so the header stays a plain file name)."""
+    one = "".join(
+        c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in patient_ref or ""
+    )
+    middle = f"{clinic_id}-{one}" if one else clinic_id
+    return f"aftercare-{middle}-{now.astimezone(zone):%Y-%m-%d}.zip"
 
 
 class DirectoryTarget:

@@ -18,17 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.checkin_flow import CSSRS_ITEMS, MOOD
 from bot.fhir.bundle import BundleBuilder
-from bot.services.clinic.export import ExportError, iso
+from bot.services.clinic.export import UnknownPatient, iso
 from storage import audit
 from storage.states import Actor
 from storage.views import fhir as queries
 from storage.views.fhir import AnswerRow, OutreachRow
 
 EVENT = "export.fhir"
-
-
-class UnknownPatient(ExportError):
-    """No patient of the clinic has the reference asked for."""
 
 
 @dataclass(frozen=True)

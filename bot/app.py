@@ -34,6 +34,7 @@ from bot.ops.health import HealthMonitor, heartbeat
 from bot.ops.http_server import BotHttpServer
 from bot.ops.outbound_at_start import outbound_problems
 from bot.ops.settings_watch import refresh_settings
+from bot.services.clinic.erasure import start_keys
 from bot.services.clinic.instruments import load_installed
 from bot.services.clinic.settings import effective_clinics, record_loaded, replan_clinic
 from bot.services.paging.signing import startup_problems
@@ -85,14 +86,7 @@ async def prepare(
         if apply_file and (refused := await outbound_problems(settings, clinics)) is not None:
             raise StartupError(refused, exit_code=2)
         await upgrade(db)
-        if db.keyring is not None:
-            await db.keyring.open()  # every key unwraps, or one line says which KEK is missing
-            if db.dialect == "postgresql" and db.keyring.url == db.url:
-                log.warning(
-                    "the patients' data keys are kept in the data's own database: a dump of it "
-                    "holds them (wrapped); set AFTERCARE_KEYRING_URL to a second database so "
-                    "that an erasure reaches backups (README, Privacy)"
-                )
+        await start_keys(db, now=clock.now())
         now = clock.now()
         async with db.transaction() as session:
             effective, changed = await effective_clinics(

@@ -12,6 +12,7 @@ from sqlmodel import col
 from storage import audit
 from storage.leases import NOW, ClaimQuery, claim, is_postgres, release_all
 from storage.models import Answer, Checkin
+from storage.models.core import FREE_TEXT_ITEMS
 from storage.states import CheckinKind, CheckinStatus
 
 OPEN = (CheckinStatus.SENT, CheckinStatus.IN_PROGRESS)
@@ -102,7 +103,10 @@ async def replace_answer(
     answered_at: datetime,
     update_id: int | None,
 ) -> None:
-    """Change a stored answer (a Yes replacing a No); the audit row keeps what it was."""
+    """Change a stored answer (a Yes replacing a No); the audit row keeps what it was. Never a
+    free-text answer: its words are sealed as their row's (a note is kept, never replaced)."""
+    if item_id in FREE_TEXT_ITEMS:
+        raise ValueError(f"a {item_id} answer is never replaced")
     await session.execute(
         update(Answer)
         .where(col(Answer.checkin_id) == checkin_id, col(Answer.item_id) == item_id)

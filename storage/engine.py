@@ -46,7 +46,12 @@ def is_unavailable(error: BaseException) -> bool:
     """True when `error` means the database is down, locked or full (an outage, retried)."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, _OUTAGE_ERRORS)
+    if isinstance(error, _OUTAGE_ERRORS):
+        return True
+    # The keyring's database failing while a value is sealed reaches here wrapped in the
+    # statement's error (storage/crypto/sealed): the outage is its cause.
+    cause = error.orig if isinstance(error, exc.StatementError) else None
+    return isinstance(cause, BaseException) and is_unavailable(cause)
 
 
 def describe_failure(error: BaseException) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.crypto.keyring import INBOX_OWNER
-from storage.crypto.sealed import owned
+from storage.crypto.sealed import owned, with_live_keys
 from storage.leases import is_postgres
 from storage.models import InboundUpdate, Patient, WebhookReceipt
 from storage.states import InboxStatus
@@ -56,7 +56,7 @@ async def store(session: AsyncSession, arrivals: Sequence[Arrival], *, now: date
         return
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = insert(InboundUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    owners = await _owners_of(session, {a.chat_id for a in arrivals})
+    owners = await with_live_keys(session, await _owners_of(session, {a.chat_id for a in arrivals}))
     await session.execute(
         statement,
         [

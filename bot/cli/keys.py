@@ -88,4 +88,7 @@ def encrypt_command(
     counts = asyncio.run(go())
     for name, n in counts.items():
         typer.echo(f"{name}: {n} sealed")
-    typer.echo(f"{sum(counts.values())} values sealed; nothing is left in plain text")
+    typer.echo(
+        f"{sum(counts.values())} values sealed; no row holds plain text now (old copies linger "
+        "in SQLite's write-ahead log until a checkpoint, in PostgreSQL's dead rows until VACUUM)"
+    )

@@ -76,8 +76,13 @@ class Keyring:
         under a KEK that AFTERCARE_DATA_KEY does not list (before anything else is read)."""
         if self._opened:
             return
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all, checkfirst=True)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(metadata.create_all, checkfirst=True)
+        except exc.DBAPIError:  # another instance created it between the check and ours
+            async with self.engine.begin() as conn:
+                await conn.run_sync(metadata.create_all, checkfirst=True)
+        async with self.engine.connect() as conn:
             rows = (await conn.execute(select(patient_key))).all()
         missing = sorted({r.kek_id for r in rows if r.wrapped is not None} - set(self.keks.keys))
         if missing:
@@ -123,7 +128,8 @@ class Keyring:
         return self._keys[owner]
 
     async def shred(self, owner: int, *, now: datetime) -> bool:
-        """Destroy `owner`'s key for good (a tombstone stays); True when there was one."""
+        """Destroy `owner`'s key for good (a tombstone stays, also for an owner who never had
+        one, so that none is made later); True once it is done."""
         await self.open()
         async with self.engine.begin() as conn:
             done = await conn.execute(
@@ -142,7 +148,7 @@ class Keyring:
                         )
                     )
         self._keys[owner] = None
-        return bool(done.rowcount)
+        return True
 
     async def shredded(self) -> set[int]:
         """The owners whose key is destroyed."""

@@ -17,19 +17,23 @@ can search sealed text: no query filters or orders on a sealed column (README, "
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from sqlalchemy import Table, Text, event, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import MissingGreenlet
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
-from bot.crypto.envelope import is_sealed, open_sealed, owner_of, seal
+from bot.crypto.envelope import Unreadable, is_sealed, open_sealed, owner_of, seal
 from bot.crypto.keys import KeyProblem
 from storage.crypto.keyring import INBOX_OWNER, Keyring, keyring_of
+
+log = logging.getLogger(__name__)
 
 
 class NotSealed(TypeError):
@@ -87,18 +91,27 @@ class Sealed(TypeDecorator[str]):
             if key is None:
                 raise KeyProblem(f"owner {value.owner}'s key is shredded: nothing more is kept")
             return seal(key, str(value), field=self.field, owner=value.owner)
-        if is_sealed(value) or not self.always:
-            return str(value)  # already sealed (the migration), or a structured answer
+        if not self.always:
+            return str(value)  # a structured answer (a free-text one is owned by its row)
         raise NotSealed(f"{self.field} needs owned(patient_id, text), not a plain str")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        """The plain text; a value that does not open reads as "" and is logged, never raised:
+        one unreadable cell must not stop a page, a queue or a history from being shown."""
         if value is None or not is_sealed(value):
             return value
-        owner = owner_of(value)
-        key = _data_key(keyring_of(dialect), owner, create=False)
-        if key is None:
-            return Owned("", owner)  # shredded: the patient was erased
-        return Owned(open_sealed(key, value, field=self.field), owner)
+        try:
+            owner = owner_of(value)
+        except Unreadable:
+            return str(value)  # clear text of an older version that happens to start "ac1:"
+        try:
+            key = _data_key(keyring_of(dialect), owner, create=False)
+            if key is None:
+                return Owned("", owner)  # shredded: the patient was erased
+            return Owned(open_sealed(key, value, field=self.field), owner)
+        except (Unreadable, KeyProblem) as problem:
+            log.error("sealed.unreadable field=%s owner=%s problem=%s", self.field, owner, problem)
+            return Owned("", owner)
 
 
 class Public(str):
@@ -117,7 +130,8 @@ def _sealed_columns(mapper: Mapper[Any], target: Any) -> list[str]:
 
 
 def _plain(value: Any) -> bool:
-    return bool(value) and not isinstance(value, Owned | Public) and not is_sealed(value)
+    """Text set on a row that does not yet say whose it is (whatever it starts with)."""
+    return bool(value) and not isinstance(value, Owned | Public)
 
 
 def _own_before_write(mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
@@ -175,3 +189,15 @@ def _patient_before_update(mapper: Mapper[Any], _connection: Connection, target:
     for key in _sealed_columns(mapper, target):
         if _plain(value := getattr(target, key)):
             setattr(target, key, Owned(value, target.id))
+
+
+async def with_live_keys(session: AsyncSession, owners: dict[int, int]) -> dict[int, int]:
+    """`owners` (by any key) without those whose data key is shredded: an erased patient whose
+    row came back with a restored backup. What they send then goes under the inbox's key, and
+    a batch of other patients' updates is stored as ever."""
+    keyring = keyring_of(session.get_bind().dialect)
+    live = {}
+    for key, owner in owners.items():
+        if await keyring.data_key(owner, create=True) is not None:
+            live[key] = owner
+    return live

@@ -19,6 +19,11 @@ def run_on(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The keyring (storage/crypto/keyring) keeps its one table itself, in its own database
+        # or, on PostgreSQL by default, beside these: not Alembic's to create or drop.
+        include_object=lambda _obj, name, type_, _reflected, _compare: (
+            not (type_ == "table" and name == "patient_key")
+        ),
     )
     with context.begin_transaction():
         context.run_migrations()

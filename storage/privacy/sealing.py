@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, inspect, literal, select, update
+from sqlalchemy import ColumnElement, Text, inspect, literal, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -78,11 +78,12 @@ TARGETS: tuple[Target, ...] = (
 async def seal_batch(session: AsyncSession, target: Target, *, batch: int) -> int:
     """Seal up to `batch` plain values of `target`; how many were sealed."""
     column = getattr(target.model, target.column)
+    raw = type_coerce(column, Text)  # compared as stored, not through the sealing type
     key = inspect(target.model).primary_key[0]
     owner = target.owner()
     query = (
         select(key, owner, column)
-        .where(column.is_not(None), column != "", ~column.startswith(PREFIX, autoescape=True))
+        .where(raw.is_not(None), raw != "", ~raw.startswith(PREFIX, autoescape=True))
         .order_by(key)
         .limit(batch)
     )

@@ -201,7 +201,9 @@ async def patient_history(
     conn = await session.connection()  # Core rows: read only, and faster than ORM rows
 
     async def rows(statement: Select[Any]) -> Any:
-        return (await conn.execute(statement, params)).tuples().all()
+        # Fetched inside SQLAlchemy's greenlet: a sealed cell whose key another instance made
+        # is opened there (storage/crypto/sealed), not in the event loop.
+        return await conn.run_sync(lambda sync: sync.execute(statement, params).tuples().all())
 
     return PatientHistory(
         infusions=[InfusionRecord(*row) for row in await rows(_INFUSIONS)],

@@ -18,14 +18,18 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from bot.crypto.keys import KeyProblem, new_entry, parse
+from bot.services.clinic.erasure import erase_restored
+from storage import audit
 from storage.backup.sqlite import copy_sqlite, sqlite_file, sqlite_url
-from storage.crypto.keyring import Keyring, open_database
+from storage.crypto.keyring import INBOX_OWNER, Keyring, open_database
 from storage.crypto.sealed import NotSealed, Owned
-from storage.engine import Database
-from storage.models import Answer, CaseMessage, Patient
+from storage.engine import Database, is_unavailable
+from storage.inbox import Arrival, store
+from storage.models import Answer, Case, CaseMessage, InboundUpdate, Patient
 from storage.privacy.sealing import TARGETS, seal_batch
+from storage.views.timeline import patient_history
 from tests.auxil.databases import TEST_DATA_KEY
-from tests.auxil.privacy import WORDS, erase_ref, everything_of, seed_two_patients
+from tests.auxil.privacy import NOW, WORDS, erase_ref, everything_of, seed_two_patients
 
 ALL_WORDS = WORDS["P-1"] + WORDS["P-2"]
 
@@ -114,6 +118,15 @@ async def test_a_backup_taken_before_an_erasure_cannot_show_the_erased_words(
         async with restored.transaction() as session:
             row = await session.get(Patient, one.id)
             assert row is not None and row.phone == "" and row.status.value == "active"
+        # Started on the restored copy, the bot erases P-1 again: nothing more goes to them.
+        assert await erase_restored(restored, now=NOW) == 1
+        assert await erase_restored(restored, now=NOW) == 0
+        async with restored.transaction() as session:
+            row = await session.get(Patient, one.id)
+            assert row is not None and row.status.value == "erased" and row.chat_id is None
+            other = await session.get(Patient, two.id)
+            assert other is not None and other.status.value == "active" and other.chat_id == 502
+        assert (await audit.verify_database(restored)).ok
     finally:
         await restored.dispose()
     assert _found(backup.read_bytes()) == []  # and the copy itself never held them in clear
@@ -196,3 +209,85 @@ async def test_plain_text_for_a_sealed_column_outside_the_orm_is_refused(db: Dat
             select(Answer.value).where(Answer.patient_id == two.id, Answer.item_id == "mood")
         )
         assert all(not v.startswith("ac1:") for v in values)
+
+
+async def test_what_does_not_open_reads_empty_and_text_like_a_seal_is_sealed(
+    db: Database,
+) -> None:
+    _one, two = await seed_two_patients(db)
+    assert two.id is not None
+    lookalike = f"ac1:{two.id}:I cannot go on"  # a patient may type anything
+    async with db.transaction() as session:
+        row = await session.get(Patient, two.id)
+        assert row is not None
+        row.emergency_contact = lookalike
+        await session.execute(  # a cell altered (or sealed under a key long gone)
+            text("UPDATE escalation SET quote = :q WHERE patient_id = :i"),
+            {"q": f"ac1:{two.id}:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "i": two.id},
+        )
+    async with db.transaction() as session:
+        raw = (
+            await session.execute(
+                text("SELECT emergency_contact FROM patient WHERE id = :i"), {"i": two.id}
+            )
+        ).scalar_one()
+        assert raw != lookalike and "go on" not in raw  # sealed like any other text
+        row = await session.get(Patient, two.id, populate_existing=True)
+        assert row is not None and row.emergency_contact == lookalike
+        quotes = (await session.scalars(select(Case.quote).where(Case.patient_id == two.id))).all()
+        assert quotes and all(q == "" for q in quotes)  # unreadable: empty, never an exception
+        assert WORDS["P-2"][4] in await _history_text(session, two.id)  # the rest still shows
+
+
+async def _history_text(session: Any, patient_id: int) -> str:
+    history = await patient_history(session, patient_id=patient_id, now=NOW, since=None)
+    return repr(history)
+
+
+async def test_a_second_instance_shows_a_history_whose_keys_it_never_held(db: Database) -> None:
+    other = open_database(db.url, **_engine_kwargs(db))
+    try:
+        async with other.transaction() as session:  # its keyring is loaded before any key
+            assert (await session.scalars(select(Patient))).all() == []
+        _one, two = await seed_two_patients(db)
+        assert two.id is not None
+        async with other.transaction() as session:  # Core rows, no Patient row loaded first
+            assert WORDS["P-2"][4] in await _history_text(session, two.id)
+    finally:
+        await other.dispose()
+
+
+async def test_an_update_from_a_patient_whose_key_is_gone_is_stored_with_the_others(
+    db: Database,
+) -> None:
+    one, two = await seed_two_patients(db)
+    assert db.keyring is not None and one.id is not None
+    await db.keyring.shred(one.id, now=NOW)  # erased since this copy of the data was taken
+    arrivals = [
+        Arrival(update_id=9001, chat_id=501, payload='{"text": "still here"}', seen_at=NOW),
+        Arrival(update_id=9002, chat_id=502, payload='{"text": "morning"}', seen_at=NOW),
+    ]
+    async with db.transaction() as session:
+        await store(session, arrivals, now=NOW)
+    async with db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT update_id, payload FROM inbound_update WHERE update_id > 9000")
+        )
+        owners = {uid: payload.split(":")[1] for uid, payload in rows}
+        assert owners == {9001: str(INBOX_OWNER), 9002: str(two.id)}
+        payloads = await session.scalars(
+            select(InboundUpdate.payload).where(InboundUpdate.update_id > 9000)
+        )
+        assert sorted(payloads) == ['{"text": "morning"}', '{"text": "still here"}']
+
+
+async def test_a_keyring_that_cannot_be_reached_is_an_outage(db: Database, tmp_path: Path) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("a keyring file in a folder that does not exist")
+    gone = open_database(db.url, keyring_url=f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'keys.db'}")
+    try:
+        with pytest.raises(Exception) as failed:
+            await seed_two_patients(gone)
+        assert is_unavailable(failed.value), repr(failed.value)
+    finally:
+        await gone.dispose()

@@ -27,11 +27,12 @@ from bot.services.reaching import caring
 from storage import audit
 from storage.cases import has_unresolved_case
 from storage.checkins import open_checkins
+from storage.crypto.keyring import INBOX_OWNER
 from storage.engine import Database
 from storage.models import Patient
 from storage.patients import erased_patient_ids, get_patient, lock_patient, patient_by_ref
 from storage.privacy.erasure import erase_words_and_contacts
-from storage.states import Actor, PatientStatus
+from storage.states import SERVICE, Actor, PatientStatus
 
 EVENT = "patient.erased"
 log = logging.getLogger(__name__)
@@ -145,7 +146,12 @@ async def erase(
 ) -> Erased:
     """`erase_patient` in a transaction of its own, then the patient's data key destroyed. The
     key outliving a committed erasure (the keyring unreachable) is logged and left to
-    `shred_pending`, run by every retention run: the live rows hold no words by then."""
+    `shred_pending`, run at start-up and by every retention run: the live rows hold no words
+    by then. Refused without the keyring (AFTERCARE_DATA_KEY unset): a key would outlive it."""
+    if db.keyring is None:
+        raise ErasureRefused(
+            C_("AFTERCARE_DATA_KEY is not set here: the patient's data key could not be destroyed.")
+        )
     async with db.transaction() as session:
         erased = await erase_patient(
             session, clinic=clinic, ref=ref, basis=basis, actor=actor, now=now
@@ -182,6 +188,63 @@ async def shred_pending(db: Database, *, now: datetime) -> int:
         erased = await erased_patient_ids(session)
     done = await db.keyring.shredded()
     return await shred_keys(db, patient_ids=sorted(set(erased) - done), now=now)
+
+
+async def erase_restored(db: Database, *, now: datetime) -> int:
+    """Erase again every patient whose data key is destroyed but whose row is not erased: a
+    backup of the data from before their erasure was restored. Their rows hold nothing
+    readable; nothing more may be sent to them. Run at start-up; audited (`patient.erased`,
+    basis `erased_before_restore`); how many."""
+    if db.keyring is None:
+        return 0
+    async with db.transaction() as session:
+        erased = set(await erased_patient_ids(session))
+    again = sorted(await db.keyring.shredded() - erased - {INBOX_OWNER})
+    done = 0
+    for pid in again:
+        async with db.transaction() as session:
+            await lock_patient(session, patient_id=pid)
+            row = await get_patient(session, patient_id=pid)
+            if row is None or row.status == PatientStatus.ERASED:
+                continue  # a tombstone of a patient this copy never had
+            cancelled = await checkin_states.cancel_unsent(session, patient_id=pid, now=now)
+            dropped = await caring.on_erased(session, patient_id=pid, now=now)
+            counts = await erase_words_and_contacts(session, patient=row)
+            row.status, row.erased_at = PatientStatus.ERASED, now
+            session.add(row)
+            await audit.append(
+                session,
+                at=now,
+                actor=SERVICE,
+                event=EVENT,
+                clinic_id=row.clinic_id,
+                patient_id=pid,
+                detail={
+                    "basis": "erased_before_restore",
+                    "erased": counts,
+                    "cancelled_checkins": cancelled,
+                    "dropped_caring": dropped,
+                },
+            )
+            done += 1
+    return done
+
+
+async def start_keys(db: Database, *, now: datetime) -> None:
+    """At start-up: every key unwraps (or one line names the KEK missing), a key an interrupted
+    erasure left is destroyed, a patient erased since a restored backup is erased again."""
+    if db.keyring is None:
+        return
+    await db.keyring.open()
+    await shred_pending(db, now=now)
+    if erased := await erase_restored(db, now=now):
+        log.warning("%d patients erased again: the data was restored from before", erased)
+    if db.dialect == "postgresql" and db.keyring.url == db.url:
+        log.warning(
+            "the patients' data keys are kept in the data's own database: a dump of it holds "
+            "them (wrapped); set AFTERCARE_KEYRING_URL to a second database so that an erasure "
+            "reaches backups (README, Privacy)"
+        )
 
 
 async def set_legal_hold(

@@ -104,8 +104,9 @@ class Sealed(TypeDecorator[str]):
             owner = owner_of(value)
         except Unreadable:
             return str(value)  # clear text of an older version that happens to start "ac1:"
+        keyring = keyring_of(dialect)  # no key set at all: raised, so nothing reads as erased
         try:
-            key = _data_key(keyring_of(dialect), owner, create=False)
+            key = _data_key(keyring, owner, create=False)
             if key is None:
                 return Owned("", owner)  # shredded: the patient was erased
             return Owned(open_sealed(key, value, field=self.field), owner)

@@ -291,3 +291,14 @@ async def test_a_keyring_that_cannot_be_reached_is_an_outage(db: Database, tmp_p
         assert is_unavailable(failed.value), repr(failed.value)
     finally:
         await gone.dispose()
+
+
+async def test_without_the_key_sealed_text_is_refused_not_shown_empty(db: Database) -> None:
+    _one, two = await seed_two_patients(db)
+    keyless = Database(db.url, **_engine_kwargs(db))  # what a command without the key opens
+    try:
+        with pytest.raises(KeyProblem, match="AFTERCARE_DATA_KEY is not set"):
+            async with keyless.transaction() as session:
+                await session.get(Patient, two.id)
+    finally:
+        await keyless.dispose()

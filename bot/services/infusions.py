@@ -226,6 +226,9 @@ async def record_infusion(
             )
         )
     assert patient.id is not None
+    # The chain's lock before the infusion's row locks the patient's (its foreign key): the
+    # order every writer keeps, so consent linking the chat cannot wait on us in a cycle.
+    await audit.hold_chain(session)
     infusion = await add_infusion(
         session,
         infusion=Infusion(

@@ -1,6 +1,6 @@
 """Console pages: server time and round trip of the case queue, the patient list and a
-timeline, over realistic data (1,000 patients, 100 unresolved cases, one patient with 300
-check-ins; see bench/README.md).
+timeline, over realistic data (1,000 patients by default, `--patients N` for more; 100
+unresolved cases; one patient with 300 check-ins; see bench/README.md).
 
 The whole bot runs in-process (`prepare` + `serve` against the sandbox Bot API, polling, the
 dispatcher ticking), its HTTP server on a local port, as tests/auxil/console.py runs it; the
@@ -9,7 +9,8 @@ an httpx client with its cookie asks for each page, one request at a time. Serve
 the call of the `/console` mount's ASGI app (wrapped by patching `bot.app.console_mount`) to the
 return of its last body `send`, with the process CPU time and SQL statements in that span.
 
-    .venv/bin/python -m bench.console [--requests 200] [--warmup 20] [--database-url URL]
+    .venv/bin/python -m bench.console [--patients 1000] [--requests 200] [--warmup 20]
+        [--database-url URL]
 
 A measurement: exit status 0 whether or not the target (p99 < 50 ms) is met; 2 if the run broke.
 """
@@ -46,12 +47,13 @@ from bot.domain import instruments
 from bot.services.console_access import issue_link, redeem_link
 from sandbox import BotApiSandbox
 from storage.crypto.keyring import open_database
+from storage.crypto.sealed import Owned, owned
 from storage.engine import Database
 from storage.models import Answer, Case, Checkin, Clinician, Infusion, Page, Patient
 from tests.auxil.harness import free_port, make_settings
 
 TARGET_P99_MS = 50.0
-PATIENTS, OPEN_CASES, HEAVY_CHECKINS, CHECKINS_EACH = 1000, 100, 300, 10
+PATIENTS, OPEN_CASES, HEAVY_CHECKINS, CHECKINS_EACH = 1000, 100, 300, 10  # PATIENTS: default
 HEAVY = 1  # P-0000001, the patient with 300 check-ins
 CLINICIANS = ("Dr Ada", "Dr Grace", "Dr Alan", "Dr Edsger", "Dr Barbara", "Dr Donald")
 FIRST_CLINICIAN_CHAT = 7300
@@ -118,7 +120,8 @@ def answered(rng: random.Random, pid: int, cid: int, sent: datetime, day1: bool)
     items += [("s1", "yes" if positive else "no"), ("s2", "yes" if positive else "no")]
     items += [("s3", "yes"), ("s4", rng.choice(("yes", "no"))), ("s5", "no")] if positive else []
     items += [("s6", "no")] + ([("rf", "no")] if day1 else [])
-    items += [("note", "Tired today, slept badly, otherwise fine.")] if rng.random() < 0.2 else []
+    note = Owned("Tired today, slept badly, otherwise fine.", pid)  # free text: sealed
+    items += [("note", note)] if rng.random() < 0.2 else []
     rows = []
     for k, (item, value) in enumerate(items):
         spec, at = instruments.item(item), sent + timedelta(seconds=20 * (k + 1))
@@ -127,21 +130,22 @@ def answered(rng: random.Random, pid: int, cid: int, sent: datetime, day1: bool)
     return rows
 
 
-async def populate(engine: AsyncEngine, now: datetime) -> dict[str, int]:
+async def populate(engine: AsyncEngine, now: datetime, patients_n: int) -> dict[str, int]:
     rng, day = random.Random(7), timedelta(days=1)
-    patients = [ds.patient_row(p, now) | {"timezone": ZONES[p % 3]} for p in range(1, PATIENTS + 1)]
-    infusions = [ds.infusion_row(p, now - 15 * day, now) for p in range(1, PATIENTS + 1)]
+    everyone = range(1, patients_n + 1)
+    patients = [ds.patient_row(p, now) | {"timezone": ZONES[p % 3]} for p in everyone]
+    infusions = [ds.infusion_row(p, now - 15 * day, now) for p in everyone]
     heavy_ends = [now - (145 - 30 * k) * day for k in range(5)]  # the last 25 days ago
     infusions[HEAVY - 1]["ended_at"] = heavy_ends[0]
     infusions += [
-        ds.infusion_row(PATIENTS + k, end, now) | {"patient_id": HEAVY}
+        ds.infusion_row(patients_n + k, end, now) | {"patient_id": HEAVY}
         for k, end in enumerate(heavy_ends[1:], 1)
     ]
-    heavy_ids = [HEAVY] + [PATIENTS + k for k in range(1, 5)]
+    heavy_ids = [HEAVY] + [patients_n + k for k in range(1, 5)]
     checkins: list[dict[str, Any]] = []
     answers: list[dict[str, Any]] = []
     last: dict[int, int] = {}
-    for pid in range(1, PATIENTS + 1):
+    for pid in everyone:
         heavy = pid == HEAVY
         first, every = (heavy_ends[0], 11.5) if heavy else (now - 15 * day, 24)
         for i in range(HEAVY_CHECKINS if heavy else CHECKINS_EACH):
@@ -163,7 +167,7 @@ async def populate(engine: AsyncEngine, now: datetime) -> dict[str, int]:
         checkins.append(ds.checkin_row(len(checkins) + 1, pid, planned, now, kind="daily", day=9))
     words = "can I take ibuprofen with the new tablets?"
     for k in range(20):  # typed outside any check-in
-        values = (HEAVY, None, "message", f"{k}: {words}", "aftercare-checkin", "1")
+        values = (HEAVY, None, "message", owned(HEAVY, f"{k}: {words}"), "aftercare-checkin", "1")
         answers.append(
             dict(zip(ANSWER_KEYS.split(), (*values, now - (5 * k + 1) * day, None), strict=True))
         )
@@ -186,10 +190,12 @@ async def populate(engine: AsyncEngine, now: datetime) -> dict[str, int]:
             for k in range(1 + n % 3)
         )
         head = (n, "north", pid, last.get(pid) if n % 5 else None, FINDINGS[n % 5][0])
-        why = ("checkin", reason, None) if n % 5 else ("message", reason, "I can't go on")
+        why = (
+            ("checkin", reason, None) if n % 5 else ("message", reason, owned(pid, "I can't go on"))
+        )
         ladder = (status, opened, opened, 1, None if acked else now + timedelta(minutes=30 + n))
         taken = (opened + timedelta(minutes=4), 1 + n % 6) if acked else (None, None)
-        closed = (opened + 2 * timedelta(hours=1), 1 + n % 6, "Called; safety plan reviewed.")
+        closed = (opened + 2 * timedelta(hours=1), 1 + n % 6, owned(pid, "Called; plan reviewed."))
         values = (*head, *why, *ladder, *taken, *(closed if done else (None,) * 3), None, None)
         cases.append(dict(zip(CASE_KEYS.split(), values, strict=True)))
         for step in range(1 + n % 3):
@@ -286,7 +292,7 @@ async def run(args: argparse.Namespace) -> int:
             async with ctx.db.engine.connect() as conn:
                 version = (await conn.exec_driver_sql(sql)).scalar()
             started = time.monotonic()
-            counts = await populate(ctx.db.engine, ctx.clock.now())
+            counts = await populate(ctx.db.engine, ctx.clock.now(), args.patients)
             made = ", ".join(f"{v:,} {k}" for k, v in counts.items())
             print(f"data: {made} rows in {time.monotonic() - started:.1f}s", flush=True)
             token = await open_session(ctx.db, ctx.clock.now())
@@ -307,7 +313,7 @@ async def run(args: argparse.Namespace) -> int:
                     "queue page": "/console/",
                     "queue fragment": "/console/cases/list",
                     "queue fragment, unchanged": unchanged,
-                    "patients list (1,000)": "/console/patients",
+                    f"patients list ({args.patients:,})": "/console/patients",
                     "timeline (300 check-ins)": f"/console/patients/P-{HEAVY:07d}",
                 }
                 results = {}
@@ -346,13 +352,16 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.console", description=__doc__)
+    parser.add_argument(
+        "--patients", type=int, default=PATIENTS, help=f"active patients ({PATIENTS:,})"
+    )
     parser.add_argument("--requests", type=int, default=200, help="measured per page (200)")
     parser.add_argument("--warmup", type=int, default=20, help="excluded, per page (20)")
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once serving")
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.warmup < 0:
-        parser.error("--requests must be >= 1 and --warmup >= 0")
+    if args.requests < 1 or args.warmup < 0 or args.patients < OPEN_CASES:
+        parser.error(f"--requests must be >= 1, --warmup >= 0, --patients >= {OPEN_CASES}")
     try:
         return asyncio.run(run(args))
     except (BenchError, OSError, asyncpg.PostgresError) as exc:

@@ -9,6 +9,9 @@ sandbox of the sendMessage to the clinician's chat whose text contains "priority
 
     .venv/bin/python -m bench.page_latency [--escalations 200] [--database-url URL]
 
+Before the escalations it measures the floor (bench/floor.py: a bare client's one transaction
+and one sendMessage, same sandbox, same kind of database) and prints the figures beside it.
+
 Exit status: 0 when every escalation paged (whether or not the target was met), 1 when one
 never paged, 2 when the run itself broke.
 """
@@ -34,6 +37,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.floor import FLOOR_CHAT, latency_floor, ratio
 from bot.app import prepare, serve
 from bot.clinic_config import parse_clinics
 from bot.context import AppContext
@@ -53,6 +57,8 @@ from storage.crypto.keyring import open_database
 TOKEN = "123456:BENCH-TOKEN-abcdefghijklmnopqrstuvwxyz"
 PAGE_MARK = "priority — case #"
 TARGET_P99_MS = 100.0
+FLOOR_RATIO = 3.0  # issue 32: p99 within 3× the floor measured in the same run
+TARGET_ACK_MS = 15.0  # and the tap's spinner stopped within 15 ms (p50)
 CLINICIAN = 7101
 FIRST_PATIENT = 9_100_000
 
@@ -331,6 +337,8 @@ async def run(args: argparse.Namespace) -> int:
                     "select sqlite_version()" if backend == "sqlite" else "show server_version"
                 )
             ).scalar()
+        sandbox.add_user(FLOOR_CHAT)  # the floor: same sandbox, same kind of database, now
+        floor = await latency_floor(sandbox.url, FLOOR_CHAT, url, args.floor_rounds)
         await add_clinician_on_call(ctx, sandbox)
         started = time.monotonic()
         for patient in patients:
@@ -385,11 +393,25 @@ async def run(args: argparse.Namespace) -> int:
         f"{_ms(ok, 'tap', 'ack_at')}, crisis card {_ms(ok, 'tap', 'card_at')}, "
         f"page {_ms(ok, 'tap', 'page')} (they run side by side)"
     )
+    print(floor.line())
     met = "met" if p99 < TARGET_P99_MS else "NOT met"
     print(
         f"page latency {backend} n={len(paged)} p50={p50:.1f}ms p95={p95:.1f}ms "
         f"p99={p99:.1f}ms max={paged[-1]:.1f}ms target p99<{TARGET_P99_MS:.0f}ms: {met}"
     )
+    within = "met" if p99 <= FLOOR_RATIO * floor.at(99) else "NOT met"
+    print(
+        f"against the floor: p50 {ratio(p50, floor.at(50))}, p99 {ratio(p99, floor.at(99))} "
+        f"(target p99 <= {FLOOR_RATIO:.0f}× the floor's: {within})"
+    )
+    acks = [(s.ack_at - s.tapped) * 1000 for s in ok if s.ack_at is not None]
+    if acks:
+        ack = statistics.median(acks)
+        fast = "met" if ack < TARGET_ACK_MS else "NOT met"
+        print(
+            f"answerCallbackQuery p50 {ack:.1f}ms from the tap "
+            f"(target < {TARGET_ACK_MS:.0f}ms: {fast})"
+        )
     return 1 if missing else 0
 
 
@@ -413,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         "--settle", type=float, default=0.1, help="idle pause before each measured tap (s)"
     )
     parser.add_argument("--timeout", type=float, default=5.0, help="wait for a page (s)")
+    parser.add_argument(
+        "--floor-rounds", type=int, default=200, help="rounds of the floor, measured first (200)"
+    )
     args = parser.parse_args(argv)
     if args.escalations < 1 or args.warmup < 0:
         parser.error("--escalations must be >= 1 and --warmup >= 0")

@@ -55,26 +55,42 @@ async def tap(update: Update, context: AftercareContext) -> None:
     clinic = ctx.clinic(patient.clinic_id)
     message = query.message if isinstance(query.message, Message) else None
     now = ctx.clock.now()
-    async with context.effects() as session:
-        result = await record_tap(
-            session, patient=patient, clinic=clinic, tap=parsed, now=now, update_id=update.update_id
-        )
-        if isinstance(result, Answered | LateYes):
-            note_delay(result.raised, written_at=context.delayed_since(now), now=now)
-    if isinstance(result, Answered):
-        await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
-        # The spinner's answer beside the next question, never in front of it: a slow or
-        # refused callback answer (tried again by the limiter) holds nothing back.
-        spinner = asyncio.create_task(
-            answer_query(query, _(texts.CHANGED_TO_YES) if result.corrected_from else None)
-        )
-        try:
+    spinner: asyncio.Task[None] | None = None
+
+    def accepted() -> None:  # the next answer, about to be stored: stop the spinner now
+        nonlocal spinner
+        spinner = asyncio.create_task(answer_query(query, None))
+
+    try:
+        async with context.effects() as session:
+            result = await record_tap(
+                session,
+                patient=patient,
+                clinic=clinic,
+                tap=parsed,
+                now=now,
+                update_id=update.update_id,
+                on_accepted=accepted,
+            )
+            if isinstance(result, Answered | LateYes):
+                note_delay(result.raised, written_at=context.delayed_since(now), now=now)
+        if isinstance(result, Answered):
+            # The spinner stopped wordless as soon as the tap was known to be the next answer
+            # (it says nothing, so it confirms nothing before the card and the page). A
+            # correction's words wait until the card is out, beside the next question, never in
+            # front of it. A slow or refused callback answer holds nothing back.
+            await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
+            if spinner is None:
+                said = _(texts.CHANGED_TO_YES) if result.corrected_from else None
+                spinner = asyncio.create_task(answer_query(query, said))
             await continue_checkin(
                 ctx, context.bot, patient=patient, answered=result, question=message
             )
-        finally:
+            return
+    finally:
+        if spinner is not None:
             await spinner
-    elif isinstance(result, LateYes):
+    if isinstance(result, LateYes):
         log.info("checkin.late_yes update_id=%s", update.update_id)
         await urgent(
             ctx,

@@ -64,6 +64,16 @@ class Entry:
     detail: Mapping[str, Any] | None = None
 
 
+_LAST = (
+    select(col(AuditEvent.id), col(AuditEvent.hash)).order_by(col(AuditEvent.id).desc()).limit(1)
+)
+# The chain's end as this session's transaction left it: (transaction, next id, last hash). A
+# transaction holds the chain (SQLite: the write lock; PostgreSQL: the advisory lock) from its
+# first append to its end, so its later appends need not read the end again; the marker is the
+# transaction object itself, so a new transaction (or a rolled-back one's successor) reads it.
+_TAIL = "aftercare.audit_tail"
+
+
 async def hold_chain(session: AsyncSession) -> None:
     """Take the audit chain's lock now (PostgreSQL; held to the transaction's end). A
     transaction that will lock a case row and then append takes it first, so every writer
@@ -81,15 +91,14 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
     """
     if not entries:
         return
-    await hold_chain(session)
-    last = (
-        await session.execute(
-            select(col(AuditEvent.id), col(AuditEvent.hash))
-            .order_by(col(AuditEvent.id).desc())
-            .limit(1)
-        )
-    ).first()
-    next_id, prev_hash = ((last[0] + 1), last[1]) if last else (1, GENESIS)
+    transaction = session.sync_session.get_transaction()
+    tail = session.info.get(_TAIL)
+    if tail is not None and transaction is not None and tail[0] is transaction:
+        next_id, prev_hash = tail[1], tail[2]  # this transaction appended last: chain lock held
+    else:
+        await hold_chain(session)
+        last = (await session.execute(_LAST)).first()
+        next_id, prev_hash = ((last[0] + 1), last[1]) if last else (1, GENESIS)
     rows: list[dict[str, Any]] = []
     for entry in entries:
         row: dict[str, Any] = {
@@ -110,6 +119,7 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
         rows.append(row)
         next_id, prev_hash = next_id + 1, row["hash"]
     await session.execute(insert(AuditEvent), rows)
+    session.info[_TAIL] = (transaction, next_id, prev_hash)
 
 
 async def append(

@@ -193,6 +193,13 @@ async def get_checkin(session: AsyncSession, *, checkin_id: int) -> Checkin | No
     return await session.get(Checkin, checkin_id, populate_existing=True)
 
 
+async def set_message_id(session: AsyncSession, *, checkin_id: int, message_id: int) -> None:
+    """The check-in's question now on screen is this message (one UPDATE, no read first)."""
+    await session.execute(
+        update(Checkin).where(col(Checkin.id) == checkin_id).values(message_id=message_id)
+    )
+
+
 async def cancel_scheduled(
     session: AsyncSession, *, patient_id: int, now: datetime, status: CheckinStatus
 ) -> int:

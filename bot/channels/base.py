@@ -9,7 +9,7 @@ with an honest `Delivery` — it never raises for its own channel's trouble.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -53,6 +53,9 @@ class Outgoing:
     kind: ChannelKind
     clinician: Clinician | None
     handle: str = ""  # the channel's own: an acknowledge token, an outbox event id
+    # The channel's own, read under the claim for the send after the commit (an outbox event
+    # claimed in the rung's transaction); None when there is nothing of the kind.
+    held: object | None = field(default=None, compare=False, repr=False)
 
 
 class Channel(Protocol):

@@ -8,14 +8,17 @@ per live secret of the clinic, computed at each attempt: `bot/channels/webhook/b
 `services/paging/signing.py`). A lease, not a lock held across the network: an instance that
 dies mid-send leaves its events to the next claim once the lease ends, so a crash may repeat an
 event (the receiver de-duplicates on the dedup key and the event id), never lose one. The
-dispatcher runs `PageEvents.run_due` every round; an outbox channel sends a rung's triggers at
-once with `send_now`. `OutboxChannel` is the pager's side of an outbox channel.
+dispatcher runs `PageEvents.run_due` every round; an outbox channel claims a rung's triggers in
+the rung's own transaction (`hold`) and posts them as soon as it commits (`send_held`), with no
+transaction in between. `OutboxChannel` is the pager's side of an outbox channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replaced
@@ -69,6 +72,14 @@ def retry_after(value: str | None, *, now: datetime | None = None) -> timedelta 
     return min(MAX_RETRY_AFTER, max(timedelta(0), when - (now or datetime.now(UTC))))
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS settings (its CA bundle, SSL_CERT_FILE honoured), built once: building
+    them loads the whole bundle, ~20 ms of CPU that a page would otherwise wait for at each post.
+    A context is only configuration; every post still opens its own connection."""
+    return httpx.create_ssl_context()
+
+
 async def post_json(
     url: str,
     body: bytes,
@@ -89,7 +100,8 @@ async def post_json(
     sent_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     try:
         checked = await check_url(url, outbound, timeout=min(timeout, SEND_RESOLVE_SECONDS))
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_tls())
+        async with client:
             response = await post_pinned(client, url, checked, content=body, headers=sent_headers)
     except Blocked as exc:
         return Delivery(Outcome.FAILED, error=f"refused: {exc.refusal.reason}")
@@ -157,6 +169,7 @@ class PageEvents:
         self.slots = asyncio.Semaphore(CONCURRENCY)
         self.box = SecretBox.of(ctx.settings)
         self.outbound = ctx.settings.outbound_policy()
+        _tls()  # built at start-up, not during the first page
 
     async def run_due(self) -> int:
         """Claim a batch of due events, send them side by side and record each outcome;
@@ -180,20 +193,38 @@ class PageEvents:
         holds it, it is already final, or an earlier event of its target is pending) maps to
         NOT_SENT and is left to the dispatcher's rounds."""
         now = self.ctx.clock.now()
-        claimed: list[_Claimed] = []
         async with self.ctx.db.transaction() as session:
-            for event_id in dict.fromkeys(event_ids):
-                rows = await claim_due_page_events(
-                    session,
-                    now=now,
-                    owner=self.ctx.instance_id,
-                    lease_until=now + self.lease,
-                    limit=1,
-                    only_id=event_id,
-                )
-                claimed += [_Claimed.of(row) for row in rows]
-            claimed = await self._signed(claimed, session, now)
-        results = await self._send(claimed)
+            claimed = await self.hold(session, event_ids, now=now)
+        return await self.send_held(claimed, event_ids)
+
+    async def hold(
+        self, session: AsyncSession, event_ids: Sequence[int], *, now: datetime
+    ) -> list[_Claimed]:
+        """Claim these events in `session` for this instance, under a lease, with what signs
+        them: in the transaction that queued them (a rung's triggers), so that the send after its
+        commit needs no transaction of its own. The lease, not a lock: none is claimable
+        elsewhere once committed, and a crash leaves them to the rounds when it ends. An event not
+        claimable (another instance holds it, it is final, or an earlier event of its target is
+        pending) is not among them."""
+        claimed: list[_Claimed] = []
+        for event_id in dict.fromkeys(event_ids):
+            rows = await claim_due_page_events(
+                session,
+                now=now,
+                owner=self.ctx.instance_id,
+                lease_until=now + self.lease,
+                limit=1,
+                only_id=event_id,
+            )
+            claimed += [_Claimed.of(row) for row in rows]
+        return await self._signed(claimed, session, now)
+
+    async def send_held(
+        self, claimed: Sequence[_Claimed], event_ids: Sequence[int]
+    ) -> dict[int, Delivery]:
+        """Post events claimed by `hold` (committed), record each outcome; each of `event_ids`
+        maps to its outcome, NOT_SENT for one not held (left to the dispatcher's rounds)."""
+        results = await self._send(list(claimed))
         elsewhere = Delivery(Outcome.NOT_SENT, error="not claimable now: left to the dispatcher")
         return {event_id: results.get(event_id, elsewhere) for event_id in event_ids}
 
@@ -311,7 +342,7 @@ class OutboxChannel:
                 "page.channel_unavailable case=%s channel=%s: %s", page.case_id, self.kind, why
             )
             return []
-        out = []
+        queued: list[int] = []
         for key in self.routing_keys(page):
             event = await enqueue_trigger(
                 session,
@@ -326,12 +357,19 @@ class OutboxChannel:
                 now=now,
             )
             if event is not None and event.id is not None:
-                out.append(Outgoing(self.kind, None, str(event.id)))
-        return out
+                queued.append(event.id)
+        # Claimed here, in the rung's transaction: the send after its commit posts at once.
+        held = {event.id: event for event in await self.outbox.hold(session, queued, now=now)}
+        return [Outgoing(self.kind, None, str(i), held=held.get(i)) for i in queued]
 
     async def send(self, page: RungPage, outs: Sequence[Outgoing]) -> list[Delivery]:
-        """Post the rung's events now, in one claim and one record; recorded, counted and
-        retried by the outbox. Not a page to a person: a 2xx says nothing about who heard it."""
+        """Post the rung's events now, in one record; recorded, counted and retried by the
+        outbox. Not a page to a person: a 2xx says nothing about who heard it. An event held in
+        the rung's transaction is posted as held; one that was not is claimed first."""
         ids = [int(out.handle) for out in outs]
-        sent = await self.outbox.send_now(ids)
+        held = [out.held for out in outs if isinstance(out.held, _Claimed)]
+        rest = [int(out.handle) for out in outs if not isinstance(out.held, _Claimed)]
+        sent = await self.outbox.send_held(held, [e.id for e in held]) if held else {}
+        if rest:
+            sent |= await self.outbox.send_now(rest)
         return [sent[event_id] for event_id in ids]

@@ -22,19 +22,23 @@ from bot.console.forms.outreach import (
     parse_local,
     remember,
 )
+from bot.console.lists.case_cards import render_cards
 from bot.console.web import (
     NotFound,
     Refused,
+    base_context,
     checked_form,
     console_of,
+    fill_ages,
     page,
+    reasons_of,
     render,
     viewer,
     whole_number,
 )
 from bot.i18n import C_
 from bot.messaging.case_thread import NOT_DELIVERED, WriteOutcome, write_to_patient
-from bot.messaging.pages import WHO, reasons_in
+from bot.messaging.pages import WHO
 from bot.messaging.taking import TakeRequest, take_case
 from bot.services.case_queue import case_card, open_case_cards
 from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker
@@ -92,16 +96,22 @@ async def _queue(request: Request, who: Viewer) -> tuple[str, str]:
     clinic = console.clinic(who)
     async with console.read() as session:
         cards = await open_case_cards(session, clinic=clinic, now=console.ctx.clock.now())
+    context = base_context(request, who=who) | {
+        "reasons": lambda card: reasons_of(card.case.reason, clinic.zone),
+        "who_names": WHO,
+        "back": "queue",
+    }
     raw = render(
         request,
         "_queue.html",
         who=who,
+        now=context["now"],
         cards=cards,
-        reasons=lambda card: reasons_in(card.case.reason, clinic),
-        who_names=WHO,
+        cards_html=Markup(render_cards(console.env, cards, context)),
         refresh=REFRESH_SECONDS,
         version=VERSION_MARK,
     )
+    raw = fill_ages(raw, context["now"])
     version = hashlib.sha256(raw.encode()).hexdigest()[:16]
     return raw.replace(VERSION_MARK, version), version
 
@@ -129,7 +139,7 @@ async def case_page(request: Request) -> Response:
         **forms_context(request),
         who=who,
         card=card,
-        reasons=lambda c: reasons_in(c.case.reason, clinic),
+        reasons=lambda c: reasons_of(c.case.reason, clinic.zone),
         who_names=WHO,
         notice=request.query_params.get("done", "")
         if request.query_params.get("done") in NOTICES

@@ -4,7 +4,7 @@ caring contacts (CLINICAL.md §12: the track shown, stopped by any clinician of 
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.charts.cache import cached_svg
 from bot.charts.glance import chart_glance
-from bot.charts.mood import render_svg, summary_text
+from bot.charts.mood import summary_text
+from bot.console.lists.patient_page import list_page
 from bot.console.safety_plan import plan_values
 from bot.console.web import (
     PREFIX,
@@ -25,19 +27,13 @@ from bot.console.web import (
     page,
     refuse_if_erased,
     viewer,
+    whole_number,
 )
 from bot.i18n import C_
 from bot.i18n.names import language_name
 from bot.i18n.resolve import chosen_language, offered_languages
 from bot.services.mood_chart import mood_chart_for
-from bot.services.overview import (
-    RISK_FILTERS,
-    SORT_KEYS,
-    STATUS_FILTERS,
-    filter_rows,
-    patient_rows,
-    sort_rows,
-)
+from bot.services.overview import RISK_FILTERS, SORT_KEYS, STATUS_FILTERS
 from bot.services.patient_views import patient_of_clinic, record_view
 from bot.services.reaching import caring, contact_details
 from bot.services.safety.plans import versions
@@ -45,10 +41,24 @@ from bot.services.timeline import patient_timeline
 from storage.patients import set_language
 
 MAX_REF = 64
+PAGE_SIZE = 50  # patients a page of the list
+ENTRIES_PAGE = 50  # timeline entries a page, newest first
 CHART_DAYS = 30
+CHART_STEP = timedelta(minutes=5)  # the chart's window ends on the next step: drawn once a step
+
+
+def chart_end(now: datetime) -> datetime:
+    """`now` rounded up to the next CHART_STEP (UTC), so the same answers give the same chart
+    and its SVG is drawn once (bot.charts.cache); nothing is answered in the future, so the few
+    minutes more on the right show nothing new."""
+    step = CHART_STEP.total_seconds()
+    past = now.timestamp() % step
+    return now if not past else now + timedelta(seconds=step - past)
 
 
 async def patients(request: Request) -> Response:
+    """The clinic's patients, filtered and sorted as asked, PAGE_SIZE a page; a page that does
+    not exist is a 404 saying how many there are."""
     who = await viewer(request)
     console = console_of(request)
     query = request.query_params
@@ -58,15 +68,37 @@ async def patients(request: Request) -> Response:
     risk = risk if risk in RISK_FILTERS else None
     status = query.get("status") or None
     status = status if status in STATUS_FILTERS else None
+    asked = query.get("page") or "1"
+    number = whole_number(asked)
+    current = number if number is not None and number >= 1 else 0
+    first = max(0, (current - 1) * PAGE_SIZE)
     async with console.read() as session:
-        rows = await patient_rows(session, clinic_id=who.clinic_id, now=console.ctx.clock.now())
-    shown = sort_rows(filter_rows(rows, risk=risk, status=status), sort)
+        found = await list_page(
+            session,
+            clinic_id=who.clinic_id,
+            now=console.ctx.clock.now(),
+            sort=sort,
+            risk=risk,
+            status=status,
+            first=first,
+            size=PAGE_SIZE,
+        )
+    pages = max(1, -(-found.matched // PAGE_SIZE))
+    missing = not 1 <= current <= pages
+    if missing:
+        current, first = 1, 0
     return page(
         request,
         "patients.html",
         who=who,
-        rows=shown,
-        total=len(rows),
+        status=404 if missing else 200,
+        rows=[] if missing else found.rows,
+        first=first + 1,
+        matched=found.matched,
+        total=found.total,
+        page_number=current,
+        pages=pages,
+        missing_page=asked[:12] if missing else "",
         sort=sort,
         risk=risk or "",
         status_filter=status or "",
@@ -90,19 +122,29 @@ async def timeline(request: Request) -> Response:
         if found is None or patient is None:
             raise NotFound("patient")
         chart = await mood_chart_for(
-            session, patient=patient, clinic=clinic, now=now, days=CHART_DAYS
+            session, patient=patient, clinic=clinic, now=chart_end(now), days=CHART_DAYS
         )
         assert patient.id is not None
         plans = await versions(session, clinic_id=who.clinic_id, patient_id=patient.id)
         caring_track = await caring.track_of(session, patient_id=patient.id)
-    svg = await asyncio.to_thread(render_svg, chart, dom_id="mood")
+    svg = await cached_svg(chart, dom_id="mood")
     async with console.ctx.db.transaction() as session:  # who looked at whose record
         await record_view(session, patient=patient, actor=who.actor, now=now)
+    entries = len(found.entries)
+    pages = max(1, -(-entries // ENTRIES_PAGE))
+    asked = whole_number(request.query_params.get("page") or "1")
+    current = asked if asked is not None and 1 <= asked <= pages else 1  # else: the newest
+    first = (current - 1) * ENTRIES_PAGE
     return page(
         request,
         "timeline.html",
         who=who,
         timeline=found,
+        entries=found.entries[first : first + ENTRIES_PAGE],
+        entries_first=first + 1,
+        entries_total=entries,
+        entries_page=current,
+        entries_pages=pages,
         chart=chart,
         chart_svg=Markup(svg),
         chart_summary=summary_text(chart),

@@ -9,17 +9,20 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -138,7 +141,9 @@ def make_environment() -> Environment:
     env.filters["hhmm"] = hhmm
     env.filters["duration"] = lambda delta: duration(delta)
     env.filters["age"] = age
-    env.filters["reasons"] = lambda reason, zone: reason_lines(reason, ZoneInfo(str(zone)))
+    env.filters["ago"] = ago
+    env.filters["until"] = until
+    env.filters["reasons"] = lambda reason, zone: reasons_of(reason, ZoneInfo(str(zone)))
     env.globals["Level"] = Level
     env.globals["current_language"] = current_language  # <html lang="{{ current_language() }}">
     env.globals["item_label"] = item_label
@@ -169,13 +174,63 @@ def age(delta: timedelta) -> str:
     return duration(delta)
 
 
+# A wait left to be said once the page is drawn (bot.console.lists.case_cards), marked
+# "@@age-<nonce>:<iso>|ago@@": the nonce, new each process, is what no patient's words can hold.
+AGES_LATER = "ages_later"
+_NONCE = secrets.token_hex(8)
+_AGE_MARK = re.compile(rf"@@age-{_NONCE}:([0-9T:.+-]+)\|(ago|until)@@")
+
+
+def _wait(context: Context, instant: datetime, way: str) -> str:
+    if context.get(AGES_LATER):
+        return f"@@age-{_NONCE}:{instant.isoformat()}|{way}@@"
+    now: datetime = context["now"]
+    return age(now - instant if way == "ago" else instant - now)
+
+
+@pass_context
+def ago(context: Context, instant: datetime) -> str:
+    """`(now - instant)|age`: how long ago, to the minute."""
+    return _wait(context, instant, "ago")
+
+
+@pass_context
+def until(context: Context, instant: datetime) -> str:
+    """`(instant - now)|age`: how long until, to the minute."""
+    return _wait(context, instant, "until")
+
+
+def fill_ages(html: str, now: datetime) -> str:
+    """The waits a page drawn with `ages_later` left, said at `now` as |ago and |until say
+    them (escaped, as a value of `{% trans %}` is)."""
+
+    def said(found: re.Match[str]) -> str:
+        at = datetime.fromisoformat(found.group(1))
+        return str(escape(age(now - at if found.group(2) == "ago" else at - now)))
+
+    return _AGE_MARK.sub(said, html)
+
+
 def local_time(
     instant: datetime | None, zone: ZoneInfo | str, fmt: str = "%a %d %b %H:%M %Z"
 ) -> str:
     if instant is None:
         return "—"
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    return _local_time(instant, zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone), fmt)
+
+
+@lru_cache(maxsize=8192)
+def _local_time(instant: datetime, tz: ZoneInfo, fmt: str) -> str:
+    """Kept: a refreshed queue shows the same few hundred times again (issue 32). Pure: an
+    instant, a zone and a format (its names are the C locale's, never a language's)."""
     return instant.astimezone(tz).strftime(fmt)
+
+
+@lru_cache(maxsize=2048)
+def reasons_of(reason: str, zone: ZoneInfo) -> tuple[str, ...]:
+    """A case's reason lines in `zone` (`reason_lines`), kept: pure, and read for every card
+    of every refresh of the queue."""
+    return tuple(reason_lines(reason, zone))
 
 
 def csrf_for(session_token: str) -> str:
@@ -282,13 +337,20 @@ def way_back(request: Request) -> str | None:
 
 def render(request: Request, template: str, *, who: Viewer | None = None, **values: Any) -> str:
     console = console_of(request)
+    context = base_context(request, who=who)
+    clinic_of = {key: context[key] for key in ("clinic", "zone") if key in context}
+    return console.env.get_template(template).render(context | values | clinic_of)
+
+
+def base_context(request: Request, *, who: Viewer | None) -> dict[str, Any]:
+    """What every page is drawn with: prefix, now, viewer, CSRF token, clinic and zone."""
+    console = console_of(request)
     token = session_token(request)
     context: dict[str, Any] = {
         "prefix": PREFIX,
         "now": console.ctx.clock.now(),
         "viewer": who,
         "csrf": csrf_for(token) if (token and who) else "",
-        **values,
     }
     if who is not None:
         clinic = console.clinic(who)
@@ -297,7 +359,7 @@ def render(request: Request, template: str, *, who: Viewer | None = None, **valu
             "clinic_names",
             {c.clinic_id: console.ctx.clinic(c.clinic_id).name for c in who.registrations},
         )
-    return console.env.get_template(template).render(context)
+    return context
 
 
 def _secure(request: Request) -> bool:

@@ -92,12 +92,17 @@ class OutageReplies:
     async def _reply(
         self, update: Update, chat_id: int, clinic: ClinicConfig, help_now: bool
     ) -> None:
-        try:
-            if update.callback_query is not None:
+        told = False  # the tap's own answer said it is kept
+        if update.callback_query is not None:
+            try:
                 await update.callback_query.answer(_(texts.HELD_TAP), show_alert=True)
+                told = True
+            except TelegramError as exc:  # e.g. its spinner was stopped before the write failed
+                log.info("intake.held_tap_answer_failed error=%s", type(exc).__name__)
+        try:
             if help_now:
                 await self.bot.send_message(chat_id, texts.crisis_card(clinic))
-            if update.callback_query is None or help_now:
+            if not told or help_now:
                 await self.bot.send_message(chat_id, texts.held_for_outage(clinic))
         except TelegramError as exc:
             log.warning(

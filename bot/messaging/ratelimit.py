@@ -1,7 +1,10 @@
 """Every Bot API call but getUpdates, handled by its kind (PTB's rate-limiter hook).
 
 Telegram allows about 30 messages a second per bot and about one a second per chat. Every
-send, edit and callback answer takes a slot from one shared pace; when a routine check-in and
+send, edit and callback answer takes a slot from one shared pace, a token bucket holding
+`burst` slots: after a quiet spell the first few leave at once (a tap's callback answer, its
+crisis card and its page do not queue behind each other, issue 32), then one a slot, so any
+second carries at most `per_second` + `burst` - 1 of them. When a routine check-in and
 a safety message (a crisis card, a page, an answer to a patient who is talking) both wait, the
 safety message gets the next slot. Routine sends also keep one second apart within a chat. A
 429 pauses all sending for its `retry_after`, then the same request is tried again; an edit, a
@@ -33,11 +36,13 @@ ROUTINE = {"priority": "routine"}  # pass as rate_limit_args= for routine check-
 FAILURE_BACKOFF = (0.3, 1.0, 2.0)  # seconds before each new try of an idempotent call (an
 # answered question's edit holds its next question back by at most their sum)
 NOT_MODIFIED = "message is not modified"
+BURST = 3  # a tap's callback answer, crisis card and page: sent together after a quiet spell
 
 
 class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
     """One pace for every send; urgent requests are served before routine ones.
 
+    `burst`: how many slots a quiet spell saves up (at least 1, which is a strict pace).
     `per_second=0`: no pacing (tests of other things, or a local Bot API server without
     limits); retries and skipped no-op edits still apply.
     """
@@ -46,13 +51,17 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self,
         *,
         per_second: float = 30.0,
+        burst: int = BURST,
         chat_interval: float = 1.0,
         max_retries: int = 2,
         failure_backoff: tuple[float, ...] = FAILURE_BACKOFF,
     ) -> None:
         if per_second < 0:
             raise ValueError("per_second must not be negative")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
         self.interval = 1.0 / per_second if per_second else 0.0
+        self.saved = (burst - 1) * self.interval  # how far ahead of the pace a slot may be
         self.paced = per_second > 0
         self.chat_interval = chat_interval if self.paced else 0.0
         self.max_retries = max_retries
@@ -139,6 +148,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
                 log.warning("api.rate_limited endpoint=%s seconds=%s", endpoint, seconds)
                 self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+                # no burst when the pause ends: Telegram has just said we were too fast
+                self._next_slot = max(self._next_slot, self._paused_until + self.saved)
             except BadRequest as exc:
                 if kind is CallKind.EDIT and NOT_MODIFIED in exc.message.lower():
                     self.shown.after(endpoint, data, True)  # it shows that already
@@ -182,14 +193,16 @@ class PriorityRateLimiter(BaseRateLimiter[dict[str, Any]]):
         await granted
 
     async def _hand_out_slots(self) -> None:
-        """Release one waiting request per slot, urgent ones first."""
+        """Release one waiting request per slot, urgent ones first (a token bucket kept as
+        the time the pace is next free, `_next_slot`: a request may go up to `saved` seconds
+        ahead of it, which is `burst` - 1 slots saved up while nothing was sent)."""
         while True:
             if not self._urgent and not self._routine:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             now = time.monotonic()
-            due = max(self._next_slot, self._paused_until)
+            due = max(self._next_slot - self.saved, self._paused_until)
             if due > now:
                 await asyncio.sleep(due - now)
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,8 +85,11 @@ async def record_tap(
     tap: Tap,
     now: datetime,
     update_id: int | None,
+    on_accepted: Callable[[], object] | None = None,
 ) -> TapResult:
     """A button answer, however it arrives; None if it is not this patient's to give.
+    `on_accepted()`: the tap is the next answer, first given (no correction), about to be
+    written; the handler stops the spinner there, wordless (the intake already kept the update).
 
     The next question's answer is stored. A Yes is never dropped (README, triage): a Yes to
     a question answered No replaces the No, a Yes out of turn is stored, a Yes on a closed
@@ -132,6 +136,8 @@ async def record_tap(
         if stored is not None:
             return AlreadySaved(tap.item_id, stored, checkin.message_id)
         return NotCurrent(checkin.message_id)
+    if stored is None and on_accepted is not None:
+        on_accepted()
     return await _store(
         session,
         checkin=checkin,
@@ -352,41 +358,25 @@ async def _audit(
     and `triage.scored` when the level changed or the check-in is complete (`scored`)."""
     item = instruments.item(item_id)
     shown = value if item_id != checkin_flow.NOTE else f"<{len(value)} characters>"
-    await audit.append(
-        session,
-        at=now,
-        actor=patient_actor(patient.id),
-        event="answer.recorded" if replaces is None else "answer.corrected",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
-        checkin_id=checkin.id,
-        detail={
-            "item": item_id,
-            "value": shown,
-            **({"replaces": replaces} if replaces is not None else {}),
-            "instrument": item.instrument_id,
-            "version": item.instrument_version,
-        },
-    )
-    if scored is None:
-        return
-    await audit.append(
-        session,
-        at=now,
-        actor=TRIAGE,
-        event="triage.scored",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
-        checkin_id=checkin.id,
-        detail={
-            "level": scored.level,
-            "findings": [f.reason for f in scored.findings],
-            "instruments": {
-                instruments.cssrs().id: instruments.cssrs().version,
-                instruments.checkin_items().id: instruments.checkin_items().version,
-            },
-        },
-    )
+    event = "answer.recorded" if replaces is None else "answer.corrected"
+    of = (patient.clinic_id, patient.id, checkin.id)
+    recorded = {
+        "item": item_id,
+        "value": shown,
+        **({"replaces": replaces} if replaces is not None else {}),
+        "instrument": item.instrument_id,
+        "version": item.instrument_version,
+    }
+    entries = [audit.Entry(now, patient_actor(patient.id), event, *of, detail=recorded)]
+    if scored is not None:
+        versions = {
+            instruments.cssrs().id: instruments.cssrs().version,
+            instruments.checkin_items().id: instruments.checkin_items().version,
+        }
+        findings = [f.reason for f in scored.findings]
+        detail = {"level": scored.level, "findings": findings, "instruments": versions}
+        entries.append(audit.Entry(now, TRIAGE, "triage.scored", *of, detail=detail))
+    await audit.append_many(session, entries)
 
 
 async def next_question(session: AsyncSession, *, patient: Patient) -> tuple[int, str] | None:

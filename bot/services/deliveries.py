@@ -21,7 +21,13 @@ from bot.services import checkin_states
 from bot.services.cases import raise_case
 from bot.services.patients import mark_unreachable
 from storage import audit
-from storage.checkins import checkins_by_ids, get_checkin, open_checkins_of, release
+from storage.checkins import (
+    checkins_by_ids,
+    get_checkin,
+    open_checkins_of,
+    release,
+    set_message_id,
+)
 from storage.models import Checkin, Patient
 from storage.states import BOT, DISPATCHER, PAGER, CaseTrigger, CheckinStatus
 
@@ -52,9 +58,8 @@ async def record_question(
     now: datetime,
 ) -> None:
     """A question of an open check-in was sent: it is now the check-in's current message."""
-    row = await get_checkin(session, checkin_id=checkin_id)
-    if row is not None and delivery.message_id is not None:
-        row.message_id = delivery.message_id
+    if delivery.message_id is not None:
+        await set_message_id(session, checkin_id=checkin_id, message_id=delivery.message_id)
     await audit.append(
         session,
         at=now,

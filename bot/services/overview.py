@@ -3,7 +3,7 @@ clinic, and how it is sorted and filtered (pure). Read only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,9 @@ def status_label(status: PatientStatus) -> str:
     return _LABELS.get(status, status.value)
 
 
+ADHERENCE_DAYS = 14  # adherence counts the check-ins sent in these last days
+
+
 @dataclass(frozen=True)
 class PatientRow:
     """A patient of the list. Times are aware UTC; show them in `timezone`."""
@@ -62,15 +65,28 @@ class PatientRow:
 
 
 async def patient_rows(
-    session: AsyncSession, *, clinic_id: str, now: datetime, days: int = 14
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    now: datetime,
+    days: int = ADHERENCE_DAYS,
+    patient_ids: Collection[int] | None = None,
 ) -> list[PatientRow]:
-    """Every patient of that clinic (and only of that clinic), ordered by ref; adherence over
-    the check-ins sent in the last `days` days; "no safety plan" flagged (CLINICAL.md §11).
-    Seven queries, whatever the number of patients."""
+    """Every patient of that clinic (and only of that clinic), or those of `patient_ids` that
+    are of it, ordered by ref; adherence over the check-ins sent in the last `days` days; "no
+    safety plan" flagged (CLINICAL.md §11). Seven queries, whatever the number of patients."""
+    if patient_ids is not None and not patient_ids:
+        return []
     found = await clinic_overview(
-        session, clinic_id=clinic_id, now=now, since=now - timedelta(days=days)
+        session,
+        clinic_id=clinic_id,
+        now=now,
+        since=now - timedelta(days=days),
+        patient_ids=patient_ids,
     )
-    unplanned = await without_plan(session, clinic_id=clinic_id, now=now)
+    unplanned = await without_plan(
+        session, clinic_id=clinic_id, now=now, patient_ids=tuple(patient_ids or ())
+    )
     return [
         PatientRow(
             patient_id=p.id,
@@ -80,7 +96,7 @@ async def patient_rows(
             timezone=p.timezone,
             baseline_mood=p.baseline_mood,
             last_checkin=p.last_checkin,
-            last_mood=_mood(p.last_mood),
+            last_mood=stored_mood(p.last_mood),
             last_mood_at=p.last_mood_at,
             open_case=p.open_case,
             sent=p.sent,
@@ -92,7 +108,8 @@ async def patient_rows(
     ]
 
 
-def _mood(stored: str | None) -> int | None:
+def stored_mood(stored: str | None) -> int | None:
+    """A stored mood answer as its number; None for none or anything else."""
     return int(stored) if stored is not None and stored.isdigit() else None
 
 

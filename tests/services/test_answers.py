@@ -65,7 +65,14 @@ async def _patient_with_checkin(
     return patient, checkin.id
 
 
-async def _tap(db: Database, patient: Patient, checkin_id: int, item: str, value: str):  # type: ignore[no-untyped-def]
+async def _tap(  # type: ignore[no-untyped-def]
+    db: Database,
+    patient: Patient,
+    checkin_id: int,
+    item: str,
+    value: str,
+    accepted: list[int] | None = None,
+):
     async with db.transaction() as session:
         return await record_tap(
             session,
@@ -74,6 +81,7 @@ async def _tap(db: Database, patient: Patient, checkin_id: int, item: str, value
             tap=Tap(checkin_id, item, value),
             now=NOW + timedelta(minutes=1),
             update_id=None,
+            on_accepted=None if accepted is None else lambda: accepted.append(len(accepted)),
         )
 
 
@@ -170,3 +178,23 @@ async def test_a_late_yes_shows_the_card_again_though_its_checkin_showed_it(
 async def test_a_no_on_a_closed_checkin_is_refused(db: Database) -> None:
     patient, checkin_id = await _patient_with_checkin(db, status=CheckinStatus.MISSED, answers={})
     assert await _tap(db, patient, checkin_id, "s1", "no") is None
+
+
+async def test_only_a_first_next_answer_is_accepted_before_it_is_written(db: Database) -> None:
+    """`on_accepted` (the handler stops the spinner wordless there) fires for the next answer
+    given the first time, never for a correction, a repeat or a question not asked now: those
+    get words the patient must see."""
+    patient, checkin_id = await _patient_with_checkin(
+        db, status=CheckinStatus.IN_PROGRESS, answers={"mood": "5", "s1": "no"}
+    )
+    accepted: list[int] = []
+    assert await _tap(db, patient, checkin_id, "mood", "7", accepted) == AlreadySaved(
+        "mood", "5", 40
+    )
+    assert await _tap(db, patient, checkin_id, "s4", "no", accepted) == NotCurrent(40)
+    corrected = await _tap(db, patient, checkin_id, "s1", "yes", accepted)
+    assert isinstance(corrected, Answered) and corrected.corrected_from == "no"
+    assert accepted == []
+    first = await _tap(db, patient, checkin_id, "s2", "no", accepted)
+    assert isinstance(first, Answered) and first.corrected_from is None
+    assert accepted == [0]

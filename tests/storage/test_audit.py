@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from storage import audit
 from storage.engine import Database
@@ -342,3 +342,33 @@ async def _until_someone_waits(db: Database) -> None:
         if waiting:
             return
         await asyncio.sleep(0.05)
+
+
+async def test_a_transaction_reads_the_chain_end_once_and_a_rolled_back_one_leaves_no_trace(
+    db: Database,
+) -> None:
+    """Appends after the first in one transaction chain on from what it wrote (no second read
+    of the end); a transaction that rolled back its appends leaves the next one reading the
+    true end, so the chain stays whole."""
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "audit_event" in statement:
+            reads.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await _fill(db, 4)  # one transaction, four appends
+        assert len(reads) == 1
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                await audit.append(session, at=NOW, actor="cli", event="undone")
+                await audit.append(session, at=NOW, actor="cli", event="undone too")
+                raise RuntimeError("rolled back")
+        async with db.transaction() as session:  # the same Database, a new transaction
+            await audit.append(session, at=NOW, actor="cli", event="after the rollback")
+        assert len(reads) == 3
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    result = await _verify_both(db)
+    assert result == audit.VerifyResult(ok=True, checked=5, first_bad_id=None, problem=None)

@@ -78,6 +78,34 @@ async def _locked_patient(session: AsyncSession, clinic: ClinicConfig, ref: str)
     return row
 
 
+async def _erase_row(
+    session: AsyncSession, row: Patient, *, basis: str, actor: Actor, now: datetime
+) -> dict[str, int]:
+    """Erase the locked patient `row`: unsent check-ins cancelled, caring contacts dropped, words
+    and contacts blanked, the row marked ERASED, and the `patient.erased` audit row; the counts."""
+    assert row.id is not None
+    cancelled = await checkin_states.cancel_unsent(session, patient_id=row.id, now=now)
+    dropped = await caring.on_erased(session, patient_id=row.id, now=now)
+    counts = await erase_words_and_contacts(session, patient=row)
+    row.status, row.erased_at = PatientStatus.ERASED, now
+    session.add(row)
+    await audit.append(
+        session,
+        at=now,
+        actor=actor,
+        event=EVENT,
+        clinic_id=row.clinic_id,
+        patient_id=row.id,
+        detail={
+            "basis": basis,
+            "erased": counts,
+            "cancelled_checkins": cancelled,
+            "dropped_caring": dropped,
+        },
+    )
+    return counts
+
+
 async def erase_patient(
     session: AsyncSession,
     *,
@@ -113,25 +141,7 @@ async def erase_patient(
             ).format(ref=row.ref)
         )
     chat_id, language = row.chat_id, patient_language(row, clinic.language)
-    cancelled = await checkin_states.cancel_unsent(session, patient_id=row.id, now=now)
-    dropped = await caring.on_erased(session, patient_id=row.id, now=now)
-    counts = await erase_words_and_contacts(session, patient=row)
-    row.status, row.erased_at = PatientStatus.ERASED, now
-    session.add(row)
-    await audit.append(
-        session,
-        at=now,
-        actor=actor,
-        event=EVENT,
-        clinic_id=row.clinic_id,
-        patient_id=row.id,
-        detail={
-            "basis": basis.value,
-            "erased": counts,
-            "cancelled_checkins": cancelled,
-            "dropped_caring": dropped,
-        },
-    )
+    counts = await _erase_row(session, row, basis=basis.value, actor=actor, now=now)
     return Erased(patient=row, chat_id=chat_id, language=language, counts=counts)
 
 
@@ -207,25 +217,7 @@ async def erase_restored(db: Database, *, now: datetime) -> int:
             row = await get_patient(session, patient_id=pid)
             if row is None or row.status == PatientStatus.ERASED:
                 continue  # a tombstone of a patient this copy never had
-            cancelled = await checkin_states.cancel_unsent(session, patient_id=pid, now=now)
-            dropped = await caring.on_erased(session, patient_id=pid, now=now)
-            counts = await erase_words_and_contacts(session, patient=row)
-            row.status, row.erased_at = PatientStatus.ERASED, now
-            session.add(row)
-            await audit.append(
-                session,
-                at=now,
-                actor=SERVICE,
-                event=EVENT,
-                clinic_id=row.clinic_id,
-                patient_id=pid,
-                detail={
-                    "basis": "erased_before_restore",
-                    "erased": counts,
-                    "cancelled_checkins": cancelled,
-                    "dropped_caring": dropped,
-                },
-            )
+            await _erase_row(session, row, basis="erased_before_restore", actor=SERVICE, now=now)
             done += 1
     return done
 

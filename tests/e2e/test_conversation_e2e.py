@@ -131,6 +131,19 @@ async def test_a_no_corrected_to_yes_is_a_yes(
         )
         assert (sandbox.callback_answer(query) or {}).get("text") == texts.CHANGED_TO_YES
         await sandbox.wait_for_message(PAT, _card(bot)[:40])
+        # The correction's words come after the crisis card, never in front of it (§7).
+        calls = sandbox.calls
+        card_call = next(
+            i
+            for i, c in enumerate(calls)
+            if c.method == "sendMessage" and _card(bot)[:40] in str(c.params.get("text", ""))
+        )
+        words_call = next(
+            i
+            for i, c in enumerate(calls)
+            if c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == query
+        )
+        assert card_call < words_call
         # Item 2 is still the question asked: it keeps its buttons. Now a double tap on it.
         current = next(m for m in sandbox.chat(PAT) if m["message_id"] == second["message_id"])
         assert current.get("reply_markup"), "the waiting question keeps its buttons"

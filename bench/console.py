@@ -77,11 +77,12 @@ class Timing:
     """Wraps the console's ASGI app: per request its status, server time, process CPU time and
     the SQL statements run meanwhile (a background tick's too, when one falls in the span)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engines: tuple[AsyncEngine, ...]) -> None:
         self.app: ASGIApp | None = None
         self.hits: list[tuple[int, float, float, int]] = []
         self.statements = 0
-        event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+        for engine in engines:  # the writers' and (SQLite) the readers'
+            event.listen(engine.sync_engine, "before_cursor_execute", self._count)
 
     def _count(self, *_: Any) -> None:
         self.statements += 1
@@ -298,7 +299,7 @@ async def run(args: argparse.Namespace) -> int:
             token = await open_session(ctx.db, ctx.clock.now())
             for k, name in enumerate(CLINICIANS, 1):
                 sandbox.add_user(FIRST_CLINICIAN_CHAT + k, name)
-            timing = Timing(ctx.db.engine)
+            timing = Timing(ctx.db.engines)
             bot.app.console_mount = timing.mount  # type: ignore[assignment]
             task = asyncio.create_task(bot.app.serve(ctx, stop))
             await sandbox.wait_for_call("deleteWebhook", timeout=10)

@@ -14,10 +14,14 @@ busier machine does not pass for a slower application.
 - **Send ceiling** (`send_ceiling`): a bare aiohttp client sending sendMessage as fast as the
   sandbox answers (`CONCURRENCY` in flight, one connection pool, no database), from a process
   other than the sandbox's, as the bot is. `bench.throughput` measures it beside its run.
+- **Stack ceiling** (`stack_ceiling`): the same, but through the stack the brief fixes: PTB's
+  `ExtBot` over the bot's own transport, each send a check-in's first question with its
+  eleven buttons (`bot.messaging.delivery.send_question`), no database. What a check-in send
+  can reach at most; `bench.throughput` prints its run against both ceilings.
 
     .venv/bin/python -m bench.floor [--database-url URL] [--rounds 200] [--sends 4000]
 
-prints both (a temporary SQLite file unless a URL is given; a PostgreSQL URL gets a throwaway
+prints them all (a temporary SQLite file unless a URL is given; a PostgreSQL URL gets a throwaway
 database, as the other benchmarks do).
 """
 
@@ -163,6 +167,44 @@ async def send_ceiling(api_url: str, chats: list[int], sends: int) -> float:
         return sends / (time.perf_counter() - started)
 
 
+async def stack_ceiling(api_url: str, chats: list[int], sends: int) -> float:
+    """sendMessage/s through the bot's own send path without the application: PTB's
+    `ExtBot` over the bot's transport (`AiohttpRequest`), each a check-in's first question with
+    its eleven buttons (`send_question`), `CONCURRENCY` in flight, no database, no limiter.
+    PTB and its request path are the fixed stack; this is the most a check-in send can get."""
+    from telegram.ext import ExtBot
+
+    from bot.domain import checkin_flow
+    from bot.messaging.delivery import send_question
+    from bot.messaging.transport import AiohttpRequest
+
+    bot = ExtBot(TOKEN, base_url=f"{api_url}/bot", request=AiohttpRequest())
+    await bot.initialize()
+    next_send = 0
+
+    async def worker() -> None:
+        nonlocal next_send
+        while next_send < sends:
+            n, next_send = next_send, next_send + 1
+            await send_question(
+                bot,
+                chats[n % len(chats)],
+                "How is your mood?",
+                checkin_id=n + 1,
+                item_id=checkin_flow.MOOD,
+            )
+
+    try:
+        await send_question(bot, chats[0], "warm", checkin_id=1, item_id=checkin_flow.MOOD)
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"  stack ceiling: {cpu / sends * 1000:.3f} ms of CPU a send, {cpu / wall:.0%} busy")
+        return sends / wall
+    finally:
+        await bot.shutdown()
+
+
 def ratio(figure: float, floor: float) -> str:
     return f"{figure / floor:.1f}×" if floor > 0 else "n/a"
 
@@ -184,7 +226,10 @@ async def run(args: argparse.Namespace) -> int:
         per_second = await send_ceiling(
             other.url, [FIRST_CHAT + 1 + i for i in range(100)], args.sends
         )
+        chats = [FIRST_CHAT + 1 + i for i in range(100)]
+        through_ptb = await stack_ceiling(other.url, chats, args.sends)
     print(f"send ceiling (bare aiohttp client → sandbox process): {per_second:.0f} sendMessage/s")
+    print(f"stack ceiling (PTB's ExtBot, the bot's transport, a question): {through_ptb:.0f}/s")
     return 0
 
 

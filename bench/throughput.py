@@ -15,7 +15,8 @@ the first to the last sendMessage as the sandbox saw them, and each instance's e
 time after SIGTERM. Exit status 0 when all were sent once, 1 when some were not sent or were
 sent twice, 2 when the run itself broke. Several instances need PostgreSQL. After the run
 the same sandbox process is driven by a bare aiohttp client (bench/floor.py's send ceiling)
-and the rate is printed as a share of that ceiling.
+and then by PTB's ExtBot over the bot's transport sending questions (its stack ceiling); the
+rate is printed as a share of each.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from bench.dataset import (
     patient_row,
     utcnow,
 )
-from bench.floor import send_ceiling
+from bench.floor import send_ceiling, stack_ceiling
 from bench.page_latency import BenchError, database_url
 from bot.app import prepare
 from bot.clinic_config import parse_clinics
@@ -320,9 +321,9 @@ async def run(args: argparse.Namespace) -> int:
         report = await sandbox.report()
         await db.dispose()
         # The ceiling, same sandbox process, after the run (its sends would count as duplicates)
-        ceiling = await send_ceiling(
-            sandbox.url, [FIRST_CHAT + p for p in range(1, min(n, 100) + 1)], args.ceiling_sends
-        )
+        chats = [FIRST_CHAT + p for p in range(1, min(n, 100) + 1)]
+        ceiling = await send_ceiling(sandbox.url, chats, args.ceiling_sends)
+        stack = await stack_ceiling(sandbox.url, chats, args.ceiling_sends)
 
     elapsed = finished - started
     rate = sent / elapsed if elapsed > 0 else 0.0
@@ -357,6 +358,10 @@ async def run(args: argparse.Namespace) -> int:
     say(
         f"ceiling:        a bare aiohttp client sends {ceiling:,.0f} sendMessage/s to the same "
         f"sandbox; the run reached {share:.2f} of it (target >= {CEILING_SHARE}: {close})"
+    )
+    say(
+        f"stack ceiling:  PTB's ExtBot over the bot's transport sends {stack:,.0f} questions/s "
+        f"({stack / ceiling:.2f} of the bare client's); the run reached {rate / stack:.2f} of it"
     )
     return 0 if sent >= n and report["duplicates"] == 0 else 1
 

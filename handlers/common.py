@@ -15,7 +15,7 @@ from bot.messaging import menus, texts
 from bot.messaging.recovery import tell_after_failure
 from bot.services.messages import crisis_words
 from handlers.auth import answer_query
-from storage.patients import record_telegram_language
+from storage.patients import record_telegram_language, telegram_language_changed
 from storage.people import clinicians_by_user, patient_by_chat
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,11 @@ async def admit(update: Update, context: AftercareContext) -> None:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # ignore_non_private ran first
     ctx = context.app
-    async with ctx.db.transaction() as session:
+    async with ctx.db.read() as session:  # a reader: it does not queue behind the writers
         patient = await patient_by_chat(session, chat_id=chat.id)
         clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
-        if patient is not None:  # one UPDATE, only when Telegram's language changed
+    if patient is not None and telegram_language_changed(patient, user.language_code):
+        async with ctx.db.transaction() as session:  # one UPDATE, only when it changed
             await record_telegram_language(
                 session, patient=patient, language_code=user.language_code
             )

@@ -20,6 +20,10 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+class WriteInReader(RuntimeError):
+    """A statement tried to write inside `Database.read()`: a bug, never an outage."""
+
+
 class WriterBusy(TimeoutError):
     """SQLite's write lock could not be had within the busy timeout (an outage, retried)."""
 
@@ -61,8 +65,9 @@ def describe_failure(error: BaseException) -> str:
     return f"{type(cause).__name__}: {text}"[:200] if text else type(cause).__name__
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """Pragmas on every connection, and every transaction a writer from its first statement."""
+def _configure_sqlite(engine: AsyncEngine, *, reader: bool) -> None:
+    """Pragmas on every connection; a writer's every transaction a writer from its first
+    statement, a reader's connections refused any write (query_only)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,21 +80,25 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Deleted and overwritten content is zeroed in the file, not left in free space: an
         # erased patient's words must not linger (issue 31). Some builds default to it; not all.
         cursor.execute("PRAGMA secure_delete=ON")
+        if reader:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: no deadlock-prone read-then-upgrade between instances.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader (`Database.read`) takes a snapshot and no lock. Every other transaction
+        # takes the write lock up front: no deadlock-prone read-then-upgrade between instances.
+        connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
+def create_engine(url: str, *, reader: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL (on SQLite,
+    `reader`: one whose transactions only read)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("hide_parameters", True)  # patient text never reaches a log line
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, reader=reader)
         return engine
     if parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("hide_parameters", True)
@@ -125,10 +134,26 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
         )
+        # On SQLite, readers have connections of their own, which never write and never
+        # wait for this process's writers (WAL readers run beside the writer).
+        self._reader_engine = (
+            create_engine(url, reader=True, **engine_kwargs) if self.dialect == "sqlite" else None
+        )
+        self._readers = async_sessionmaker(
+            self._reader_engine or self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            autoflush=False,
+        )
         # SQLite has one writer at a time and every transaction here is a writer (BEGIN
         # IMMEDIATE). Within this process they queue on this lock, in order, instead of
         # polling SQLite's busy handler, which sleeps up to 100 ms a try and starves under load.
         self._one_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine on this database: the writers', and on SQLite the readers'."""
+        return (self.engine,) if self._reader_engine is None else (self.engine, self._reader_engine)
 
     @property
     def dialect(self) -> str:
@@ -152,8 +177,23 @@ class Database:
         finally:
             self._one_writer.release()
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only: one consistent snapshot, and on SQLite no wait for this
+        process's writers (WAL readers run beside the writer). A write in it is refused by
+        SQLite (`WriteInReader`); on PostgreSQL it is an ordinary transaction."""
+        try:
+            async with self._readers() as session, session.begin():
+                yield session
+        except exc.OperationalError as error:
+            if self.dialect == "sqlite" and "readonly" in str(error.orig):
+                raise WriteInReader("a write inside Database.read()") from error
+            raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader_engine is not None:
+            await self._reader_engine.dispose()
         if self.keyring is not None:
             await self.keyring.dispose()
 

@@ -55,12 +55,17 @@ async def patients_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[
     return {p.id: p for p in rows.all() if p.id is not None}
 
 
+def telegram_language_changed(patient: Patient, language_code: str | None) -> bool:
+    """Whether an update's language_code is news for this patient (none is never news)."""
+    return bool(language_code) and language_code != patient.telegram_language
+
+
 async def record_telegram_language(
     session: AsyncSession, *, patient: Patient, language_code: str | None
 ) -> bool:
     """Telegram's language_code as last seen: one UPDATE, only when it changed (an update
     without one changes nothing)."""
-    if patient.id is None or not language_code or language_code == patient.telegram_language:
+    if patient.id is None or not telegram_language_changed(patient, language_code):
         return False
     await session.execute(
         update(Patient).where(col(Patient.id) == patient.id).values(telegram_language=language_code)

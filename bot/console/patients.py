@@ -117,7 +117,15 @@ async def timeline(request: Request) -> Response:
     clinic = console.clinic(who)
     now = console.ctx.clock.now()
     async with console.read() as session:
-        found = await patient_timeline(session, clinic_id=who.clinic_id, patient_ref=ref, now=now)
+        asked = whole_number(request.query_params.get("page") or "1") or 1  # else: the newest
+        found = await patient_timeline(
+            session,
+            clinic_id=who.clinic_id,
+            patient_ref=ref,
+            now=now,
+            page=asked,
+            per_page=ENTRIES_PAGE,
+        )
         patient = await patient_of_clinic(session, clinic_id=who.clinic_id, ref=ref)
         if found is None or patient is None:
             raise NotFound("patient")
@@ -130,20 +138,16 @@ async def timeline(request: Request) -> Response:
     svg = await cached_svg(chart, dom_id="mood")
     async with console.ctx.db.transaction() as session:  # who looked at whose record
         await record_view(session, patient=patient, actor=who.actor, now=now)
-    entries = len(found.entries)
-    pages = max(1, -(-entries // ENTRIES_PAGE))
-    asked = whole_number(request.query_params.get("page") or "1")
-    current = asked if asked is not None and 1 <= asked <= pages else 1  # else: the newest
-    first = (current - 1) * ENTRIES_PAGE
+    pages = max(1, -(-found.total // ENTRIES_PAGE))
     return page(
         request,
         "timeline.html",
         who=who,
         timeline=found,
-        entries=found.entries[first : first + ENTRIES_PAGE],
-        entries_first=first + 1,
-        entries_total=entries,
-        entries_page=current,
+        entries=found.entries,
+        entries_first=found.first + 1,
+        entries_total=found.total,
+        entries_page=found.first // ENTRIES_PAGE + 1,
         entries_pages=pages,
         chart=chart,
         chart_svg=Markup(svg),

@@ -90,7 +90,7 @@ class Console:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.ctx.db.transaction() as session:
+        async with self.ctx.db.read() as session:  # pages read; a form's POST writes apart
             yield session
 
 

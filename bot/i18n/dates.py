@@ -6,8 +6,8 @@ English and the pseudo-locale keep the formats the English texts always had ("Tu
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from functools import cache
+from datetime import date, datetime, time
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -31,8 +31,13 @@ def _locale(language: str) -> Locale:
 
 def local_day(instant: datetime, zone: ZoneInfo) -> str:
     """The day of `instant` where the patient is: "Tue 25 Nov" in English."""
-    local = instant.astimezone(zone)
-    language = current_language()
+    return _day_label(instant.astimezone(zone).date(), current_language())
+
+
+@lru_cache(maxsize=1024)
+def _day_label(day: date, language: str) -> str:
+    """Babel's formatting, once a day and language: every check-in sent names its day."""
+    local = datetime(day.year, day.month, day.day)
     if language in _ENGLISH:
         return format_datetime(local, "EEE dd MMM", locale=_locale(language))
     return format_skeleton("MMMEd", local, locale=_locale(language))

@@ -58,8 +58,8 @@ async def record_question(
     now: datetime,
 ) -> None:
     """A question of an open check-in was sent: it is now the check-in's current message."""
-    if delivery.message_id is not None:
-        await set_message_id(session, checkin_id=checkin_id, message_id=delivery.message_id)
+    # The chain first, then the check-in's row: the order every writer keeps (a tap on this
+    # check-in holds the chain, then locks the row; the other order deadlocks on PostgreSQL).
     await audit.append(
         session,
         at=now,
@@ -70,6 +70,8 @@ async def record_question(
         checkin_id=checkin_id,
         detail=_detail(item_id, delivery),
     )
+    if delivery.message_id is not None:
+        await set_message_id(session, checkin_id=checkin_id, message_id=delivery.message_id)
 
 
 async def record_crisis_card(

@@ -239,5 +239,6 @@ def open_database(
         **engine_kwargs,
     )
     db = Database(url, keyring=keyring, **engine_kwargs)
-    _KEYRINGS[db.engine.sync_engine.dialect] = keyring
+    for engine in db.engines:
+        _KEYRINGS[engine.sync_engine.dialect] = keyring
     return db

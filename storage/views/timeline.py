@@ -193,23 +193,113 @@ _NEXT_PLANNED: Select[Any] = select(func.min(col(Checkin.due_at))).where(
 )
 
 
+@dataclass(frozen=True)
+class HistoryKeys:
+    """Where each record of a patient's history sits on the timeline, without its content:
+    (id, time) a row, in the order `patient_history` gives them; loose answers (typed words
+    and late answers, in no check-in) also carry their item."""
+
+    infusions: list[tuple[int, datetime]]
+    checkins: list[tuple[int, datetime]]  # the time: sent_at, or due_at if never sent
+    loose_answers: list[tuple[int, str, datetime]]
+    cases: list[tuple[int, datetime]]
+
+
+@dataclass(frozen=True)
+class HistoryIds:
+    """The records of one page of a timeline (`patient_history(only=…)`)."""
+
+    infusions: list[int]
+    checkins: list[int]  # with all their answers
+    loose_answers: list[int]
+    cases: list[int]  # with all their pages
+
+
+_IN_INFUSIONS: BindParameter[list[int]] = bindparam("timeline_infusions", expanding=True)
+_IN_CHECKINS: BindParameter[list[int]] = bindparam("timeline_checkins", expanding=True)
+_IN_ANSWERS: BindParameter[list[int]] = bindparam("timeline_answers", expanding=True)
+_IN_CASES: BindParameter[list[int]] = bindparam("timeline_cases", expanding=True)
+_ONLY: dict[str, Select[Any]] = {
+    "infusions": _INFUSIONS.where(col(Infusion.id).in_(_IN_INFUSIONS)),
+    "checkins": _CHECKINS.where(col(Checkin.id).in_(_IN_CHECKINS)),
+    "answers": _ANSWERS.where(
+        or_(col(Answer.checkin_id).in_(_IN_CHECKINS), col(Answer.id).in_(_IN_ANSWERS))
+    ),
+    "cases": _CASES.where(col(Case.id).in_(_IN_CASES)),
+    "pages": _PAGES.where(col(Case.id).in_(_IN_CASES)),
+}
+_KEYS: dict[str, Select[Any]] = {  # the same rows and order, only what places them
+    "infusions": _INFUSIONS.with_only_columns(col(Infusion.id), col(Infusion.ended_at)),
+    "checkins": _CHECKINS.with_only_columns(
+        col(Checkin.id), func.coalesce(col(Checkin.sent_at), col(Checkin.due_at))
+    ),
+    "answers": _ANSWERS.with_only_columns(
+        col(Answer.id), col(Answer.item_id), col(Answer.answered_at)
+    ).where(col(Answer.checkin_id).is_(None)),
+    "cases": select(col(Case.id), col(Case.opened_at))
+    .where(col(Case.patient_id) == _PATIENT, col(Case.opened_at) >= _SINCE)
+    .order_by(col(Case.opened_at), col(Case.id)),
+}
+
+
+def _params(patient_id: int, since: datetime | None, now: datetime | None = None) -> dict[str, Any]:
+    return {"timeline_patient": patient_id, "timeline_since": since or _EVER, "timeline_now": now}
+
+
+async def history_keys(
+    session: AsyncSession, *, patient_id: int, since: datetime | None
+) -> HistoryKeys:
+    """Four narrow queries: no answer of a check-in, no text, nothing to open."""
+    conn = await session.connection()
+    params = _params(patient_id, since)
+    rows = {name: (await conn.execute(q, params)).tuples().all() for name, q in _KEYS.items()}
+    return HistoryKeys(
+        infusions=[(i, at) for i, at in rows["infusions"]],
+        checkins=[(i, at) for i, at in rows["checkins"]],  # coalesce() keeps the column type
+        loose_answers=[(i, item, at) for i, item, at in rows["answers"]],
+        cases=[(i, at) for i, at in rows["cases"]],
+    )
+
+
 async def patient_history(
-    session: AsyncSession, *, patient_id: int, now: datetime, since: datetime | None
+    session: AsyncSession,
+    *,
+    patient_id: int,
+    now: datetime,
+    since: datetime | None,
+    only: HistoryIds | None = None,
 ) -> PatientHistory:
-    """Six queries, whatever the number of check-ins and cases."""
-    params = {"timeline_patient": patient_id, "timeline_since": since or _EVER, "timeline_now": now}
+    """Six queries, whatever the number of check-ins and cases; `only`: just those records
+    (a check-in's answers and a case's pages with it)."""
+    params = _params(patient_id, since, now)
+    statements = {
+        "infusions": _INFUSIONS,
+        "checkins": _CHECKINS,
+        "answers": _ANSWERS,
+        "cases": _CASES,
+        "pages": _PAGES,
+    }
+    if only is not None:
+        statements = _ONLY
+        params |= {
+            "timeline_infusions": only.infusions,
+            "timeline_checkins": only.checkins,
+            "timeline_answers": only.loose_answers,
+            "timeline_cases": only.cases,
+        }
     conn = await session.connection()  # Core rows: read only, and faster than ORM rows
 
-    async def rows(statement: Select[Any]) -> Any:
+    async def rows(name: str) -> Any:
         # Fetched inside SQLAlchemy's greenlet: a sealed cell whose key another instance made
         # is opened there (storage/crypto/sealed), not in the event loop.
+        statement = statements[name]
         return await conn.run_sync(lambda sync: sync.execute(statement, params).tuples().all())
 
     return PatientHistory(
-        infusions=[InfusionRecord(*row) for row in await rows(_INFUSIONS)],
-        checkins=[CheckinRecord(*row) for row in await rows(_CHECKINS)],
-        answers=[AnswerRecord(*row) for row in await rows(_ANSWERS)],
-        cases=[CaseRecord(*row) for row in await rows(_CASES)],
-        pages=[PageRecord(*row) for row in await rows(_PAGES)],
+        infusions=[InfusionRecord(*row) for row in await rows("infusions")],
+        checkins=[CheckinRecord(*row) for row in await rows("checkins")],
+        answers=[AnswerRecord(*row) for row in await rows("answers")],
+        cases=[CaseRecord(*row) for row in await rows("cases")],
+        pages=[PageRecord(*row) for row in await rows("pages")],
         next_planned=await conn.scalar(_NEXT_PLANNED, params),
     )

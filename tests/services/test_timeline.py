@@ -22,7 +22,7 @@ from bot.services.timeline import (
 )
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.models import Answer, Case, Checkin, Clinician, Infusion, Page, Patient
+from storage.models import Answer, Case, CaseMessage, Checkin, Clinician, Infusion, Page, Patient
 from storage.states import (
     CaseStatus,
     CaseTrigger,
@@ -30,6 +30,8 @@ from storage.states import (
     CheckinStatus,
     InfusionStatus,
     Level,
+    MessageDirection,
+    MessageStatus,
     PageStatus,
     PatientStatus,
 )
@@ -437,3 +439,61 @@ async def test_the_query_count_does_not_grow_with_the_history(db: Database) -> N
     await _add_history(db, world, 45, first_day=20)
     many = await _queries_for_timeline(db, 2 + 50)
     assert few == many <= 9  # the clinicians' messages of the cases' threads; plan uses
+
+
+async def test_pages_together_are_the_whole_timeline(db: Database) -> None:
+    """A page is placed from narrow queries and only its records read: pages of any size,
+    laid end to end, are exactly the whole timeline (same entries, same order, ties across
+    kinds included: each added case opens at its check-in's instant), each numbered in it."""
+    world = await _world(db)
+    await _add_history(db, world, 12, first_day=10)
+    async with db.transaction() as session:
+        assert world.patient.id is not None and world.high_case.id is not None
+        session.add(  # a clinician's message of a case's thread: placed as it was read
+            CaseMessage(
+                case_id=world.high_case.id,
+                clinic_id="north",
+                patient_id=world.patient.id,
+                direction=MessageDirection.TO_PATIENT,
+                text="Calling you now",
+                status=MessageStatus.SENT,
+                at=ENDED + 4 * HOUR + timedelta(minutes=20),
+            )
+        )
+    whole = await _timeline(db)
+    assert whole is not None and whole.total == len(whole.entries) == 7 + 2 * 12 + 1
+    assert {e.kind for e in whole.entries} >= {"case_message", "case", "checkin", "message"}
+    for size in (1, 4, 7, 100):
+        shown: list[Any] = []
+        for page in range(1, -(-whole.total // size) + 1):
+            part = await _timeline(db, page=page, per_page=size)
+            assert part is not None and (part.total, part.first) == (whole.total, len(shown))
+            assert len(part.entries) == min(size, whole.total - len(shown))
+            shown += part.entries
+        assert shown == list(whole.entries), size
+    past_the_end = await _timeline(db, page=99, per_page=4)
+    assert past_the_end is not None and past_the_end.first == 0
+    assert list(past_the_end.entries) == list(whole.entries[:4])
+    recent_page = await _timeline(db, days=1, page=1, per_page=2)
+    assert recent_page is not None and recent_page.total == 3
+    assert [e.kind for e in recent_page.entries] == ["late_answer", "case"]
+
+
+async def test_a_page_reads_its_own_records_only(db: Database) -> None:
+    """A page costs a fixed number of queries, however long the history."""
+    world = await _world(db)
+    await _add_history(db, world, 5, first_day=10)
+
+    async def page_queries() -> list[str]:
+        async with db.transaction() as session:
+            await session.connection()
+            with _counting(db) as statements:
+                found = await patient_timeline(
+                    session, clinic_id="north", patient_ref="P-1", now=NOW, page=1, per_page=3
+                )
+        assert found is not None and len(found.entries) == 3
+        return statements
+
+    few = await page_queries()
+    await _add_history(db, world, 45, first_day=20)
+    assert len(await page_queries()) == len(few) <= 14

@@ -330,6 +330,54 @@ async def test_a_row_lock_and_the_chain_lock_are_taken_in_one_order(db: Database
     assert events == ["escalation.raised", "patient.opted_out"]  # one after the other
 
 
+async def test_a_question_recorded_takes_the_chain_before_its_check_in(db: Database) -> None:
+    """`record_question` (the next question on screen) must not lock the check-in before the
+    chain: a tap on that check-in holds the chain, then locks the check-in (`get_for_update`).
+    Updating the row first deadlocked the two on PostgreSQL (a tap right after the question
+    arrived got "cannot record this right now")."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    import asyncio
+
+    from bot.domain.delivery import Delivery, Outcome
+    from bot.services.deliveries import record_question
+    from storage.checkins import get_for_update
+    from storage.models import Checkin, Patient
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    ids = await _rows(db, now)
+    holding = asyncio.Event()
+
+    async def tap() -> None:
+        async with db.transaction() as session:
+            await audit.hold_chain(session)
+            holding.set()
+            await _until_someone_waits(db)  # the question's record is blocked now
+            assert await get_for_update(session, checkin_id=ids["checkin"]) is not None
+            await audit.append(session, at=now, actor="patient:1", event="answer.recorded")
+
+    async def question_shown() -> None:
+        await holding.wait()
+        async with db.transaction() as session:
+            patient = await session.get(Patient, ids["patient"])
+            assert patient is not None
+            await record_question(
+                session,
+                patient=patient,
+                checkin_id=ids["checkin"],
+                item_id="s2",
+                delivery=Delivery(Outcome.SENT, message_id=77),
+                now=now,
+            )
+
+    await asyncio.wait_for(asyncio.gather(tap(), question_shown()), timeout=20)
+    async with db.transaction() as session:
+        events = (await session.scalars(select(AuditEvent.event).order_by(AuditEvent.id))).all()
+        checkin = await session.get(Checkin, ids["checkin"])
+    assert events == ["answer.recorded", "prompt.sent"]  # one after the other
+    assert checkin is not None and checkin.message_id == 77
+
+
 async def _until_someone_waits(db: Database) -> None:
     """Until another connection waits for a lock (or 5 s: then the order let it through)."""
     import asyncio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select, text
 from storage.cases import claim_due_cases
 from storage.checkins import claim_closing, claim_due, claim_reminders
 from storage.clinics import ClinicRow, sync_clinics
-from storage.engine import Database, DatabaseUnavailable
+from storage.engine import Database, DatabaseUnavailable, WriteInReader
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import Case, Checkin, Clinic, Patient
 from storage.states import CaseTrigger, CheckinStatus, Level
@@ -165,6 +166,32 @@ async def test_failed_transaction_rolls_back(db: Database) -> None:
             raise RuntimeError("boom")
     async with db.transaction() as session:
         assert (await session.scalars(select(Clinic))).all() == []
+
+
+async def test_a_reader_runs_beside_a_writer_and_cannot_write(db: Database) -> None:
+    """`read()` sees what was committed, not a writer's uncommitted rows, and does not wait for
+    this process's writer; on SQLite a write in it is a bug (`WriteInReader`), and the same
+    pooled connection writes again in the next transaction."""
+    async with db.transaction() as session:
+        await sync_clinics(session, clinics=[ClinicRow("a", "A", "UTC", "fp")], now=NOW)
+    async with db.transaction() as writer:  # the process's writer holds the lock meanwhile
+        await sync_clinics(
+            writer,
+            clinics=[ClinicRow("a", "A", "UTC", "fp"), ClinicRow("b", "B", "UTC", "fp")],
+            now=NOW,
+        )
+        async with asyncio.timeout(2), db.read() as reader:  # a writer would wait 10 s here
+            names = (await reader.scalars(select(Clinic.id).order_by(Clinic.id))).all()
+        assert names == ["a"]
+    if db.dialect == "sqlite":
+        with pytest.raises(WriteInReader):
+            async with db.read() as reader:
+                await reader.execute(text("DELETE FROM clinic"))
+    for _ in range(6):  # every pooled connection: a writer after a reader can write
+        async with db.transaction() as session:
+            await session.execute(text("UPDATE clinic SET name = name"))
+        async with db.read() as reader:
+            assert len((await reader.scalars(select(Clinic))).all()) == 2
 
 
 async def test_sync_clinics_reports_plan_changes(db: Database) -> None:

@@ -54,7 +54,7 @@ class Dispatcher:
         *,
         batch: int = 200,
         workers: int = 2,
-        concurrency: int = 32,
+        concurrency: int = 16,
     ) -> None:
         self.ctx = ctx
         self.bot = bot

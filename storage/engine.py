@@ -179,9 +179,9 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading only: one consistent snapshot, and on SQLite no wait for this
-        process's writers (WAL readers run beside the writer). A write in it is refused by
-        SQLite (`WriteInReader`); on PostgreSQL it is an ordinary transaction."""
+        """A session for reading only. On SQLite: one snapshot, on connections of its own that
+        never wait for this process's writers (WAL readers run beside the writer), and a write
+        is refused (`WriteInReader`). On PostgreSQL: an ordinary transaction."""
         try:
             async with self._readers() as session, session.begin():
                 yield session

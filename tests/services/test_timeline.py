@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from bot.services.timeline import (
@@ -497,3 +498,24 @@ async def test_a_page_reads_its_own_records_only(db: Database) -> None:
     few = await page_queries()
     await _add_history(db, world, 45, first_day=20)
     assert len(await page_queries()) == len(few) <= 14
+
+
+async def test_a_record_gone_between_placing_and_reading_is_left_out(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a purge or an erasure may commit between the page's two reads: what was
+    placed but is gone is left out of the page, never an error page."""
+    from bot.services.timeline import build
+
+    await _world(db)
+    placed = build.history_keys
+
+    async def with_a_ghost(session: Any, **kw: Any) -> Any:
+        keys = await placed(session, **kw)
+        keys.checkins.append((999_999, NOW))  # the newest entry, deleted meanwhile
+        return keys
+
+    monkeypatch.setattr(build, "history_keys", with_a_ghost)
+    page = await _timeline(db, page=1, per_page=3)
+    assert page is not None and page.total == 8
+    assert [e.kind for e in page.entries] == ["late_answer", "case"]

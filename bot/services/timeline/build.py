@@ -88,10 +88,13 @@ async def patient_timeline(
             session, patient_id=patient.id, now=now, since=since, only=_ids(shown)
         )
         built = {(e.kind, _id_of(e)): e for e in _entries(history)}
-        entries = [
-            ref if isinstance(ref, ThreadEntry | PlanEntry) else built[kind, ref]
+        # A record placed but gone when the page is read (on PostgreSQL a purge or an erasure
+        # may commit in between) is left out: the page is short by one, never an error.
+        found = [
+            ref if isinstance(ref, ThreadEntry | PlanEntry) else built.get((kind, ref))
             for *_, kind, ref in shown
         ]
+        entries = [entry for entry in found if entry is not None]
     status = PatientStatus(patient.status)
     return Timeline(
         patient=TimelinePatient(

@@ -32,6 +32,7 @@ from bot.messaging.conversation import retire_buttons
 from bot.messaging.delivery import Outcome, deliver, send_question
 from bot.services import checkin_states, deliveries
 from bot.services.reaching.outreach import reescalate_overdue
+from storage import audit
 from storage.cases import end_fast_path_reservation
 from storage.checkins import claim_closing, claim_reminders, release
 from storage.inbox import chats_waiting
@@ -164,6 +165,9 @@ class Dispatcher:
         if self.ctx.intake.failing_since is not None or self.ctx.intake.held:
             return  # answers may be waiting with Telegram: nobody is judged silent meanwhile
         async with self.ctx.db.transaction() as session:
+            # The chain before the claim's row locks (closing audits): a tap at the deadline
+            # holds the chain, then locks its check-in; the other order deadlocks (PostgreSQL).
+            await audit.hold_chain(session)
             rows = await claim_closing(
                 session,
                 now=now,

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import storage.engine
+from storage.engine import Database
 from tests.auxil.databases import IsolatedDatabase, isolated, postgres_url
 
 SQLITE_BUSY_TIMEOUT_MS = 1000  # a locked SQLite file fails writers this fast in these tests
@@ -136,3 +138,16 @@ async def breakable_database(
             yield Breakable(through, cut, "Connect call failed")
     finally:
         await proxy.stop()
+
+
+async def until_someone_waits(db: Database) -> None:
+    """Until another connection waits for a lock on PostgreSQL (or 5 s: then the order let it
+    through): lock-order tests hold a lock, wait here, then take the next one."""
+    for _ in range(100):
+        async with db.engine.connect() as conn:
+            waiting = (
+                await conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            ).scalar()
+        if waiting:
+            return
+        await asyncio.sleep(0.05)

@@ -7,18 +7,22 @@ say afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.dispatch.dispatcher import WAIT_FOR_INBOX, Dispatcher
-from bot.dispatch.sending import Prompt, claim_batch, one_per_patient
+from bot.dispatch.sending import Prompt, TickReport, claim_batch, one_per_patient
 from sandbox import BotApiSandbox
-from storage import inbox
+from storage import audit, inbox
+from storage.checkins import get_for_update
 from storage.engine import Database
 from storage.inbox import Arrival
 from storage.models import Case, Checkin, Patient
 from storage.states import CaseTrigger, CheckinKind, CheckinStatus, PatientStatus
+from tests.auxil.outage import until_someone_waits
 from tests.auxil.units import PATIENT_CHAT, seed_checkin, seed_patient, unit, utc
 
 
@@ -208,4 +212,38 @@ async def test_a_checkin_is_not_closed_as_missed_while_its_patients_updates_wait
         u.clock.advance(WAIT_FOR_INBOX + timedelta(seconds=1))
         report = await dispatcher.tick()
         assert report.closed == 1
+        assert (await _row(db, checkin.id)).status == CheckinStatus.MISSED
+
+
+async def test_closing_a_checkin_takes_the_chain_before_its_row(
+    sandbox: BotApiSandbox, db: Database
+) -> None:
+    """A tap right at the answer deadline holds the audit chain, then locks its check-in
+    (`get_for_update`); the dispatcher closing that check-in claims it (a row lock) and then
+    audits. It takes the chain before the claim, so the two wait for each other in turn
+    instead of deadlocking on PostgreSQL (where one of them would be killed)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    async with unit(sandbox, db) as u:
+        patient = await seed_patient(u)
+        checkin = await seed_checkin(u, patient, due_in=timedelta(seconds=-1))
+        dispatcher = Dispatcher(u.ctx, u.bot)
+        await dispatcher.tick()
+        assert checkin.id is not None and (await _row(db, checkin.id)).status == CheckinStatus.SENT
+        u.clock.advance(timedelta(hours=30))  # long past its answer window
+        holding = asyncio.Event()
+
+        async def tap() -> None:
+            async with db.transaction() as session:
+                await audit.hold_chain(session)
+                holding.set()
+                await until_someone_waits(db)  # the closing round is blocked now
+                assert await get_for_update(session, checkin_id=checkin.id) is not None
+                await audit.append(session, at=u.clock.now(), actor="patient:1", event="tap")
+
+        async def close() -> None:
+            await holding.wait()
+            await dispatcher._close_expired(u.clock.now(), TickReport())
+
+        await asyncio.wait_for(asyncio.gather(tap(), close()), timeout=20)
         assert (await _row(db, checkin.id)).status == CheckinStatus.MISSED

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.clinic_config import ClinicConfig
@@ -15,10 +17,13 @@ from bot.services.case_taking import NO_OUTREACH_MARK, CaseAction, TakeOutcome, 
 from bot.services.cases import LadderPosition, raise_case
 from bot.services.paging.rungs import PageResult, record_rung
 from bot.services.reaching.outreach import log_outreach, reescalate_overdue
+from storage import audit
+from storage.cases import get_case
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import AuditEvent, Case, Clinician, Patient
 from storage.states import CaseStatus, CaseTrigger
+from tests.auxil.outage import until_someone_waits
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
 CLINICS = {
@@ -315,3 +320,30 @@ async def test_the_queue_orders_overdue_first(db: Database) -> None:
         )
     assert [c.case.id for c in cards] == [low, high]
     assert cards[0].outreach_overdue == "the patient reached" and cards[1].outreach_overdue is None
+
+
+async def test_an_overdue_case_is_claimed_after_the_chain(db: Database) -> None:
+    """A clinician acting on a case holds the audit chain, then locks the case row; sending an
+    overdue case back up its ladder claims case rows and then audits. It takes the chain
+    before the claim, so the two wait in turn instead of deadlocking on PostgreSQL."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    patient, lee, _ = await _setup(db)
+    case_id = await _paged_case(db, patient, lee, Level.HIGH)
+    await _take(db, case_id, Taker.clinician(lee), CaseAction.ACKNOWLEDGE, NOW)
+    holding = asyncio.Event()
+
+    async def clinician() -> None:
+        async with db.transaction() as session:
+            await audit.hold_chain(session)
+            holding.set()
+            await until_someone_waits(db)  # the overdue round is blocked now
+            assert await get_case(session, case_id=case_id, lock=True) is not None
+            await audit.append(session, at=NOW, actor="clinician:1", event="case.viewed")
+
+    async def overdue() -> list[int]:
+        await holding.wait()
+        return await _overdue(db, NOW + timedelta(minutes=30))
+
+    _, sent_back = await asyncio.wait_for(asyncio.gather(clinician(), overdue()), timeout=20)
+    assert sent_back == [case_id]

@@ -15,6 +15,7 @@ from storage import audit
 from storage.engine import Database
 from storage.models import AuditEvent
 from tests.auxil.cli import MINIMAL_CLINIC, cli_env
+from tests.auxil.outage import until_someone_waits
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, 123456, tzinfo=UTC)
 PYTHON = Path(sys.executable).parent / "python"
@@ -313,7 +314,7 @@ async def test_a_row_lock_and_the_chain_lock_are_taken_in_one_order(db: Database
             else:
                 assert await get_for_update(session, checkin_id=ids["checkin"]) is not None
             locked.set()
-            await _until_someone_waits(db)  # the writer below is blocked now
+            await until_someone_waits(db)  # the writer below is blocked now
             await audit.append(session, at=now, actor="triage", event="escalation.raised")
 
     async def second() -> None:
@@ -352,7 +353,7 @@ async def test_a_question_recorded_takes_the_chain_before_its_check_in(db: Datab
         async with db.transaction() as session:
             await audit.hold_chain(session)
             holding.set()
-            await _until_someone_waits(db)  # the question's record is blocked now
+            await until_someone_waits(db)  # the question's record is blocked now
             assert await get_for_update(session, checkin_id=ids["checkin"]) is not None
             await audit.append(session, at=now, actor="patient:1", event="answer.recorded")
 
@@ -376,20 +377,6 @@ async def test_a_question_recorded_takes_the_chain_before_its_check_in(db: Datab
         checkin = await session.get(Checkin, ids["checkin"])
     assert events == ["answer.recorded", "prompt.sent"]  # one after the other
     assert checkin is not None and checkin.message_id == 77
-
-
-async def _until_someone_waits(db: Database) -> None:
-    """Until another connection waits for a lock (or 5 s: then the order let it through)."""
-    import asyncio
-
-    for _ in range(100):
-        async with db.engine.connect() as conn:
-            waiting = (
-                await conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
-            ).scalar()
-        if waiting:
-            return
-        await asyncio.sleep(0.05)
 
 
 async def test_a_transaction_reads_the_chain_end_once_and_a_rolled_back_one_leaves_no_trace(

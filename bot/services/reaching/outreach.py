@@ -323,6 +323,9 @@ async def reescalate_overdue(
 ) -> list[Case]:
     """Acknowledged cases past their outreach target go back up their ladder (claimed under a
     lease, so no two instances act on one); returns them."""
+    # The chain before the claim's row locks (each case is audited): a clinician acting on
+    # the case holds the chain, then locks its row; the other order deadlocks (PostgreSQL).
+    await audit.hold_chain(session)
     cases = await claim_overdue_outreach(
         session, now=now, owner=owner, lease_until=lease_until, limit=limit
     )

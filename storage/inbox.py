@@ -190,8 +190,10 @@ def _one(update_id: int, status: InboxStatus) -> Any:
     )
 
 
-async def _moved(session: AsyncSession, statement: Any) -> bool:
-    result = await session.execute(statement)
+async def _moved(
+    session: AsyncSession, statement: Any, values: dict[str, Any] | None = None
+) -> bool:
+    result = await session.execute(statement, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -211,18 +213,13 @@ _MARK_DONE = (
 )
 
 
-async def _moved_with(session: AsyncSession, statement: Any, values: dict[str, Any]) -> bool:
-    result = await session.execute(statement, values)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def mark_done(session: AsyncSession, *, update_id: int, now: datetime) -> bool:
     """Record that an update was processed (its payload is no longer kept).
 
     False when it was not pending: processed or parked already, so its effects must not be
     applied again. Call it in the transaction of the update's effects.
     """
-    return await _moved_with(session, _MARK_DONE, {"done_id": update_id, "done_at": now})
+    return await _moved(session, _MARK_DONE, {"done_id": update_id, "done_at": now})
 
 
 async def record_failure(

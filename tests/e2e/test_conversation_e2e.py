@@ -144,6 +144,10 @@ async def test_a_no_corrected_to_yes_is_a_yes(
             if c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == query
         )
         assert card_call < words_call
+        # The first answers (mood, item 1 No) stopped their spinners with no words: said
+        # before the answer is written, they must confirm nothing.
+        taps = [c for c in calls[:words_call] if c.method == "answerCallbackQuery"]
+        assert len(taps) == 2 and not any(c.params.get("text") for c in taps)
         # Item 2 is still the question asked: it keeps its buttons. Now a double tap on it.
         current = next(m for m in sandbox.chat(PAT) if m["message_id"] == second["message_id"])
         assert current.get("reply_markup"), "the waiting question keeps its buttons"

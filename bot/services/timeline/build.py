@@ -38,6 +38,7 @@ from storage.views.timeline import (
     CaseRecord,
     CheckinRecord,
     HistoryIds,
+    HistoryKeys,
     PageRecord,
     PatientHistory,
     history_keys,
@@ -142,7 +143,7 @@ def _entries(history: PatientHistory) -> list[TimelineEntry]:
 _Placed = tuple[datetime, int, int, str, Any]
 
 
-def _placed(keys: Any, around: list[TimelineEntry]) -> list[_Placed]:
+def _placed(keys: HistoryKeys, around: list[TimelineEntry]) -> list[_Placed]:
     """Every entry's place, from `history_keys` and the entries already built."""
     placed: list[_Placed] = []
     for kind, rows in (

@@ -26,11 +26,11 @@ from bot.messaging import questions
 from bot.messaging.delivery import Delivery, Outcome, deliver, send_question
 from bot.messaging.ratelimit import ROUTINE
 from bot.services import checkin_states, deliveries
-from storage.checkins import claim_due
+from storage.checkins import checkins_by_ids, claim_due
 from storage.infusions import infusions_by_ids
 from storage.models import Checkin, Infusion, Patient
 from storage.patients import patients_by_ids
-from storage.states import PatientStatus
+from storage.states import CheckinStatus, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class Sender:
                 session, ids=[c.infusion_id for c in rows if c.infusion_id is not None]
             )
             to_send: list[Prompt] = []
+            missed: list[int] = []
             for checkin in rows:
                 patient = patients[checkin.patient_id]
                 clinic = self.ctx.clinic(patient.clinic_id)
@@ -152,10 +153,7 @@ class Sender:
                     checkin_states.cancel(checkin, now=now)
                     report.notes.append(f"checkin {checkin.id}: patient {patient.status}")
                 elif now >= checkin.due_at + clinic.checkins.missed_after:
-                    await deliveries.record_missed_unsent(
-                        session, checkin=checkin, patient=patient, clinic=clinic, now=now
-                    )
-                    report.missed_unsent += 1
+                    missed.append(checkin.id or 0)  # closed below, after the chain
                 else:
                     with use_language(self.language(patient)):
                         title = title_of(checkin, patient, infusions)
@@ -165,6 +163,32 @@ class Sender:
             report.sent += outcome is Outcome.SENT
             report.retried += outcome is Outcome.RETRY
             report.failed += outcome in (Outcome.FAILED, Outcome.UNREACHABLE)
+        if missed:
+            await self.close_missed_unsent(missed, now, report)
+
+    async def close_missed_unsent(self, ids: list[int], now: datetime, report: TickReport) -> None:
+        """Close claimed check-ins whose window passed unsent, in a transaction of their own:
+        closing audits, so it takes the audit chain before their rows (one lock order: a /stop
+        or an erasure holds the chain, then locks the patient's check-ins). One that changed
+        since the claim (cancelled, taken over) is left as it is."""
+        async with self.ctx.db.transaction() as session:
+            fresh = await checkins_by_ids(session, ids=ids)  # the chain, then the rows
+            patients = await patients_by_ids(session, ids=[c.patient_id for c in fresh.values()])
+            for checkin in fresh.values():
+                if (
+                    checkin.status != CheckinStatus.SCHEDULED
+                    or checkin.lease_owner != self.ctx.instance_id
+                ):
+                    continue
+                patient = patients[checkin.patient_id]
+                await deliveries.record_missed_unsent(
+                    session,
+                    checkin=checkin,
+                    patient=patient,
+                    clinic=self.ctx.clinic(patient.clinic_id),
+                    now=now,
+                )
+                report.missed_unsent += 1
 
     async def send_checkin(
         self, checkin: Checkin, patient: Patient, *, routine: bool = True

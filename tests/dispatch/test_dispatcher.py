@@ -116,6 +116,46 @@ async def test_a_checkin_whose_window_passed_unsent_is_missed_not_sent(
         assert row.last_error == "answer window closed before sending"
 
 
+async def test_an_unsent_checkin_is_closed_after_the_chain_and_a_stop_in_between_wins(
+    sandbox: BotApiSandbox, db: Database
+) -> None:
+    """A claimed check-in whose window passed unsent is closed as missed, and closing audits.
+    A /stop at that moment holds the audit chain, then locks the patient's check-ins to cancel
+    them. The close takes the chain before it locks the row again (in the claim's transaction
+    the row was locked first, and the two deadlocked on PostgreSQL), and leaves a check-in the
+    /stop cancelled in between as it is."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    async with unit(sandbox, db) as u:
+        patient = await seed_patient(u)
+        window = u.ctx.clinics.clinics[0].checkins.missed_after
+        stale = await seed_checkin(u, patient, due_in=-window - timedelta(seconds=1))
+        assert stale.id is not None
+        dispatcher = Dispatcher(u.ctx, u.bot)
+        holding = asyncio.Event()
+
+        async def stop() -> None:
+            async with db.transaction() as session:
+                await audit.hold_chain(session)
+                holding.set()
+                await until_someone_waits(db)  # the close waits for the chain now
+                row = await get_for_update(session, checkin_id=stale.id)
+                assert row is not None and row.status == CheckinStatus.SCHEDULED
+                row.status = CheckinStatus.CANCELLED
+                await audit.append(session, at=u.clock.now(), actor="patient:1", event="stop")
+
+        report = TickReport()
+
+        async def send() -> None:
+            await holding.wait()
+            await dispatcher.sender.send_due(u.clock.now(), report)
+
+        await asyncio.wait_for(asyncio.gather(stop(), send()), timeout=20)
+        assert report.missed_unsent == 0 and report.sent == 0
+        row = await _row(db, stale.id)
+        assert row.status == CheckinStatus.CANCELLED and row.closed_at is None
+
+
 async def test_a_checkin_of_a_patient_who_stopped_is_cancelled_not_sent(
     sandbox: BotApiSandbox, db: Database
 ) -> None:

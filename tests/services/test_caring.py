@@ -4,23 +4,36 @@ moderate or high case (not low), one track per patient, paused while a case is o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.clinic_config import ClinicConfig
+from bot.domain.delivery import Delivery, Outcome
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services.case_taking import CaseAction, TakeOutcome, Taker, take
 from bot.services.cases import raise_case
 from bot.services.patients import mark_unreachable, opt_out, resume
-from bot.services.reaching import caring
+from bot.services.reaching import caring, caring_sends
+from bot.services.reaching.caring_sends import CaringSend
+from storage import audit
 from storage.caring.queries import claim_due
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import AuditEvent, Case, Clinician, Patient
 from storage.models.care import CaringMessage, CaringTrack
-from storage.states import CaringStatus, CaseStatus, CaseTrigger, clinician_actor
+from storage.patients import lock_patient
+from storage.states import (
+    CaringStatus,
+    CaseStatus,
+    CaseTrigger,
+    PatientStatus,
+    clinician_actor,
+)
+from tests.auxil.outage import until_someone_waits
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
 CLINIC = ClinicConfig(id="north", name="North", timezone="UTC", contact_phone="555 0100")
@@ -228,3 +241,40 @@ async def test_settings_with_no_time_to_send_never_fail_a_resolve(db: Database) 
         )
     assert taken.outcome is TakeOutcome.DONE
     assert await _tracks(db) == []
+
+
+async def test_recording_an_unreachable_send_takes_the_chain_before_the_patient(
+    db: Database,
+) -> None:
+    """A caring message's send finds the patient unreachable; recording it marks the patient
+    (an UPDATE of their row) and audits. A /stop at that moment holds the audit chain, then
+    locks the patient's row. The record takes the chain first, so the two wait for each other
+    in turn instead of deadlocking on PostgreSQL."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite serialises writers)")
+    patient, lee = await _setup(db)
+    await _resolve(db, await _raise(db, patient, Level.HIGH, NOW), lee, NOW)
+    (track,) = await _tracks(db)
+    first = (await _messages(db, track.id or 0))[0]
+    (claimed,) = [m for m in await _claim(db, first.due_at) if m.number == first.number]
+    sent = [(CaringSend(claimed, patient, "thinking of you"), Delivery(Outcome.UNREACHABLE))]
+    holding = asyncio.Event()
+
+    async def stop() -> None:
+        async with db.transaction() as session:
+            await audit.hold_chain(session)
+            holding.set()
+            await until_someone_waits(db)  # the record waits for the chain now
+            await lock_patient(session, patient_id=patient.id or 0)
+            await audit.append(session, at=NOW, actor="patient:1", event="stop")
+
+    async def record() -> None:
+        await holding.wait()
+        async with db.transaction() as session:
+            await caring_sends.record(session, sent=sent, clinic_of=clinic_of, now=first.due_at)
+
+    await asyncio.wait_for(asyncio.gather(stop(), record()), timeout=20)
+    async with db.transaction() as session:
+        row = await session.get(Patient, patient.id)
+        assert row is not None and row.status == PatientStatus.UNREACHABLE
+    assert {m.status for m in await _messages(db, track.id or 0)} == {CaringStatus.DROPPED}

@@ -91,7 +91,13 @@ async def record(
     clinic_of: ClinicOf,
     now: datetime,
 ) -> None:
-    """Every outcome of a batch, in one transaction; the leases handed back."""
+    """Every outcome of a batch, in one transaction; the leases handed back.
+
+    The audit chain comes first (one lock order for every writer): a message's UPDATE, or
+    an unreachable patient's, would otherwise lock its row before the audit, while a /stop
+    or an erasure holds the chain and then locks the same rows."""
+    if sent:
+        await audit.hold_chain(session)
     for item, delivery in sent:
         message = await session.merge(item.message)
         message.lease_owner = None

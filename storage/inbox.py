@@ -93,7 +93,24 @@ _UNTIL: BindParameter[datetime] = bindparam("inbox_until", type_=UTCDateTime())
 _LIMIT: BindParameter[int] = bindparam("inbox_limit", type_=Integer)
 _RUN: BindParameter[int] = bindparam("inbox_run", type_=Integer)
 _CHATS: BindParameter[int] = bindparam("inbox_chats", expanding=True, type_=BigInteger)
+_ID: BindParameter[int] = bindparam("inbox_id", type_=BigInteger)
 _STATEMENTS: dict[bool, tuple[Any, Any]] = {}
+
+
+def _claimable() -> tuple[Any, ...]:
+    """What makes an update claimable: pending, its try due, not leased, and its chat's
+    oldest pending update (a chat's updates are processed in update order)."""
+    me, older = InboundUpdate, aliased(InboundUpdate)
+    return (
+        col(me.status) == InboxStatus.PENDING,
+        col(me.next_attempt_at) <= _NOW,
+        or_(col(me.lease_until).is_(None), col(me.lease_until) < _NOW),
+        ~exists().where(
+            col(older.chat_id) == col(me.chat_id),
+            col(older.status) == InboxStatus.PENDING,
+            col(older.update_id) < col(me.update_id),
+        ),
+    )
 
 
 def _claim_statements(postgres: bool) -> tuple[Any, Any]:
@@ -102,22 +119,8 @@ def _claim_statements(postgres: bool) -> tuple[Any, Any]:
     built = _STATEMENTS.get(postgres)
     if built is not None:
         return built
-    me, older = InboundUpdate, aliased(InboundUpdate)
-    heads = (
-        select(col(me.update_id))
-        .where(
-            col(me.status) == InboxStatus.PENDING,
-            col(me.next_attempt_at) <= _NOW,
-            or_(col(me.lease_until).is_(None), col(me.lease_until) < _NOW),
-            ~exists().where(
-                col(older.chat_id) == col(me.chat_id),
-                col(older.status) == InboxStatus.PENDING,
-                col(older.update_id) < col(me.update_id),
-            ),
-        )
-        .order_by(col(me.update_id))
-        .limit(_LIMIT)
-    )
+    me = InboundUpdate
+    heads = select(col(me.update_id)).where(*_claimable()).order_by(col(me.update_id)).limit(_LIMIT)
     if postgres:
         heads = heads.with_for_update(skip_locked=True)
     lease_heads = (
@@ -178,6 +181,27 @@ async def claim(
     for row in sorted(rows.all(), key=lambda row: row.update_id):
         runs[row.chat_id].append(row)
     return runs
+
+
+# One update leased by its key, on the same terms as a claimed chat's oldest (built once).
+_CLAIM_ONE = (
+    update(InboundUpdate)
+    .where(col(InboundUpdate.update_id) == _ID, *_claimable())
+    .values(lease_owner=_OWNER, lease_until=_UNTIL)
+    .returning(InboundUpdate)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+
+
+async def claim_one(
+    session: AsyncSession, *, update_id: int, now: datetime, owner: str, lease_until: datetime
+) -> InboundUpdate | None:
+    """Lease one update if `claim` could lease it as its chat's oldest (one keyed statement,
+    for an update just stored); None when it is not its chat's next, already leased or not
+    pending."""
+    values = {"inbox_id": update_id, "inbox_now": now, "inbox_owner": owner}
+    rows = await session.scalars(_CLAIM_ONE, {**values, "inbox_until": lease_until})
+    return rows.first()
 
 
 _NO_LEASE = {"lease_owner": None, "lease_until": None}

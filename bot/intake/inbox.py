@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ class Inbox:
         self._stale: set[int] = set()  # updates this instance holds but stopped working on
         self._waited_out: set[int] = set()  # updates whose processing met a database outage
         self._more = False  # the last claim may have left updates waiting: look when a chat ends
+        self._working: set[int] = set()  # chats whose run this instance is working on
+        self._behind: set[int] = set()  # of those, chats an update was stored for meanwhile
 
     def wake(self) -> None:
         """Updates are waiting that no claim has taken: look again now."""
@@ -125,12 +128,30 @@ class Inbox:
     def free_slots(self) -> int:
         return 0 if self._stopping else max(self.concurrency - len(self._running), 0)
 
-    async def claim_in(self, session: AsyncSession, *, now: datetime, free: int) -> Claimed:
+    async def claim_in(
+        self, session: AsyncSession, *, now: datetime, free: int, stored: int | None = None
+    ) -> Claimed:
         """Lease the next runs for `free` chats in the caller's transaction (the intake claims
-        what it has just stored in the storing transaction: one round trip less per update)."""
+        what it has just stored in the storing transaction: one round trip less per update).
+
+        `stored`: the one update just stored. When nothing else is known to wait (no stale
+        leases, the last claim left none behind), it is leased by its key: one statement, on
+        the same terms as the general claim's (its chat's oldest pending update, not leased).
+        If it is not its chat's next, the general claim decides, as for any batch.
+        """
         stale = sorted(self._stale)
         if stale:  # held through an outage: free again for whoever comes first
             await inbox.release(session, owner=self.ctx.instance_id, update_ids=stale)
+        elif stored is not None and not self._more:
+            row = await inbox.claim_one(
+                session,
+                update_id=stored,
+                now=now,
+                owner=self.ctx.instance_id,
+                lease_until=self._lease(now),
+            )
+            if row is not None:
+                return Claimed({row.chat_id: [row]}, released=[])
         runs = await inbox.claim(
             session,
             now=now,
@@ -150,7 +171,20 @@ class Inbox:
         for chat, rows in claimed.runs.items():
             task = asyncio.create_task(self._work_chat(rows), name=f"inbox-chat-{chat}")
             self._running.add(task)
+            self._working.add(chat)
             task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._chat_done, chat))
+
+    def arrived(self, chats: set[int]) -> None:
+        """Updates of these chats were stored and not claimed. One whose chat this instance
+        is working on follows as soon as that run ends (not at the next idle look)."""
+        self._behind.update(chats & self._working)
+
+    def _chat_done(self, chat: int, _: asyncio.Task[None]) -> None:
+        self._working.discard(chat)
+        if chat in self._behind:
+            self._behind.discard(chat)
+            self.wake()
 
     async def _claim(self) -> bool | None:
         """Start work on the waiting updates of as many chats as there are free slots.

@@ -63,8 +63,11 @@ class Intake:
         try:
             async with self.ctx.db.transaction() as session:
                 await inbox.store(session, arrivals, now=now)
+                lone = arrivals[0].update_id if len(arrivals) == 1 else None
                 claimed = (
-                    await self.inbox.claim_in(session, now=now, free=free) if free else NOTHING
+                    await self.inbox.claim_in(session, now=now, free=free, stored=lone)
+                    if free
+                    else NOTHING
                 )
         except Exception as exc:
             await self._not_stored(batch, exc, now=now)
@@ -77,6 +80,7 @@ class Intake:
             self.ctx.intake.recovered()
         if free:
             self.inbox.start(claimed, free=free)  # taken on at once
+            self.inbox.arrived({a.chat_id for a in arrivals} - claimed.runs.keys())
         else:
             self.inbox.wake()  # every slot is busy: the worker takes them when one frees
         return True

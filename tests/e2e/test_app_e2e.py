@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.intake import inbox as intake_inbox
 from sandbox import BotApiSandbox
 from storage.models import InboundUpdate, Patient
 from storage.states import InboxStatus
@@ -28,6 +30,27 @@ async def test_help_answers_with_the_crisis_card(
         await sandbox.wait_for_message(STRANGER, "741741", after=reply["message_id"])
         commands = sandbox.calls_to("setMyCommands")[-1].params["commands"]
         assert {c["command"] for c in commands} >= {"help", "crisis", "checkin", "stop"}
+
+
+async def test_an_update_stored_while_its_chat_is_busy_follows_when_that_run_ends(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second message stored while its chat's first is being processed cannot be claimed
+    then (a chat's updates go one at a time, in order). It is taken on as soon as the first's
+    run ends, not at the worker's next idle look (a minute here, so only that wake brings it
+    within the test's time)."""
+    monkeypatch.setattr(intake_inbox, "IDLE_LOOK_SECONDS", 60.0)
+    async with running_bot(sandbox, test_db) as bot:
+        sandbox.delay_next("sendMessage", 0.5, chat_id=STRANGER)  # the first's reply is slow
+        first = sandbox.send_text(STRANGER, "/help")
+        for _ in range(250):  # until it is stored (and claimed with it), then the second
+            async with bot.ctx.db.read() as session:
+                if await session.get(InboundUpdate, first) is not None:
+                    break
+            await asyncio.sleep(0.02)
+        sandbox.send_text(STRANGER, "/crisis")
+        reply = await sandbox.wait_for_message(STRANGER, "988")
+        await sandbox.wait_for_message(STRANGER, "741741", after=reply["message_id"], timeout=10)
 
 
 async def test_a_redelivered_update_is_answered_once(

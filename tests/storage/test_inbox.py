@@ -170,3 +170,44 @@ async def test_a_run_leases_a_chats_next_updates_with_its_oldest(db: Database) -
     async with db.transaction() as session:
         await inbox.release(session, owner="a", update_ids=[3, 4])
     assert await claim_runs(db, owner="b", run=3) == {100: [3, 4, 5]}
+
+
+async def claim_one(db: Database, update_id: int, *, owner: str = "a", at: datetime = NOW) -> bool:
+    async with db.transaction() as session:
+        row = await inbox.claim_one(
+            session, update_id=update_id, now=at, owner=owner, lease_until=LEASE
+        )
+    assert row is None or (row.update_id == update_id and row.lease_owner == owner)
+    return row is not None
+
+
+async def test_one_update_is_leased_by_its_key_on_the_general_claims_terms(db: Database) -> None:
+    await stored(db, arrival(1, 100), arrival(2, 100), arrival(3, 200))
+    assert not await claim_one(db, 2)  # behind chat 100's older update
+    assert await claim_one(db, 1)
+    assert not await claim_one(db, 1, owner="b")  # leased
+    assert await claim(db, owner="b") == [3]  # chat 100 is held by "a"
+    assert await done(db, 1)
+    assert not await claim_one(db, 1)  # done: never again
+    async with db.transaction() as session:
+        await inbox.record_failure(
+            session, update_id=2, error="x", retry_at=NOW + timedelta(days=1)
+        )
+    assert not await claim_one(db, 2)  # not before its retry time
+    assert await claim_one(db, 2, at=NOW + timedelta(days=2))
+    assert not await claim_one(db, 99)  # never stored
+
+
+async def test_a_key_claim_and_a_general_claim_at_once_never_share_a_chat(db: Database) -> None:
+    for round_ in range(10):
+        base = round_ * 10
+        await stored(db, *[arrival(base + i, 100 + i % 3) for i in range(1, 7)])
+        by_key, general = await asyncio.gather(
+            claim_one(db, base + 1, owner="a"), claim(db, owner="b")
+        )
+        held = ([base + 1] if by_key else []) + general
+        assert len({100 + i % 3 for i in held}) == len(held), "one chat was claimed twice"
+        assert by_key != (base + 1 in general)  # exactly one of them holds it
+        async with db.transaction() as session:  # settle the round
+            for update_id in range(base + 1, base + 7):
+                await inbox.mark_done(session, update_id=update_id, now=NOW)

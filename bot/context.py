@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message, Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot.clinic_config import ClinicConfig, ClinicsConfig
@@ -130,6 +131,17 @@ class UpdateInProcess:
     held: bool = False  # it waited out a database outage before it could be stored or processed
     committed: bool = False  # its effects, and the record that it was processed, are stored
     error: BaseException | None = None  # what a handler raised, if anything
+
+    @classmethod
+    def of(
+        cls, update_id: int, update: Update, *, seen_at: datetime, held: bool
+    ) -> UpdateInProcess:
+        """The inbox's update `update_id` about to be processed, first seen at `seen_at`."""
+        written = seen_at
+        message = update.message or update.edited_message
+        if isinstance(message, Message):  # the sender's own date
+            written = min(message.edit_date or message.date, seen_at)
+        return cls(update_id, written_at=written, held=held)
 
     def delayed_since(self, now: datetime) -> datetime | None:
         """When it was written, if it reached the handlers delayed (an outage, or late)."""

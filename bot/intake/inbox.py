@@ -18,19 +18,18 @@ import contextlib
 import functools
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Message, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram import Update
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.context import CURRENT_UPDATE, AppContext, UpdateInProcess
 from bot.intake.replies import OutageReplies
-from bot.messaging import texts
-from bot.messaging.recovery import update_finding
 from bot.services.intake import park_update
 from storage import inbox
 from storage.engine import describe_failure, is_unavailable
@@ -58,6 +57,19 @@ class Claimed:
 
 
 NOTHING = Claimed({}, [])
+
+
+def _as_stored(
+    rows: list[InboundUpdate], given: Mapping[int, tuple[str, Update]]
+) -> dict[int, Update]:
+    """The intake's own readings of these rows' updates, where a row holds the very payload
+    the intake stored (a redelivery of an update held before keeps the first copy)."""
+    known: dict[int, Update] = {}
+    for row in rows:
+        payload, update = given.get(row.update_id, ("", None))
+        if update is not None and payload == row.payload:
+            known[row.update_id] = update
+    return known
 
 
 class Inbox:
@@ -162,14 +174,24 @@ class Inbox:
         )
         return Claimed(runs, released=stale)
 
-    def start(self, claimed: Claimed, *, free: int) -> None:
-        """Work on claimed runs, once the claiming transaction has committed."""
+    def start(
+        self,
+        claimed: Claimed,
+        *,
+        free: int,
+        parsed: Mapping[int, tuple[str, Update]] | None = None,
+    ) -> None:
+        """Work on claimed runs, once the claiming transaction has committed. `parsed`: the
+        updates the intake has just stored, each with the payload it stored: one whose row
+        holds that payload is processed as the intake read it, not parsed again."""
         self._stale.difference_update(claimed.released)
         self._available()
         runs = claimed.runs.values()
         self._more = len(claimed.runs) >= free or any(len(r) >= PER_CHAT_RUN for r in runs)
+        given = parsed or {}
         for chat, rows in claimed.runs.items():
-            task = asyncio.create_task(self._work_chat(rows), name=f"inbox-chat-{chat}")
+            known = _as_stored(rows, given)
+            task = asyncio.create_task(self._work_chat(rows, known), name=f"inbox-chat-{chat}")
             self._running.add(task)
             self._working.add(chat)
             task.add_done_callback(self._finished)
@@ -214,13 +236,13 @@ class Inbox:
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.ctx.settings.lease_seconds)
 
-    async def _work_chat(self, rows: list[InboundUpdate]) -> None:
+    async def _work_chat(self, rows: list[InboundUpdate], parsed: Mapping[int, Update]) -> None:
         """Process one chat's leased updates in order while they succeed; hand back the rest."""
         for index, row in enumerate(rows):
             if self._stopping:
                 await self._hand_back([r.update_id for r in rows[index:]])
                 return
-            if await self._process(row) is Settled.WAIT:  # this one is settled for now
+            if await self._process(row, parsed.get(row.update_id)) is Settled.WAIT:  # for now
                 await self._hand_back([r.update_id for r in rows[index + 1 :]])
                 return
 
@@ -235,19 +257,18 @@ class Inbox:
             await self._unavailable(exc, doing="release")
             self._stale.update(update_ids)
 
-    async def _process(self, row: InboundUpdate) -> Settled:
+    async def _process(self, row: InboundUpdate, parsed: Update | None = None) -> Settled:
         """Hand one held update to PTB's handlers and settle what came of it."""
         try:
-            update = Update.de_json(json.loads(row.payload or "null"), self.application.bot)
+            update = parsed or Update.de_json(
+                json.loads(row.payload or "null"), self.application.bot
+            )
             if update is None:
                 raise ValueError("the stored update is empty")
         except Exception as exc:  # unreadable: no try will ever read it
             return await self._park(row, None, f"unreadable: {describe_failure(exc)}")
-        work = UpdateInProcess(
-            row.update_id,
-            written_at=written_at(update, row.seen_at),
-            held=row.held or row.update_id in self._waited_out,
-        )
+        held = row.held or row.update_id in self._waited_out
+        work = UpdateInProcess.of(row.update_id, update, seen_at=row.seen_at, held=held)
         token = CURRENT_UPDATE.set(work)
         try:
             await self.application.process_update(update)
@@ -270,7 +291,7 @@ class Inbox:
             if transient and row.attempts + 1 < self.ctx.settings.intake_max_attempts:
                 return await self._failed(row, update, error)  # Telegram again, later
             # refused, or still failing: the reply is lost
-            await self._apologise(row, error, update)
+            await self.replies.apologise(row.update_id, row.chat_id, error, update)
             error = None
         if error is not None and not work.committed:
             return await self._failed(row, update, error)
@@ -295,27 +316,6 @@ class Inbox:
         self.replies.processed(row.update_id)
         self.ctx.metrics.updates_processed.inc()
         return Settled.NEXT
-
-    async def _apologise(
-        self, row: InboundUpdate, error: TelegramError, update: Update | None = None
-    ) -> None:
-        """Telegram refused a reply that changed nothing stored: say so once if it lets us."""
-        log.warning(
-            "intake.reply_failed update_id=%s chat=%s error=%s",
-            row.update_id,
-            row.chat_id,
-            type(error).__name__,
-        )
-        if isinstance(error, Forbidden) or row.chat_id <= 0:
-            return  # blocked, or not a private chat: nothing can reach them
-        clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(row.chat_id))
-        try:
-            card = update is None or update_finding(update, clinic)  # unread: help over doubt
-            await self.application.bot.send_message(
-                row.chat_id, texts.something_went_wrong(clinic, card=card)
-            )
-        except TelegramError as exc:
-            log.info("intake.apology_failed error=%s", type(exc).__name__)
 
     async def _failed(self, row: InboundUpdate, update: Update, error: BaseException) -> Settled:
         """A fault of the update's own: try again later, or park it after the last try."""
@@ -373,14 +373,8 @@ class Inbox:
             parked.raised.case.id if parked.raised else None,
             problem.split(":")[0],
         )
-        if row.chat_id > 0:  # a private chat: say so, with the crisis card
-            clinic = self.ctx.clinic(parked.patient.clinic_id if parked.patient else None)
-            try:
-                await self.application.bot.send_message(
-                    row.chat_id, texts.could_not_process(clinic)
-                )
-            except TelegramError as exc:
-                log.warning("intake.park_reply_failed error=%s", type(exc).__name__)
+        clinic = self.ctx.clinic(parked.patient.clinic_id if parked.patient else None)
+        await self.replies.could_not_process(row.chat_id, clinic)
         return Settled.NEXT
 
     async def _unavailable(self, error: BaseException, *, doing: str) -> None:
@@ -401,12 +395,3 @@ class Inbox:
         self._outages = 0
         if self.ctx.intake.held == 0:
             self.ctx.intake.recovered()
-
-
-def written_at(update: Update, seen_at: datetime) -> datetime:
-    """When the sender sent it: a message's own date, else when an instance first saw it."""
-    message = update.message or update.edited_message
-    if isinstance(message, Message):
-        sent = message.edit_date or message.date
-        return min(sent, seen_at)
-    return seen_at

@@ -79,7 +79,9 @@ class Intake:
         if not self._first_seen:
             self.ctx.intake.recovered()
         if free:
-            self.inbox.start(claimed, free=free)  # taken on at once
+            pairs = zip(arrivals, batch, strict=True)
+            stored = {a.update_id: (a.payload, u) for a, (u, _) in pairs}
+            self.inbox.start(claimed, free=free, parsed=stored)  # taken on at once
             self.inbox.arrived({a.chat_id for a in arrivals} - claimed.runs.keys())
         else:
             self.inbox.wake()  # every slot is busy: the worker takes them when one frees

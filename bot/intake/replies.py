@@ -3,6 +3,8 @@
 Nothing here touches the database: during an outage the crisis card comes from the clinic file,
 and every other answer says plainly that the message will be handled when the service is back.
 Each update is answered this way once per instance, however often Telegram delivers it again.
+The inbox also tells a sender here when a reply was refused and when their update was set aside
+for a person.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections import OrderedDict
 
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 
 from bot.clinic_config import ClinicConfig
 from bot.context import AppContext
@@ -20,6 +22,7 @@ from bot.domain import checkin_flow
 from bot.i18n import _, use_language
 from bot.i18n.resolve import patient_language
 from bot.messaging import questions, texts
+from bot.messaging.recovery import update_finding
 from bot.services.messages import crisis_words
 
 log = logging.getLogger(__name__)
@@ -116,3 +119,31 @@ class OutageReplies:
             update.update_id,
             "yes" if help_now else "no",
         )
+
+    async def apologise(
+        self, update_id: int, chat_id: int, error: TelegramError, update: Update | None = None
+    ) -> None:
+        """Telegram refused a reply that changed nothing stored: say so once if it lets us."""
+        log.warning(
+            "intake.reply_failed update_id=%s chat=%s error=%s",
+            update_id,
+            chat_id,
+            type(error).__name__,
+        )
+        if isinstance(error, Forbidden) or chat_id <= 0:
+            return  # blocked, or not a private chat: nothing can reach them
+        clinic = self.ctx.clinic(self.ctx.intake.clinic_of_chat.get(chat_id))
+        try:
+            card = update is None or update_finding(update, clinic)  # unread: help over doubt
+            await self.bot.send_message(chat_id, texts.something_went_wrong(clinic, card=card))
+        except TelegramError as exc:
+            log.info("intake.apology_failed error=%s", type(exc).__name__)
+
+    async def could_not_process(self, chat_id: int, clinic: ClinicConfig) -> None:
+        """An update set aside for a person: its sender is told, with the crisis card."""
+        if chat_id <= 0:
+            return  # not a private chat
+        try:
+            await self.bot.send_message(chat_id, texts.could_not_process(clinic))
+        except TelegramError as exc:
+            log.warning("intake.park_reply_failed error=%s", type(exc).__name__)

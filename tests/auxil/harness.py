@@ -105,6 +105,7 @@ async def webhook_bot(
     database: IsolatedDatabase,
     *,
     clinics: ClinicsConfig | None = None,
+    clock: Clock | None = None,
     **settings: object,
 ) -> AsyncIterator[tuple[RunningBot, str]]:
     """The bot in webhook mode on a free local port; yields it and its webhook URL."""
@@ -120,6 +121,7 @@ async def webhook_bot(
     ctx = await prepare(
         make_settings(sandbox, database.url, **values),
         clinics=clinics or make_clinics(),
+        clock=clock,
         db=database.open(),
     )
     stop = asyncio.Event()

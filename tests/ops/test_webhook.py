@@ -21,10 +21,14 @@ import tornado.netutil
 import tornado.web
 from sqlalchemy import select
 
+from bot.clock import OffsetClock
+from bot.intake import inbox as intake_inbox
 from bot.ops.health import check_health, heartbeat
 from bot.ops.webhook import SECRET_HEADER
 from sandbox import BotApiSandbox
+from storage import inbox
 from storage.engine import Database
+from storage.inbox import Arrival
 from storage.models import InboundUpdate
 from storage.states import InboxStatus
 from tests.auxil.databases import TEST_DATA_KEY, IsolatedDatabase
@@ -120,6 +124,43 @@ async def test_webhook_mode_answers_help_and_leaves_the_webhook_set(
         assert all(a.error is None for a in sandbox.state.webhook_attempts)
     assert not sandbox.calls_to("deleteWebhook")  # other instances keep receiving
     assert sandbox.webhook_url == url
+
+
+async def test_an_update_already_held_is_processed_as_first_stored_not_as_delivered_again(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery of an update the inbox already holds (an instance stored it, leased it and
+    died) stores nothing new. The instance it reaches claims the held update and processes the
+    copy first stored, not the one in hand (the intake reuses its own reading only when the
+    stored payload is what it stored)."""
+    monkeypatch.setattr(intake_inbox, "IDLE_LOOK_SECONDS", 60.0)  # only the intake claims it
+    sandbox.add_user(STRANGER)
+    clock = OffsetClock()
+    first = help_update(900010)
+    first["message"]["text"] = "hello"  # a stranger's words: told how to join, no card
+    del first["message"]["entities"]
+    sandbox.add_user(STRANGER + 1)
+    async with webhook_bot(sandbox, test_db, clock=clock) as (bot, url), client() as http:
+        # Another chat's update first: the worker has looked once and now waits a minute.
+        warm = await http.post(
+            url, json=help_update(900009, STRANGER + 1), headers={SECRET_HEADER: SECRET}
+        )
+        assert warm.status_code == 200
+        await sandbox.wait_for_message(STRANGER + 1, "988", timeout=10)
+        now = clock.now()
+        async with bot.ctx.db.transaction() as session:
+            await inbox.store(
+                session, [Arrival(900010, STRANGER, json.dumps(first), seen_at=now)], now=now
+            )
+            dead = now + timedelta(minutes=1)
+            assert await inbox.claim_one(
+                session, update_id=900010, now=now, owner="gone", lease_until=dead
+            )
+        clock.offset = timedelta(minutes=2)  # the dead instance's lease has run out
+        again = await http.post(url, json=help_update(900010), headers={SECRET_HEADER: SECRET})
+        assert again.status_code == 200
+        await sandbox.wait_for_message(STRANGER, "only works with an invite", timeout=10)
+        assert [m["text"] for m in sandbox.chat(STRANGER) if "988" in m["text"]] == []  # no /help
 
 
 async def test_a_post_without_the_right_secret_is_refused_and_not_processed(

@@ -40,6 +40,22 @@ async def use_link(session: AsyncSession, *, link_id: int, now: datetime) -> boo
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def mark_seen(session: AsyncSession, *, session_id: int, now: datetime) -> bool:
+    """A request's activity on a live session (its idle expiry starts again); False if the
+    session ended meanwhile."""
+    result = await session.execute(
+        update(ConsoleSession)
+        .where(
+            col(ConsoleSession.id) == session_id,
+            col(ConsoleSession.ended_at).is_(None),
+            col(ConsoleSession.last_seen_at) < now,
+        )
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def add_session(session: AsyncSession, *, row: ConsoleSession) -> ConsoleSession:
     session.add(row)
     await session.flush()

@@ -38,7 +38,7 @@ from bot.domain.levels import Level
 from bot.domain.throttle import Throttle
 from bot.i18n import C_, Cn_, current_language
 from bot.messaging.pages import duration, reason_lines
-from bot.services.console_access import Viewer, viewer_of
+from bot.services.console_access import Viewer, note_seen, viewer_of
 from bot.services.wording.checkin_labels import staff_checkin_label
 from storage.models import Patient
 from storage.states import PatientStatus
@@ -254,10 +254,14 @@ async def viewer(request: Request, *, touch: bool = True) -> Viewer:
     if token is None:
         raise SignInNeeded
     console = console_of(request)
-    async with console.ctx.db.transaction() as session:
-        found = await viewer_of(session, token=token, now=console.ctx.clock.now(), touch=touch)
+    now = console.ctx.clock.now()
+    async with console.ctx.db.read() as session:  # waits for no writer
+        found = await viewer_of(session, token=token, now=now, touch=False)
     if found is None:
         raise SignInNeeded
+    if touch and found.seen_due(now):  # at most once a minute: a write
+        async with console.ctx.db.transaction() as session:
+            found = await note_seen(session, viewer=found, now=now)
     request.state.viewer = found
     return found
 

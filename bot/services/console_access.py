@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -24,6 +24,7 @@ from storage.console import (
     end_registration_sessions,
     end_sessions,
     link_by_hash,
+    mark_seen,
     registrations,
     session_by_hash,
     use_link,
@@ -59,7 +60,17 @@ class Viewer:
     session_id: int
     clinician: Clinician
     registrations: tuple[Clinician, ...]
-    expires_at: datetime
+    ends_at: datetime  # at the latest (7 days after sign-in)
+    seen_at: datetime  # the session's last activity as stored
+
+    @property
+    def expires_at(self) -> datetime:
+        return min(self.ends_at, self.seen_at + IDLE_EXPIRY)
+
+    def seen_due(self, now: datetime) -> bool:
+        """Whether a request at `now` is to be written down as activity (at most once in
+        TOUCH_EVERY, so most requests only read)."""
+        return now - self.seen_at >= TOUCH_EVERY
 
     @property
     def clinic_id(self) -> str:
@@ -199,7 +210,14 @@ async def viewer_of(
         return None
     if touch and now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
-    return Viewer(row.id, current, people, min(row.expires_at, row.last_seen_at + IDLE_EXPIRY))
+    return Viewer(row.id, current, people, ends_at=row.expires_at, seen_at=row.last_seen_at)
+
+
+async def note_seen(session: AsyncSession, *, viewer: Viewer, now: datetime) -> Viewer:
+    """Write down a request's activity on the viewer's session (read with `touch=False`)."""
+    if not await mark_seen(session, session_id=viewer.session_id, now=now):
+        return viewer  # ended (or seen later) meanwhile: its own next lookup says so
+    return replace(viewer, seen_at=now)
 
 
 async def switch_clinic(

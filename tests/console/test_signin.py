@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from datetime import timedelta
@@ -147,8 +148,36 @@ async def test_sessions_expire_when_idle_and_absolutely(
         async with ctx.db.transaction() as session:
             seen = await session.get(ConsoleSession, rows[2].id, populate_existing=True)
             assert seen is not None and ctx.clock.now() - seen.last_seen_at > timedelta(hours=10)
+        # Activity is written at most once a minute: a page view half a minute on only reads.
+        recently = ctx.clock.now() - timedelta(seconds=30)
+        async with ctx.db.transaction() as session:
+            await session.execute(
+                update(ConsoleSession)
+                .where(ConsoleSession.id == rows[2].id)
+                .values(last_seen_at=recently)
+            )
+        assert (await fresh.get(f"{app.base}/")).status_code == 200
+        async with ctx.db.transaction() as session:
+            seen = await session.get(ConsoleSession, rows[2].id, populate_existing=True)
+            assert seen is not None and seen.last_seen_at == recently
         for client in (idle, old, fresh):
             await client.aclose()
+
+
+async def test_a_page_view_only_reads_and_is_served_beside_a_held_writer(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase
+) -> None:
+    """Within a minute of the session's last written activity, looking up who is signed in
+    only reads: a page is served while another transaction holds the database's write lock
+    (SQLite has one writer), not after it."""
+    async with console_bot(sandbox, test_db) as app:
+        await join(app, ADA, "Dr Ada")
+        client = await sign_in(app, ADA)
+        async with app.bot.ctx.db.transaction() as session:
+            await session.execute(select(ConsoleSession.id))  # the write lock, held
+            page = await asyncio.wait_for(client.get(f"{app.base}/"), timeout=10)
+            assert page.status_code == 200 and "Dr Ada" in page.text
+        await client.aclose()
 
 
 async def test_sign_out_and_telegram_logout_and_an_admin_end_sessions(

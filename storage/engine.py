@@ -111,6 +111,12 @@ def create_engine(url: str, *, reader: bool = False, **kwargs: Any) -> AsyncEngi
     )
 
 
+def _refused_as_read_only(error: exc.DBAPIError) -> bool:
+    """SQLite's `query_only` refusal, or PostgreSQL's in a READ ONLY transaction."""
+    words = str(error.orig)
+    return "readonly" in words or "read-only transaction" in words
+
+
 class Keys(Protocol):
     """The patients' data keys beside a Database (`storage.crypto.keyring.Keyring`)."""
 
@@ -139,8 +145,10 @@ class Database:
         self._reader_engine = (
             create_engine(url, reader=True, **engine_kwargs) if self.dialect == "sqlite" else None
         )
+        # On PostgreSQL, readers share the pool; their transactions begin READ ONLY (asyncpg
+        # starts them so: no statement more), and the setting is reset when they are returned.
         self._readers = async_sessionmaker(
-            self._reader_engine or self.engine,
+            self._reader_engine or self.engine.execution_options(postgresql_readonly=True),
             class_=AsyncSession,
             expire_on_commit=False,
             autoflush=False,
@@ -181,12 +189,13 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only. On SQLite: one snapshot, on connections of its own that
         never wait for this process's writers (WAL readers run beside the writer), and a write
-        is refused (`WriteInReader`). On PostgreSQL: an ordinary transaction."""
+        is refused (`WriteInReader`). On PostgreSQL: a READ ONLY transaction (a write is
+        refused the same way)."""
         try:
             async with self._readers() as session, session.begin():
                 yield session
-        except exc.OperationalError as error:
-            if self.dialect == "sqlite" and "readonly" in str(error.orig):
+        except exc.DBAPIError as error:
+            if _refused_as_read_only(error):
                 raise WriteInReader("a write inside Database.read()") from error
             raise
 

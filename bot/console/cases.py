@@ -44,6 +44,7 @@ from bot.services.case_queue import case_card, open_case_cards
 from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker
 from bot.services.console_access import Viewer
 from bot.services.messages import Thread, case_thread, check_text
+from bot.services.patient_views import patient_of_clinic
 from bot.services.reaching.contact_details import details_of
 from bot.services.reaching.outreach import log_outreach
 from bot.services.safety.events import plan_uses
@@ -124,10 +125,12 @@ async def case_page(request: Request) -> Response:
         card = await case_card(
             session, clinic=clinic, case_id=_case_id(request), now=console.ctx.clock.now()
         )
-        if card is None:
+        patient = None
+        if card is not None:
+            patient = await patient_of_clinic(session, clinic_id=clinic.id, ref=card.patient.ref)
+        if card is None or patient is None:
             raise NotFound("case")
         patient_id = card.patient.id
-        assert patient_id is not None
         uses = await plan_uses(session, patient_id=patient_id, case_id=card.case.id)
         unplanned = await without_plan(
             session, clinic_id=clinic.id, now=console.ctx.clock.now(), patient_ids=(patient_id,)
@@ -144,7 +147,7 @@ async def case_page(request: Request) -> Response:
         notice=request.query_params.get("done", "")
         if request.query_params.get("done") in NOTICES
         else "",
-        contact=details_of(card.patient, now=console.ctx.clock.now()),
+        contact=details_of(patient, now=console.ctx.clock.now()),
         plan_uses=uses,
         no_safety_plan=patient_id in unplanned,
         **await _thread_parts(request, who, _case_id(request)),

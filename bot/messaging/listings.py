@@ -17,13 +17,14 @@ from bot.services.reaching.contact_details import ContactDetails
 from bot.services.timeline import MessageEntry, RecentHistory
 from storage.models import Case
 from storage.states import CaseStatus
+from storage.views.queue import CaseRow
 
 MAX_TEXT = 4000
 MAX_REASONS = 4
 MAX_NAMES = 8
 
 
-def main_reasons(case: Case, clinic: ClinicConfig) -> list[str]:
+def main_reasons(case: Case | CaseRow, clinic: ClinicConfig) -> list[str]:
     """Each distinct reason once, oldest first, without its time stamp; the rest counted."""
     seen: list[str] = []
     for line in reasons_in(case.reason, clinic):

@@ -10,18 +10,22 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.domain.escalation import Step
 from bot.domain.levels import Level
 from bot.i18n import C_
-from bot.services.case_facts import CheckinFacts
 from bot.services.cases import ladder
 from bot.services.reaching.outreach import METHODS, OUTCOMES
-from storage.cases import pages_of_cases, unresolved_for_clinic
-from storage.models import Case, Outreach, Page, Patient
-from storage.outreach import outreach_of_cases
-from storage.patients import patients_by_ids
 from storage.states import CaseStatus, OutreachOutcome, PageStatus
-from storage.views.queue import case_in_clinic, checkins_with_answers
-from storage.views.reports import clinicians_by_ids
+from storage.views.queue import (
+    CardRows,
+    CaseRow,
+    CheckinRow,
+    InfusionRow,
+    OutreachRow,
+    PatientRow,
+    card_rows,
+    unresolved_card_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,26 @@ class OutreachLine:
 
 
 @dataclass(frozen=True)
+class CardFacts:
+    """The check-in behind a case as its card shows it: its answers in the order given."""
+
+    checkin: CheckinRow
+    given: tuple[tuple[str, str], ...]  # (item, value); a later answer to an item replaces it
+    infusion: InfusionRow | None
+
+    @property
+    def answers(self) -> dict[str, str]:
+        return dict(self.given)
+
+
+@dataclass(frozen=True)
 class CaseCard:
-    case: Case
-    patient: Patient
-    facts: CheckinFacts | None
+    """Plain records all the way down (frozen, hashable): the console keeps a drawn card
+    under the card itself (bot/console/lists/case_cards), so its hash is worked out once."""
+
+    case: CaseRow
+    patient: PatientRow
+    facts: CardFacts | None
     pages: tuple[PageLine, ...]
     acknowledged_by: str | None
     resolved_by: str | None
@@ -69,6 +89,25 @@ class CaseCard:
     # what the outreach clock waits for once its target has passed ("a first contact
     # attempt", "the patient reached"), None while in time; read at `now` of the cards
     outreach_overdue: str | None = None
+
+    def __hash__(self) -> int:
+        known: int | None = self.__dict__.get("_hash")
+        if known is None:  # every field, as the generated one would (equal cards: equal hashes)
+            known = hash(
+                (
+                    self.case,
+                    self.patient,
+                    self.facts,
+                    self.pages,
+                    self.acknowledged_by,
+                    self.resolved_by,
+                    self.next_rung,
+                    self.outreach,
+                    self.outreach_overdue,
+                )
+            )
+            object.__setattr__(self, "_hash", known)  # not a field: not compared, not replaced
+        return known
 
     @property
     def level(self) -> Level:
@@ -98,103 +137,85 @@ async def open_case_cards(
 ) -> list[CaseCard]:
     """Every unresolved case of the clinic: outreach overdue at `now` first, then highest
     level, then oldest."""
-    cases = await unresolved_for_clinic(session, clinic_id=clinic.id)
-    return sorted(await _cards(session, clinic, cases, now), key=queue_order)
+    rows = await unresolved_card_rows(session, clinic_id=clinic.id)
+    return sorted(_cards(clinic, rows, now), key=queue_order)
 
 
 async def case_card(
     session: AsyncSession, *, clinic: ClinicConfig, case_id: int, now: datetime | None = None
 ) -> CaseCard | None:
     """One case of this clinic (resolved ones too); None if it is not this clinic's."""
-    case = await case_in_clinic(session, clinic_id=clinic.id, case_id=case_id)
-    if case is None:
-        return None
-    return (await _cards(session, clinic, [case], now))[0]
+    cards = _cards(clinic, await card_rows(session, clinic_id=clinic.id, case_id=case_id), now)
+    return cards[0] if cards else None
 
 
-def outreach_overdue(case: Case, attempts: list[Outreach], now: datetime | None) -> str | None:
+def outreach_overdue(case: CaseRow, attempted: bool, now: datetime | None) -> str | None:
     """What the case's outreach clock waits for, once its target has passed."""
     due = case.outreach_due_at
     if now is None or due is None or due > now or case.status == CaseStatus.RESOLVED:
         return None
-    if Level(case.level) is Level.HIGH and not attempts:
+    if Level(case.level) is Level.HIGH and not attempted:
         return C_("a first contact attempt")
     return C_("the patient reached")
 
 
-async def _cards(
-    session: AsyncSession, clinic: ClinicConfig, cases: list[Case], now: datetime | None = None
-) -> list[CaseCard]:
-    if not cases:
-        return []
-    patients = await patients_by_ids(session, ids=[c.patient_id for c in cases])
-    case_ids = [c.id for c in cases if c.id is not None]
-    pages = await pages_of_cases(session, case_ids=case_ids)
-    attempts = await outreach_of_cases(session, case_ids=case_ids)
-    people = await clinicians_by_ids(
-        session,
-        ids=sorted(
-            {p.clinician_id for p in pages}
-            | {i for c in cases for i in (c.acknowledged_by, c.resolved_by) if i is not None}
-            | {a.clinician_id for tried in attempts.values() for a in tried if a.clinician_id}
-        ),
-    )
-    names = {c.id: c.name for c in people}
-    checkins, answers, infusions = await checkins_with_answers(
-        session, checkin_ids=[c.checkin_id for c in cases if c.checkin_id is not None]
-    )
-    by_case: dict[int, list[Page]] = {}
-    for page in pages:
-        by_case.setdefault(page.case_id, []).append(page)
+def _cards(clinic: ClinicConfig, rows: CardRows, now: datetime | None) -> list[CaseCard]:
+    ladders = {level: ladder(clinic, level) for level in {r.case.level for r in rows.cards}}
     cards = []
-    for case in cases:
-        checkin = checkins.get(case.checkin_id) if case.checkin_id is not None else None
+    for row in rows.cards:
+        case, checkin = row.case, row.checkin
         facts = None
-        if checkin is not None and checkin.id is not None:
-            infusion = infusions.get(checkin.infusion_id) if checkin.infusion_id else None
-            facts = CheckinFacts(checkin, answers.get(checkin.id, {}), infusion)
+        if checkin is not None:
+            facts = CardFacts(checkin, rows.answers.get(checkin.id, ()), row.infusion)
+        attempts = rows.outreach.get(case.id, [])
         cards.append(
             CaseCard(
                 case=case,
-                patient=patients[case.patient_id],
+                patient=row.patient,
                 facts=facts,
                 pages=tuple(
                     PageLine(
-                        names.get(p.clinician_id, C_("clinician {id}").format(id=p.clinician_id)),
+                        p.clinician
+                        if p.clinician is not None
+                        else C_("clinician {id}").format(id=p.clinician_id),
                         p.sent_at,
                         p.step,
                         p.status == PageStatus.SENT,
                         p.error,
                     )
-                    for p in by_case.get(case.id or 0, [])
+                    for p in rows.pages.get(case.id, [])
                 ),
-                acknowledged_by=names.get(case.acknowledged_by) if case.acknowledged_by else None,
-                resolved_by=names.get(case.resolved_by) if case.resolved_by else None,
-                next_rung=next_rung(case, clinic),
-                outreach=tuple(
-                    OutreachLine(
-                        C_(METHODS[a.method]),
-                        C_(OUTCOMES[a.outcome]),
-                        a.at,
-                        a.recorded_at,
-                        names.get(a.clinician_id, "—") if a.clinician_id else "—",
-                        a.note,
-                        a.outcome == OutreachOutcome.REACHED,
-                    )
-                    for a in attempts.get(case.id or 0, [])
-                ),
-                outreach_overdue=outreach_overdue(case, attempts.get(case.id or 0, []), now),
+                acknowledged_by=row.acknowledged_by,
+                resolved_by=row.resolved_by,
+                next_rung=_next_rung(case, ladders[case.level]),
+                outreach=tuple(_outreach_line(a) for a in attempts),
+                outreach_overdue=outreach_overdue(case, bool(attempts), now),
             )
         )
     return cards
 
 
-def next_rung(case: Case, clinic: ClinicConfig) -> NextRung | None:
+def _outreach_line(attempt: OutreachRow) -> OutreachLine:
+    return OutreachLine(
+        C_(METHODS[attempt.method]),
+        C_(OUTCOMES[attempt.outcome]),
+        attempt.at,
+        attempt.recorded_at,
+        attempt.clinician if attempt.clinician_id and attempt.clinician is not None else "—",
+        attempt.note,
+        attempt.outcome == OutreachOutcome.REACHED,
+    )
+
+
+def next_rung(case: CaseRow, clinic: ClinicConfig) -> NextRung | None:
     """The rung that fires at `next_step_at` (the pager pages `steps[step]`, the last one
     repeating), or None once the case is taken or nothing is planned."""
+    return _next_rung(case, ladder(clinic, Level(case.level)))
+
+
+def _next_rung(case: CaseRow, steps: list[Step]) -> NextRung | None:
     if case.status != CaseStatus.OPEN or case.next_step_at is None:
         return None
-    steps = ladder(clinic, Level(case.level))
     if not steps:
         return None
     return NextRung(case.next_step_at, steps[min(case.step, len(steps) - 1)].notify)

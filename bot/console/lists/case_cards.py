@@ -2,13 +2,16 @@
 drawing a hundred cards was most of the queue's ~50 ms, on every refresh of every console).
 
 A card is kept under everything `_case.html` reads, compared whole (a dict key, no digest):
-every field of the card (every column of its case, patient, check-in and infusion rows, every
-page, rung and outreach line), the CSRF token (its forms carry it), the language, the zone,
-the prefix and the names of who was paged. `now` is not in it: a card is drawn with its waits
-left as marks (`|ago`, `|until`; bot.console.web) that `fill_ages` says at this request's
-`now`, so a kept card is byte for byte the card drawn now. The oldest go first once `SIZE` are
-kept, and none is kept past `KEEP_SECONDS` (a card quotes a patient's words: a case resolved
-or a patient erased leaves no copy in memory for long)."""
+every field of the card (every column its case shows, its patient, check-in and infusion,
+every page, rung and outreach line), the CSRF token (its forms carry it), the language, the
+zone, the prefix and the names of who was paged. A card of frozen records (what
+`bot.services.case_queue` gives) is its own key, hashed and compared field by field by its
+dataclasses and named tuples; any other (one holding a stored row) is keyed by its
+`fingerprint`. `now` is not in it: a card is drawn with its waits left as marks (`|ago`,
+`|until`; bot.console.web) that `fill_ages` says at this request's `now`, so a kept card is
+byte for byte the card drawn now. The oldest go first once `SIZE` are kept, and none is kept
+past `KEEP_SECONDS` (a card quotes a patient's words: a case resolved or a patient erased
+leaves no copy in memory for long)."""
 
 from __future__ import annotations
 
@@ -77,7 +80,7 @@ def fingerprint(value: Any) -> Any:
 def card_key(card: Any, context: dict[str, Any], language: str) -> Key:
     """What the card shows and how it is said."""
     return (
-        fingerprint(card),
+        _content(card),
         language,
         context["csrf"],
         context["prefix"],
@@ -85,6 +88,16 @@ def card_key(card: Any, context: dict[str, Any], language: str) -> Key:
         str(context["zone"]),
         tuple(context["who_names"].items()),
     )
+
+
+def _content(card: Any) -> Any:
+    """The card itself when it hashes (frozen records of plain values: equal only when every
+    field is, and far cheaper than a fingerprint), else its fingerprint."""
+    try:
+        hash(card)
+    except TypeError:  # a stored row in it (unhashable)
+        return fingerprint(card)
+    return card
 
 
 def render_cards(env: Environment, cards: Iterable[Any], context: dict[str, Any]) -> str:

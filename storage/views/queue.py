@@ -5,13 +5,12 @@ tuples: made, hashed and compared in C (the console keeps a drawn card under its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -26,6 +25,7 @@ from storage.states import (
     OutreachOutcome,
     PageStatus,
 )
+from storage.views.core_rows import core_rows
 
 
 class CaseRow(NamedTuple):
@@ -197,31 +197,25 @@ async def card_rows(session: AsyncSession, *, clinic_id: str, case_id: int) -> C
 
 async def _card_rows(session: AsyncSession, cards: Select[Any], params: dict[str, Any]) -> CardRows:
     conn = await session.connection()  # Core rows: read only, and faster than ORM rows
-    found = [_card(row) for row in await _rows(conn, cards, params)]
+    found = [_card(row) for row in await core_rows(conn, cards, params)]
     if not found:
         return CardRows([], {}, {}, {})
     case_ids = sorted({c.case.id for c in found})
     checkin_ids = sorted({c.checkin.id for c in found if c.checkin is not None})
     answers: dict[int, dict[str, str]] = {i: {} for i in checkin_ids}
     if checkin_ids:
-        for checkin_id, item, value in await _rows(conn, _ANSWERS, {"queue_checkins": checkin_ids}):
+        for checkin_id, item, value in await core_rows(
+            conn, _ANSWERS, {"queue_checkins": checkin_ids}
+        ):
             answers[checkin_id][item] = value  # a later answer to an item replaces it
     pages: dict[int, list[PageRow]] = {i: [] for i in case_ids}
-    for row in await _rows(conn, _PAGES, {"queue_cases": case_ids}):
+    for row in await core_rows(conn, _PAGES, {"queue_cases": case_ids}):
         pages[row[0]].append(PageRow(*row))
     outreach: dict[int, list[OutreachRow]] = {i: [] for i in case_ids}
-    for row in await _rows(conn, _OUTREACH, {"queue_cases": case_ids}):
+    for row in await core_rows(conn, _OUTREACH, {"queue_cases": case_ids}):
         outreach[row[0]].append(OutreachRow(*row))
     given = {i: tuple(said.items()) for i, said in answers.items()}
     return CardRows(found, given, pages, outreach)
-
-
-async def _rows(
-    conn: AsyncConnection, statement: Select[Any], params: dict[str, Any]
-) -> Sequence[Any]:
-    # Fetched inside SQLAlchemy's greenlet: a sealed cell whose key another instance made is
-    # opened there (storage/crypto/sealed), not in the event loop.
-    return await conn.run_sync(lambda sync: sync.execute(statement, params).tuples().all())
 
 
 def _card(row: Any) -> CardRow:

@@ -23,6 +23,7 @@ from storage.states import (
     PageStatus,
 )
 from storage.types import UTCDateTime
+from storage.views.core_rows import core_rows
 
 # Planned, or plans that were dropped: never sent, nothing happened with the patient.
 NOT_HAPPENED = (CheckinStatus.SCHEDULED, CheckinStatus.CANCELLED, CheckinStatus.SUPERSEDED)
@@ -290,10 +291,7 @@ async def patient_history(
     conn = await session.connection()  # Core rows: read only, and faster than ORM rows
 
     async def rows(name: str) -> Any:
-        # Fetched inside SQLAlchemy's greenlet: a sealed cell whose key another instance made
-        # is opened there (storage/crypto/sealed), not in the event loop.
-        statement = statements[name]
-        return await conn.run_sync(lambda sync: sync.execute(statement, params).tuples().all())
+        return await core_rows(conn, statements[name], params)
 
     return PatientHistory(
         infusions=[InfusionRecord(*row) for row in await rows("infusions")],

@@ -82,8 +82,10 @@ async def save_plan(
 ) -> SafetyPlan:
     """A new version of the patient's plan (the older ones kept), audited as
     `safety_plan.saved` with its version, whether it is active and how many items each step
-    holds, never the words."""
+    holds, never the words. The audit chain's lock comes first: the new row's key share on
+    the patient's row must not be held while waiting for the chain (`audit.hold_chain`)."""
     assert patient.id is not None
+    await audit.hold_chain(session)
     newest = await newest_plan(session, patient_id=patient.id)
     plan = await add_plan(
         session,

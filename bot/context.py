@@ -131,23 +131,42 @@ class UpdateInProcess:
     held: bool = False  # it waited out a database outage before it could be stored or processed
     committed: bool = False  # its effects, and the record that it was processed, are stored
     error: BaseException | None = None  # what a handler raised, if anything
+    sender: Identity | None = None  # looked up in the transaction that stored and leased it
 
     @classmethod
     def of(
-        cls, update_id: int, update: Update, *, seen_at: datetime, held: bool
+        cls,
+        update_id: int,
+        update: Update,
+        *,
+        seen_at: datetime,
+        held: bool,
+        sender: Identity | None = None,
     ) -> UpdateInProcess:
         """The inbox's update `update_id` about to be processed, first seen at `seen_at`."""
         written = seen_at
         message = update.message or update.edited_message
         if isinstance(message, Message):  # the sender's own date
             written = min(message.edit_date or message.date, seen_at)
-        return cls(update_id, written_at=written, held=held)
+        return cls(update_id, written_at=written, held=held, sender=sender)
 
     def delayed_since(self, now: datetime) -> datetime | None:
         """When it was written, if it reached the handlers delayed (an outage, or late)."""
         if self.held or now - self.written_at >= LATE_AFTER:
             return self.written_at
         return None
+
+
+@dataclass(frozen=True)
+class Received:
+    """An update as the intake stored it (`payload`) and read it (`update`). `sender`: who
+    sent it, looked up in the storing transaction, when that transaction also leased it as its
+    chat's next: nothing of the chat can change in between but what a person does elsewhere,
+    as with any lookup before a handler's own transaction."""
+
+    payload: str
+    update: Update
+    sender: Identity | None = None
 
 
 CURRENT_UPDATE: ContextVar[UpdateInProcess | None] = ContextVar("aftercare_update", default=None)

@@ -38,9 +38,14 @@ async def admit(update: Update, context: AftercareContext) -> None:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None  # ignore_non_private ran first
     ctx = context.app
-    async with ctx.db.read() as session:  # a reader: it does not queue behind the writers
-        patient = await patient_by_chat(session, chat_id=chat.id)
-        clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
+    work = CURRENT_UPDATE.get()
+    sender = work.sender if work is not None and work.update_id == update.update_id else None
+    if sender is not None:  # looked up where the intake stored it, as its chat's next
+        patient, clinicians = sender.patient, list(sender.clinicians)
+    else:
+        async with ctx.db.read() as session:  # a reader: it does not queue behind the writers
+            patient = await patient_by_chat(session, chat_id=chat.id)
+            clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
     if patient is not None and telegram_language_changed(patient, user.language_code):
         async with ctx.db.transaction() as session:  # one UPDATE, only when it changed
             await record_telegram_language(

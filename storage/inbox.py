@@ -6,7 +6,7 @@ time in update order, processed, and marked done in the transaction of its effec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,13 +50,23 @@ class Arrival:
     held: bool = False
 
 
-async def store(session: AsyncSession, arrivals: Sequence[Arrival], *, now: datetime) -> None:
-    """Hold a batch of updates; one already held (a redelivery) is left as it is."""
+async def store(
+    session: AsyncSession,
+    arrivals: Sequence[Arrival],
+    *,
+    now: datetime,
+    owners: Mapping[int, int] | None = None,
+) -> None:
+    """Hold a batch of updates; one already held (a redelivery) is left as it is. `owners`:
+    the patient of each chat that is a patient's, when the caller has just looked them up in
+    this transaction (else they are looked up here)."""
     if not arrivals:
         return
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = insert(InboundUpdate).on_conflict_do_nothing(index_elements=["update_id"])
-    owners = await with_live_keys(session, await _owners_of(session, {a.chat_id for a in arrivals}))
+    if owners is None:
+        owners = await _owners_of(session, {a.chat_id for a in arrivals})
+    owners = await with_live_keys(session, dict(owners))
     await session.execute(
         statement,
         [
@@ -77,11 +87,14 @@ async def store(session: AsyncSession, arrivals: Sequence[Arrival], *, now: date
     )
 
 
+_OWNERS = select(col(Patient.chat_id), col(Patient.id)).where(
+    col(Patient.chat_id).in_(bindparam("owner_chats", expanding=True, type_=BigInteger))
+)
+
+
 async def _owners_of(session: AsyncSession, chat_ids: set[int]) -> dict[int, int]:
     """The patient of each chat that is a patient's."""
-    rows = await session.execute(
-        select(col(Patient.chat_id), col(Patient.id)).where(col(Patient.chat_id).in_(chat_ids))
-    )
+    rows = await session.execute(_OWNERS, {"owner_chats": sorted(chat_ids)})
     return {chat: pid for chat, pid in rows.tuples() if chat is not None and pid is not None}
 
 

@@ -19,7 +19,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import BadRequest, NetworkError, TelegramError
 
-from bot.context import CURRENT_UPDATE, AppContext, UpdateInProcess
+from bot.context import CURRENT_UPDATE, AppContext, Received, UpdateInProcess
 from bot.intake.replies import OutageReplies
 from bot.services.intake import park_update
 from storage import inbox
@@ -59,17 +59,19 @@ class Claimed:
 NOTHING = Claimed({}, [])
 
 
-def _as_stored(
-    rows: list[InboundUpdate], given: Mapping[int, tuple[str, Update]]
-) -> dict[int, Update]:
-    """The intake's own readings of these rows' updates, where a row holds the very payload
-    the intake stored (a redelivery of an update held before keeps the first copy)."""
-    known: dict[int, Update] = {}
-    for row in rows:
-        payload, update = given.get(row.update_id, ("", None))
-        if update is not None and payload == row.payload:
-            known[row.update_id] = update
+def _as_stored(rows: list[InboundUpdate], given: Mapping[int, Received]) -> dict[int, Received]:
+    """The intake's readings of these rows' updates where a row holds the payload it stored (a
+    redelivery keeps the first copy); its lookup of the sender only for a run's first."""
+    known: dict[int, Received] = {}
+    for index, row in enumerate(rows):
+        received = given.get(row.update_id)
+        if received is not None and received.payload == row.payload:
+            known[row.update_id] = received if index == 0 else replace(received, sender=None)
     return known
+
+
+def _read(row: InboundUpdate, bot: Any) -> Update | None:
+    return Update.de_json(json.loads(row.payload or "null"), bot)
 
 
 class Inbox:
@@ -179,7 +181,7 @@ class Inbox:
         claimed: Claimed,
         *,
         free: int,
-        parsed: Mapping[int, tuple[str, Update]] | None = None,
+        parsed: Mapping[int, Received] | None = None,
     ) -> None:
         """Work on claimed runs, once the claiming transaction has committed. `parsed`: the
         updates the intake has just stored, each with the payload it stored: one whose row
@@ -236,7 +238,7 @@ class Inbox:
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.ctx.settings.lease_seconds)
 
-    async def _work_chat(self, rows: list[InboundUpdate], parsed: Mapping[int, Update]) -> None:
+    async def _work_chat(self, rows: list[InboundUpdate], parsed: Mapping[int, Received]) -> None:
         """Process one chat's leased updates in order while they succeed; hand back the rest."""
         for index, row in enumerate(rows):
             if self._stopping:
@@ -257,18 +259,19 @@ class Inbox:
             await self._unavailable(exc, doing="release")
             self._stale.update(update_ids)
 
-    async def _process(self, row: InboundUpdate, parsed: Update | None = None) -> Settled:
+    async def _process(self, row: InboundUpdate, received: Received | None = None) -> Settled:
         """Hand one held update to PTB's handlers and settle what came of it."""
         try:
-            update = parsed or Update.de_json(
-                json.loads(row.payload or "null"), self.application.bot
-            )
+            update = received.update if received else _read(row, self.application.bot)
             if update is None:
                 raise ValueError("the stored update is empty")
         except Exception as exc:  # unreadable: no try will ever read it
             return await self._park(row, None, f"unreadable: {describe_failure(exc)}")
         held = row.held or row.update_id in self._waited_out
-        work = UpdateInProcess.of(row.update_id, update, seen_at=row.seen_at, held=held)
+        sender = received.sender if received else None
+        work = UpdateInProcess.of(
+            row.update_id, update, seen_at=row.seen_at, held=held, sender=sender
+        )
         token = CURRENT_UPDATE.set(work)
         try:
             await self.application.process_update(update)

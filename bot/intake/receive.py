@@ -15,14 +15,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
+from telegram.constants import ChatType
 
-from bot.context import AppContext
+from bot.context import AppContext, Identity, Received
 from bot.intake.inbox import NOTHING, Inbox
 from bot.intake.replies import OutageReplies
 from storage import inbox
 from storage.engine import describe_failure, is_unavailable
 from storage.inbox import Arrival
+from storage.people import clinicians_by_user, patient_by_chat
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,24 @@ def chat_of(update: Update) -> int:
     """The chat an update belongs to (0 if none): its order is kept per chat."""
     chat = update.effective_chat
     return chat.id if chat is not None else 0
+
+
+async def _sender(session: AsyncSession, update: Update) -> Identity | None:
+    """Who sent a private chat's update, as `handlers.common.admit` would look them up."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != ChatType.PRIVATE:
+        return None
+    patient = await patient_by_chat(session, chat_id=chat.id)
+    clinicians = await clinicians_by_user(session, telegram_user_id=user.id)
+    return Identity(patient=patient, clinicians=tuple(clinicians))
+
+
+def _owners(update: Update | None, sender: Identity | None) -> dict[int, int] | None:
+    """The chat's patient as the storing transaction found them; None: not looked up."""
+    if update is None or sender is None:
+        return None
+    patient = sender.patient
+    return {} if patient is None or patient.id is None else {chat_of(update): patient.id}
 
 
 class Intake:
@@ -60,12 +81,17 @@ class Intake:
             for update, data in batch
         ]
         free = self.inbox.free_slots()
+        lone = batch[0][0] if len(batch) == 1 else None
+        sender = None
         try:
             async with self.ctx.db.transaction() as session:
-                await inbox.store(session, arrivals, now=now)
-                lone = arrivals[0].update_id if len(arrivals) == 1 else None
+                if lone is not None and free:  # likely processed at once: who sent it, here
+                    sender = await _sender(session, lone)
+                await inbox.store(session, arrivals, now=now, owners=_owners(lone, sender))
                 claimed = (
-                    await self.inbox.claim_in(session, now=now, free=free, stored=lone)
+                    await self.inbox.claim_in(
+                        session, now=now, free=free, stored=None if lone is None else lone.update_id
+                    )
                     if free
                     else NOTHING
                 )
@@ -80,7 +106,7 @@ class Intake:
             self.ctx.intake.recovered()
         if free:
             pairs = zip(arrivals, batch, strict=True)
-            stored = {a.update_id: (a.payload, u) for a, (u, _) in pairs}
+            stored = {a.update_id: Received(a.payload, u, sender) for a, (u, _) in pairs}
             self.inbox.start(claimed, free=free, parsed=stored)  # taken on at once
             self.inbox.arrived({a.chat_id for a in arrivals} - claimed.runs.keys())
         else:

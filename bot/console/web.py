@@ -202,13 +202,23 @@ def until(context: Context, instant: datetime) -> str:
 
 def fill_ages(html: str, now: datetime) -> str:
     """The waits a page drawn with `ages_later` left, said at `now` as |ago and |until say
-    them (escaped, as a value of `{% trans %}` is)."""
+    them (escaped, as a value of `{% trans %}` is). A wait is said to the minute, so waits in
+    the same whole minute (floored) are said alike, and each minute is said once a page."""
+    by_minute: dict[int, str] = {}
 
     def said(found: re.Match[str]) -> str:
         at = datetime.fromisoformat(found.group(1))
-        return str(escape(age(now - at if found.group(2) == "ago" else at - now)))
+        wait = now - at if found.group(2) == "ago" else at - now
+        minute = wait // _MINUTE
+        words = by_minute.get(minute)
+        if words is None:
+            words = by_minute[minute] = str(escape(age(wait)))
+        return words
 
     return _AGE_MARK.sub(said, html)
+
+
+_MINUTE = timedelta(minutes=1)
 
 
 def local_time(

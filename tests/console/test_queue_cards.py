@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.console.lists import case_cards as queue_cards
-from bot.console.web import PREFIX, fill_ages, make_environment, reasons_of
+from bot.console.web import PREFIX, age, fill_ages, make_environment, reasons_of
 from bot.i18n import use_language
 from bot.i18n.pseudo import PSEUDO
 from bot.messaging.pages import WHO
@@ -196,3 +196,20 @@ def test_no_card_is_kept_past_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
     clock[0] += 2
     _kept([_card()], now)
     assert drawn == ["x", "x"]  # past its time: drawn again, not served from memory
+
+
+def test_every_wait_of_a_page_is_said_as_age_says_it_alone() -> None:
+    """`fill_ages` says each whole minute once a page; every mark still reads as `age` says
+    that mark's own wait: sub-minute, negative, the minute and hour edges, ago and until."""
+    now = datetime(2026, 12, 7, 20, 0, 0, 400000, tzinfo=UTC)
+    edges = (0, 0.5, 59.999, 60, 60.001, 119, 7199.999, 7200, 7260, 86400 * 3 + 1)
+    waits = [timedelta(seconds=s) for s in edges] + [timedelta(seconds=-s) for s in edges]
+    waits += [timedelta(seconds=37 * n + 0.37) for n in range(400)]
+    env = make_environment()
+    marks = env.from_string("{% for at in ats %}[{{ at|ago }}|{{ at|until }}]{% endfor %}")
+    page = marks.render(ats=[now - w for w in waits], now=now, ages_later=True)
+    assert "@@age-" in page
+    expected = "".join(
+        f"[{html.escape(age(w), quote=True)}|{html.escape(age(-w), quote=True)}]" for w in waits
+    )
+    assert fill_ages(page, now) == expected

@@ -154,6 +154,7 @@ async def enroll_patient(
                 clinic=clinic.id, protocol=repr(protocol[:64])
             )
         )
+    await audit.hold_chain(session)  # the chain before the patient's row (audit.hold_chain)
     patient = await patient_by_ref(session, clinic_id=clinic.id, ref=ref)
     if patient is not None and patient.status != PatientStatus.INVITED:
         raise EnrollmentError(
@@ -233,6 +234,7 @@ async def reissue_patient_invite(
     assert patient.id is not None
     if patient.status != PatientStatus.INVITED:
         raise EnrollmentError(f"patient {patient.ref} has already joined ({patient.status})")
+    await audit.hold_chain(session)  # the chain before the patient's rows (audit.hold_chain)
     expired = []
     for old in await open_patient_invites(session, patient_id=patient.id, now=now):
         old.expires_at = now

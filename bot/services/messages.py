@@ -109,8 +109,10 @@ async def record_free_text(
     update_id: int | None,
     scan: bool = True,
 ) -> Message:
-    """Keep a message typed outside any question; every word a patient sends is kept."""
+    """Keep a message typed outside any question; every word a patient sends is kept (the
+    audit chain first: its row keyed to the patient must not wait for the chain)."""
     assert patient.id is not None
+    await audit.hold_chain(session)
     previous = await last_message_at(session, patient_id=patient.id, item_id=FREE_TEXT_ITEM)
     answer = await add_answer(
         session,
@@ -231,9 +233,11 @@ def check_text(text: str) -> str | None:
 async def record_written(
     session: AsyncSession, *, writable: Writable, text: str, delivery: Delivery, now: datetime
 ) -> CaseMessage:
-    """Keep a clinician's message with what Telegram did with it, and audit it."""
+    """Keep a clinician's message with what Telegram did with it, and audit it (the audit
+    chain first: its row keyed to the case and patient must not wait for the chain)."""
     case, clinician = writable.case, writable.clinician
     assert case.id is not None and clinician.id is not None and writable.patient.id is not None
+    await audit.hold_chain(session)
     sent = delivery.outcome is Outcome.SENT
     error = None if sent else (delivery.error or delivery.outcome.value)[:MAX_ERROR]
     message = await add_message(

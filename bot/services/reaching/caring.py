@@ -68,6 +68,7 @@ async def start_track(
     except ValueError as exc:
         log.warning("caring.not_started clinic=%s problem=%s", patient.clinic_id, exc)
         return None
+    await audit.hold_chain(session)  # the chain before the patient's rows (audit.hold_chain)
     replaced = await queries.active_tracks(session, patient_id=patient.id)
     track = CaringTrack(
         patient_id=patient.id,
@@ -157,6 +158,7 @@ async def stop_track(
 ) -> int:
     """The clinic stops a patient's active track (the console); how many messages were dropped."""
     assert patient.id is not None
+    await audit.hold_chain(session)  # before the track's rows, as caring_sends.record
     dropped = 0
     for track in await queries.active_tracks(session, patient_id=patient.id):
         dropped += await _end_track(session, track, now=now, error="stopped by the clinic")

@@ -72,6 +72,7 @@ _LAST = (
 # first append to its end, so its later appends need not read the end again; the marker is the
 # transaction object itself, so a new transaction (or a rolled-back one's successor) reads it.
 _TAIL = "aftercare.audit_tail"
+_HELD = "aftercare.audit_held"  # the transaction that took the chain's lock (PostgreSQL)
 
 
 async def hold_chain(session: AsyncSession) -> None:
@@ -79,8 +80,13 @@ async def hold_chain(session: AsyncSession) -> None:
     transaction that will lock a case row and then append takes it first, so every writer
     takes the chain before a case row and two writers never wait on each other in a cycle
     (the pager locking a case then auditing, a /stop auditing then updating that case)."""
-    if is_postgres(session):
-        await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    if not is_postgres(session):
+        return
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(_HELD) is transaction:
+        return  # taken earlier in this transaction (a lock_patient, then its append): still held
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    session.info[_HELD] = transaction
 
 
 async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:

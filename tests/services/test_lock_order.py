@@ -4,6 +4,7 @@ chain and then locks that row (PostgreSQL's lock order: the chain before any row
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -187,32 +188,24 @@ async def test_inviting_a_patient_again_takes_the_chain_before_their_row(pg: Dat
     """A patient who has not joined is invited again, by a new enrolment or a reissue (a new
     invite keyed to them, the old ones expired) and audited, beside a writer that locks their
     row (an erasure)."""
+    enroll = functools.partial(
+        enroll_patient,
+        clinic=CLINIC,
+        ref="P-7",
+        timezone="UTC",
+        baseline_mood=None,
+        emergency_contact=None,
+        now=NOW,
+        actor="cli",
+    )
     async with pg.transaction() as session:
         await sync_clinics(session, clinics=[ClinicRow("north", "North", "UTC", "x")], now=NOW)
-        patient, _ = await enroll_patient(
-            session,
-            clinic=CLINIC,
-            ref="P-7",
-            timezone="UTC",
-            baseline_mood=None,
-            emergency_contact=None,
-            now=NOW,
-            actor="cli",
-        )
+        patient, _ = await enroll(session)
     for again in (
         lambda session: reissue_patient_invite(
             session, clinic=CLINIC, patient=patient, now=NOW, actor="cli"
         ),
-        lambda session: enroll_patient(
-            session,
-            clinic=CLINIC,
-            ref="P-7",
-            timezone="UTC",
-            baseline_mood=None,
-            emergency_contact=None,
-            now=NOW,
-            actor="cli",
-        ),
+        enroll,
     ):
         await _beside_a_chain_holder(
             pg, lambda session: lock_patient(session, patient_id=patient.id or 0), again

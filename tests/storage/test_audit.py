@@ -407,3 +407,35 @@ async def test_a_transaction_reads_the_chain_end_once_and_a_rolled_back_one_leav
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     result = await _verify_both(db)
     assert result == audit.VerifyResult(ok=True, checked=5, first_bad_id=None, problem=None)
+
+
+async def test_the_chains_lock_is_taken_once_a_transaction(db: Database) -> None:
+    """A writer that takes the chain first (a row lock's rule) and then appends asks
+    PostgreSQL for the lock once; the next transaction asks again (the lock ended with the
+    last one), even after a rollback."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite's writer lock is the chain's)")
+    asks: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "pg_advisory_xact_lock" in statement:
+            asks.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.transaction() as session:
+            await audit.hold_chain(session)
+            await audit.hold_chain(session)
+            await audit.append(session, at=NOW, actor="cli", event="first")
+        assert len(asks) == 1
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                await audit.hold_chain(session)
+                raise RuntimeError("rolled back")
+        async with db.transaction() as session:
+            await audit.append(session, at=NOW, actor="cli", event="second")
+        assert len(asks) == 3
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    result = await _verify_both(db)
+    assert result == audit.VerifyResult(ok=True, checked=2, first_bad_id=None, problem=None)

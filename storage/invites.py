@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import audit
 from storage.leases import is_postgres
 from storage.models import Clinician, Invite
 
@@ -19,16 +20,21 @@ async def add_invite(session: AsyncSession, *, invite: Invite) -> Invite:
 
 
 async def get_invite(session: AsyncSession, *, invite_id: int) -> Invite | None:
-    """One invite by id, row-locked on PostgreSQL (two taps on "I agree" race for it)."""
+    """One invite by id, row-locked on PostgreSQL (two taps on "I agree" race for it), after the
+    audit chain's lock: the order of every writer (an invite re-issued holds the chain, then
+    expires this one)."""
     query = select(Invite).where(col(Invite.id) == invite_id)
     if is_postgres(session):
+        await audit.hold_chain(session)
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
 
 async def invite_by_hash(session: AsyncSession, *, token_hash: str) -> Invite | None:
+    """The invite a token opens, row-locked after the audit chain's lock (as `get_invite`)."""
     query = select(Invite).where(col(Invite.token_hash) == token_hash)
     if is_postgres(session):
+        await audit.hold_chain(session)
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 
@@ -104,7 +110,8 @@ async def team_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[Clini
 
 async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
     """The clinic's active admins, row-locked on PostgreSQL (two admins demoting each other at
-    once must not both pass the last-admin check)."""
+    once must not both pass the last-admin check), after the audit chain's lock: the order of
+    every writer (an invite redeemed holds the chain, then reactivates its clinician)."""
     query = (
         select(Clinician)
         .where(
@@ -115,5 +122,6 @@ async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinic
         .order_by(col(Clinician.id))
     )
     if is_postgres(session):
+        await audit.hold_chain(session)
         query = query.with_for_update()
     return list((await session.scalars(query.execution_options(populate_existing=True))).all())

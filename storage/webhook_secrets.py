@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from storage import audit
 from storage.models import Case, Clinic, WebhookSecret
 
 
@@ -26,9 +27,12 @@ async def add_webhook_secret(session: AsyncSession, *, row: WebhookSecret) -> We
 async def lock_clinic(session: AsyncSession, *, clinic_id: str) -> bool:
     """Hold the clinic's row until the transaction ends (PostgreSQL; SQLite's transactions
     are writers already), so two rotations of its secret go one after the other. False when
-    there is no such clinic."""
+    there is no such clinic. The audit chain's lock is taken first, as every writer does
+    before the clinic's row (a settings save); and it is FOR NO KEY UPDATE, so rows keyed to
+    the clinic (a case raised, an invite) are still added beside it."""
+    await audit.hold_chain(session)
     found = await session.scalar(
-        select(col(Clinic.id)).where(col(Clinic.id) == clinic_id).with_for_update()
+        select(col(Clinic.id)).where(col(Clinic.id) == clinic_id).with_for_update(key_share=True)
     )
     return found is not None
 

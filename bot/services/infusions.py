@@ -102,7 +102,8 @@ async def replan_patients(
     actor: Actor,
 ) -> dict[int, ReplanResult]:
     """`replan_patient` for many patients of one clinic with two reads and one audit append
-    (a clinic's schedule change re-plans all of them in one transaction)."""
+    (a clinic's schedule change re-plans all of them in one transaction). The caller holds
+    the audit chain already, before any row it changed (the dispatcher's order)."""
     ids = [p.id for p in patients if p.id is not None]
     infusions = await active_infusions_of_patients(session, patient_ids=ids)
     checkins = await checkins_of_patients(session, patient_ids=ids)
@@ -271,6 +272,7 @@ async def change_infusion(
 ) -> ReplanResult:
     """Cancel or move an infusion and re-plan the check-ins not yet sent."""
     assert infusion.id is not None
+    await audit.hold_chain(session)  # before the infusion's and its check-ins' rows
     loaded = await get_infusion(session, infusion_id=infusion.id)  # this session's own copy
     assert loaded is not None
     infusion = loaded

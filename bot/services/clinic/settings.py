@@ -82,6 +82,7 @@ async def effective_clinics(
     settings keeps them, whatever the file says: an operator's command run with another copy
     of the file must not change the running bot's settings. Only a clinic new to the database
     is created from the file."""
+    await audit.hold_chain(session)  # before the clinics' rows and the re-plan, as `save`
     chosen: list[ClinicConfig] = []
     versions: dict[str, int] = {}
     from_file: list[ClinicConfig] = []
@@ -203,6 +204,9 @@ async def save(
 ) -> Saved:
     """Store `clinic` as the newest version (if `based_on` is still the newest), re-plan unsent
     check-ins when the plan's shape changed, and audit it."""
+    # The chain's lock before the clinic's row and the check-ins it moves: the order every
+    # writer keeps, so the dispatcher or a secret's rotation cannot wait on us in a cycle.
+    await audit.hold_chain(session)
     row = await get_clinic(session, clinic_id=clinic.id)
     if row is None:
         raise SettingsError(f"There is no clinic {clinic.id!r}.")

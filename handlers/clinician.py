@@ -89,28 +89,32 @@ async def infusion(
     ctx = context.app
     clinic = ctx.clinic(clinician.clinic_id)
     now = ctx.clock.now()
+    refused = None  # replied after the commit: no Telegram call inside the transaction
     async with context.effects() as session:
         patient = await patient_by_ref(session, clinic_id=clinic.id, ref=args[0])
         if patient is None:
-            await message.reply_text(
-                C_("No patient {ref} in {clinic}.").format(ref=args[0][:64], clinic=clinic.name)
+            refused = C_("No patient {ref} in {clinic}.").format(
+                ref=args[0][:64], clinic=clinic.name
             )
-            return
-        zone = ZoneInfo(patient.timezone)
-        try:
-            ended = _today_at(args[1], zone, now) if len(args) > 1 else now
-            recorded, planned = await record_infusion(
-                session,
-                patient=patient,
-                clinic=clinic,
-                ended_at=ended,
-                protocol=None,
-                now=now,
-                actor=clinician_actor(clinician.id),
-            )
-        except (InfusionError, ValueError) as exc:
-            await message.reply_text(C_("Not recorded: {problem}").format(problem=str(exc)[:500]))
-            return
+        else:
+            zone = ZoneInfo(patient.timezone)
+            try:
+                ended = _today_at(args[1], zone, now) if len(args) > 1 else now
+                recorded, planned = await record_infusion(
+                    session,
+                    patient=patient,
+                    clinic=clinic,
+                    ended_at=ended,
+                    protocol=None,
+                    now=now,
+                    actor=clinician_actor(clinician.id),
+                )
+            except (InfusionError, ValueError) as exc:
+                refused = C_("Not recorded: {problem}").format(problem=str(exc)[:500])
+    if refused is not None:
+        await message.reply_text(refused)
+        return
+    assert patient is not None
     lines = "\n".join(describe_plan(planned, zone)) or C_("(none: every window has passed)")
     await message.reply_text(
         C_("Infusion {id} for {ref} recorded, ended {ended}. Planned check-ins:\n{lines}").format(

@@ -32,6 +32,7 @@ async def park_update(
 
     None when it was no longer pending (processed or parked meanwhile).
     """
+    await audit.hold_chain(session)  # before the update's row, as every writer (an erasure)
     if not await inbox.park(session, update_id=update_id, error=error, now=now):
         return None
     patient = await patient_by_chat(session, chat_id=chat_id) if chat_id else None

@@ -14,20 +14,24 @@ from bot.domain.levels import Level
 from bot.domain.safety_plan import read_plan
 from bot.domain.triage import Finding
 from bot.services.cases import raise_case
+from bot.services.clinic.erasure import LegalBasis, erase_patient
 from bot.services.enrollment import enroll_patient, reissue_patient_invite
+from bot.services.intake import park_update
 from bot.services.messages import Writable, record_free_text, record_written
 from bot.services.reaching import caring
 from bot.services.safety.plans import save_plan
 from storage.cases import get_case
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.models import Answer, CaseMessage, Invite, SafetyPlan
+from storage.inbox import mark_done
+from storage.models import Answer, CaseMessage, InboundUpdate, Invite, Patient, SafetyPlan
 from storage.models.care import CaringMessage, CaringTrack
 from storage.patients import lock_patient
-from storage.states import CaringStatus, CaseTrigger
+from storage.states import CLI, CaringStatus, CaseTrigger
 from tests.auxil.lock_order import (
     CLINIC,
     NOW,
+    Write,
     beside_a_chain_holder,
     count,
     patient_and_clinician,
@@ -164,3 +168,57 @@ async def test_inviting_a_patient_again_takes_the_chain_before_their_row(pg: Dat
             pg, lambda session: lock_patient(session, patient_id=patient.id or 0), again
         )
     assert await count(pg, Invite) == 3
+
+
+async def _update_pending_in_their_chat(db: Database, patient: Patient) -> None:
+    """The patient's chat linked, and an update of theirs stored and not yet processed."""
+    async with db.transaction() as session:
+        await session.execute(update(Patient).values(chat_id=501))
+        session.add(
+            InboundUpdate(update_id=1, chat_id=501, seen_at=NOW, stored_at=NOW, next_attempt_at=NOW)
+        )
+
+
+def _erasing(patient: Patient) -> Write:
+    """The clinic erases the patient: the chain, their row locked, their chat's updates deleted."""
+    return lambda session: erase_patient(
+        session, clinic=CLINIC, ref=patient.ref, basis=LegalBasis.REQUEST, actor=CLI, now=NOW
+    )
+
+
+async def test_an_updates_effects_take_the_chain_before_its_row(pg: Database) -> None:
+    """An update's effects (marked processed, then the patient's message kept) beside an
+    erasure of that patient. The erasure goes first; the update finds itself gone and keeps
+    nothing of an erased patient."""
+    patient, _ = await patient_and_clinician(pg)
+    await _update_pending_in_their_chat(pg, patient)
+    marked = []
+
+    async def effects(session: AsyncSession) -> None:
+        marked.append(await mark_done(session, update_id=1, now=NOW))
+        if marked[-1]:
+            await record_free_text(
+                session, patient=patient, clinic=CLINIC, text="hello", now=NOW, update_id=1
+            )
+
+    await beside_a_chain_holder(pg, _erasing(patient), effects)
+    assert marked == [False]
+    assert await count(pg, Answer) == 0
+    assert await count(pg, InboundUpdate) == 0
+
+
+async def test_parking_an_update_takes_the_chain_before_its_row(pg: Database) -> None:
+    """An update that failed every try is parked (its row, a case for the clinic), beside an
+    erasure of its patient: the erasure goes first and there is nothing left to park."""
+    patient, _ = await patient_and_clinician(pg)
+    await _update_pending_in_their_chat(pg, patient)
+    parked = []
+
+    async def park(session: AsyncSession) -> None:
+        parked.append(
+            await park_update(session, update_id=1, chat_id=501, error="ValueError: x", now=NOW)
+        )
+
+    await beside_a_chain_holder(pg, _erasing(patient), park)
+    assert parked == [None]
+    assert await count(pg, InboundUpdate) == 0

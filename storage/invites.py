@@ -111,7 +111,8 @@ async def team_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[Clini
 async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
     """The clinic's active admins, row-locked on PostgreSQL (two admins demoting each other at
     once must not both pass the last-admin check), after the audit chain's lock: the order of
-    every writer (an invite redeemed holds the chain, then reactivates its clinician)."""
+    every writer (an invite redeemed holds the chain, then reactivates its clinician). FOR NO
+    KEY UPDATE: rows keyed to an admin (a shift, a console session) are still added beside it."""
     query = (
         select(Clinician)
         .where(
@@ -123,5 +124,5 @@ async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinic
     )
     if is_postgres(session):
         await audit.hold_chain(session)
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     return list((await session.scalars(query.execution_options(populate_existing=True))).all())

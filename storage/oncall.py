@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import audit
+from storage.leases import is_postgres
 from storage.models import Clinician, OnCallShift
 from storage.states import ShiftSource
 
@@ -94,14 +96,18 @@ async def clinician_by_name(
 
 
 async def shift_of_clinic(
-    session: AsyncSession, *, clinic_id: str, shift_id: int
+    session: AsyncSession, *, clinic_id: str, shift_id: int, lock: bool = False
 ) -> OnCallShift | None:
-    """One shift, if it belongs to this clinic (another clinic's is None, like a missing one)."""
-    rows = await session.scalars(
-        select(OnCallShift)
-        .where(col(OnCallShift.id) == shift_id, col(OnCallShift.clinic_id) == clinic_id)
-        .execution_options(populate_existing=True)
+    """One shift, if it belongs to this clinic (another clinic's is None, like a missing one).
+    `lock` (PostgreSQL): row-locked after the audit chain's lock, the order of every writer (a
+    deactivation holds the chain, then ends the clinician's shifts)."""
+    query = select(OnCallShift).where(
+        col(OnCallShift.id) == shift_id, col(OnCallShift.clinic_id) == clinic_id
     )
+    if lock and is_postgres(session):
+        await audit.hold_chain(session)
+        query = query.with_for_update()
+    rows = await session.scalars(query.execution_options(populate_existing=True))
     return rows.first()
 
 

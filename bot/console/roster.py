@@ -159,10 +159,12 @@ async def add_shift(request: Request) -> Response:
     return gap_warning(request, who, form, gaps, action=f"{PREFIX}/roster/shifts", what="add")
 
 
-async def _shift(request: Request, who: Viewer, session: AsyncSession) -> OnCallShift:
+async def _shift(
+    request: Request, who: Viewer, session: AsyncSession, *, lock: bool = False
+) -> OnCallShift:
     shift_id = _number(request.path_params["shift_id"], "shift")
     clinic = console_of(request).clinic(who)
-    shift = await service.shift_in(session, clinic=clinic, shift_id=shift_id)
+    shift = await service.shift_in(session, clinic=clinic, shift_id=shift_id, lock=lock)
     if shift is None:
         raise NotFound("shift")
     return shift
@@ -217,7 +219,7 @@ async def change_shift(request: Request) -> Response:
     now = console.ctx.clock.now()
     values = {key: str(form.get(key) or "").strip() for key in ("role", "starts_at", "ends_at")}
     async with console.ctx.db.transaction() as session:
-        shift = await _shift(request, who, session)
+        shift = await _shift(request, who, session, lock=True)
         _refuse_unless_may_change(who, shift.clinician_id)
         _over(shift, now)
         starts = _unless_kept(values["starts_at"], shift.starts_at, clinic)
@@ -274,7 +276,7 @@ async def end_shift(request: Request) -> Response:
     clinic = console.clinic(who)
     now = console.ctx.clock.now()
     async with console.ctx.db.transaction() as session:
-        shift = await _shift(request, who, session)
+        shift = await _shift(request, who, session, lock=True)
         _refuse_unless_may_change(who, shift.clinician_id)
         _over(shift, now)
         edit = service.ended_edit(shift, now)

@@ -223,7 +223,8 @@ async def note_seen(session: AsyncSession, *, viewer: Viewer, now: datetime) -> 
 async def switch_clinic(
     session: AsyncSession, *, token: str, clinician_id: int, now: datetime
 ) -> Viewer | None:
-    """Work as another registration of the same person; None if it is not theirs."""
+    """Work as another registration of the same person; None if it is not theirs. (Its row's
+    change is flushed by the append, after the audit chain's lock: the order of every writer.)"""
     viewer = await viewer_of(session, token=token, now=now)
     if viewer is None or clinician_id not in {c.id for c in viewer.registrations}:
         return None
@@ -244,6 +245,7 @@ async def switch_clinic(
 
 async def sign_out(session: AsyncSession, *, token: str, now: datetime) -> bool:
     """End this browser's session; False if it was not live."""
+    await audit.hold_chain(session)  # before the session's row: the order of every writer
     row = await session_by_hash(session, token_hash=token_hash(token))
     if row is None or row.ended_at is not None:
         return False
@@ -265,6 +267,7 @@ async def end_all_sessions(
 ) -> int:
     """End every live console session of this clinician's Telegram account, in every clinic
     (`/console logout`: the person's own); how many ended."""
+    await audit.hold_chain(session)  # before the sessions' rows: the order of every writer
     ended = await end_sessions(session, telegram_user_id=clinician.telegram_user_id, now=now, by=by)
     await _sessions_ended(session, clinician, actor, now, by, ended, scope="everywhere")
     return ended
@@ -275,6 +278,7 @@ async def end_clinic_sessions(
 ) -> int:
     """End the live console sessions working as this registration only (an admin of its
     clinic, or its deactivation): the same person's sessions in another clinic go on."""
+    await audit.hold_chain(session)  # before the sessions' rows: the order of every writer
     assert clinician.id is not None
     ended = await end_registration_sessions(session, clinician_id=clinician.id, now=now, by=by)
     await _sessions_ended(session, clinician, actor, now, by, ended, scope="clinic")

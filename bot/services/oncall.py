@@ -226,6 +226,7 @@ async def take_primary_now(
     """/oncall: the clinician is primary from now for the clinic's bot shift length."""
     if clinician.clinic_id != clinic.id or not clinician.active or clinician.id is None:
         raise OnCallError(C_("not an active clinician of {clinic}").format(clinic=clinic.id))
+    await audit.hold_chain(session)  # before the shift rows it ends: the order of every writer
     replaced = await store.end_shifts(
         session, clinician_id=clinician.id, now=now, source=ShiftSource.BOT
     )
@@ -263,6 +264,7 @@ async def go_off_call(
     """/offcall: end the clinician's /oncall shifts; True if any was ended (rotation untouched)."""
     if clinician.id is None or clinician.clinic_id != clinic.id:
         return False
+    await audit.hold_chain(session)  # before the shift rows it ends: the order of every writer
     ended = await store.end_shifts(
         session, clinician_id=clinician.id, now=now, source=ShiftSource.BOT
     )

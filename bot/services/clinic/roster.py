@@ -221,10 +221,12 @@ async def clinician_in(
 
 
 async def shift_in(
-    session: AsyncSession, *, clinic: ClinicConfig, shift_id: int
+    session: AsyncSession, *, clinic: ClinicConfig, shift_id: int, lock: bool = False
 ) -> OnCallShift | None:
-    """A stored shift of this clinic, or None (another clinic's looks missing)."""
-    return await store.shift_of_clinic(session, clinic_id=clinic.id, shift_id=shift_id)
+    """A stored shift of this clinic, or None (another clinic's looks missing); `lock` for a
+    change: read after the audit chain's lock and row-locked, so a deactivation that ended it
+    meanwhile is seen (see `store.shift_of_clinic`)."""
+    return await store.shift_of_clinic(session, clinic_id=clinic.id, shift_id=shift_id, lock=lock)
 
 
 async def gaps_opened(
@@ -311,7 +313,8 @@ async def change(
     actor: Actor,
     gaps: Sequence[Gap] = (),
 ) -> OnCallShift:
-    """Change a stored shift's role, start and end, and audit it (`oncall.changed`)."""
+    """Change a stored shift's role, start and end, and audit it (`oncall.changed`); the
+    shift as `shift_in(lock=True)` read it."""
     before = _detail(shift)
     shift.role = ShiftRole(edit.role)
     shift.starts_at, shift.ends_at = edit.starts_at, edit.ends_at
@@ -340,7 +343,8 @@ async def end(
     actor: Actor,
     gaps: Sequence[Gap] = (),
 ) -> OnCallShift:
-    """End a shift now (one not started yet shrinks to nothing), audited as `oncall.ended`."""
+    """End a shift now (one not started yet shrinks to nothing), audited as `oncall.ended`;
+    the shift as `shift_in(lock=True)` read it."""
     shift.ends_at = max(shift.starts_at, now)
     await session.flush()
     await audit.append(

@@ -107,6 +107,7 @@ async def set_admin(
     now: datetime,
 ) -> bool:
     """Make the clinician an admin or a clinician; True if that changed anything."""
+    await audit.hold_chain(session)  # before the clinician's row: the order of every writer
     if not clinician.active:
         raise TeamError(f"{clinician.name} is deactivated; reactivate them first.")
     if clinician.is_admin == admin:
@@ -168,6 +169,7 @@ async def deactivate(
     """Deactivate a clinician: off every shift and rotation slot, out of the pager's targets,
     and signed out of this clinic's console, at once; audited (`clinician.deactivated`)."""
     assert clinician.id is not None
+    await audit.hold_chain(session)  # before the rows it changes: the order of every writer
     if not clinician.active:
         raise TeamError(f"{clinician.name} is already deactivated.")
     if clinician.is_admin and await _is_last_admin(session, clinician):
@@ -203,6 +205,7 @@ async def reactivate(
     session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime
 ) -> bool:
     """Let a deactivated clinician in again (their ended shifts stay ended); True if changed."""
+    await audit.hold_chain(session)  # before the clinician's row: the order of every writer
     if clinician.active:
         return False
     clinician.active = True

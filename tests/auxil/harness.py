@@ -44,6 +44,26 @@ def make_clinics(toml: str = TEST_CLINIC_TOML) -> ClinicsConfig:
     return parse_clinics(toml, source="test.toml")
 
 
+def clinic_file(managed_by: str = "file", offsets: str = '["PT4H", "PT24H"]') -> ClinicsConfig:
+    """A clinic file of one clinic, "north", managed by `managed_by`, whose one protocol has
+    these check-in offsets and two dailies."""
+    return parse_clinics(
+        f"""
+[[clinics]]
+id = "north"
+name = "North"
+timezone = "UTC"
+contact_phone = "+1 555"
+managed_by = "{managed_by}"
+
+[clinics.protocols.standard]
+offsets = {offsets}
+daily_days = 2
+""",
+        source="clinic.toml",
+    )
+
+
 def make_settings(sandbox: BotApiSandbox, database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "telegram_token": TOKEN,

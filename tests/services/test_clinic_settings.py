@@ -16,27 +16,10 @@ from bot.services.infusions import record_infusion
 from storage.engine import Database
 from storage.models import AuditEvent, Checkin, ClinicSettings, Patient
 from storage.states import Actor, ActorKind, CheckinStatus, PatientStatus
+from tests.auxil.harness import clinic_file
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 ADMIN = Actor.of(ActorKind.CLINICIAN, 7)
-
-
-def clinics(managed_by: str = "file", offsets: str = '["PT4H", "PT24H"]') -> ClinicsConfig:
-    return parse_clinics(
-        f"""
-[[clinics]]
-id = "north"
-name = "North"
-timezone = "UTC"
-contact_phone = "+1 555"
-managed_by = "{managed_by}"
-
-[clinics.protocols.standard]
-offsets = {offsets}
-daily_days = 2
-""",
-        source="clinic.toml",
-    )
 
 
 async def _start(db: Database, file: ClinicsConfig) -> clinic_settings.Effective:
@@ -55,10 +38,10 @@ def _offsets(clinic: ClinicConfig) -> list[timedelta]:
 
 
 async def test_a_file_managed_clinic_follows_the_file_and_keeps_each_version(db: Database) -> None:
-    first = await _start(db, clinics())
-    again = await _start(db, clinics())
+    first = await _start(db, clinic_file())
+    again = await _start(db, clinic_file())
     assert first.versions == again.versions == {"north": 1}
-    changed = await _start(db, clinics(offsets='["PT6H"]'))
+    changed = await _start(db, clinic_file(offsets='["PT6H"]'))
     assert changed.versions == {"north": 2}
     assert _offsets(changed.clinics.clinic("north")) == [timedelta(hours=6)]
     rows = await _versions(db)
@@ -67,7 +50,7 @@ async def test_a_file_managed_clinic_follows_the_file_and_keeps_each_version(db:
 
 
 async def test_a_file_managed_clinic_cannot_be_saved_from_the_console(db: Database) -> None:
-    effective = await _start(db, clinics())
+    effective = await _start(db, clinic_file())
     edited = effective.clinics.clinic("north").model_copy(update={"name": "Renamed"})
     async with db.transaction() as session:
         with pytest.raises(clinic_settings.SettingsError, match="clinic file"):
@@ -78,7 +61,7 @@ async def test_a_file_managed_clinic_cannot_be_saved_from_the_console(db: Databa
 async def test_a_console_managed_clinic_keeps_its_saved_settings_over_the_file(
     db: Database,
 ) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     edited = north.model_copy(
         update={
@@ -96,17 +79,17 @@ async def test_a_console_managed_clinic_keeps_its_saved_settings_over_the_file(
         "protocols.standard.offsets",
         "protocols.standard.red_flags_at",
     ]
-    restarted = await _start(db, clinics("console", offsets='["PT8H"]'))  # the file changed too
+    restarted = await _start(db, clinic_file("console", offsets='["PT8H"]'))  # the file changed too
     assert restarted.versions == {"north": 2}
     assert _offsets(restarted.clinics.clinic("north")) == [timedelta(hours=2)]
     # switching the clinic back to the file: the file wins again, as a new version
-    back = await _start(db, clinics("file", offsets='["PT8H"]'))
+    back = await _start(db, clinic_file("file", offsets='["PT8H"]'))
     assert back.versions == {"north": 3}
     assert _offsets(back.clinics.clinic("north")) == [timedelta(hours=8)]
 
 
 async def test_a_save_based_on_an_older_version_is_refused(db: Database) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     async with db.transaction() as session:
         await clinic_settings.save(
@@ -145,7 +128,7 @@ async def _patient_with_infusion(db: Database, clinic: ClinicConfig) -> Patient:
 
 
 async def test_saving_a_new_schedule_replans_unsent_checkins_and_is_audited(db: Database) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     await _patient_with_infusion(db, north)
     edited = north.model_copy(
@@ -198,7 +181,7 @@ async def test_saving_a_new_schedule_replans_unsent_checkins_and_is_audited(db: 
 
 
 async def test_restore_saves_an_old_version_again(db: Database) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     async with db.transaction() as session:
         await clinic_settings.save(
@@ -255,7 +238,7 @@ end = "20:00"
 
 
 async def test_a_protocol_still_in_use_cannot_be_dropped_by_a_restore(db: Database) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     with_slow = north.model_copy(
         update={"protocols": {**north.protocols, "slow": north.protocols["standard"]}}
@@ -285,7 +268,7 @@ async def test_a_protocol_still_in_use_cannot_be_dropped_by_a_restore(db: Databa
 
 
 async def test_a_new_schedule_leaves_stopped_patients_alone(db: Database) -> None:
-    effective = await _start(db, clinics("console"))
+    effective = await _start(db, clinic_file("console"))
     north = effective.clinics.clinic("north")
     patient = await _patient_with_infusion(db, north)
     async with db.transaction() as session:
@@ -310,10 +293,10 @@ async def test_a_new_schedule_leaves_stopped_patients_alone(db: Database) -> Non
 async def test_cli_commands_use_the_stored_settings_and_never_store_their_file(
     db: Database,
 ) -> None:
-    await _start(db, clinics())  # the running bot's file: version 1
+    await _start(db, clinic_file())  # the running bot's file: version 1
     async with db.transaction() as session:
         other, replan = await clinic_settings.effective_clinics(
-            session, file=clinics(offsets='["PT9H"]'), now=NOW, apply_file=False
+            session, file=clinic_file(offsets='["PT9H"]'), now=NOW, apply_file=False
         )
     assert replan == [] and other.versions == {"north": 1}
     assert _offsets(other.clinics.clinic("north")) == [timedelta(hours=4), timedelta(hours=24)]

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clinic_config import ClinicConfig, ClinicsConfig, parse_clinics
+from bot.clinic_config import ClinicConfig
 from bot.domain.levels import Level
 from bot.domain.triage import Finding
 from bot.services.cases import raise_case
@@ -46,6 +46,7 @@ from storage.models import (
 )
 from storage.states import CLI, CaseTrigger, CheckinStatus
 from storage.webhook_secrets import lock_clinic
+from tests.auxil.harness import clinic_file
 from tests.auxil.lock_order import (
     CLINIC,
     NOW,
@@ -61,29 +62,11 @@ def pg(db: Database) -> Database:
     return postgres_only(db)
 
 
-def _file(managed_by: str, offsets: str) -> ClinicsConfig:
-    return parse_clinics(
-        f"""
-[[clinics]]
-id = "north"
-name = "North"
-timezone = "UTC"
-contact_phone = "+1 555"
-managed_by = "{managed_by}"
-
-[clinics.protocols.standard]
-offsets = {offsets}
-daily_days = 2
-""",
-        source="clinic.toml",
-    )
-
-
 async def _planned(db: Database, managed_by: str) -> tuple[ClinicConfig, list[int]]:
     """The clinic started from its file, and a patient's check-ins planned after an infusion."""
     async with db.transaction() as session:
         effective, _ = await clinic_settings.effective_clinics(
-            session, file=_file(managed_by, '["PT4H", "PT24H"]'), now=NOW
+            session, file=clinic_file(managed_by, '["PT4H", "PT24H"]'), now=NOW
         )
         north = effective.clinics.clinic("north")
         patient = Patient(
@@ -160,7 +143,7 @@ async def test_a_start_that_replans_takes_the_chain_before_the_clinic_and_checki
     _, ids = await _planned(pg, "file")
 
     async def start(session: AsyncSession) -> None:
-        file = _file("file", '["PT6H", "PT24H"]')
+        file = clinic_file("file", '["PT6H", "PT24H"]')
         effective, changed = await clinic_settings.effective_clinics(session, file=file, now=NOW)
         assert changed == ["north"]
         await clinic_settings.replan_clinic(

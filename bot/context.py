@@ -21,6 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.messaging.delivery import Outcome
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
+from storage import audit
 from storage.engine import Database
 from storage.inbox import mark_done
 from storage.models import Checkin, Clinician, Patient
@@ -176,7 +177,13 @@ class AlreadyProcessed(ApplicationHandlerStop):
     """The update was processed before (by another try or instance): change nothing."""
 
 
-async def _mark_processed(session: AsyncSession, work: UpdateInProcess, *, now: datetime) -> None:
+async def mark_processed(session: AsyncSession, work: UpdateInProcess, *, now: datetime) -> None:
+    """The first statement of an update's effects: the record that it was processed
+    (AlreadyProcessed if it was already, or is gone). On PostgreSQL the audit chain's lock
+    comes first, the order of every writer: the effects that follow take it anyway, and an
+    erasure holding it deletes the chat's updates. (An update that changes nothing is marked
+    in a transaction of that one statement, which needs no chain.)"""
+    await audit.hold_chain(session)
     if not await mark_done(session, update_id=work.update_id, now=now):
         raise AlreadyProcessed
 
@@ -217,7 +224,7 @@ class AftercareContext(
         ctx = self.app
         async with ctx.db.transaction() as session:
             if work is not None and not work.committed:  # the first of this update's writes
-                await _mark_processed(session, work, now=ctx.clock.now())
+                await mark_processed(session, work, now=ctx.clock.now())
             yield session
         if work is not None:
             work.committed = True

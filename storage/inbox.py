@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from storage import audit
 from storage.crypto.keyring import INBOX_OWNER
 from storage.crypto.sealed import owned, with_live_keys
 from storage.leases import is_postgres
@@ -255,11 +254,9 @@ async def mark_done(session: AsyncSession, *, update_id: int, now: datetime) -> 
     """Record that an update was processed (its payload is no longer kept).
 
     False when it was not pending: processed or parked already, so its effects must not be
-    applied again. Call it in the transaction of the update's effects. On PostgreSQL the audit
-    chain's lock comes first, the order of every writer: the effects that follow take it
-    anyway, and an erasure holding it deletes the chat's updates.
+    applied again. Call it in the transaction of the update's effects (after the audit
+    chain's lock: `bot.context.mark_processed`).
     """
-    await audit.hold_chain(session)
     return await _moved(session, _MARK_DONE, {"done_id": update_id, "done_at": now})
 
 

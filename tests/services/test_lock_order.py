@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.context import AlreadyProcessed, UpdateInProcess, mark_processed
 from bot.domain.delivery import Delivery, Outcome
 from bot.domain.levels import Level
 from bot.domain.safety_plan import read_plan
@@ -23,7 +24,6 @@ from bot.services.safety.plans import save_plan
 from storage.cases import get_case
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
-from storage.inbox import mark_done
 from storage.models import Answer, CaseMessage, InboundUpdate, Invite, Patient, SafetyPlan
 from storage.models.care import CaringMessage, CaringTrack
 from storage.patients import lock_patient
@@ -195,11 +195,15 @@ async def test_an_updates_effects_take_the_chain_before_its_row(pg: Database) ->
     marked = []
 
     async def effects(session: AsyncSession) -> None:
-        marked.append(await mark_done(session, update_id=1, now=NOW))
-        if marked[-1]:
-            await record_free_text(
-                session, patient=patient, clinic=CLINIC, text="hello", now=NOW, update_id=1
-            )
+        try:
+            await mark_processed(session, UpdateInProcess(1, written_at=NOW), now=NOW)
+        except AlreadyProcessed:
+            marked.append(False)
+            return
+        marked.append(True)
+        await record_free_text(
+            session, patient=patient, clinic=CLINIC, text="hello", now=NOW, update_id=1
+        )
 
     await beside_a_chain_holder(pg, _erasing(patient), effects)
     assert marked == [False]

@@ -108,11 +108,14 @@ async def team_of_clinic(session: AsyncSession, *, clinic_id: str) -> list[Clini
     return list(rows.all())
 
 
-async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinician]:
-    """The clinic's active admins, row-locked on PostgreSQL (two admins demoting each other at
-    once must not both pass the last-admin check), after the audit chain's lock: the order of
-    every writer (an invite redeemed holds the chain, then reactivates its clinician). FOR NO
-    KEY UPDATE: rows keyed to an admin (a shift, a console session) are still added beside it."""
+async def active_admins(
+    session: AsyncSession, *, clinic_id: str, lock: bool = False
+) -> list[Clinician]:
+    """The clinic's active admins; `lock` for a change, row-locked on PostgreSQL (two admins
+    demoting each other at once must not both pass the last-admin check), after the audit
+    chain's lock: the order of every writer (an invite redeemed holds the chain, then
+    reactivates its clinician). FOR NO KEY UPDATE: rows keyed to an admin (a shift, a console
+    session) are still added beside it. Without `lock`, a read (a page's preview)."""
     query = (
         select(Clinician)
         .where(
@@ -122,7 +125,21 @@ async def active_admins(session: AsyncSession, *, clinic_id: str) -> list[Clinic
         )
         .order_by(col(Clinician.id))
     )
-    if is_postgres(session):
+    if lock and is_postgres(session):
         await audit.hold_chain(session)
         query = query.with_for_update(key_share=True)
     return list((await session.scalars(query.execution_options(populate_existing=True))).all())
+
+
+async def lock_clinician(session: AsyncSession, *, clinician_id: int) -> None:
+    """Hold a clinician's row (PostgreSQL; SQLite's transactions are writers already), after
+    the audit chain's lock, and refresh this session's copy of it: a change decided on that
+    copy sees a deactivation or a promotion committed since it was read."""
+    if is_postgres(session):
+        await audit.hold_chain(session)
+        await session.execute(
+            select(Clinician)
+            .where(col(Clinician.id) == clinician_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )

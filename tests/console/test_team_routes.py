@@ -186,6 +186,9 @@ async def test_admins_invite_promote_demote_and_end_sessions(
             f"{app.base}/team/{ada.id}/admin", data={"csrf": csrf, "admin": "0"}
         )
         assert demote.status_code == 409 and "last active admin" in demote.text
+        # The confirmation page says so first (a read, which locks nothing).
+        asked = await admin.get(f"{app.base}/team/{ada.id}/deactivate")
+        assert asked.status_code == 200 and 'id="last-admin"' in asked.text
         leave = await admin.post(
             f"{app.base}/team/{ada.id}/deactivate", data={"csrf": csrf, "confirm": "1"}
         )

@@ -174,13 +174,15 @@ async def _signed_in(db: Database, lee: Clinician) -> str:
     return redeemed[0]
 
 
-@pytest.mark.parametrize("writer", ["sign out", "/console logout", "switch clinic"])
+@pytest.mark.parametrize(
+    "writer", ["sign out", "/console logout", "an admin ends them", "switch clinic"]
+)
 async def test_ending_console_sessions_takes_the_chain_before_them(
     pg: Database, writer: str
 ) -> None:
-    """A browser signs out, `/console logout` ends every session of the person, or they switch
-    to their other clinic, each audited, beside a deactivation, which holds the chain and then
-    ends the registration's sessions."""
+    """A browser signs out, `/console logout` ends every session of the person, an admin ends
+    the registration's, or they switch to their other clinic, each audited, beside a
+    deactivation, which holds the chain and then ends the registration's sessions."""
     lee = await _lee(pg)
     async with pg.transaction() as session:
         await sync_clinics(session, clinics=[ClinicRow("south", "South", "UTC", "x")], now=NOW)
@@ -194,6 +196,8 @@ async def test_ending_console_sessions_takes_the_chain_before_them(
     async def write(session: AsyncSession) -> object:
         if writer == "sign out":
             return await sign_out(session, token=token, now=NOW)
+        if writer == "an admin ends them":
+            return await team.end_sessions(session, clinician=lee, actor=CLI, now=NOW)
         if writer == "switch clinic":
             return await switch_clinic(session, token=token, clinician_id=south.id or 0, now=NOW)
         return await end_all_sessions(
@@ -219,7 +223,32 @@ async def test_rows_keyed_to_an_admin_are_added_beside_the_admins_lock(pg: Datab
     lee = await _lee(pg, is_admin=True)
     await beside_a_chain_holder(
         pg,
-        lambda session: active_admins(session, clinic_id="north"),
+        lambda session: active_admins(session, clinic_id="north", lock=True),
         lambda session: issue_link(session, clinician=lee, now=NOW),
     )
     assert await count(pg, ConsoleLink) == 1
+
+
+async def test_a_promotion_sees_a_deactivation_committed_meanwhile(pg: Database) -> None:
+    """An admin promotes Lee, read before another admin's deactivation of Lee commits (it
+    holds the chain): the promotion decides on Lee as they are after it, and is refused."""
+    lee = await _lee(pg)
+    refused: list[str] = []
+
+    async def promote(session: AsyncSession) -> None:
+        try:
+            await team.set_admin(
+                session, clinician=session.info["lee"], admin=True, actor=CLI, now=NOW
+            )
+        except team.TeamError as exc:
+            refused.append(str(exc))
+
+    await beside_a_chain_holder(
+        pg,
+        lambda session: session.execute(update(Clinician).values(active=False)),
+        _loaded(lee, promote),
+    )
+    assert refused == ["Dr Lee is deactivated; reactivate them first."]
+    async with pg.read() as session:
+        after = (await session.scalars(select(Clinician))).one()
+    assert (after.active, after.is_admin) == (False, False)

@@ -22,7 +22,7 @@ from bot.services.console_access import end_clinic_sessions
 from bot.services.oncall import who_is_on_call
 from storage import audit
 from storage import oncall as store
-from storage.invites import active_admins, clinician_of_clinic, team_of_clinic
+from storage.invites import active_admins, clinician_of_clinic, lock_clinician, team_of_clinic
 from storage.models import Clinician, OnCallShift
 from storage.states import Actor, SessionEnd
 
@@ -93,8 +93,8 @@ def check_name(name: str) -> str | None:
     return None
 
 
-async def _is_last_admin(session: AsyncSession, clinician: Clinician) -> bool:
-    admins = await active_admins(session, clinic_id=clinician.clinic_id)
+async def _is_last_admin(session: AsyncSession, clinician: Clinician, *, lock: bool) -> bool:
+    admins = await active_admins(session, clinic_id=clinician.clinic_id, lock=lock)
     return [a.id for a in admins] == [clinician.id]
 
 
@@ -107,12 +107,13 @@ async def set_admin(
     now: datetime,
 ) -> bool:
     """Make the clinician an admin or a clinician; True if that changed anything."""
-    await audit.hold_chain(session)  # before the clinician's row: the order of every writer
+    assert clinician.id is not None
+    await lock_clinician(session, clinician_id=clinician.id)  # the chain first; fresh
     if not clinician.active:
         raise TeamError(f"{clinician.name} is deactivated; reactivate them first.")
     if clinician.is_admin == admin:
         return False
-    if not admin and await _is_last_admin(session, clinician):
+    if not admin and await _is_last_admin(session, clinician, lock=True):
         raise TeamError(
             f"{clinician.name} is the clinic's last active admin; make someone else an admin first."
         )
@@ -154,7 +155,7 @@ async def deactivation(
             1 for slot in clinic.oncall.rotation if slot.clinician.strip().casefold() == name
         ),
         gaps=await gaps_opened(session, clinic=clinic, now=now, without=clinician.id),
-        last_admin=clinician.is_admin and await _is_last_admin(session, clinician),
+        last_admin=clinician.is_admin and await _is_last_admin(session, clinician, lock=False),
     )
 
 
@@ -169,10 +170,10 @@ async def deactivate(
     """Deactivate a clinician: off every shift and rotation slot, out of the pager's targets,
     and signed out of this clinic's console, at once; audited (`clinician.deactivated`)."""
     assert clinician.id is not None
-    await audit.hold_chain(session)  # before the rows it changes: the order of every writer
+    await lock_clinician(session, clinician_id=clinician.id)  # the chain first; fresh
     if not clinician.active:
         raise TeamError(f"{clinician.name} is already deactivated.")
-    if clinician.is_admin and await _is_last_admin(session, clinician):
+    if clinician.is_admin and await _is_last_admin(session, clinician, lock=True):
         raise TeamError(
             f"{clinician.name} is the clinic's last active admin and cannot be deactivated; "
             "make someone else an admin first."
@@ -205,7 +206,8 @@ async def reactivate(
     session: AsyncSession, *, clinician: Clinician, actor: Actor, now: datetime
 ) -> bool:
     """Let a deactivated clinician in again (their ended shifts stay ended); True if changed."""
-    await audit.hold_chain(session)  # before the clinician's row: the order of every writer
+    assert clinician.id is not None
+    await lock_clinician(session, clinician_id=clinician.id)  # the chain first; fresh
     if clinician.active:
         return False
     clinician.active = True

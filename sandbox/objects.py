@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -114,16 +115,30 @@ def _fault_description(status: int, retry_after: int | None) -> str:
 
 @dataclass
 class Delay:
-    """Sleep this long before answering the next `times` requests to a method (and chat)."""
+    """Sleep this long before answering the next `times` requests to a method (and chat); or,
+    `held`, wait until it is released."""
 
     method: str
     seconds: float
     times: int
     chat_id: int | None = None
+    held: Held | None = None
 
     def matches(self, method: str, params: JsonDict) -> bool:
         """Whether this delay applies to a request."""
         return _applies(self.method, self.times, self.chat_id, method, params)
+
+
+@dataclass
+class Held:
+    """A request held unanswered (`BotApiSandbox.hold_next`): `arrived` is set when it is in,
+    and it is answered once `release()` is called."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass

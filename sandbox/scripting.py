@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sandbox.objects import Delay, Fault, RecordedCall
+from sandbox.objects import Delay, Fault, Held, RecordedCall
 from sandbox.pulse import Pulse
 from sandbox.state import SandboxState
 
@@ -164,3 +164,10 @@ class ScriptingMixin:
     ) -> None:
         """Sleep `seconds` before handling the next `times` requests to a method (to a chat)."""
         self.state.delays.append(Delay(method, seconds, times, chat_id))
+
+    def hold_next(self, method: str, *, chat_id: int | None = None) -> Held:
+        """Hold the next request to a method (to a chat) unanswered until `release()` (or the
+        sandbox stops); it is recorded once answered, as every call."""
+        held = Held()
+        self.state.delays.append(Delay(method, 0.0, 1, chat_id, held))
+        return held

@@ -27,7 +27,7 @@ from sandbox.constants import (
     JsonDict,
 )
 from sandbox.http_handlers import NOT_FOUND, ApiHandler, NotFoundHandler
-from sandbox.objects import ApiError, RecordedCall, Upload
+from sandbox.objects import ApiError, Held, RecordedCall, Upload
 from sandbox.pulse import Pulse
 from sandbox.request_parsing import as_float, as_int
 from sandbox.scripting import ScriptingMixin
@@ -168,8 +168,10 @@ class BotApiSandbox(ScriptingMixin):
         if name is None:
             return 404, dict(NOT_FOUND)
         delay = self.state.take_delay(name, params)
-        if delay:
-            await self._sleep(delay)
+        if delay is not None and delay.held is not None:
+            await self._hold(delay.held)
+        elif delay is not None and delay.seconds > 0:
+            await self._sleep(delay.seconds)
         try:
             fault = self.state.take_fault(name, params)
             if fault is not None:
@@ -219,6 +221,19 @@ class BotApiSandbox(ScriptingMixin):
         """Sleep, cut short when the sandbox stops."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _hold(self, held: Held) -> None:
+        """Say the request has arrived; wait until it is released, or the sandbox stops."""
+        held.arrived.set()
+        waits = [
+            asyncio.ensure_future(held.released.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     # ----------------------------------------------------------------- webhook
 

@@ -270,14 +270,14 @@ class SandboxState(MethodsMixin):
                 return fault.error()
         return None
 
-    def take_delay(self, method: str, params: JsonDict) -> float:
-        """Consume the first delay that applies to this request (0 if none)."""
+    def take_delay(self, method: str, params: JsonDict) -> Delay | None:
+        """Consume the first delay that applies to this request (None if none)."""
         for delay in self.delays:
             if delay.matches(method, params):
                 delay.times -= 1
                 self.delays = [d for d in self.delays if d.times > 0]
-                return delay.seconds
-        return 0.0
+                return delay
+        return None
 
     # ----------------------------------------------------------------- inspection
 

@@ -560,6 +560,17 @@ async def test_delay_next(sandbox: BotApiSandbox, bot: Bot, alice: int) -> None:
     assert time.monotonic() - started < 0.5
 
 
+async def test_hold_next(sandbox: BotApiSandbox, bot: Bot, alice: int) -> None:
+    hold = sandbox.hold_next("sendMessage", chat_id=alice)
+    held = asyncio.create_task(bot.send_message(alice, "held"))
+    await asyncio.wait_for(hold.arrived.wait(), 5)
+    assert not held.done() and sandbox.chat(alice) == []  # unanswered, unrecorded
+    hold.release()
+    sent = await asyncio.wait_for(held, 5)
+    assert sent.text == "held" and [m["text"] for m in sandbox.chat(alice)] == ["held"]
+    await asyncio.wait_for(bot.send_message(alice, "not held"), 5)  # only the next one
+
+
 # ------------------------------------------------------------------ waiting helpers
 
 

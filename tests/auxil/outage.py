@@ -140,14 +140,20 @@ async def breakable_database(
         await proxy.stop()
 
 
+_WAITING_HERE = text(
+    "SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE NOT l.granted AND a.datname = current_database()"
+)
+
+
 async def until_someone_waits(db: Database) -> None:
-    """Until another connection waits for a lock on PostgreSQL (or 5 s: then the order let it
-    through): lock-order tests hold a lock, wait here, then take the next one."""
+    """Until another connection to this test's database waits for a lock on PostgreSQL (or 5 s:
+    then the order let it through): lock-order tests hold a lock, wait here, then take the
+    next one. Other databases on the server (other workers' tests) are not looked at: their
+    waits would let the test go on before its own writer waits."""
     for _ in range(100):
         async with db.engine.connect() as conn:
-            waiting = (
-                await conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
-            ).scalar()
+            waiting = (await conn.execute(_WAITING_HERE)).scalar()
         if waiting:
             return
         await asyncio.sleep(0.05)

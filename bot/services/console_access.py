@@ -223,8 +223,10 @@ async def note_seen(session: AsyncSession, *, viewer: Viewer, now: datetime) -> 
 async def switch_clinic(
     session: AsyncSession, *, token: str, clinician_id: int, now: datetime
 ) -> Viewer | None:
-    """Work as another registration of the same person; None if it is not theirs. (Its row's
-    change is flushed by the append, after the audit chain's lock: the order of every writer.)"""
+    """Work as another registration of the same person; None if it is not theirs."""
+    # The chain before the session's row (the lookup may count the request as activity, a
+    # write): the order of every writer, as a deactivation ending this session keeps.
+    await audit.hold_chain(session)
     viewer = await viewer_of(session, token=token, now=now)
     if viewer is None or clinician_id not in {c.id for c in viewer.registrations}:
         return None

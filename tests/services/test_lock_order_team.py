@@ -199,7 +199,9 @@ async def test_ending_console_sessions_takes_the_chain_before_them(
         if writer == "an admin ends them":
             return await team.end_sessions(session, clinician=lee, actor=CLI, now=NOW)
         if writer == "switch clinic":
-            return await switch_clinic(session, token=token, clinician_id=south.id or 0, now=NOW)
+            # later: the lookup also counts the request as activity, a write of the row
+            later = NOW + timedelta(minutes=5)
+            return await switch_clinic(session, token=token, clinician_id=south.id or 0, now=later)
         return await end_all_sessions(
             session, clinician=lee, actor=CLI, now=NOW, by=SessionEnd.TELEGRAM
         )

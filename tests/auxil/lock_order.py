@@ -7,26 +7,23 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
+from bot.domain.levels import Level
+from bot.domain.triage import Finding
+from bot.services.cases import RaisedCase, raise_case
 from storage import audit
 from storage.clinics import ClinicRow, sync_clinics
 from storage.engine import Database
 from storage.models import Clinician, Patient
+from storage.states import CaseTrigger
 from tests.auxil.outage import until_someone_waits
 
 NOW = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
 CLINIC = ClinicConfig(id="north", name="North", timezone="UTC", contact_phone="555 0100")
 Write = Callable[[AsyncSession], Awaitable[object]]
-
-
-def postgres_only(db: Database) -> Database:
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL only (SQLite serialises writers)")
-    return db
 
 
 async def patient_and_clinician(db: Database) -> tuple[Patient, Clinician]:
@@ -64,6 +61,18 @@ async def beside_a_chain_holder(db: Database, locks: Write, write: Write) -> Non
             await write(session)
 
     await asyncio.wait_for(asyncio.gather(holder(), writer()), timeout=20)
+
+
+async def raise_high(session: AsyncSession, patient: Patient) -> RaisedCase | None:
+    """A high case raised for the patient (a row keyed to them, their clinic and the case)."""
+    return await raise_case(
+        session,
+        patient=patient,
+        level=Level.HIGH,
+        findings=[Finding(Level.HIGH, "crisis words")],
+        trigger=CaseTrigger.CHECKIN,
+        now=NOW,
+    )
 
 
 async def count(db: Database, model: type) -> int | None:

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import functools
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import AlreadyProcessed, UpdateInProcess, mark_processed
 from bot.domain.delivery import Delivery, Outcome
-from bot.domain.levels import Level
 from bot.domain.safety_plan import read_plan
-from bot.domain.triage import Finding
-from bot.services.cases import raise_case
 from bot.services.clinic.erasure import LegalBasis, erase_patient
 from bot.services.enrollment import enroll_patient, reissue_patient_invite
 from bot.services.intake import park_update
@@ -27,7 +23,7 @@ from storage.engine import Database
 from storage.models import Answer, CaseMessage, InboundUpdate, Invite, Patient, SafetyPlan
 from storage.models.care import CaringMessage, CaringTrack
 from storage.patients import lock_patient
-from storage.states import CLI, CaringStatus, CaseTrigger
+from storage.states import CLI, CaringStatus
 from tests.auxil.lock_order import (
     CLINIC,
     NOW,
@@ -35,13 +31,8 @@ from tests.auxil.lock_order import (
     beside_a_chain_holder,
     count,
     patient_and_clinician,
-    postgres_only,
+    raise_high,
 )
-
-
-@pytest.fixture
-def pg(db: Database) -> Database:
-    return postgres_only(db)
 
 
 async def test_saving_a_plan_takes_the_chain_before_the_patients_row(pg: Database) -> None:
@@ -77,14 +68,7 @@ async def test_a_clinicians_message_takes_the_chain_before_the_cases_row(pg: Dat
     and audited, beside a writer that locks the case (the pager, an acknowledgement)."""
     patient, lee = await patient_and_clinician(pg)
     async with pg.transaction() as session:
-        raised = await raise_case(
-            session,
-            patient=patient,
-            level=Level.HIGH,
-            findings=[Finding(Level.HIGH, "crisis words")],
-            trigger=CaseTrigger.CHECKIN,
-            now=NOW,
-        )
+        raised = await raise_high(session, patient)
         assert raised is not None and raised.case.id is not None
     case = raised.case
     writable = Writable(case=case, patient=patient, clinician=lee)

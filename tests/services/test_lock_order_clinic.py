@@ -13,9 +13,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clinic_config import ClinicConfig
-from bot.domain.levels import Level
-from bot.domain.triage import Finding
-from bot.services.cases import raise_case
 from bot.services.clinic import settings as clinic_settings
 from bot.services.clinic.team import set_admin
 from bot.services.enrollment import (
@@ -44,7 +41,7 @@ from storage.models import (
     Patient,
     WebhookSecret,
 )
-from storage.states import CLI, CaseTrigger, CheckinStatus
+from storage.states import CLI, CheckinStatus
 from storage.webhook_secrets import lock_clinic
 from tests.auxil.harness import clinic_file
 from tests.auxil.lock_order import (
@@ -53,13 +50,8 @@ from tests.auxil.lock_order import (
     beside_a_chain_holder,
     count,
     patient_and_clinician,
-    postgres_only,
+    raise_high,
 )
-
-
-@pytest.fixture
-def pg(db: Database) -> Database:
-    return postgres_only(db)
 
 
 async def _planned(db: Database, managed_by: str) -> tuple[ClinicConfig, list[int]]:
@@ -168,14 +160,7 @@ async def test_rotating_a_signing_secret_takes_the_chain_before_the_clinics_row(
     async def locks(session: AsyncSession) -> object:
         if beside == "a settings save":
             return await session.execute(update(Clinic).values(settings_version=2))
-        return await raise_case(
-            session,
-            patient=patient,
-            level=Level.HIGH,
-            findings=[Finding(Level.HIGH, "crisis words")],
-            trigger=CaseTrigger.CHECKIN,
-            now=NOW,
-        )
+        return await raise_high(session, patient)
 
     await beside_a_chain_holder(
         pg,

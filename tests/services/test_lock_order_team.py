@@ -35,13 +35,7 @@ from tests.auxil.lock_order import (
     beside_a_chain_holder,
     count,
     patient_and_clinician,
-    postgres_only,
 )
-
-
-@pytest.fixture
-def pg(db: Database) -> Database:
-    return postgres_only(db)
 
 
 async def _lee(db: Database, **values: object) -> Clinician:

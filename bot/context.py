@@ -133,6 +133,7 @@ class UpdateInProcess:
     committed: bool = False  # its effects, and the record that it was processed, are stored
     error: BaseException | None = None  # what a handler raised, if anything
     sender: Identity | None = None  # looked up in the transaction that stored and leased it
+    spinner: asyncio.Task[None] | None = None  # the tap's wordless answer, sent by the intake
 
     @classmethod
     def of(
@@ -142,14 +143,15 @@ class UpdateInProcess:
         *,
         seen_at: datetime,
         held: bool,
-        sender: Identity | None = None,
+        received: Received | None = None,
     ) -> UpdateInProcess:
         """The inbox's update `update_id` about to be processed, first seen at `seen_at`."""
         written = seen_at
         message = update.message or update.edited_message
         if isinstance(message, Message):  # the sender's own date
             written = min(message.edit_date or message.date, seen_at)
-        return cls(update_id, written_at=written, held=held, sender=sender)
+        sender, spinner = (received.sender, received.spinner) if received else (None, None)
+        return cls(update_id, written_at=written, held=held, sender=sender, spinner=spinner)
 
     def delayed_since(self, now: datetime) -> datetime | None:
         """When it was written, if it reached the handlers delayed (an outage, or late)."""
@@ -168,6 +170,12 @@ class Received:
     payload: str
     update: Update
     sender: Identity | None = None
+    spinner: asyncio.Task[None] | None = None  # its tap's wordless answer, sent at once
+
+    def behind(self) -> Received:
+        """As it is when another update of its chat comes first: what the storing transaction
+        found of the chat (the sender, the tap's next answer) may be changed by that one."""
+        return Received(self.payload, self.update)
 
 
 CURRENT_UPDATE: ContextVar[UpdateInProcess | None] = ContextVar("aftercare_update", default=None)
@@ -207,6 +215,13 @@ class AftercareContext(
         ctx = self.bot_data[CONTEXT_KEY]
         assert isinstance(ctx, AppContext)
         return ctx
+
+    @property
+    def spinner(self) -> asyncio.Task[None] | None:
+        """The wordless answer the intake sent to this tap as soon as it was stored, because
+        it was its check-in's next answer then (`bot.intake.receive`); None if none was sent."""
+        work = CURRENT_UPDATE.get()
+        return work.spinner if work is not None else None
 
     def delayed_since(self, now: datetime) -> datetime | None:
         """When the update being processed was written, if it reached us delayed."""

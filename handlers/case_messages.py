@@ -17,8 +17,9 @@ from telegram import ForceReply, Message, Update
 from bot.context import AftercareContext
 from bot.i18n import C_, NC_
 from bot.messaging.case_thread import prompt, prompted_case, write_to_patient
+from bot.messaging.delivery import answer_query
 from bot.services.messages import NotWritable, may_write
-from handlers.auth import NOT_AUTHORISED, answer_query
+from handlers.auth import NOT_AUTHORISED
 
 UNKNOWN = NC_("Unknown case: this button is not one of ours.")
 BUTTON_DATA = re.compile(r"^esc:msg:([0-9]{1,9})$")  # as bot.messaging.pages.MESSAGE_DATA makes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 
 from bot.context import AftercareContext
 from bot.domain import checkin_flow
@@ -20,6 +20,7 @@ from bot.messaging.conversation import (
     retire_buttons,
     urgent,
 )
+from bot.messaging.delivery import answer_query
 from bot.services.answers import (
     AlreadySaved,
     Answered,
@@ -36,7 +37,6 @@ from bot.services.messages import Attached, attach_patient_message, record_free_
 from bot.services.messages import Message as KeptMessage
 from bot.services.patients import wrote_while_unreachable
 from handlers import case_messages, taking
-from handlers.auth import answer_query
 from storage.models import Patient
 from storage.states import PatientStatus
 
@@ -55,11 +55,12 @@ async def tap(update: Update, context: AftercareContext) -> None:
     clinic = ctx.clinic(patient.clinic_id)
     message = query.message if isinstance(query.message, Message) else None
     now = ctx.clock.now()
-    spinner: asyncio.Task[None] | None = None
+    spinner = early = context.spinner  # the intake stopped it: the tap looked like the next answer
 
     def accepted() -> None:  # the next answer, about to be stored: stop the spinner now
         nonlocal spinner
-        spinner = asyncio.create_task(answer_query(query, None))
+        if spinner is None:
+            spinner = asyncio.create_task(answer_query(query, None))
 
     try:
         async with context.effects() as session:
@@ -80,9 +81,11 @@ async def tap(update: Update, context: AftercareContext) -> None:
             # correction's words wait until the card is out, beside the next question, never in
             # front of it. A slow or refused callback answer holds nothing back.
             await act_on_answer(ctx, context.bot, patient=patient, clinic=clinic, answered=result)
+            said = _(texts.CHANGED_TO_YES) if result.corrected_from else None
             if spinner is None:
-                said = _(texts.CHANGED_TO_YES) if result.corrected_from else None
                 spinner = asyncio.create_task(answer_query(query, said))
+            elif said is not None:  # the intake's guess was wrong, its spinner gone: tell here
+                await _tell(context, query, said, stopped=True)
             await continue_checkin(
                 ctx, context.bot, patient=patient, answered=result, question=message
             )
@@ -103,7 +106,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
             raised=result.raised,
             red_flag=parsed.item_id == checkin_flow.RED_FLAGS,
         )
-        await answer_query(query, _(texts.LATE_YES))
+        await _tell(context, query, _(texts.LATE_YES), stopped=early is not None)
         if message is not None:  # nothing more to answer on a closed check-in's question
             await retire_buttons(context.bot, patient, message.message_id)
     elif isinstance(result, AlreadySaved | NotCurrent):
@@ -112,12 +115,26 @@ async def tap(update: Update, context: AftercareContext) -> None:
             if isinstance(result, AlreadySaved)
             else _(texts.NOT_CURRENT)
         )
-        await answer_query(query, answer)
+        await _tell(context, query, answer, stopped=early is not None)
         if message is not None and message.message_id != result.current_message_id:
             await retire_buttons(context.bot, patient, message.message_id)  # a stale keyboard
     else:
         log.info("checkin.tap_refused update_id=%s", update.update_id)
-        await answer_query(query, _(texts.CLOSED))
+        await _tell(context, query, _(texts.CLOSED), stopped=early is not None)
+
+
+async def _tell(
+    context: AftercareContext, query: CallbackQuery, text: str, *, stopped: bool
+) -> None:
+    """A tap's true answer: on its button, or in the chat when the intake already stopped the
+    spinner wordless (the check-in changed in the milliseconds between storing the tap and
+    recording it, e.g. its window closed): a spinner takes one answer only."""
+    patient = context.identity.patient
+    if not stopped or patient is None or patient.chat_id is None:
+        await answer_query(query, text)
+        return
+    log.info("checkin.tap_answered_in_chat query=%s", query.id)
+    await context.bot.send_message(patient.chat_id, text)
 
 
 async def text(update: Update, context: AftercareContext) -> None:

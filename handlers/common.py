@@ -12,9 +12,9 @@ from telegram.ext import ApplicationHandlerStop
 from bot.context import CURRENT_UPDATE, AftercareContext, Identity
 from bot.i18n import _
 from bot.messaging import menus, texts
+from bot.messaging.delivery import answer_query
 from bot.messaging.recovery import tell_after_failure
 from bot.services.messages import crisis_words
-from handlers.auth import answer_query
 from storage.patients import record_telegram_language, telegram_language_changed
 from storage.people import clinicians_by_user, patient_by_chat
 

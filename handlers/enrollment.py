@@ -13,7 +13,7 @@ from bot.context import AftercareContext
 from bot.i18n import _, use_language
 from bot.i18n.resolve import offered_languages, patient_language, resolve
 from bot.messaging import menus, texts
-from bot.messaging.delivery import deliver
+from bot.messaging.delivery import answer_query, deliver
 from bot.messaging.menus import show_clinician_menu
 from bot.services.enrollment import (
     InviteProblem,
@@ -26,7 +26,6 @@ from bot.services.enrollment import (
 )
 from bot.services.patients import AlreadyStopped, opt_out
 from handlers import clinician
-from handlers.auth import answer_query
 from storage.states import InviteKind, PatientStatus
 
 log = logging.getLogger(__name__)

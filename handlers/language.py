@@ -18,7 +18,8 @@ from bot.context import AftercareContext
 from bot.i18n import _, use_language
 from bot.i18n.names import language_label, language_name
 from bot.i18n.resolve import CLINICIANS, offered_languages, patient_language
-from handlers.auth import Handler, answer_query
+from bot.messaging.delivery import answer_query
+from handlers.auth import Handler
 from storage.patients import set_language
 from storage.states import Actor, ActorKind
 

@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 
 from bot.context import AftercareContext
 from bot.i18n import C_, NC_
+from bot.messaging.delivery import answer_query
 from bot.messaging.outreach_buttons import (
     DATA,
     METHOD_CODES,
@@ -24,7 +25,7 @@ from bot.messaging.outreach_buttons import (
     outcome_keyboard,
 )
 from bot.services.reaching.outreach import check_loggable, log_outreach
-from handlers.auth import NOT_AUTHORISED, answer_query
+from handlers.auth import NOT_AUTHORISED
 
 log = logging.getLogger(__name__)
 

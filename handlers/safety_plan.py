@@ -7,9 +7,8 @@ from telegram import Update
 
 from bot.context import AftercareContext
 from bot.messaging import safety_plan
-from bot.messaging.delivery import deliver
+from bot.messaging.delivery import answer_query, deliver
 from bot.services.safety.events import UNKNOWN, plan_to_show, tap
-from handlers.auth import answer_query
 
 PATIENTS_ONLY = "/plan is for patients of the clinic: it shows their own safety plan."
 

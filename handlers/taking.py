@@ -12,9 +12,10 @@ from bot.context import AftercareContext
 from bot.i18n import C_, NC_
 from bot.messaging.case_news import show_case_state
 from bot.messaging.case_thread import case_in_prompt
+from bot.messaging.delivery import answer_query
 from bot.messaging.taking import TakeRequest, take_case
 from bot.services.case_taking import CaseAction, Taken, TakeOutcome, Taker, check_take
-from handlers.auth import NOT_AUTHORISED, answer_query, clinicians_only
+from handlers.auth import NOT_AUTHORISED, clinicians_only
 from storage.models import Clinician
 
 log = logging.getLogger(__name__)

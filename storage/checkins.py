@@ -81,6 +81,19 @@ async def get_for_update(session: AsyncSession, *, checkin_id: int) -> Checkin |
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
 
+async def awaits(session: AsyncSession, *, checkin_id: int, patient_id: int, item_id: str) -> bool:
+    """Whether this patient's open check-in waits for this item's answer now (one row by key)."""
+    found = await session.execute(
+        select(col(Checkin.id)).where(
+            col(Checkin.id) == checkin_id,
+            col(Checkin.patient_id) == patient_id,
+            col(Checkin.status).in_(OPEN),
+            col(Checkin.current_item) == item_id,
+        )
+    )
+    return found.first() is not None
+
+
 async def answers_of(session: AsyncSession, *, checkin_id: int) -> dict[str, str]:
     rows = await session.execute(
         select(col(Answer.item_id), col(Answer.value)).where(col(Answer.checkin_id) == checkin_id)

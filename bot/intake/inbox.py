@@ -19,7 +19,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -61,12 +61,12 @@ NOTHING = Claimed({}, [])
 
 def _as_stored(rows: list[InboundUpdate], given: Mapping[int, Received]) -> dict[int, Received]:
     """The intake's readings of these rows' updates where a row holds the payload it stored (a
-    redelivery keeps the first copy); its lookup of the sender only for a run's first."""
+    redelivery keeps the first copy); what it found of the chat only for a run's first."""
     known: dict[int, Received] = {}
     for index, row in enumerate(rows):
         received = given.get(row.update_id)
         if received is not None and received.payload == row.payload:
-            known[row.update_id] = received if index == 0 else replace(received, sender=None)
+            known[row.update_id] = received if index == 0 else received.behind()
     return known
 
 
@@ -99,10 +99,8 @@ class Inbox:
 
     async def run(self, *, take_over_all: bool = False) -> None:
         """Work until `stop()`; first hand back leases a previous run left behind.
-
         `take_over_all` (long polling, where Telegram allows one consumer): every lease is
-        stale, whoever held it. Otherwise only this instance's own.
-        """
+        stale, whoever held it. Otherwise only this instance's own."""
         owner = None if take_over_all else self.ctx.instance_id
         while not self._stopping:
             try:
@@ -268,9 +266,8 @@ class Inbox:
         except Exception as exc:  # unreadable: no try will ever read it
             return await self._park(row, None, f"unreadable: {describe_failure(exc)}")
         held = row.held or row.update_id in self._waited_out
-        sender = received.sender if received else None
         work = UpdateInProcess.of(
-            row.update_id, update, seen_at=row.seen_at, held=held, sender=sender
+            row.update_id, update, seen_at=row.seen_at, held=held, received=received
         )
         token = CURRENT_UPDATE.set(work)
         try:
@@ -279,6 +276,8 @@ class Inbox:
             work.error = work.error or exc
         finally:
             CURRENT_UPDATE.reset(token)
+            if work.spinner is not None:  # never left behind, whatever came of the update
+                await work.spinner
         return await self._settle(row, update, work)
 
     async def _settle(self, row: InboundUpdate, update: Update, work: UpdateInProcess) -> Settled:

@@ -8,6 +8,7 @@ from memory (`replies`) and Telegram keeps the update.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -16,12 +17,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 
 from bot.context import AppContext, Identity, Received
-from bot.intake.inbox import NOTHING, Inbox
+from bot.intake.inbox import NOTHING, Claimed, Inbox
 from bot.intake.replies import OutageReplies
+from bot.messaging.delivery import answer_query
+from bot.messaging.questions import parse_tap
+from bot.services.checkin_states import is_next_answer
 from storage import inbox
 from storage.engine import describe_failure, is_unavailable
 from storage.inbox import Arrival
@@ -48,12 +52,31 @@ async def _sender(session: AsyncSession, update: Update) -> Identity | None:
     return Identity(patient=patient, clinicians=tuple(clinicians))
 
 
+async def _next_answer(
+    session: AsyncSession, update: Update, sender: Identity | None
+) -> CallbackQuery | None:
+    """A patient's tap that is their open check-in's next answer: its spinner can stop as soon
+    as the tap is stored (wordless, it confirms nothing), not after PTB's dispatch and the
+    answer's own transaction."""
+    query, patient = update.callback_query, sender.patient if sender else None
+    tap = parse_tap(query.data) if query is not None else None
+    if query is None or tap is None or patient is None:
+        return None
+    return query if await is_next_answer(session, patient=patient, tap=tap) else None
+
+
 def _owners(update: Update | None, sender: Identity | None) -> dict[int, int] | None:
     """The chat's patient as the storing transaction found them; None: not looked up."""
     if update is None or sender is None:
         return None
     patient = sender.patient
     return {} if patient is None or patient.id is None else {chat_of(update): patient.id}
+
+
+def _first_of_its_chat(claimed: Claimed, update: Update) -> bool:
+    """The update was leased now as the next of its chat: nothing of the chat comes before it."""
+    run = claimed.runs.get(chat_of(update)) or []
+    return bool(run) and run[0].update_id == update.update_id
 
 
 class Intake:
@@ -83,10 +106,12 @@ class Intake:
         free = self.inbox.free_slots()
         lone = batch[0][0] if len(batch) == 1 else None
         sender = None
+        tap: CallbackQuery | None = None
         try:
             async with self.ctx.db.transaction() as session:
                 if lone is not None and free:  # likely processed at once: who sent it, here
                     sender = await _sender(session, lone)
+                    tap = await _next_answer(session, lone, sender)
                 await inbox.store(session, arrivals, now=now, owners=_owners(lone, sender))
                 claimed = (
                     await self.inbox.claim_in(
@@ -105,8 +130,11 @@ class Intake:
         if not self._first_seen:
             self.ctx.intake.recovered()
         if free:
+            spinner = None
+            if tap is not None and lone is not None and _first_of_its_chat(claimed, lone):
+                spinner = asyncio.create_task(answer_query(tap))  # before the handlers
             pairs = zip(arrivals, batch, strict=True)
-            stored = {a.update_id: Received(a.payload, u, sender) for a, (u, _) in pairs}
+            stored = {a.update_id: Received(a.payload, u, sender, spinner) for a, (u, _) in pairs}
             self.inbox.start(claimed, free=free, parsed=stored)  # taken on at once
             self.inbox.arrived({a.chat_id for a in arrivals} - claimed.runs.keys())
         else:

@@ -9,7 +9,8 @@ hook, `bot.messaging.ratelimit`, applies it to every call but getUpdates):
 - EDIT (editMessage*, deleteMessage): paced; a 429, a 5xx and a timeout are tried again
   (an edit is idempotent); an edit that would change nothing is not sent at all.
 - ANSWER (answerCallbackQuery): paced, never routine; a 429, a 5xx and a timeout are tried
-  again. Its caller (`handlers.auth.answer_query`) never lets a failed answer fail a handler.
+  again. Its caller (`bot.messaging.delivery.answer_query`) never lets a failed answer fail
+  a handler.
 - SETUP (getMe, setMyCommands, setWebhook, …): not paced; a 429, a 5xx and a timeout are tried
   again.
 """

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from telegram import Message
+from telegram import CallbackQuery, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 from telegram.warnings import PTBUserWarning
@@ -131,3 +131,23 @@ async def send_question(
     if not isinstance(result, Mapping):
         raise TelegramError(f"sendMessage returned {type(result).__name__}, not a message")
     return result
+
+
+async def answer_query(
+    query: CallbackQuery, text: str | None = None, *, alert: bool = False
+) -> None:
+    """Answer a button press. Never fails its caller: the answer only stops the button's
+    spinner, and the tap's effects (the stored answer, the next question) must go on whatever
+    Telegram says (the rate limiter has already tried again after a 429, a 5xx or a timeout)."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        too_old = ("query is too old", "query id is invalid")
+        if any(words in exc.message.lower() for words in too_old):
+            log.info("callback.too_old query=%s", query.id)
+        else:
+            log.warning("callback.answer_refused query=%s description=%s", query.id, exc.message)
+    except TelegramError as exc:
+        log.warning(
+            "callback.answer_failed query=%s error=%s: %s", query.id, type(exc).__name__, exc
+        )

@@ -24,6 +24,7 @@ from storage import audit
 from storage.checkins import (
     add_checkins,
     answers_of,
+    awaits,
     cancel_scheduled,
     get_checkin,
     previous_moods,
@@ -79,6 +80,17 @@ def mark_sent(
         now + clinic.checkins.reminder_after, ZoneInfo(patient.timezone), clinic.quiet()
     )
     checkin.closes_at = now + clinic.checkins.missed_after
+
+
+async def is_next_answer(session: AsyncSession, *, patient: Patient, tap: Tap) -> bool:
+    """Whether `answers.record_tap` would take this tap now as its check-in's next answer,
+    first given (the check-in open, waiting for this item). One row by key: the intake asks it
+    in the transaction that stores the tap, and stops the spinner as soon as that commits."""
+    if patient.id is None or not checkin_flow.accepts(tap.item_id, tap.value):
+        return False
+    return await awaits(
+        session, checkin_id=tap.checkin_id, patient_id=patient.id, item_id=tap.item_id
+    )
 
 
 def delivered_before_recorded(checkin: Checkin, tap: Tap) -> bool:

@@ -5,16 +5,19 @@ first's effects."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from telegram import Update
 
 import handlers.common
 from bot.context import Identity, Received
 from bot.intake import inbox as intake_inbox
-from bot.intake.inbox import _as_stored
+from bot.intake.inbox import Claimed, _as_stored
+from bot.intake.receive import _first_of_its_chat
 from bot.messaging import texts
 from sandbox import BotApiSandbox
 from storage import inbox
@@ -97,14 +100,31 @@ def _row(update_id: int, payload: str) -> InboundUpdate:
     return InboundUpdate(update_id=update_id, chat_id=PAT, payload=payload)
 
 
-def test_only_a_runs_first_update_keeps_the_intakes_lookup() -> None:
-    sender = Identity()
+async def test_only_a_runs_first_update_keeps_the_intakes_lookup_and_spinner() -> None:
+    sender, spinner = Identity(), asyncio.create_task(asyncio.sleep(0))
     first, second, other = (
-        Received(f"p{n}", update=object(), sender=sender)  # type: ignore[arg-type]
+        Received(f"p{n}", update=object(), sender=sender, spinner=spinner)  # type: ignore[arg-type]
         for n in (1, 2, 3)
     )
     rows = [_row(1, "p1"), _row(2, "p2"), _row(3, "redelivered")]
     known = _as_stored(rows, {1: first, 2: second, 3: other})
-    assert known[1].sender is sender
-    assert known[2].update is second.update and known[2].sender is None
+    assert known[1].sender is sender and known[1].spinner is spinner
+    assert known[2].update is second.update
+    assert known[2].sender is None and known[2].spinner is None
     assert 3 not in known  # the row holds another copy: read from the row, looked up afresh
+    await spinner
+
+
+def test_a_tap_is_answered_at_once_only_as_the_next_of_its_chat() -> None:
+    """The intake's guess that a tap is the next answer holds only if nothing of its chat is
+    processed before it: a tap behind another of its chat (a double tap held during an
+    outage) keeps its spinner for the handler, which knows what the first one did."""
+    chat = {"id": PAT, "type": "private"}
+    tap = Update.de_json({"update_id": 2, "message": {"message_id": 1, "date": 0, "chat": chat}})
+    assert tap is not None
+    alone = Claimed({PAT: [_row(2, "p2")]}, [])
+    behind = Claimed({PAT: [_row(1, "p1"), _row(2, "p2")]}, [])
+    elsewhere = Claimed({PAT + 1: [_row(2, "p2")]}, [])
+    assert _first_of_its_chat(alone, tap)
+    assert not _first_of_its_chat(behind, tap)
+    assert not _first_of_its_chat(elsewhere, tap)

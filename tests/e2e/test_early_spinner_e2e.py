@@ -1,0 +1,147 @@
+"""A tap's spinner stops as soon as the tap is stored (issue 32): when the intake finds it to be
+the check-in's next answer, it answers the tap wordless right after the storing transaction,
+before PTB's handlers and the answer's own transaction. Any other tap keeps its words on the
+button. And when the check-in changes in between (its window closed), the true answer comes
+in the chat, since a spinner takes one answer only.
+
+The check-in handler's `record_tap` is wrapped to look at the Bot API when the handler gets
+there: the answer must already be there, with no timing in the test."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+import handlers.checkin
+from bot.messaging import texts
+from bot.messaging.questions import parse_tap
+from sandbox import BotApiSandbox
+from storage.models import Checkin
+from storage.states import CheckinStatus
+from tests.auxil.databases import IsolatedDatabase
+from tests.auxil.harness import make_clinics, rehearsal_clinic, running_bot
+from tests.auxil.journey import enrolled_patient
+
+pytestmark = pytest.mark.slow
+
+PAT = 8431
+QUIET = rehearsal_clinic(red_flags=False)
+
+
+class Watch:
+    """Wraps the handler's `record_tap`: how each tap's spinner was answered by the time the
+    handler recorded it (None: not answered yet), and what to do first (`meanwhile`)."""
+
+    def __init__(self, sandbox: BotApiSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sandbox = sandbox
+        self.query = ""
+        self.wait = 0.0  # how long the handler waits for the intake's answer (0: looks once)
+        self.before: dict[str, dict[str, Any] | None] = {}
+        self.meanwhile: Any = None
+        real = handlers.checkin.record_tap
+
+        async def watched(session: AsyncSession, **kwargs: Any) -> Any:
+            query = self.query
+            with contextlib.suppress(TimeoutError):  # the intake's answer may be in flight
+                await sandbox.wait_for_call(
+                    "answerCallbackQuery",
+                    lambda c: c.params.get("callback_query_id") == query,
+                    timeout=self.wait,
+                )
+            self.before[query] = sandbox.callback_answer(query)
+            if self.meanwhile is not None:
+                await self.meanwhile(session, kwargs["tap"].checkin_id)
+            return await real(session, **kwargs)
+
+        monkeypatch.setattr(handlers.checkin, "record_tap", watched)
+
+    def tap(self, contains: str, button: str, *, early: bool = False) -> str:
+        """Tap `button` on the open question containing `contains`; the query's id. `early`:
+        the intake's answer is expected, and waited for (it may still be in flight)."""
+        question = self.question(contains)
+        self.wait = 3.0 if early else 0.0
+        self.query = self.sandbox.tap(PAT, question["message_id"], button_text=button)
+        return self.query
+
+    def forge(self, message: dict[str, Any], data: str) -> str:
+        self.wait = 0.0
+        self.query = self.sandbox.tap(PAT, message["message_id"], data=data, forge=True)
+        return self.query
+
+    def question(self, contains: str) -> dict[str, Any]:
+        return next(
+            m
+            for m in reversed(self.sandbox.chat(PAT))
+            if contains in (m.get("text") or "") and (m.get("reply_markup") or {})
+        )
+
+    def answers_to(self, query: str) -> int:
+        calls = self.sandbox.calls_to("answerCallbackQuery")
+        return sum(1 for c in calls if c.params.get("callback_query_id") == query)
+
+
+def _checkin_id(question: dict[str, Any]) -> int:
+    button = question["reply_markup"]["inline_keyboard"][0][0]
+    tap = parse_tap(button["callback_data"])
+    assert tap is not None
+    return tap.checkin_id
+
+
+async def test_the_next_answer_is_answered_before_the_handlers_and_a_repeat_keeps_its_words(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch = Watch(sandbox, monkeypatch)
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
+        await enrolled_patient(bot, PAT, "P-31")
+        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        watch.tap("How is your mood", "6")  # may come before the send is recorded: not guessed
+        item1 = await sandbox.wait_for_message(PAT, "wished you were dead")
+        first = watch.tap("wished you were dead", "No", early=True)
+        await sandbox.wait_for_message(PAT, "thoughts of killing yourself")
+        assert watch.before[first] == {"show_alert": False}, "not answered before the handlers"
+        # A second tap on the answered question (a double tap that Telegram delivered late):
+        # not the next answer, so its spinner waits for the handler, which says what is saved.
+        repeat = watch.forge(item1, f"c:{_checkin_id(item1)}:s1:no")
+        await sandbox.wait_for_call(
+            "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == repeat
+        )
+        assert watch.before[repeat] is None
+        said = sandbox.callback_answer(repeat)
+        assert said is not None and said.get("text") == texts.already_saved("s1", "no")
+        assert watch.answers_to(first) == watch.answers_to(repeat) == 1
+    assert sum(1 for m in sandbox.chat(PAT) if texts.CLOSED in (m.get("text") or "")) == 0
+
+
+@pytest.mark.parametrize(("button", "told"), [("No", texts.CLOSED), ("Yes", texts.LATE_YES)])
+async def test_a_checkin_closed_between_the_guess_and_the_record_is_told_in_the_chat(
+    sandbox: BotApiSandbox,
+    test_db: IsolatedDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    button: str,
+    told: str,
+) -> None:
+    watch = Watch(sandbox, monkeypatch)
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
+        await enrolled_patient(bot, PAT, "P-32")
+        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        watch.tap("How is your mood", "6")
+        await sandbox.wait_for_message(PAT, "wished you were dead")
+
+        async def window_closes(session: AsyncSession, checkin_id: int) -> None:
+            """The dispatcher closes the check-in as missed, just before the record."""
+            await session.execute(
+                update(Checkin)
+                .where(col(Checkin.id) == checkin_id)
+                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
+            )
+
+        watch.meanwhile = window_closes
+        query = watch.tap("wished you were dead", button, early=True)
+        await sandbox.wait_for_message(PAT, told)
+        assert watch.before[query] == {"show_alert": False}  # stopped wordless by the intake
+        assert watch.answers_to(query) == 1  # and not answered again: the words came in the chat

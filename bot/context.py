@@ -133,7 +133,7 @@ class UpdateInProcess:
     committed: bool = False  # its effects, and the record that it was processed, are stored
     error: BaseException | None = None  # what a handler raised, if anything
     sender: Identity | None = None  # looked up in the transaction that stored and leased it
-    spinner: asyncio.Task[None] | None = None  # the tap's wordless answer, sent by the intake
+    spinner: asyncio.Task[bool] | None = None  # the tap's wordless answer, sent by the intake
 
     @classmethod
     def of(
@@ -170,7 +170,7 @@ class Received:
     payload: str
     update: Update
     sender: Identity | None = None
-    spinner: asyncio.Task[None] | None = None  # its tap's wordless answer, sent at once
+    spinner: asyncio.Task[bool] | None = None  # its tap's wordless answer, sent at once
 
     def behind(self) -> Received:
         """As it is when another update of its chat comes first: what the storing transaction
@@ -217,7 +217,7 @@ class AftercareContext(
         return ctx
 
     @property
-    def spinner(self) -> asyncio.Task[None] | None:
+    def spinner(self) -> asyncio.Task[bool] | None:
         """The wordless answer the intake sent to this tap as soon as it was stored, because
         it was its check-in's next answer then (`bot.intake.receive`); None if none was sent."""
         work = CURRENT_UPDATE.get()

@@ -91,7 +91,7 @@ async def tap(update: Update, context: AftercareContext) -> None:
             )
             return
     finally:
-        if spinner is not None:
+        if spinner is not None and spinner is not early:  # the inbox awaits the intake's
             await spinner
     if isinstance(result, LateYes):
         log.info("checkin.late_yes update_id=%s", update.update_id)
@@ -126,15 +126,16 @@ async def tap(update: Update, context: AftercareContext) -> None:
 async def _tell(
     context: AftercareContext, query: CallbackQuery, text: str, *, stopped: bool
 ) -> None:
-    """A tap's true answer: on its button, or in the chat when the intake already stopped the
-    spinner wordless (the check-in changed in the milliseconds between storing the tap and
-    recording it, e.g. its window closed): a spinner takes one answer only."""
-    patient = context.identity.patient
-    if not stopped or patient is None or patient.chat_id is None:
-        await answer_query(query, text)
+    """A tap's true answer: on its button, or in the chat when the spinner was already stopped
+    (a spinner takes one answer only): wordless by the intake, and the check-in changed in the
+    milliseconds between storing the tap and recording it (e.g. its window closed); or by an
+    earlier try of this update, whose answer Telegram now refuses."""
+    if not stopped and await answer_query(query, text):
         return
-    log.info("checkin.tap_answered_in_chat query=%s", query.id)
-    await context.bot.send_message(patient.chat_id, text)
+    patient = context.identity.patient
+    if patient is not None and patient.chat_id is not None:
+        log.info("checkin.tap_answered_in_chat query=%s", query.id)
+        await context.bot.send_message(patient.chat_id, text)
 
 
 async def text(update: Update, context: AftercareContext) -> None:

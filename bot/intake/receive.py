@@ -111,7 +111,6 @@ class Intake:
             async with self.ctx.db.transaction() as session:
                 if lone is not None and free:  # likely processed at once: who sent it, here
                     sender = await _sender(session, lone)
-                    tap = await _next_answer(session, lone, sender)
                 await inbox.store(session, arrivals, now=now, owners=_owners(lone, sender))
                 claimed = (
                     await self.inbox.claim_in(
@@ -120,6 +119,8 @@ class Intake:
                     if free
                     else NOTHING
                 )
+                if lone is not None and _first_of_its_chat(claimed, lone):  # read after the
+                    tap = await _next_answer(session, lone, sender)  # chat's earlier updates
         except Exception as exc:
             await self._not_stored(batch, exc, now=now)
             return False
@@ -130,9 +131,7 @@ class Intake:
         if not self._first_seen:
             self.ctx.intake.recovered()
         if free:
-            spinner = None
-            if tap is not None and lone is not None and _first_of_its_chat(claimed, lone):
-                spinner = asyncio.create_task(answer_query(tap))  # before the handlers
+            spinner = asyncio.create_task(answer_query(tap)) if tap is not None else None
             pairs = zip(arrivals, batch, strict=True)
             stored = {a.update_id: Received(a.payload, u, sender, spinner) for a, (u, _) in pairs}
             self.inbox.start(claimed, free=free, parsed=stored)  # taken on at once

@@ -135,12 +135,13 @@ async def send_question(
 
 async def answer_query(
     query: CallbackQuery, text: str | None = None, *, alert: bool = False
-) -> None:
-    """Answer a button press. Never fails its caller: the answer only stops the button's
+) -> bool:
+    """Answer a button press; False if Telegram did not take it (e.g. answered before, by an
+    earlier try of the update). Never fails its caller: the answer only stops the button's
     spinner, and the tap's effects (the stored answer, the next question) must go on whatever
     Telegram says (the rate limiter has already tried again after a 429, a 5xx or a timeout)."""
     try:
-        await query.answer(text, show_alert=alert)
+        return bool(await query.answer(text, show_alert=alert))
     except BadRequest as exc:
         too_old = ("query is too old", "query id is invalid")
         if any(words in exc.message.lower() for words in too_old):
@@ -151,3 +152,4 @@ async def answer_query(
         log.warning(
             "callback.answer_failed query=%s error=%s: %s", query.id, type(exc).__name__, exc
         )
+    return False

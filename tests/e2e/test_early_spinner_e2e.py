@@ -10,6 +10,7 @@ there: the answer must already be there, with no timing in the test."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
@@ -18,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import handlers.checkin
+from bot.intake import inbox as intake_inbox
 from bot.messaging import texts
 from bot.messaging.questions import parse_tap
 from sandbox import BotApiSandbox
+from storage import inbox
+from storage.inbox import Arrival
 from storage.models import Checkin
 from storage.states import CheckinStatus
 from tests.auxil.databases import IsolatedDatabase
@@ -145,3 +149,110 @@ async def test_a_checkin_closed_between_the_guess_and_the_record_is_told_in_the_
         await sandbox.wait_for_message(PAT, told)
         assert watch.before[query] == {"show_alert": False}  # stopped wordless by the intake
         assert watch.answers_to(query) == 1  # and not answered again: the words came in the chat
+
+
+async def test_a_retried_tap_whose_answer_is_refused_gets_its_words_in_the_chat(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake stopped the spinner, the first try failed before its commit, and on the
+    retry the check-in had closed: Telegram refuses a second answer to the tap, so "closed"
+    comes in the chat instead of nowhere."""
+    watch = Watch(sandbox, monkeypatch)
+    tries: list[int] = []
+    settings = {"intake_retry_seconds": 0.1, "intake_max_attempts": 3}
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET), **settings) as bot:
+        await enrolled_patient(bot, PAT, "P-33")
+        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        watch.tap("How is your mood", "6")
+        await sandbox.wait_for_message(PAT, "wished you were dead")
+
+        async def fails_then_closes(session: AsyncSession, checkin_id: int) -> None:
+            tries.append(checkin_id)
+            await session.execute(
+                update(Checkin)
+                .where(col(Checkin.id) == checkin_id)
+                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
+            )
+            if len(tries) == 1:
+                raise ValueError("a fault of this try's own")
+
+        watch.meanwhile = fails_then_closes
+        query = watch.tap("wished you were dead", "No", early=True)
+        await sandbox.wait_for_message(PAT, texts.CLOSED, timeout=10)
+        assert len(tries) == 2
+        assert watch.before[query] == {"show_alert": False}  # the intake's, before either try
+        refused = [
+            c.status
+            for c in sandbox.calls_to("answerCallbackQuery")
+            if c.params.get("callback_query_id") == query
+        ]
+        assert refused == [200, 400]  # the retry's answer on the button was refused
+
+
+async def test_a_tap_behind_another_of_its_chat_keeps_its_words_on_the_button(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double tap whose first copy is still waiting in the inbox (stored by an instance
+    that stopped): the second is not the chat's next, so the intake does not answer it; once
+    the first is recorded, the second says what is saved, on its own button."""
+    monkeypatch.setattr(intake_inbox, "IDLE_LOOK_SECONDS", 60.0)  # only the arrival claims
+    watch = Watch(sandbox, monkeypatch)
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
+        await enrolled_patient(bot, PAT, "P-34")
+        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        watch.tap("How is your mood", "6")
+        item1 = await sandbox.wait_for_message(PAT, "wished you were dead")
+        first_id = sandbox.state.next_update_id
+        sandbox.state.next_update_id += 1  # the second tap comes after it
+        first = {
+            "id": "4300000000000004343",
+            "from": {"id": PAT, "is_bot": False, "first_name": "P-34"},
+            "message": item1,
+            "chat_instance": "43",
+            "data": f"c:{_checkin_id(item1)}:s1:no",
+        }
+        sandbox.state.open_queries.add(first["id"])
+        payload = json.dumps({"update_id": first_id, "callback_query": first})
+        now = bot.ctx.clock.now()
+        async with bot.ctx.db.transaction() as session:
+            await inbox.store(session, [Arrival(first_id, PAT, payload, seen_at=now)], now=now)
+        second = watch.tap("wished you were dead", "No")
+        await sandbox.wait_for_call(
+            "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == second
+        )
+        assert watch.before[second] is None  # not answered before the handler
+        said = sandbox.callback_answer(second)
+        assert said is not None and said.get("text") == texts.already_saved("s1", "no")
+        assert sandbox.callback_answer(first["id"]) == {"show_alert": False}
+
+
+async def test_a_late_yes_card_never_waits_for_the_intakes_answer(
+    sandbox: BotApiSandbox, test_db: IsolatedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake's answer hangs at the Bot API (Telegram slow) while the Yes is recorded as a
+    late Yes: the crisis card goes out all the same, and the answer stays held meanwhile."""
+    watch = Watch(sandbox, monkeypatch)
+    async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
+        await enrolled_patient(bot, PAT, "P-35")
+        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        watch.tap("How is your mood", "6")
+        await sandbox.wait_for_message(PAT, "wished you were dead")
+
+        async def window_closes(session: AsyncSession, checkin_id: int) -> None:
+            await session.execute(
+                update(Checkin)
+                .where(col(Checkin.id) == checkin_id)
+                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
+            )
+
+        watch.meanwhile = window_closes
+        held = sandbox.hold_next("answerCallbackQuery")
+        query = watch.tap("wished you were dead", "Yes")
+        card = texts.crisis_card(bot.ctx.clinics.clinics[0])
+        try:
+            await sandbox.wait_for_message(PAT, card[:60], timeout=8)
+            assert held.arrived.is_set() and sandbox.callback_answer(query) is None
+        finally:
+            held.release()
+        await sandbox.wait_for_message(PAT, texts.LATE_YES)
+        assert sandbox.callback_answer(query) == {"show_alert": False}

@@ -29,18 +29,21 @@ WALK = [  # (item, value, the next answer first given?) in the order the patient
     ("s3", "no", True),
     ("s4", "no", True),
     ("s6", "no", True),
+    ("note", "skip", False),  # the red flags come first
+    ("rf", "no", True),
     ("note", "skip", True),
     ("s6", "no", False),  # the check-in is complete
 ]
 
 
 async def _sent(db: Database) -> tuple[Patient, int]:
-    """A check-in sent as the dispatcher sends it (its first question waiting)."""
+    """A check-in sent as the dispatcher sends it (its first question waiting), red flags on."""
     patient, checkin_id = await _patient_with_checkin(db, status=CheckinStatus.SENT, answers={})
     async with db.transaction() as session:
         checkin = await session.get(Checkin, checkin_id)
         assert checkin is not None
         checkin_states.mark_sent(checkin, patient=patient, clinic=CLINIC, now=NOW, message_id=40)
+        checkin.asks_red_flags = True
     return patient, checkin_id
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from storage.inbox import Arrival
 from storage.models import Checkin
 from storage.states import CheckinStatus
 from tests.auxil.databases import IsolatedDatabase
-from tests.auxil.harness import make_clinics, rehearsal_clinic, running_bot
+from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
 from tests.auxil.journey import enrolled_patient
 
 pytestmark = pytest.mark.slow
@@ -64,6 +65,14 @@ class Watch:
 
         monkeypatch.setattr(handlers.checkin, "record_tap", watched)
 
+    async def at_item1(self, bot: RunningBot, ref: str) -> dict[str, Any]:
+        """A patient enrolled, their check-in sent and its mood answered: item 1 is asked.
+        (The mood's tap may come before the send is recorded: no early answer is expected.)"""
+        await enrolled_patient(bot, PAT, ref)
+        await self.sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
+        self.tap("How is your mood", "6")
+        return await self.sandbox.wait_for_message(PAT, "wished you were dead")
+
     def tap(self, contains: str, button: str, *, early: bool = False) -> str:
         """Tap `button` on the open question containing `contains`; the query's id. `early`:
         the intake's answer is expected, and waited for (it may still be in flight)."""
@@ -89,6 +98,20 @@ class Watch:
         return sum(1 for c in calls if c.params.get("callback_query_id") == query)
 
 
+def _window_closes(bot: RunningBot) -> Callable[[AsyncSession, int], Awaitable[None]]:
+    """What the dispatcher does when the answer window ends: the check-in closes as missed
+    (here in the handler's own transaction, just before the record)."""
+
+    async def closes(session: AsyncSession, checkin_id: int) -> None:
+        await session.execute(
+            update(Checkin)
+            .where(col(Checkin.id) == checkin_id)
+            .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
+        )
+
+    return closes
+
+
 def _checkin_id(question: dict[str, Any]) -> int:
     button = question["reply_markup"]["inline_keyboard"][0][0]
     tap = parse_tap(button["callback_data"])
@@ -101,10 +124,7 @@ async def test_the_next_answer_is_answered_before_the_handlers_and_a_repeat_keep
 ) -> None:
     watch = Watch(sandbox, monkeypatch)
     async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
-        await enrolled_patient(bot, PAT, "P-31")
-        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
-        watch.tap("How is your mood", "6")  # may come before the send is recorded: not guessed
-        item1 = await sandbox.wait_for_message(PAT, "wished you were dead")
+        item1 = await watch.at_item1(bot, "P-31")
         first = watch.tap("wished you were dead", "No", early=True)
         await sandbox.wait_for_message(PAT, "thoughts of killing yourself")
         assert watch.before[first] == {"show_alert": False}, "not answered before the handlers"
@@ -131,20 +151,8 @@ async def test_a_checkin_closed_between_the_guess_and_the_record_is_told_in_the_
 ) -> None:
     watch = Watch(sandbox, monkeypatch)
     async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
-        await enrolled_patient(bot, PAT, "P-32")
-        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
-        watch.tap("How is your mood", "6")
-        await sandbox.wait_for_message(PAT, "wished you were dead")
-
-        async def window_closes(session: AsyncSession, checkin_id: int) -> None:
-            """The dispatcher closes the check-in as missed, just before the record."""
-            await session.execute(
-                update(Checkin)
-                .where(col(Checkin.id) == checkin_id)
-                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
-            )
-
-        watch.meanwhile = window_closes
+        await watch.at_item1(bot, "P-32")
+        watch.meanwhile = _window_closes(bot)
         query = watch.tap("wished you were dead", button, early=True)
         await sandbox.wait_for_message(PAT, told)
         assert watch.before[query] == {"show_alert": False}  # stopped wordless by the intake
@@ -161,18 +169,12 @@ async def test_a_retried_tap_whose_answer_is_refused_gets_its_words_in_the_chat(
     tries: list[int] = []
     settings = {"intake_retry_seconds": 0.1, "intake_max_attempts": 3}
     async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET), **settings) as bot:
-        await enrolled_patient(bot, PAT, "P-33")
-        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
-        watch.tap("How is your mood", "6")
-        await sandbox.wait_for_message(PAT, "wished you were dead")
+        await watch.at_item1(bot, "P-33")
+        closes = _window_closes(bot)
 
         async def fails_then_closes(session: AsyncSession, checkin_id: int) -> None:
             tries.append(checkin_id)
-            await session.execute(
-                update(Checkin)
-                .where(col(Checkin.id) == checkin_id)
-                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
-            )
+            await closes(session, checkin_id)
             if len(tries) == 1:
                 raise ValueError("a fault of this try's own")
 
@@ -198,10 +200,7 @@ async def test_a_tap_behind_another_of_its_chat_keeps_its_words_on_the_button(
     monkeypatch.setattr(intake_inbox, "IDLE_LOOK_SECONDS", 60.0)  # only the arrival claims
     watch = Watch(sandbox, monkeypatch)
     async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
-        await enrolled_patient(bot, PAT, "P-34")
-        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
-        watch.tap("How is your mood", "6")
-        item1 = await sandbox.wait_for_message(PAT, "wished you were dead")
+        item1 = await watch.at_item1(bot, "P-34")
         first_id = sandbox.state.next_update_id
         sandbox.state.next_update_id += 1  # the second tap comes after it
         first = {
@@ -233,19 +232,8 @@ async def test_a_late_yes_card_never_waits_for_the_intakes_answer(
     late Yes: the crisis card goes out all the same, and the answer stays held meanwhile."""
     watch = Watch(sandbox, monkeypatch)
     async with running_bot(sandbox, test_db, clinics=make_clinics(QUIET)) as bot:
-        await enrolled_patient(bot, PAT, "P-35")
-        await sandbox.wait_for_message(PAT, "How is your mood", timeout=8)
-        watch.tap("How is your mood", "6")
-        await sandbox.wait_for_message(PAT, "wished you were dead")
-
-        async def window_closes(session: AsyncSession, checkin_id: int) -> None:
-            await session.execute(
-                update(Checkin)
-                .where(col(Checkin.id) == checkin_id)
-                .values(status=CheckinStatus.MISSED, closed_at=bot.ctx.clock.now())
-            )
-
-        watch.meanwhile = window_closes
+        await watch.at_item1(bot, "P-35")
+        watch.meanwhile = _window_closes(bot)
         held = sandbox.hold_next("answerCallbackQuery")
         query = watch.tap("wished you were dead", "Yes")
         card = texts.crisis_card(bot.ctx.clinics.clinics[0])

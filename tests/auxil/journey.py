@@ -73,6 +73,19 @@ def _last_id(sandbox: BotApiSandbox, chat_id: int) -> int:
     return int(last["message_id"]) if last else 0
 
 
+def open_question(sandbox: BotApiSandbox, chat_id: int, contains: str) -> dict[str, Any] | None:
+    """The latest question containing `contains` that still has its buttons, if any."""
+    return next(
+        (
+            m
+            for m in reversed(sandbox.chat(chat_id))
+            if contains in (m.get("text") or "")
+            and (m.get("reply_markup") or {}).get("inline_keyboard")
+        ),
+        None,
+    )
+
+
 async def answer(
     sandbox: BotApiSandbox, chat_id: int, contains: str, button: str, *, wait: float = 5.0
 ) -> dict[str, Any]:
@@ -80,14 +93,8 @@ async def answer(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        open_questions = [
-            m
-            for m in sandbox.chat(chat_id)
-            if contains in (m.get("text") or "")
-            and (m.get("reply_markup") or {}).get("inline_keyboard")
-        ]
-        if open_questions:
-            question = open_questions[-1]
+        question = open_question(sandbox, chat_id, contains)
+        if question is not None:
             sandbox.tap(chat_id, question["message_id"], button_text=button)
             return question
         if loop.time() > deadline:

@@ -30,7 +30,7 @@ from storage.models import Checkin
 from storage.states import CheckinStatus
 from tests.auxil.databases import IsolatedDatabase
 from tests.auxil.harness import RunningBot, make_clinics, rehearsal_clinic, running_bot
-from tests.auxil.journey import enrolled_patient
+from tests.auxil.journey import enrolled_patient, open_question
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,8 @@ class Watch:
     def tap(self, contains: str, button: str, *, early: bool = False) -> str:
         """Tap `button` on the open question containing `contains`; the query's id. `early`:
         the intake's answer is expected, and waited for (it may still be in flight)."""
-        question = self.question(contains)
+        question = open_question(self.sandbox, PAT, contains)
+        assert question is not None, contains
         self.wait = 3.0 if early else 0.0
         self.query = self.sandbox.tap(PAT, question["message_id"], button_text=button)
         return self.query
@@ -85,13 +86,6 @@ class Watch:
         self.wait = 0.0
         self.query = self.sandbox.tap(PAT, message["message_id"], data=data, forge=True)
         return self.query
-
-    def question(self, contains: str) -> dict[str, Any]:
-        return next(
-            m
-            for m in reversed(self.sandbox.chat(PAT))
-            if contains in (m.get("text") or "") and (m.get("reply_markup") or {})
-        )
 
     def answers_to(self, query: str) -> int:
         calls = self.sandbox.calls_to("answerCallbackQuery")
